@@ -1,0 +1,35 @@
+// poolbench/config.hpp — pool settings and their validation.
+//
+// Thread-safety: a plain value type. Pool copies it at construction.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace poolbench {
+
+/// Which idle connection a new acquire prefers when it has no recently used one.
+enum class IdleOrder { lifo, fifo };
+
+struct PoolConfig {
+    std::string name = "pool";  ///< appears in every error message and report
+    std::size_t max_size = 10;  ///< hard cap on open connections, counting those being opened
+    std::size_t min_idle = 0;   ///< the housekeeper keeps this many connections open
+    /// How long acquire() waits for a connection by default.
+    std::chrono::milliseconds acquire_timeout{30'000};
+    /// A connection idle for longer than this is pinged before it is handed out;
+    /// 0 pings on every acquire. Connections used more recently skip the ping
+    /// (HikariCP's alive-bypass window).
+    std::chrono::milliseconds validation_interval{500};
+    /// Roll back an open transaction when a lease comes back.
+    bool reset_on_release = true;
+    IdleOrder idle_order = IdleOrder::lifo;
+    /// How often the housekeeper wakes to top up min_idle when nothing else wakes it.
+    std::chrono::milliseconds housekeeping_interval{1'000};
+
+    /// Throws ConfigError naming the field, its value and what is allowed.
+    void validate() const;
+};
+
+}  // namespace poolbench

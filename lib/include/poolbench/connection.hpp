@@ -1,0 +1,91 @@
+// poolbench/connection.hpp — the narrow backend interface the pool drives.
+//
+// A Driver opens Connections; the pool asks a connection only to be pinged, reset,
+// interrupted and closed (by destruction). Workloads use execute() and query().
+//
+// Thread-safety:
+//   Driver: connect(), backend() and describe() are safe to call from any number of
+//     threads at once (the pool creates connections concurrently).
+//   Connection: NOT thread-safe, with one exception: interrupt() may be called from any
+//     thread while another thread runs a statement on the connection. The pool guarantees
+//     that a leased connection is used by one lease holder at a time; the holder must not
+//     share it between threads without its own synchronisation.
+//   Destroying a Connection closes it; it must not be in use by another thread then.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace poolbench {
+
+/// One SQL value: NULL, integer, real or text.
+using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
+
+/// The rows a query returned, each a vector of values in column order.
+struct Rows {
+    std::vector<std::vector<Value>> rows;
+    [[nodiscard]] std::size_t size() const noexcept { return rows.size(); }
+    [[nodiscard]] bool empty() const noexcept { return rows.empty(); }
+    /// The integer in row r, column c. Throws UsageError when absent or not an integer.
+    [[nodiscard]] std::int64_t int_at(std::size_t r, std::size_t c = 0) const;
+};
+
+class Connection {
+public:
+    Connection() = default;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    virtual ~Connection() = default;
+
+    /// Runs one or more statements that return no rows. Throws QueryError.
+    virtual void execute(std::string_view sql) = 0;
+
+    /// Runs one statement with positional parameters ($1 / ?1 …) and returns its rows.
+    /// The prepared statement is cached per connection, keyed by the SQL text.
+    virtual Rows query(std::string_view sql, std::span<const Value> params) = 0;
+    Rows query(std::string_view sql) { return query(sql, {}); }
+    Rows query(std::string_view sql, std::initializer_list<Value> params) {
+        return query(sql, std::span<const Value>(params.begin(), params.size()));
+    }
+
+    /// Cheap liveness check. Never throws; false means the connection is unusable.
+    virtual bool ping() noexcept = 0;
+
+    /// Restores a clean session: rolls back an open or aborted transaction. Throws
+    /// QueryError when that fails (the pool then destroys the connection).
+    virtual void reset() = 0;
+
+    /// Cancels the statement running on this connection, if any. Safe from any thread.
+    virtual void interrupt() noexcept = 0;
+
+    /// True once the connection is known to be unusable (server gone, I/O error).
+    [[nodiscard]] virtual bool is_broken() const noexcept = 0;
+
+    /// True while a transaction is open on the connection.
+    [[nodiscard]] virtual bool in_transaction() const noexcept = 0;
+};
+
+class Driver {
+public:
+    Driver() = default;
+    Driver(const Driver&) = delete;
+    Driver& operator=(const Driver&) = delete;
+    virtual ~Driver() = default;
+
+    /// Opens a new connection, giving up at `deadline`. Throws ConnectError.
+    virtual std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) = 0;
+
+    /// "sqlite", "postgresql" or "null" (a decorator reports the backend it wraps).
+    [[nodiscard]] virtual std::string_view backend() const noexcept = 0;
+
+    /// The database this driver opens, as a URL with any password redacted.
+    [[nodiscard]] virtual std::string describe() const = 0;
+};
+
+}  // namespace poolbench

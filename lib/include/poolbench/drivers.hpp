@@ -1,0 +1,47 @@
+// poolbench/drivers.hpp — the built-in backends and the fault-injecting decorator.
+//
+// Thread-safety: every Driver returned here may be used from any number of threads at
+// once (see connection.hpp); FaultDriver's settings are atomics and may be changed while
+// connections are being opened and used.
+#pragma once
+
+#include "poolbench/connection.hpp"
+#include "poolbench/url.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+namespace poolbench {
+
+/// Opens the driver for a parsed URL. SQLite and null drivers are cheap to make; for an
+/// in-memory SQLite URL the driver keeps the shared database alive for its own lifetime.
+[[nodiscard]] std::shared_ptr<Driver> make_driver(const DbUrl& url);
+[[nodiscard]] std::shared_ptr<Driver> make_driver(std::string_view url);
+
+/// Faults injected in front of another driver; all values can change at run time.
+struct FaultSettings {
+    std::atomic<bool> refuse_connect{false};          ///< connect() throws ConnectError
+    std::atomic<std::uint32_t> connect_latency_us{0};  ///< added before each connect
+    std::atomic<std::uint32_t> query_latency_us{0};    ///< added before each execute/query
+    std::atomic<bool> fail_ping{false};                ///< ping() returns false
+    std::atomic<bool> break_on_query{false};           ///< the next statement breaks its connection
+    std::atomic<bool> fail_reset{false};               ///< reset() throws
+};
+
+/// Wraps a driver and injects the faults in `settings` (shared so tests can flip them).
+class FaultDriver final : public Driver {
+public:
+    FaultDriver(std::shared_ptr<Driver> inner, std::shared_ptr<FaultSettings> settings);
+    std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) override;
+    [[nodiscard]] std::string_view backend() const noexcept override;
+    [[nodiscard]] std::string describe() const override;
+    [[nodiscard]] std::uint64_t connects() const noexcept { return connects_.load(); }
+
+private:
+    std::shared_ptr<Driver> inner_;
+    std::shared_ptr<FaultSettings> settings_;
+    std::atomic<std::uint64_t> connects_{0};
+};
+
+}  // namespace poolbench

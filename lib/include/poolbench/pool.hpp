@@ -1,0 +1,143 @@
+// poolbench/pool.hpp — the connection pool and its RAII lease.
+//
+// Usage:
+//     auto driver = poolbench::make_driver("sqlite:///var/lib/app.db");
+//     poolbench::Pool pool(driver, {.name = "app", .max_size = 10});
+//     {
+//         poolbench::Lease conn = pool.acquire();          // waits up to acquire_timeout
+//         conn->execute("UPDATE t SET x = x + 1");
+//     }                                                    // returned here
+//
+// How it works. Each connection lives in a slot whose state (empty, idle, leased,
+// reserved) changes by compare-and-set, so the common case — a thread taking back the
+// connection it used last — touches no shared lock and no shared counter (HikariCP's
+// thread-local list). A thread that finds nothing idle and cannot open a new connection
+// queues; queued threads are served strictly first come, first served: a returned
+// connection is handed straight to the longest waiter, and while anyone waits new
+// callers queue behind them (no barging, no starvation). Connections are opened outside
+// every lock, and the number open plus being opened never exceeds max_size.
+//
+// Thread-safety of Pool: every member function may be called from any number of threads
+// at once, including shutdown() concurrently with acquire() and with lease returns.
+// The destructor calls shutdown() with no grace period and joins the housekeeper; it must
+// not run concurrently with other calls on the same Pool. Leases still out when the Pool
+// is destroyed stay valid: their connections are closed when they are returned, and the
+// pool's internals are freed with the last of them.
+//
+// Thread-safety of Lease: a Lease (like the Connection it gives access to) must be used
+// by one thread at a time; it may be moved to, and returned from, another thread. A
+// moved-from or released Lease is empty: operator bool is false and using it throws
+// UsageError. Releasing is idempotent and never throws.
+#pragma once
+
+#include "poolbench/config.hpp"
+#include "poolbench/connection.hpp"
+#include "poolbench/error.hpp"
+#include "poolbench/stats.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace poolbench {
+
+namespace internal {
+class PoolCore;
+}
+
+class Lease {
+public:
+    Lease() noexcept = default;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Lease(Lease&& other) noexcept { steal(other); }
+    Lease& operator=(Lease&& other) noexcept {
+        if (this != &other) {
+            release();
+            steal(other);
+        }
+        return *this;
+    }
+    ~Lease() { release(); }
+
+    // Accessors work on named leases only: `pool.acquire()->execute(...)` would return the
+    // connection before the statement ran, so it does not compile.
+    Connection& operator*() & { return get(); }
+    Connection* operator->() & { return &get(); }
+    Connection& connection() & { return get(); }
+    Connection& operator*() && = delete;
+    Connection* operator->() && = delete;
+    Connection& connection() && = delete;
+
+    [[nodiscard]] explicit operator bool() const noexcept { return conn_ != nullptr; }
+
+    /// Marks the connection bad: it is closed, not reused, when the lease is returned.
+    void invalidate() noexcept { invalid_ = true; }
+
+    /// Returns the connection to the pool now. Idempotent; never throws.
+    void release() noexcept;
+
+private:
+    friend class internal::PoolCore;
+    Lease(internal::PoolCore* core, std::uint32_t slot, Connection* conn, std::int64_t acquired_ns) noexcept
+        : core_(core), conn_(conn), acquired_ns_(acquired_ns), slot_(slot) {}
+    Connection& get();
+    void steal(Lease& other) noexcept {
+        core_ = other.core_;
+        conn_ = other.conn_;
+        acquired_ns_ = other.acquired_ns_;
+        slot_ = other.slot_;
+        invalid_ = other.invalid_;
+        other.core_ = nullptr;
+        other.conn_ = nullptr;
+        other.invalid_ = false;
+    }
+
+    internal::PoolCore* core_ = nullptr;
+    Connection* conn_ = nullptr;
+    std::int64_t acquired_ns_ = 0;
+    std::uint32_t slot_ = 0;
+    bool invalid_ = false;
+};
+
+class Pool {
+public:
+    /// Validates `config` (throws ConfigError) and starts the housekeeper. Opens no
+    /// connection itself unless min_idle > 0 (then the housekeeper opens them at once).
+    Pool(std::shared_ptr<Driver> driver, PoolConfig config);
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
+    ~Pool();
+
+    /// Waits up to config().acquire_timeout for a connection.
+    /// Throws PoolTimeout, PoolClosed, or ConnectError when opening a new one failed.
+    [[nodiscard]] Lease acquire();
+    [[nodiscard]] Lease acquire(std::chrono::milliseconds timeout);
+    /// Never waits for another lease to come back (it may open a new connection).
+    /// Returns an empty optional when the pool is at max_size with nothing idle.
+    [[nodiscard]] std::optional<Lease> try_acquire();
+
+    /// Stops handing out leases. Idempotent. Queued acquirers wake with PoolClosed at once;
+    /// idle connections close at once; leased ones close when returned. Waits up to `grace`
+    /// for leases to come back; at the deadline, statements still running on leased
+    /// connections are interrupted (their holders still own them until they return them).
+    /// Returns true when every connection was closed within the grace period.
+    bool shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds{0});
+
+    /// A snapshot. Gauges (active, idle, waiting, total) are read under the pool lock and
+    /// agree with each other. Counters and histograms are summed from per-thread shards
+    /// without stopping the world: under load each may be a moment old; when the pool is
+    /// quiet, acquires == hits + misses and created - destroyed == total. peak_active is
+    /// the highest count seen by any slow-path acquire, release hand-off or stats() call:
+    /// a spike served only by the lock-free fast path may go unrecorded.
+    [[nodiscard]] PoolStats stats() const;
+
+    [[nodiscard]] const PoolConfig& config() const noexcept;
+    [[nodiscard]] const Driver& driver() const noexcept;
+
+private:
+    internal::PoolCore* core_;
+};
+
+}  // namespace poolbench

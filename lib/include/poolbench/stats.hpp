@@ -1,0 +1,59 @@
+// poolbench/stats.hpp — a snapshot of a pool's counters, gauges and latency histograms.
+//
+// Thread-safety: a plain value type returned by Pool::stats().
+#pragma once
+
+#include "poolbench/histogram.hpp"
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace poolbench {
+
+/// Why the pool closed a connection.
+enum class DestroyReason : std::size_t {
+    broken,       ///< the connection reported itself broken, or the holder invalidated it
+    validation,   ///< a ping before hand-out failed
+    reset,        ///< rolling back on release failed
+    idle,         ///< idle longer than idle_timeout (housekeeper)
+    lifetime,     ///< older than max_lifetime (housekeeper)
+    shutdown,     ///< the pool shut down
+    count_
+};
+inline constexpr std::size_t destroy_reason_count = static_cast<std::size_t>(DestroyReason::count_);
+[[nodiscard]] std::string_view to_string(DestroyReason r) noexcept;
+
+struct PoolStats {
+    // Counters since the pool was made.
+    std::uint64_t acquires = 0;     ///< leases handed out (hits + misses)
+    std::uint64_t hits = 0;         ///< served by an existing connection
+    std::uint64_t misses = 0;       ///< had to open a new connection
+    std::uint64_t waits = 0;        ///< had to queue for a connection
+    std::uint64_t timeouts = 0;     ///< gave up at the acquire deadline
+    std::uint64_t created = 0;
+    std::uint64_t connect_failures = 0;
+    std::uint64_t validation_failures = 0;
+    std::uint64_t destroyed = 0;
+    std::array<std::uint64_t, destroy_reason_count> destroyed_by_reason{};
+    // Gauges at the moment of the snapshot.
+    std::size_t total = 0;       ///< open connections plus those being opened
+    std::size_t active = 0;      ///< leased
+    std::size_t idle = 0;
+    std::size_t pending = 0;     ///< being opened
+    std::size_t waiting = 0;     ///< threads queued in acquire()
+    std::size_t peak_active = 0; ///< highest `active` observed (see Pool::stats)
+    std::size_t peak_total = 0;  ///< highest `total` ever; never above max_size
+    std::size_t max_size = 0;
+    bool closed = false;
+    // Latencies in nanoseconds.
+    Histogram acquire_wait;  ///< from acquire() call to lease in hand
+    Histogram usage;         ///< from lease in hand to its return
+    Histogram connect;       ///< opening one connection
+
+    [[nodiscard]] double hit_ratio() const noexcept {
+        return acquires ? static_cast<double>(hits) / static_cast<double>(acquires) : 0.0;
+    }
+};
+
+}  // namespace poolbench

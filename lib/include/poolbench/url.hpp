@@ -1,0 +1,45 @@
+// poolbench/url.hpp — database URLs: parsing, validation and redaction.
+//
+//   sqlite:///abs/path.db      file database at an absolute path
+//   sqlite://rel/path.db       file database relative to the working directory
+//   sqlite::memory:            in-memory database shared by all the pool's connections
+//   postgresql://user:pass@host:port/db?sslmode=...   (also postgres://)
+//   null://                    no database: measures the pool itself
+// Query parameters after '?' are options: for SQLite `busy_timeout=MS` and any other
+// `name=value` becomes `PRAGMA name=value` on every new connection.
+//
+// Thread-safety: free functions are reentrant; DbUrl is a plain value type.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace poolbench {
+
+enum class Backend { sqlite, postgresql, null };
+
+[[nodiscard]] std::string_view to_string(Backend b) noexcept;
+
+struct DbUrl {
+    Backend backend = Backend::null;
+    std::string original;  ///< exactly as given (may contain a password: never print it)
+    std::string redacted;  ///< safe to print: any password replaced by "***"
+    // SQLite
+    std::string path;      ///< file path ("" for in-memory)
+    bool memory = false;
+    // PostgreSQL
+    std::string conninfo;  ///< the URL handed to libpq (password intact)
+    // Options from the query string, in order.
+    std::vector<std::pair<std::string, std::string>> params;
+};
+
+/// Parses a database URL. Throws ConfigError with one line saying what is wrong and
+/// what a valid URL looks like.
+[[nodiscard]] DbUrl parse_db_url(std::string_view url);
+
+/// Replaces the password in any URL-like or key=value connection string by "***".
+[[nodiscard]] std::string redact_url(std::string_view url);
+
+}  // namespace poolbench
