@@ -1,0 +1,37 @@
+#include "poolbench/config.hpp"
+
+#include "poolbench/error.hpp"
+
+#include <string>
+
+namespace poolbench {
+
+namespace {
+[[noreturn]] void reject(const PoolConfig& c, const std::string& what) {
+    throw ConfigError("pool '" + c.name + "': " + what);
+}
+}  // namespace
+
+void PoolConfig::validate() const {
+    // Hard cap: slots are allocated up front and a pool of more than this many
+    // connections to one database is almost always a mistake.
+    constexpr std::size_t max_allowed = 100'000;
+    if (max_size == 0) reject(*this, "max_size is 0; it must be at least 1");
+    if (max_size > max_allowed)
+        reject(*this, "max_size " + std::to_string(max_size) + " is above the limit of " +
+                          std::to_string(max_allowed));
+    if (min_idle > max_size)
+        reject(*this, "min_idle " + std::to_string(min_idle) + " is above max_size " +
+                          std::to_string(max_size) + "; lower min_idle or raise max_size");
+    if (acquire_timeout.count() < 0)
+        reject(*this, "acquire_timeout is negative (" + std::to_string(acquire_timeout.count()) +
+                          " ms); use 0 to fail at once or a positive duration");
+    if (validation_interval.count() < 0)
+        reject(*this, "validation_interval is negative (" + std::to_string(validation_interval.count()) +
+                          " ms); use 0 to validate on every acquire");
+    if (housekeeping_interval.count() <= 0)
+        reject(*this, "housekeeping_interval must be positive (got " +
+                          std::to_string(housekeeping_interval.count()) + " ms)");
+}
+
+}  // namespace poolbench

@@ -1,0 +1,18 @@
+// drivers_internal.hpp — constructors of the built-in backends (not installed).
+#pragma once
+
+#include "poolbench/connection.hpp"
+#include "poolbench/url.hpp"
+
+#include <memory>
+
+namespace poolbench::internal {
+
+/// null://: connections that do nothing (see null_driver.cpp).
+[[nodiscard]] std::shared_ptr<Driver> make_null_driver();
+
+/// sqlite:...: validates the URL options (throws ConfigError); for an in-memory URL,
+/// creates the shared database (throws ConnectError if that fails).
+[[nodiscard]] std::shared_ptr<Driver> make_sqlite_driver(const DbUrl& url);
+
+}  // namespace poolbench::internal

@@ -1,0 +1,129 @@
+// fault_driver.cpp — FaultDriver: injects refused connects, latency, failed pings, broken
+// connections and failed resets in front of another driver.
+//
+// The injected latency is the product's own behaviour (what a slow network would do), so
+// it honours the same contracts as a real backend: connect latency gives up at the
+// connect deadline, and statement latency ends early when the statement is interrupted.
+// Injected errors use the wrapped backend's codes (SQLITE_IOERR / 08006 for a lost
+// connection, SQLITE_INTERRUPT / 57014 for a cancelled statement) so callers classify
+// them like real ones; every message starts with "injected:".
+#include "poolbench/drivers.hpp"
+#include "poolbench/error.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace poolbench {
+
+namespace {
+
+bool is_postgres(std::string_view backend) noexcept { return backend == "postgresql"; }
+
+class FaultConnection final : public Connection {
+public:
+    FaultConnection(std::unique_ptr<Connection> inner, std::shared_ptr<FaultSettings> settings, bool postgres)
+        : inner_(std::move(inner)), settings_(std::move(settings)), postgres_(postgres) {}
+
+    void execute(std::string_view sql) override {
+        before_statement();
+        inner_->execute(sql);
+    }
+
+    Rows query(std::string_view sql, std::span<const Value> params) override {
+        before_statement();
+        return inner_->query(sql, params);
+    }
+
+    bool ping() noexcept override {
+        if (broken_ || settings_->fail_ping.load(std::memory_order_relaxed)) return false;
+        return inner_->ping();
+    }
+
+    void reset() override {
+        if (settings_->fail_reset.load(std::memory_order_relaxed)) {
+            throw QueryError("injected: reset failed (FaultDriver fail_reset)", postgres_ ? "08006" : "SQLITE_IOERR",
+                             postgres_ ? 0 : 10, false);
+        }
+        if (broken_) throw_broken("injected: reset on a connection broken by FaultDriver");
+        inner_->reset();
+    }
+
+    void interrupt() noexcept override {
+        {
+            std::lock_guard lock(mutex_);
+            interrupted_ = true;
+        }
+        cv_.notify_all();
+        inner_->interrupt();
+    }
+
+    [[nodiscard]] bool is_broken() const noexcept override { return broken_ || inner_->is_broken(); }
+    [[nodiscard]] bool in_transaction() const noexcept override { return inner_->in_transaction(); }
+
+private:
+    [[noreturn]] void throw_broken(const char* message) const {
+        throw QueryError(message, postgres_ ? "08006" : "SQLITE_IOERR", postgres_ ? 0 : 10, true);
+    }
+
+    void before_statement() {
+        if (broken_) throw_broken("injected: connection lost earlier (FaultDriver break_on_query)");
+        const auto latency_us = settings_->query_latency_us.load(std::memory_order_relaxed);
+        if (latency_us > 0) {
+            std::unique_lock lock(mutex_);
+            // Like SQLite, an interrupt only cancels a statement that is running: a stale
+            // one from before this statement started is forgotten.
+            interrupted_ = false;
+            if (cv_.wait_for(lock, std::chrono::microseconds(latency_us), [this] { return interrupted_; })) {
+                interrupted_ = false;
+                throw QueryError("injected: statement interrupted during FaultDriver query latency",
+                                 postgres_ ? "57014" : "SQLITE_INTERRUPT", postgres_ ? 0 : 9, false);
+            }
+        }
+        if (settings_->break_on_query.exchange(false)) {
+            broken_ = true;
+            throw_broken("injected: connection lost (FaultDriver break_on_query)");
+        }
+    }
+
+    std::unique_ptr<Connection> inner_;
+    std::shared_ptr<FaultSettings> settings_;
+    bool postgres_;
+    bool broken_ = false;  // only touched by the thread using the connection
+    std::mutex mutex_;     // guards interrupted_ (interrupt() comes from other threads)
+    std::condition_variable cv_;
+    bool interrupted_ = false;
+};
+
+}  // namespace
+
+FaultDriver::FaultDriver(std::shared_ptr<Driver> inner, std::shared_ptr<FaultSettings> settings)
+    : inner_(std::move(inner)), settings_(std::move(settings)) {
+    if (!inner_) throw UsageError("FaultDriver needs a driver to wrap (got a null pointer)");
+    if (!settings_) settings_ = std::make_shared<FaultSettings>();
+}
+
+std::unique_ptr<Connection> FaultDriver::connect(std::chrono::steady_clock::time_point deadline) {
+    connects_.fetch_add(1, std::memory_order_relaxed);
+    const auto latency_us = settings_->connect_latency_us.load(std::memory_order_relaxed);
+    if (latency_us > 0) {
+        const auto wake = std::chrono::steady_clock::now() + std::chrono::microseconds(latency_us);
+        if (wake > deadline) {
+            std::this_thread::sleep_until(deadline);
+            throw ConnectError("injected: connect timed out at its deadline (FaultDriver connect_latency_us=" +
+                               std::to_string(latency_us) + ")");
+        }
+        std::this_thread::sleep_until(wake);
+    }
+    if (settings_->refuse_connect.load(std::memory_order_relaxed)) {
+        throw ConnectError("injected: connection refused (FaultDriver)");
+    }
+    return std::make_unique<FaultConnection>(inner_->connect(deadline), settings_, is_postgres(inner_->backend()));
+}
+
+std::string_view FaultDriver::backend() const noexcept { return inner_->backend(); }
+
+std::string FaultDriver::describe() const { return inner_->describe(); }
+
+}  // namespace poolbench

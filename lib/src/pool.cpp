@@ -1,0 +1,749 @@
+// The pool: slots with compare-and-set states, a thread-local hint, a FIFO hand-off
+// queue behind one mutex, and a housekeeper thread.
+//
+// Slot states and who may change them:
+//   empty    -> reserved   under mu_, by a thread that took capacity (total_ += 1) to open one
+//   reserved -> leased     under mu_, by that thread once the connection is open
+//   reserved -> idle       under mu_, by the housekeeper (min_idle warm-up)
+//   idle     -> leased     by CAS from any acquiring thread (fast path) or under mu_ (hand-off)
+//   leased   -> idle       by the lease holder, plain store (release fast path)
+//   idle     -> reserved   by CAS, under mu_, to close an idle connection (shutdown)
+//   leased   -> empty      under mu_, by the lease holder, to destroy its connection
+//   reserved -> empty      under mu_, when opening failed
+// Slot::conn is written only by a thread that owns the slot (reserved or leased) and
+// only under mu_, so a thread holding mu_ may read it to interrupt() a statement.
+//
+// The Dekker pair that keeps a released connection from sitting idle while someone waits:
+// a releasing thread stores `idle` then loads signal_; a thread entering the slow path
+// increments signal_ then scans the slots. Both are seq_cst, so at least one sees the
+// other: either the acquirer finds the idle slot, or the releaser sees signal_ != 0 and
+// takes the lock to hand the slot to the front waiter.
+#include "poolbench/pool.hpp"
+
+#include "poolbench/internal/atomic_histogram.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace poolbench {
+namespace internal {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+inline std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+inline Clock::time_point to_time_point(std::int64_t ns) {
+    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+inline std::uint64_t elapsed(std::int64_t from, std::int64_t to) noexcept {
+    return to > from ? static_cast<std::uint64_t>(to - from) : 0;
+}
+
+enum SlotState : std::uint32_t { empty = 0, idle = 1, leased = 2, reserved = 3 };
+
+constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+constexpr std::size_t shard_count = 16;
+
+std::atomic<std::uint64_t> next_pool_id{1};
+std::atomic<std::uint32_t> next_thread_index{0};
+
+/// The connection this thread used last, and from which pool (ids are never reused).
+struct ThreadHint {
+    std::uint64_t pool_id = 0;
+    std::uint32_t slot = 0;
+};
+thread_local ThreadHint tl_hint;
+thread_local std::uint32_t tl_index = next_thread_index.fetch_add(1, std::memory_order_relaxed);
+
+}  // namespace
+
+struct alignas(64) Slot {
+    std::atomic<std::uint32_t> state{empty};
+    std::atomic<std::int64_t> last_used_ns{0};  // relaxed; written on release, read by acquirers
+    std::unique_ptr<Connection> conn;           // see the ownership rule at the top
+    std::int64_t created_ns = 0;
+};
+
+/// Per-thread-group counters, so threads running on different cores do not share a line.
+struct alignas(64) Shard {
+    std::atomic<std::uint64_t> hits{0};
+    std::atomic<std::uint64_t> validation_failures{0};
+    AtomicHistogram acquire_wait;
+    AtomicHistogram usage;
+};
+
+struct Waiter {
+    enum class Outcome { waiting, handed, permit, closed };
+    std::condition_variable cv;
+    Waiter* next = nullptr;
+    Waiter* prev = nullptr;
+    Outcome outcome = Outcome::waiting;
+    std::uint32_t slot = 0;
+};
+
+class PoolCore {
+public:
+    PoolCore(std::shared_ptr<Driver> driver, PoolConfig config)
+        : config_(std::move(config)),
+          driver_(std::move(driver)),
+          id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
+          capacity_(static_cast<std::uint32_t>(config_.max_size)),
+          slots_(new Slot[capacity_]) {
+        if (!driver_) throw ConfigError("pool '" + config_.name + "': no driver given");
+    }
+
+    PoolCore(const PoolCore&) = delete;
+    PoolCore& operator=(const PoolCore&) = delete;
+    ~PoolCore() = default;
+
+    void start_housekeeper() { housekeeper_ = std::thread([this] { housekeep(); }); }
+
+    /// ~Pool: shut down, stop the housekeeper, and free now or with the last lease.
+    void orphan() noexcept {
+        shutdown(std::chrono::milliseconds{0});
+        if (housekeeper_.joinable()) housekeeper_.join();
+        bool free_now = false;
+        {
+            std::lock_guard lk(mu_);
+            orphaned_ = true;
+            free_now = total_ == 0;
+        }
+        if (free_now) delete this;
+    }
+
+    Lease acquire(std::chrono::milliseconds timeout);
+    std::optional<Lease> try_acquire();
+    void release(std::uint32_t slot, Connection* conn, std::int64_t acquired_ns, bool invalid) noexcept;
+    bool shutdown(std::chrono::milliseconds grace);
+    PoolStats stats() const;
+
+    const PoolConfig config_;
+    const std::shared_ptr<Driver> driver_;
+
+private:
+    struct Taken {
+        std::uint32_t slot;
+        bool created;
+        bool waited;
+    };
+
+    Shard& shard() noexcept { return shards_[tl_index % shard_count]; }
+    /// Idle longer than validation_interval as of `now` (HikariCP's alive-bypass window).
+    bool needs_validation(const Slot& s, std::int64_t now) const noexcept {
+        return validation_ns_ == 0 || now - s.last_used_ns.load(std::memory_order_relaxed) > validation_ns_;
+    }
+    bool take_fast(std::uint32_t& out) noexcept;
+    bool scan_idle(std::uint32_t& out) noexcept;
+    std::optional<Taken> acquire_slow(std::int64_t start, std::int64_t deadline, bool may_wait);
+    std::uint32_t open_into(std::uint32_t slot, std::int64_t deadline);
+    Lease make_lease(std::int64_t start, const Taken& t);
+    void release_slow(std::uint32_t slot) noexcept;
+    void destroy_leased(std::uint32_t slot, DestroyReason reason) noexcept;
+    void housekeep();
+
+    // --- helpers that must run under mu_ ---
+    std::uint32_t claim_empty_unlocked() noexcept;
+    void give_permit_unlocked() noexcept;
+    void enqueue_unlocked(Waiter& w) noexcept;
+    void unlink_unlocked(Waiter& w) noexcept;
+    Waiter* pop_front_unlocked() noexcept;
+    std::size_t count_leased_unlocked() const noexcept;
+    void note_peaks_unlocked() const noexcept;
+    void connection_gone_unlocked(DestroyReason reason) noexcept;
+    std::string state_line_unlocked() const;
+
+    const std::uint64_t id_;
+    const std::uint32_t capacity_;
+    const std::int64_t validation_ns_ =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(config_.validation_interval).count();
+    const std::unique_ptr<Slot[]> slots_;
+
+    // Threads registered in the slow path, plus closed_bit once shut down. Zero means the
+    // lock-free fast paths may run.
+    std::atomic<std::uint64_t> signal_{0};
+
+    mutable std::mutex mu_;
+    std::size_t total_ = 0;    // open + being opened       (mu_)
+    std::size_t pending_ = 0;  // being opened             (mu_)
+    std::size_t queued_ = 0;   // waiters in the list       (mu_)
+    Waiter* head_ = nullptr;   //                           (mu_)
+    Waiter* tail_ = nullptr;   //                           (mu_)
+    bool closed_ = false;      //                           (mu_)
+    bool orphaned_ = false;    //                           (mu_)
+    mutable std::size_t peak_active_ = 0;  //               (mu_)
+    std::size_t peak_total_ = 0;           //               (mu_)
+    std::uint64_t created_ = 0;            //               (mu_)
+    std::uint64_t misses_ = 0;             //               (mu_)
+    std::uint64_t waits_ = 0;              //               (mu_)
+    std::uint64_t timeouts_ = 0;           //               (mu_)
+    std::uint64_t connect_failures_ = 0;   //               (mu_)
+    std::array<std::uint64_t, destroy_reason_count> destroyed_{};  // (mu_)
+    std::string last_connect_error_;       //               (mu_)
+    Histogram connect_hist_;               //               (mu_)
+    bool housekeeper_retry_ = false;       //               (mu_)
+    std::condition_variable drained_cv_;      // total_ reached 0 after shutdown
+    std::condition_variable housekeeper_cv_;  // below min_idle, or closed
+
+    std::array<Shard, shard_count> shards_;
+    std::thread housekeeper_;
+};
+
+// ---------------------------------------------------------------------------------------
+// acquire
+
+bool PoolCore::take_fast(std::uint32_t& out) noexcept {
+    if (signal_.load(std::memory_order_seq_cst) != 0) return false;
+    // The connection this thread returned last is usually still idle: one CAS, no scan.
+    if (tl_hint.pool_id == id_ && config_.idle_order == IdleOrder::lifo) {
+        std::uint32_t expected = idle;
+        if (slots_[tl_hint.slot].state.compare_exchange_strong(expected, leased, std::memory_order_acq_rel)) {
+            out = tl_hint.slot;
+            return true;
+        }
+    }
+    return scan_idle(out);
+}
+
+bool PoolCore::scan_idle(std::uint32_t& out) noexcept {
+    // Pick the most (LIFO) or least (FIFO) recently used idle slot; retry if it is taken
+    // between the look and the CAS. Bounded: each failed CAS means another thread won one.
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        std::uint32_t best = capacity_;
+        std::int64_t best_used = 0;
+        for (std::uint32_t i = 0; i < capacity_; ++i) {
+            if (slots_[i].state.load(std::memory_order_relaxed) != idle) continue;
+            const std::int64_t used = slots_[i].last_used_ns.load(std::memory_order_relaxed);
+            const bool better = config_.idle_order == IdleOrder::lifo ? used > best_used : used < best_used;
+            if (best == capacity_ || better) {
+                best = i;
+                best_used = used;
+            }
+        }
+        if (best == capacity_) return false;
+        std::uint32_t expected = idle;
+        if (slots_[best].state.compare_exchange_strong(expected, leased, std::memory_order_acq_rel)) {
+            out = best;
+            return true;
+        }
+    }
+    return false;
+}
+
+Lease PoolCore::acquire(std::chrono::milliseconds timeout) {
+    const std::int64_t start = now_ns();
+    // One deadline for the whole call, so retrying after a failed validation cannot
+    // restart the timeout.
+    const std::int64_t deadline = start + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+    for (;;) {
+        Taken t{0, false, false};
+        if (!take_fast(t.slot)) t = *acquire_slow(start, deadline, true);
+        Slot& s = slots_[t.slot];
+        if (!t.created && needs_validation(s, start)) {
+            if (!s.conn->ping()) {
+                shard().validation_failures.fetch_add(1, std::memory_order_relaxed);
+                destroy_leased(t.slot, DestroyReason::validation);
+                continue;  // the same deadline still holds
+            }
+        }
+        return make_lease(start, t);
+    }
+}
+
+std::optional<Lease> PoolCore::try_acquire() {
+    const std::int64_t start = now_ns();
+    for (;;) {
+        Taken t{0, false, false};
+        if (!take_fast(t.slot)) {
+            auto slow = acquire_slow(start, start, false);
+            if (!slow) return std::nullopt;
+            t = *slow;
+        }
+        Slot& s = slots_[t.slot];
+        if (!t.created && needs_validation(s, start)) {
+            if (!s.conn->ping()) {
+                shard().validation_failures.fetch_add(1, std::memory_order_relaxed);
+                destroy_leased(t.slot, DestroyReason::validation);
+                continue;
+            }
+        }
+        return make_lease(start, t);
+    }
+}
+
+Lease PoolCore::make_lease(std::int64_t start, const Taken& t) {
+    const std::int64_t now = now_ns();
+    Shard& sh = shard();
+    sh.acquire_wait.record(elapsed(start, now));
+    if (!t.created) sh.hits.fetch_add(1, std::memory_order_relaxed);
+    tl_hint = ThreadHint{id_, t.slot};
+    return Lease(this, t.slot, slots_[t.slot].conn.get(), now);
+}
+
+std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::int64_t deadline, bool may_wait) {
+    std::unique_lock lk(mu_);
+    if (closed_) throw PoolClosed("pool '" + config_.name + "' is shut down; no new leases are handed out");
+    signal_.fetch_add(1, std::memory_order_seq_cst);
+    // Deregister before opening a connection, which may take long: while registered,
+    // every other acquirer is kept off the lock-free path.
+    struct Registration {
+        std::atomic<std::uint64_t>& signal;
+        bool active = true;
+        void end() noexcept {
+            if (active) signal.fetch_sub(1, std::memory_order_seq_cst);
+            active = false;
+        }
+        ~Registration() { end(); }
+    } registration{signal_};
+
+    // While others are queued, join the back of the queue rather than take a connection
+    // that is on its way to them (no barging).
+    if (head_ == nullptr) {
+        std::uint32_t slot = 0;
+        if (scan_idle(slot)) {
+            note_peaks_unlocked();
+            return Taken{slot, false, false};
+        }
+        if (total_ < capacity_) {
+            slot = claim_empty_unlocked();
+            ++total_;
+            ++pending_;
+            peak_total_ = std::max(peak_total_, total_);
+            lk.unlock();
+            registration.end();
+            return Taken{open_into(slot, deadline), true, false};
+        }
+    }
+    if (!may_wait) return std::nullopt;
+
+    Waiter w;
+    enqueue_unlocked(w);
+    ++waits_;
+    const auto until = to_time_point(deadline);
+    while (w.outcome == Waiter::Outcome::waiting) {
+        if (w.cv.wait_until(lk, until) == std::cv_status::timeout && w.outcome == Waiter::Outcome::waiting) {
+            unlink_unlocked(w);
+            ++timeouts_;
+            const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::nanoseconds(elapsed(start, now_ns())));
+            std::string msg = "pool '" + config_.name + "': timed out after " + std::to_string(waited.count()) +
+                              " ms waiting for a connection (" + state_line_unlocked() + ")";
+            if (!last_connect_error_.empty()) msg += "; last connection error: " + last_connect_error_;
+            msg += "; raise max_size or acquire_timeout, or return leases sooner";
+            throw PoolTimeout(msg, waited, count_leased_unlocked(), capacity_, queued_);
+        }
+    }
+    switch (w.outcome) {
+        case Waiter::Outcome::handed:
+            return Taken{w.slot, false, true};
+        case Waiter::Outcome::permit:
+            lk.unlock();
+            registration.end();
+            return Taken{open_into(w.slot, deadline), true, true};
+        default:
+            throw PoolClosed("pool '" + config_.name + "' was shut down while waiting for a connection");
+    }
+}
+
+std::uint32_t PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
+    Slot& s = slots_[slot];
+    std::unique_ptr<Connection> conn;
+    std::string failure;
+    const std::int64_t t0 = now_ns();
+    try {
+        // A connect gets at least a short grace even when called at the deadline.
+        conn = driver_->connect(to_time_point(std::max(deadline, t0 + 1'000'000'000)));
+        if (!conn) failure = "the driver returned no connection";
+    } catch (const std::exception& e) {
+        failure = e.what();
+    }
+    const std::int64_t t1 = now_ns();
+    std::unique_lock lk(mu_);
+    --pending_;
+    if (failure.empty() && !closed_) {
+        connect_hist_.record(elapsed(t0, t1));
+        ++created_;
+        ++misses_;
+        s.conn = std::move(conn);
+        s.created_ns = t1;
+        s.last_used_ns.store(t1, std::memory_order_relaxed);
+        s.state.store(leased, std::memory_order_release);
+        note_peaks_unlocked();
+        return slot;
+    }
+    // Opening failed, or the pool closed meanwhile: give the capacity back.
+    s.state.store(empty, std::memory_order_release);
+    --total_;
+    if (!failure.empty()) {
+        ++connect_failures_;
+        last_connect_error_ = failure;
+    } else {
+        ++created_;
+        ++destroyed_[static_cast<std::size_t>(DestroyReason::shutdown)];
+    }
+    if (!closed_ && head_ != nullptr) give_permit_unlocked();
+    bool free_core = false;
+    if (closed_) {
+        drained_cv_.notify_all();
+        free_core = orphaned_ && total_ == 0;
+    }
+    // Build the message before `this` may be freed.
+    const bool closed_meanwhile = failure.empty();
+    const std::string msg = closed_meanwhile
+        ? "pool '" + config_.name + "' was shut down while a connection was being opened"
+        : "pool '" + config_.name + "': cannot open a new connection: " + failure;
+    lk.unlock();
+    conn.reset();
+    if (free_core) delete this;
+    if (closed_meanwhile) throw PoolClosed(msg);
+    throw ConnectError(msg);
+}
+
+// ---------------------------------------------------------------------------------------
+// release
+
+void PoolCore::release(std::uint32_t slot, Connection* conn, std::int64_t acquired_ns, bool invalid) noexcept {
+    const std::int64_t now = now_ns();
+    shard().usage.record(elapsed(acquired_ns, now));
+    if (invalid || conn->is_broken()) {
+        destroy_leased(slot, DestroyReason::broken);
+        return;
+    }
+    if (config_.reset_on_release && conn->in_transaction()) {
+        bool ok = true;
+        try {
+            conn->reset();
+        } catch (...) {
+            ok = false;
+        }
+        if (!ok || conn->is_broken() || conn->in_transaction()) {
+            destroy_leased(slot, DestroyReason::reset);
+            return;
+        }
+    }
+    Slot& s = slots_[slot];
+    s.last_used_ns.store(now, std::memory_order_relaxed);
+    s.state.store(idle, std::memory_order_seq_cst);
+    if (signal_.load(std::memory_order_seq_cst) != 0) release_slow(slot);
+}
+
+void PoolCore::release_slow(std::uint32_t slot) noexcept {
+    Slot& s = slots_[slot];
+    std::unique_ptr<Connection> victim;
+    bool free_core = false;
+    {
+        std::lock_guard lk(mu_);
+        std::uint32_t expected = idle;
+        if (closed_) {
+            // Shutdown may already have swept it; whoever wins the CAS closes it.
+            if (s.state.compare_exchange_strong(expected, reserved, std::memory_order_acq_rel)) {
+                victim = std::move(s.conn);
+                s.state.store(empty, std::memory_order_release);
+                connection_gone_unlocked(DestroyReason::shutdown);
+                free_core = orphaned_ && total_ == 0;
+            }
+        } else if (head_ != nullptr &&
+                   s.state.compare_exchange_strong(expected, leased, std::memory_order_acq_rel)) {
+            Waiter* w = pop_front_unlocked();
+            w->slot = slot;
+            w->outcome = Waiter::Outcome::handed;
+            note_peaks_unlocked();
+            w->cv.notify_one();
+        }
+    }
+    victim.reset();
+    if (free_core) delete this;
+}
+
+void PoolCore::destroy_leased(std::uint32_t slot, DestroyReason reason) noexcept {
+    Slot& s = slots_[slot];
+    std::unique_ptr<Connection> victim;
+    bool free_core = false;
+    {
+        std::lock_guard lk(mu_);
+        victim = std::move(s.conn);
+        s.state.store(empty, std::memory_order_release);
+        connection_gone_unlocked(reason);
+        if (!closed_ && head_ != nullptr) give_permit_unlocked();
+        free_core = closed_ && orphaned_ && total_ == 0;
+    }
+    victim.reset();  // closing may do I/O: never under the lock
+    if (free_core) delete this;
+}
+
+// ---------------------------------------------------------------------------------------
+// shutdown, stats, housekeeping
+
+bool PoolCore::shutdown(std::chrono::milliseconds grace) {
+    const auto deadline = Clock::now() + grace;
+    std::vector<std::unique_ptr<Connection>> victims;
+    {
+        std::lock_guard lk(mu_);
+        if (!closed_) {
+            closed_ = true;
+            signal_.fetch_or(closed_bit, std::memory_order_seq_cst);
+            while (Waiter* w = pop_front_unlocked()) {
+                w->outcome = Waiter::Outcome::closed;
+                w->cv.notify_one();
+            }
+            housekeeper_cv_.notify_all();
+        }
+        for (std::uint32_t i = 0; i < capacity_; ++i) {
+            std::uint32_t expected = idle;
+            if (slots_[i].state.compare_exchange_strong(expected, reserved, std::memory_order_acq_rel)) {
+                victims.push_back(std::move(slots_[i].conn));
+                slots_[i].state.store(empty, std::memory_order_release);
+                connection_gone_unlocked(DestroyReason::shutdown);
+            }
+        }
+    }
+    victims.clear();
+    std::unique_lock lk(mu_);
+    if (drained_cv_.wait_until(lk, deadline, [this] { return total_ == 0; })) return true;
+    // Out of grace: stop what leased connections are running. Their holders still own
+    // them; each is closed when it comes back.
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        if (slots_[i].state.load(std::memory_order_acquire) == leased && slots_[i].conn) slots_[i].conn->interrupt();
+    }
+    return false;
+}
+
+void PoolCore::housekeep() {
+    std::unique_lock lk(mu_);
+    while (!closed_) {
+        if (total_ < config_.min_idle && !housekeeper_retry_) {
+            const std::uint32_t slot = claim_empty_unlocked();
+            ++total_;
+            ++pending_;
+            peak_total_ = std::max(peak_total_, total_);
+            lk.unlock();
+            const std::int64_t t0 = now_ns();
+            std::unique_ptr<Connection> conn;
+            std::string failure;
+            try {
+                conn = driver_->connect(to_time_point(
+                    t0 + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::min(config_.acquire_timeout, std::chrono::milliseconds{10'000}))
+                             .count()));
+                if (!conn) failure = "the driver returned no connection";
+            } catch (const std::exception& e) {
+                failure = e.what();
+            }
+            const std::int64_t t1 = now_ns();
+            lk.lock();
+            --pending_;
+            Slot& s = slots_[slot];
+            if (failure.empty() && !closed_) {
+                connect_hist_.record(elapsed(t0, t1));
+                ++created_;
+                s.conn = std::move(conn);
+                s.created_ns = t1;
+                s.last_used_ns.store(t1, std::memory_order_relaxed);
+                if (head_ != nullptr) {
+                    Waiter* w = pop_front_unlocked();
+                    w->slot = slot;
+                    w->outcome = Waiter::Outcome::handed;
+                    s.state.store(leased, std::memory_order_release);
+                    w->cv.notify_one();
+                } else {
+                    s.state.store(idle, std::memory_order_seq_cst);
+                }
+                continue;
+            }
+            s.state.store(empty, std::memory_order_release);
+            --total_;
+            if (!failure.empty()) {
+                ++connect_failures_;
+                last_connect_error_ = failure;
+                housekeeper_retry_ = true;  // back off until the next interval
+            } else {
+                ++created_;
+                ++destroyed_[static_cast<std::size_t>(DestroyReason::shutdown)];
+                drained_cv_.notify_all();
+            }
+            if (conn) {
+                lk.unlock();
+                conn.reset();
+                lk.lock();
+            }
+            continue;
+        }
+        if (housekeeper_retry_) {
+            housekeeper_cv_.wait_for(lk, config_.housekeeping_interval);
+            housekeeper_retry_ = false;
+        } else {
+            // Nothing to do: sleep until a connection goes away or the pool closes.
+            housekeeper_cv_.wait(lk);
+        }
+    }
+}
+
+PoolStats PoolCore::stats() const {
+    PoolStats st;
+    std::uint64_t hits = 0;
+    std::uint64_t validation_failures = 0;
+    for (const Shard& sh : shards_) {
+        hits += sh.hits.load(std::memory_order_relaxed);
+        validation_failures += sh.validation_failures.load(std::memory_order_relaxed);
+        sh.acquire_wait.snapshot_into(st.acquire_wait);
+        sh.usage.snapshot_into(st.usage);
+    }
+    std::lock_guard lk(mu_);
+    st.hits = hits;
+    st.misses = misses_;
+    st.acquires = hits + misses_;
+    st.waits = waits_;
+    st.timeouts = timeouts_;
+    st.created = created_;
+    st.connect_failures = connect_failures_;
+    st.validation_failures = validation_failures;
+    st.destroyed_by_reason = destroyed_;
+    for (auto n : destroyed_) st.destroyed += n;
+    st.total = total_;
+    st.pending = pending_;
+    st.waiting = queued_;
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        const auto state = slots_[i].state.load(std::memory_order_acquire);
+        if (state == idle) ++st.idle;
+        if (state == leased) ++st.active;
+    }
+    peak_active_ = std::max(peak_active_, st.active);
+    st.peak_active = peak_active_;
+    st.peak_total = peak_total_;
+    st.max_size = capacity_;
+    st.closed = closed_;
+    st.connect = connect_hist_;
+    return st;
+}
+
+// ---------------------------------------------------------------------------------------
+// helpers under mu_
+
+std::uint32_t PoolCore::claim_empty_unlocked() noexcept {
+    // total_ < capacity_ guarantees an empty slot exists: states leave `empty` only
+    // under mu_ together with total_ += 1.
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        if (slots_[i].state.load(std::memory_order_relaxed) == empty) {
+            slots_[i].state.store(reserved, std::memory_order_relaxed);
+            return i;
+        }
+    }
+    std::terminate();  // unreachable while the invariant above holds
+}
+
+void PoolCore::give_permit_unlocked() noexcept {
+    if (total_ >= capacity_ || head_ == nullptr) return;
+    const std::uint32_t slot = claim_empty_unlocked();
+    ++total_;
+    ++pending_;
+    peak_total_ = std::max(peak_total_, total_);
+    Waiter* w = pop_front_unlocked();
+    w->slot = slot;
+    w->outcome = Waiter::Outcome::permit;
+    w->cv.notify_one();
+}
+
+void PoolCore::enqueue_unlocked(Waiter& w) noexcept {
+    w.prev = tail_;
+    w.next = nullptr;
+    if (tail_) tail_->next = &w;
+    else head_ = &w;
+    tail_ = &w;
+    ++queued_;
+}
+
+void PoolCore::unlink_unlocked(Waiter& w) noexcept {
+    if (w.prev) w.prev->next = w.next;
+    else head_ = w.next;
+    if (w.next) w.next->prev = w.prev;
+    else tail_ = w.prev;
+    w.next = w.prev = nullptr;
+    --queued_;
+}
+
+Waiter* PoolCore::pop_front_unlocked() noexcept {
+    Waiter* w = head_;
+    if (w) unlink_unlocked(*w);
+    return w;
+}
+
+std::size_t PoolCore::count_leased_unlocked() const noexcept {
+    std::size_t n = 0;
+    for (std::uint32_t i = 0; i < capacity_; ++i)
+        if (slots_[i].state.load(std::memory_order_relaxed) == leased) ++n;
+    return n;
+}
+
+void PoolCore::note_peaks_unlocked() const noexcept {
+    peak_active_ = std::max(peak_active_, count_leased_unlocked());
+}
+
+void PoolCore::connection_gone_unlocked(DestroyReason reason) noexcept {
+    --total_;
+    ++destroyed_[static_cast<std::size_t>(reason)];
+    if (closed_) drained_cv_.notify_all();
+    else if (total_ < config_.min_idle) housekeeper_cv_.notify_one();
+}
+
+std::string PoolCore::state_line_unlocked() const {
+    return std::to_string(count_leased_unlocked()) + "/" + std::to_string(capacity_) + " in use, " +
+           std::to_string(queued_) + " waiting";
+}
+
+}  // namespace internal
+
+// ---------------------------------------------------------------------------------------
+// Lease and Pool
+
+Connection& Lease::get() {
+    if (conn_ == nullptr) throw UsageError("this lease is empty (moved from or already released)");
+    return *conn_;
+}
+
+void Lease::release() noexcept {
+    if (conn_ == nullptr) return;
+    internal::PoolCore* core = core_;
+    Connection* conn = conn_;
+    core_ = nullptr;
+    conn_ = nullptr;
+    core->release(slot_, conn, acquired_ns_, invalid_);
+    invalid_ = false;
+}
+
+Pool::Pool(std::shared_ptr<Driver> driver, PoolConfig config) : core_(nullptr) {
+    config.validate();
+    auto core = std::make_unique<internal::PoolCore>(std::move(driver), std::move(config));
+    core->start_housekeeper();
+    core_ = core.release();
+}
+
+Pool::~Pool() { core_->orphan(); }
+
+Lease Pool::acquire() { return core_->acquire(core_->config_.acquire_timeout); }
+
+Lease Pool::acquire(std::chrono::milliseconds timeout) {
+    if (timeout.count() < 0) throw ConfigError("pool '" + core_->config_.name + "': acquire timeout is negative");
+    return core_->acquire(timeout);
+}
+
+std::optional<Lease> Pool::try_acquire() { return core_->try_acquire(); }
+
+bool Pool::shutdown(std::chrono::milliseconds grace) { return core_->shutdown(grace); }
+
+PoolStats Pool::stats() const { return core_->stats(); }
+
+const PoolConfig& Pool::config() const noexcept { return core_->config_; }
+
+const Driver& Pool::driver() const noexcept { return *core_->driver_; }
+
+}  // namespace poolbench

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Line and branch coverage of lib/ from the unit and sqlite tiers (gcov via gcovr).
+# Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/bootstrap.sh
+floor=${POOLBENCH_COVERAGE_FLOOR:-95}
+dir=$(scripts/build.sh coverage)
+find "$dir" -name '*.gcda' -delete
+ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests):' >/dev/null \
+  || { echo "coverage: tests failed in the coverage build" >&2; ctest --test-dir "$dir" --rerun-failed --output-on-failure | tail -50; exit 1; }
+gcovr --root "$root" --filter "$root/lib/" --object-directory "$dir" \
+  --exclude-unreachable-branches --exclude-throw-branches --print-summary \
+  --txt "$dir/coverage.txt" --json-summary "$dir/coverage.json" | tail -3
+line=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['line_percent'])" "$dir/coverage.json")
+echo "lib/ line coverage ${line}% (floor ${floor}%)"
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$line" "$floor" \
+  || { echo "coverage: lib/ line coverage ${line}% is below the ${floor}% floor; see $dir/coverage.txt" >&2; exit 1; }

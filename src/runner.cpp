@@ -1,0 +1,588 @@
+// runner.cpp — worker threads, the sampler, and the stress plan built on them.
+//
+// Per-operation cost is kept small because it is part of what we measure: four
+// steady_clock reads, one uncontended mutex on the worker's own shard (workers share
+// shards only beyond max_shards threads), and, for --ops runs, one atomic fetch_add per
+// claim_batch operations. Failures take a shared lock, but only on the error path.
+#include "runner.hpp"
+
+#include <poolbench/error.hpp>
+#include <poolbench/stats.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+namespace poolbench::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t max_shards = 64;  // each shard holds four ~40 KiB histograms
+constexpr std::size_t max_error_messages = 5;
+constexpr std::uint64_t claim_batch = 4;
+
+std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) noexcept {
+    const auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
+    return d > 0 ? static_cast<std::uint64_t>(d) : 0;
+}
+
+double seconds_between(Clock::time_point a, Clock::time_point b) noexcept {
+    return std::chrono::duration<double>(b - a).count();
+}
+
+// What a group of workers measured. The mutex is taken once per operation by the
+// worker(s) that own the shard and once per sample by the sampler.
+struct alignas(64) Shard {
+    std::mutex mu;
+    Histogram acquire, query, op;  // whole phase, ns
+    Histogram interval_op;         // since the last sample; the sampler swaps it out
+    std::uint64_t ok = 0, failed = 0, timed_out = 0, writes = 0;
+};
+
+// The first few distinct error messages, with counts. Error path only.
+class ErrorLog {
+public:
+    void note(const char* what) {
+        std::lock_guard lock(mu_);
+        for (auto& e : samples_) {
+            if (e.message == what) {
+                ++e.count;
+                return;
+            }
+        }
+        if (samples_.size() < max_error_messages) {
+            samples_.push_back({what, 1});
+        } else {
+            ++other_;
+        }
+    }
+    void move_into(LoadResult& r) {
+        std::lock_guard lock(mu_);
+        r.errors = std::move(samples_);
+        r.errors_other = other_;
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<ErrorSample> samples_;
+    std::uint64_t other_ = 0;
+};
+
+struct Phase {
+    Phase(const Workload& w, const LoadSpec& s) : workload(w), spec(s) {}
+
+    const Workload& workload;
+    const LoadSpec& spec;
+    std::vector<std::unique_ptr<Shard>> shards;
+    std::uint64_t seed = 0;
+    ErrorLog errors;
+
+    std::atomic<std::uint64_t> claimed{0};
+    std::atomic<bool> stop{false};
+
+    // Start gate: workers wait here until every thread exists, so thread creation is
+    // not part of the measured time.
+    std::mutex gate_mu;
+    std::condition_variable gate_cv;
+    bool go = false;
+    Clock::time_point start;
+
+    // Paced workers sleep on this so stop wakes them at once.
+    std::mutex pace_mu;
+    std::condition_variable pace_cv;
+
+    // The controller waits here for the last worker.
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    std::size_t running = 0;
+};
+
+// Takes up to claim_batch operations from the --ops budget; 0 once it is spent.
+std::uint64_t claim(Phase& ph) noexcept {
+    const std::uint64_t limit = *ph.spec.ops;
+    const std::uint64_t prev = ph.claimed.fetch_add(claim_batch, std::memory_order_relaxed);
+    if (prev >= limit) return 0;
+    return std::min(claim_batch, limit - prev);
+}
+
+struct PoolSource {
+    Pool& pool;
+    [[nodiscard]] Lease open() { return pool.acquire(); }
+    static Connection& conn(Lease& lease) { return *lease; }
+    static void close(Lease& lease) noexcept { lease.release(); }
+    static void invalidate(Lease& lease) noexcept { lease.invalidate(); }
+};
+
+struct DriverSource {
+    Driver& driver;
+    std::chrono::milliseconds timeout;
+    [[nodiscard]] std::unique_ptr<Connection> open() { return driver.connect(Clock::now() + timeout); }
+    static Connection& conn(std::unique_ptr<Connection>& c) { return *c; }
+    static void close(std::unique_ptr<Connection>& c) noexcept { c.reset(); }
+    static void invalidate(std::unique_ptr<Connection>& /*c*/) noexcept {}
+};
+
+template <class Source>
+void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
+    const auto t0 = Clock::now();
+    Clock::time_point t1, t2, t3;
+    bool wrote = false;
+    try {
+        auto handle = source.open();
+        t1 = Clock::now();
+        try {
+            wrote = ph.workload.run_op(Source::conn(handle), ws).wrote;
+        } catch (const QueryError& e) {
+            if (e.broken()) Source::invalidate(handle);
+            throw;
+        }
+        t2 = Clock::now();
+        Source::close(handle);
+        t3 = Clock::now();
+    } catch (const PoolTimeout& e) {
+        ph.errors.note(e.what());
+        std::lock_guard lock(shard.mu);
+        ++shard.timed_out;
+        return;
+    } catch (const std::exception& e) {
+        ph.errors.note(e.what());
+        std::lock_guard lock(shard.mu);
+        ++shard.failed;
+        return;
+    } catch (...) {
+        ph.errors.note("unknown exception");
+        std::lock_guard lock(shard.mu);
+        ++shard.failed;
+        return;
+    }
+    const std::uint64_t op_ns = ns_between(t0, t3);
+    std::lock_guard lock(shard.mu);
+    shard.acquire.record(ns_between(t0, t1));
+    shard.query.record(ns_between(t1, t2));
+    shard.op.record(op_ns);
+    shard.interval_op.record(op_ns);
+    ++shard.ok;
+    if (wrote) ++shard.writes;
+}
+
+template <class Source>
+void worker_main(Phase& ph, Source& source, std::size_t index) {
+    {
+        std::unique_lock lock(ph.gate_mu);
+        ph.gate_cv.wait(lock, [&] { return ph.go; });
+    }
+    Shard& shard = *ph.shards[index % ph.shards.size()];
+    WorkerState ws = ph.workload.make_worker_state(static_cast<std::uint32_t>(index), ph.seed);
+    const bool counted = ph.spec.ops.has_value();
+    std::uint64_t budget = 0;
+
+    // Pacing (soak --rate): each worker runs rate/threads ops per second, staggered so
+    // the workers do not fire together; a worker that falls behind does not burst.
+    Clock::duration period{};
+    Clock::time_point next = ph.start;
+    if (ph.spec.rate_ops_s > 0) {
+        const double per_worker_s = static_cast<double>(ph.spec.threads) / ph.spec.rate_ops_s;
+        period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(per_worker_s));
+        next += period * static_cast<long>(index) / static_cast<long>(ph.spec.threads);
+    }
+
+    while (!ph.stop.load(std::memory_order_relaxed)) {
+        if (counted) {
+            if (budget == 0 && (budget = claim(ph)) == 0) break;
+            --budget;
+        }
+        if (period.count() > 0) {
+            std::unique_lock lock(ph.pace_mu);
+            if (ph.pace_cv.wait_until(lock, next, [&] { return ph.stop.load(std::memory_order_relaxed); })) break;
+            lock.unlock();
+            next += period;
+            const auto now = Clock::now();
+            if (next < now) next = now;
+        }
+        run_one_op(ph, source, shard, ws);
+    }
+}
+
+// Samples the shards (and the pool's gauges) every spec.sample_interval until told to
+// finish, then takes one last partial sample.
+class Sampler {
+public:
+    Sampler(Phase& ph, const Pool* pool, const RunHooks& hooks, LoadResult& out)
+        : ph_(ph), pool_(pool), hooks_(hooks), out_(out) {}
+
+    void run() {
+        last_ = ph_.start;
+        auto next = ph_.start + ph_.spec.sample_interval;
+        std::unique_lock lock(mu_);
+        while (!finish_) {
+            if (cv_.wait_until(lock, next, [&] { return finish_; })) break;
+            lock.unlock();
+            sample();
+            lock.lock();
+            next += ph_.spec.sample_interval;
+        }
+        lock.unlock();
+        // The last, partial interval (skipped when it is a sliver after a full one).
+        if (out_.timeline.empty() || Clock::now() - last_ > std::chrono::milliseconds{1}) sample();
+    }
+
+    void finish() {
+        {
+            std::lock_guard lock(mu_);
+            finish_ = true;
+        }
+        cv_.notify_all();
+    }
+
+private:
+    void sample() {
+        std::uint64_t ok = 0, failed = 0;
+        merged_.clear();
+        for (auto& shard : ph_.shards) {
+            {
+                std::lock_guard lock(shard->mu);
+                std::swap(shard->interval_op, spare_);
+                ok += shard->ok;
+                failed += shard->failed + shard->timed_out;
+            }
+            merged_.merge(spare_);
+            spare_.clear();
+        }
+        const auto now = Clock::now();
+        const double interval_s = seconds_between(last_, now);
+        ProgressSample s;
+        s.point.t_s = seconds_between(ph_.start, now);
+        s.point.ops_s = interval_s > 0 ? static_cast<double>(ok - last_ok_) / interval_s : 0.0;
+        s.point.p99_us = static_cast<double>(merged_.percentile(0.99)) / 1000.0;
+        if (pool_ != nullptr) {
+            const PoolStats st = pool_->stats();
+            s.point.active = st.active;
+            s.point.idle = st.idle;
+            s.point.waiting = st.waiting;
+            s.max_size = st.max_size;
+            out_.max_total_seen = std::max(out_.max_total_seen, st.total);
+            if (st.total > st.max_size) out_.limit_violated = true;
+        }
+        s.ok = ok;
+        s.failed = failed;
+        last_ = now;
+        last_ok_ = ok;
+        out_.timeline.push_back(s.point);
+        if (hooks_.on_sample) {
+            try {
+                hooks_.on_sample(s);
+            } catch (...) {  // NOLINT(bugprone-empty-catch): a broken progress line must not stop the run
+            }
+        }
+    }
+
+    Phase& ph_;
+    const Pool* pool_;
+    const RunHooks& hooks_;
+    LoadResult& out_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool finish_ = false;
+    Clock::time_point last_;
+    std::uint64_t last_ok_ = 0;
+    Histogram merged_, spare_;
+};
+
+template <class Source>
+LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, const LoadSpec& spec,
+                     const RunHooks& hooks) {
+    LoadResult result;
+    Phase ph(workload, spec);
+    const std::size_t threads = std::max<std::size_t>(spec.threads, 1);
+    const std::size_t shard_count = std::min(threads, max_shards);
+    ph.shards.reserve(shard_count);
+    for (std::size_t i = 0; i < shard_count; ++i) ph.shards.push_back(std::make_unique<Shard>());
+    ph.seed = std::random_device{}();
+
+    std::vector<std::thread> workers;
+    workers.reserve(threads);
+    auto release_gate = [&] {
+        {
+            std::lock_guard lock(ph.gate_mu);
+            ph.start = Clock::now();
+            ph.go = true;
+        }
+        ph.gate_cv.notify_all();
+    };
+    try {
+        for (std::size_t i = 0; i < threads; ++i) {
+            {
+                std::lock_guard lock(ph.done_mu);
+                ++ph.running;
+            }
+            try {
+                workers.emplace_back([&ph, &source, i] {
+                    worker_main(ph, source, i);
+                    {
+                        std::lock_guard lock(ph.done_mu);
+                        --ph.running;
+                    }
+                    ph.done_cv.notify_all();
+                });
+            } catch (...) {
+                std::lock_guard lock(ph.done_mu);
+                --ph.running;
+                throw;
+            }
+        }
+    } catch (...) {
+        ph.stop = true;
+        release_gate();
+        for (auto& t : workers) t.join();
+        throw;
+    }
+
+    release_gate();
+    Sampler sampler(ph, pool, hooks, result);
+    std::thread sampler_thread([&sampler] { sampler.run(); });
+
+    {
+        const auto deadline = spec.duration ? ph.start + *spec.duration : Clock::time_point::max();
+        std::unique_lock lock(ph.done_mu);
+        while (ph.running > 0) {
+            if (hooks.cancel != nullptr && hooks.cancel->load()) {
+                result.cancelled = true;
+                break;
+            }
+            const auto now = Clock::now();
+            if (now >= deadline) break;
+            // Wake at least every 100 ms to notice a cancel request.
+            ph.done_cv.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds{100}));
+        }
+    }
+    {
+        std::lock_guard lock(ph.pace_mu);
+        ph.stop = true;
+    }
+    ph.pace_cv.notify_all();
+    for (auto& t : workers) t.join();
+    const auto end = Clock::now();
+    sampler.finish();
+    sampler_thread.join();
+
+    result.duration_s = seconds_between(ph.start, end);
+    for (auto& shard : ph.shards) {
+        result.acquire_ns.merge(shard->acquire);
+        result.query_ns.merge(shard->query);
+        result.op_ns.merge(shard->op);
+        result.ops.ok += shard->ok;
+        result.ops.failed += shard->failed;
+        result.ops.timed_out += shard->timed_out;
+        result.writes_acknowledged += shard->writes;
+    }
+    result.ops.total = result.ops.ok + result.ops.failed + result.ops.timed_out;
+    ph.errors.move_into(result);
+    return result;
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size()) {
+            const std::string hex(s.substr(i + 1, 2));
+            char* end = nullptr;
+            const long v = std::strtol(hex.c_str(), &end, 16);
+            if (end == hex.c_str() + 2) {
+                out.push_back(static_cast<char>(v));
+                i += 2;
+                continue;
+            }
+        }
+        out.push_back(s[i]);
+    }
+    return out;
+}
+
+}  // namespace
+
+LoadResult run_load(Pool& pool, const Workload& workload, const LoadSpec& spec, const RunHooks& hooks) {
+    return run_phase(PoolSource{pool}, &pool, workload, spec, hooks);
+}
+
+LoadResult run_load_unpooled(Driver& driver, const Workload& workload, const LoadSpec& spec,
+                             const RunHooks& hooks) {
+    return run_phase(DriverSource{driver, spec.connect_timeout}, nullptr, workload, spec, hooks);
+}
+
+LatencySet summarize(const LoadResult& result) {
+    return {summarize_ns(result.acquire_ns), summarize_ns(result.query_ns), summarize_ns(result.op_ns)};
+}
+
+std::vector<std::string> url_secrets(std::string_view url) {
+    std::vector<std::string> out;
+    auto add = [&](std::string_view secret) {
+        if (secret.size() < 3) return;  // scrubbing one or two characters would mangle text
+        for (std::string s : {std::string(secret), percent_decode(secret)}) {
+            if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(std::move(s));
+        }
+    };
+    if (const auto scheme = url.find("://"); scheme != std::string_view::npos) {
+        const std::string_view rest = url.substr(scheme + 3);
+        const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+        if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+            const std::string_view userinfo = authority.substr(0, at);
+            if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) add(userinfo.substr(colon + 1));
+        }
+    }
+    for (std::size_t pos = url.find("password="); pos != std::string_view::npos;
+         pos = url.find("password=", pos + 1)) {
+        const std::string_view value = url.substr(pos + 9);
+        add(value.substr(0, value.find_first_of("& ")));
+    }
+    return out;
+}
+
+std::string scrub(std::string text, const std::vector<std::string>& secrets) {
+    for (const auto& secret : secrets) {
+        for (std::size_t pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 3)) {
+            text.replace(pos, secret.size(), "***");
+        }
+    }
+    return text;
+}
+
+// ---------------------------------------------------------------------------------------
+// Runner: the stress plan.
+
+Runner::Runner(RunPlan plan, std::shared_ptr<Driver> driver)
+    : plan_(std::move(plan)), driver_(std::move(driver)), secrets_(url_secrets(plan_.db.original)) {}
+
+std::string Runner::redact(std::string_view text) const { return scrub(std::string(text), secrets_); }
+
+void Runner::preflight(const Workload& workload) {
+    try {
+        auto conn = driver_->connect(Clock::now() + plan_.pool.acquire_timeout);
+        workload.setup(*conn);
+    } catch (const std::exception& e) {
+        throw DatabaseUnusable(redact(fmt::format("cannot use database {}: {}", plan_.db.redacted, e.what())));
+    }
+}
+
+std::optional<std::uint64_t> Runner::count_written(const Workload& workload, std::string& error) {
+    // A fresh connection, not one of the pool's: what counts is what the database kept.
+    try {
+        auto conn = driver_->connect(Clock::now() + plan_.pool.acquire_timeout);
+        return workload.count_written(*conn);
+    } catch (const std::exception& e) {
+        error = redact(fmt::format("write verification failed: {}", e.what()));
+        return std::nullopt;
+    }
+}
+
+BaselineSection Runner::run_baseline(const Workload& workload, const RunHooks& hooks, double pooled_ops_s) {
+    LoadSpec spec = plan_.load;
+    spec.rate_ops_s = 0;
+    spec.connect_timeout = plan_.pool.acquire_timeout;
+    BaselineSection b;
+    if (spec.ops) {
+        spec.ops = std::min(*spec.ops, plan_.baseline_max_ops);
+        b.ops_requested = *spec.ops;
+    } else if (spec.duration) {
+        spec.duration = std::min(*spec.duration, plan_.baseline_max_duration);
+        b.duration_limit_s = std::chrono::duration<double>(*spec.duration).count();
+    }
+    const Workload baseline_workload = workload.with_run_id(workload.run_id() + "-baseline");
+    const LoadResult r = run_load_unpooled(*driver_, baseline_workload, spec, hooks);
+    b.duration_s = r.duration_s;
+    b.ops = r.ops;
+    b.throughput_ops_s = r.throughput_ops_s();
+    b.latency_us = summarize(r);
+    b.speedup = b.throughput_ops_s > 0 ? pooled_ops_s / b.throughput_ops_s : 0.0;
+    return b;
+}
+
+namespace {
+
+Expectation expect_eq_zero(std::string name, std::uint64_t actual) {
+    return {std::move(name) + " == 0", "== 0", static_cast<double>(actual), actual == 0};
+}
+
+}  // namespace
+
+Report Runner::run(const RunHooks& hooks) {
+    const Workload workload(plan_.workload, plan_.db.backend, make_run_id());
+    preflight(workload);
+
+    Report report;
+    report.command = plan_.command;
+    report.scenario = plan_.scenario;
+    report.backend = std::string(driver_->backend());
+    report.url_redacted = plan_.db.redacted;
+    report.config.threads = plan_.load.threads;
+    report.config.pool_max = plan_.pool.max_size;
+    report.config.pool_min_idle = plan_.pool.min_idle;
+    report.config.acquire_timeout_ms = plan_.pool.acquire_timeout.count();
+    report.config.workload = std::string(to_string(plan_.workload.kind));
+    report.config.ops = plan_.load.ops;
+    if (plan_.load.duration) report.config.duration_s = std::chrono::duration<double>(*plan_.load.duration).count();
+    report.config.write_ratio = plan_.workload.kind == WorkloadKind::write   ? 1.0
+                                : plan_.workload.kind == WorkloadKind::mixed ? plan_.workload.write_ratio
+                                                                             : 0.0;
+    report.config.rows = plan_.workload.rows;
+    report.config.sample_interval_s = std::chrono::duration<double>(plan_.load.sample_interval).count();
+
+    LoadResult result;
+    {
+        Pool pool(driver_, plan_.pool);
+        result = run_load(pool, workload, plan_.load, hooks);
+        const std::size_t active_at_end = pool.stats().active;
+        const bool clean = pool.shutdown(plan_.shutdown_grace);
+        report.pool = make_pool_section(pool.stats(), plan_.pool.min_idle, active_at_end, clean);
+        report.pool.peak_total = std::max(report.pool.peak_total, result.max_total_seen);
+    }
+
+    report.duration_s = result.duration_s;
+    report.ops = result.ops;
+    report.throughput_ops_s = result.throughput_ops_s();
+    report.latency_us = summarize(result);
+    report.timeline = result.timeline;
+    report.interrupted = result.cancelled;
+    for (const auto& e : result.errors) report.errors.push_back({redact(e.message), e.count});
+    report.errors_other = result.errors_other;
+
+    report.expectations.push_back(expect_eq_zero("ops.failed", result.ops.failed));
+    report.expectations.push_back(expect_eq_zero("ops.timed_out", result.ops.timed_out));
+
+    if (workload.writes()) {
+        WritesSection w;
+        w.acknowledged = result.writes_acknowledged;
+        std::string error;
+        if (const auto verified = count_written(workload, error)) {
+            w.checked = true;
+            w.verified = *verified;
+            w.lost = w.acknowledged > w.verified ? w.acknowledged - w.verified : 0;
+            report.expectations.push_back(expect_eq_zero("writes.lost", w.lost));
+        } else if (!error.empty()) {
+            report.errors.push_back({error, 1});
+            report.expectations.push_back({"writes verified", "count query succeeds", 0, false});
+        }
+        report.writes = w;
+    }
+
+    report.expectations.push_back({"pool.peak_total <= pool.max_size", fmt::format("<= {}", report.pool.max_size),
+                                   static_cast<double>(report.pool.peak_total),
+                                   report.pool.peak_total <= report.pool.max_size && !result.limit_violated});
+    report.expectations.push_back(expect_eq_zero("pool.active_at_end", report.pool.active_at_end));
+    if (result.cancelled) report.expectations.push_back({"run completed", "not interrupted", 0, false});
+
+    if (plan_.baseline && !result.cancelled) {
+        report.baseline = run_baseline(workload, hooks, report.throughput_ops_s);
+    }
+    return report;
+}
+
+}  // namespace poolbench::cli

@@ -1,0 +1,144 @@
+// runner.hpp — runs a plan against a database and measures it; prints nothing.
+//
+// Layers, so later commands can reuse the parts they need:
+//
+//   run_load(pool, workload, spec, hooks)       one load phase through a pool: starts
+//                                                spec.threads workers and a sampler,
+//                                                stops at spec.ops or spec.duration (or
+//                                                on hooks.cancel), returns LoadResult.
+//   run_load_unpooled(driver, workload, spec,…)  the same loop with connect()/close per op.
+//   Runner(plan).run(hooks)                      the stress command: preflight + setup,
+//                                                pool, run_load, shutdown, write
+//                                                verification, optional baseline, built-in
+//                                                expectations → Report.
+//
+// A soak command is Runner with a duration and LoadSpec::rate_ops_s; a scenario runs
+// run_load once per phase on one pool, flipping FaultSettings between phases (hooks
+// .on_sample sees every timeline point as it is taken, e.g. to measure recovery).
+//
+// Thread-safety: run_load/run_load_unpooled block the calling thread until the phase is
+// over; the hooks are called from the sampler thread (never concurrently with each other).
+#pragma once
+
+#include "report.hpp"
+#include "workload.hpp"
+
+#include <poolbench/config.hpp>
+#include <poolbench/connection.hpp>
+#include <poolbench/pool.hpp>
+#include <poolbench/url.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace poolbench::cli {
+
+/// The database could not be used: preflight connect or workload setup failed (exit 3).
+/// The message is already redacted and names the database.
+class DatabaseUnusable : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// How one load phase is bounded and paced.
+struct LoadSpec {
+    std::size_t threads = 100;
+    std::optional<std::uint64_t> ops;                   ///< stop after this many operations
+    std::optional<std::chrono::milliseconds> duration;  ///< or after this long
+    double rate_ops_s = 0;                              ///< total target rate; 0 = as fast as possible
+    std::chrono::milliseconds sample_interval{1000};
+    /// Deadline for connect() in unpooled runs (pooled runs use the pool's acquire timeout).
+    std::chrono::milliseconds connect_timeout{30'000};
+};
+
+/// What the sampler sees at each tick; handed to the progress callback.
+struct ProgressSample {
+    TimelinePoint point;
+    std::size_t max_size = 0;         ///< pool max (0 unpooled)
+    std::uint64_t ok = 0;             ///< cumulative
+    std::uint64_t failed = 0;         ///< cumulative, timeouts included
+};
+
+struct RunHooks {
+    /// Called from the sampler thread after each sample (progress line, scenario triggers).
+    std::function<void(const ProgressSample&)> on_sample;
+    /// When it becomes true the phase stops early (SIGINT). May be null.
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+/// The raw outcome of one load phase (histograms in nanoseconds).
+struct LoadResult {
+    double duration_s = 0;
+    OpCounts ops;
+    Histogram acquire_ns, query_ns, op_ns;
+    std::uint64_t writes_acknowledged = 0;
+    std::vector<TimelinePoint> timeline;
+    std::vector<ErrorSample> errors;  ///< first few distinct messages (unredacted)
+    std::uint64_t errors_other = 0;
+    std::size_t max_total_seen = 0;   ///< highest stats().total the sampler saw
+    bool limit_violated = false;      ///< stats().total > max_size at some sample
+    bool cancelled = false;
+
+    [[nodiscard]] double throughput_ops_s() const noexcept {
+        return duration_s > 0 ? static_cast<double>(ops.ok) / duration_s : 0.0;
+    }
+};
+
+/// One load phase through `pool`. Never throws for failures of individual operations
+/// (they are counted); throws std::system_error if worker threads cannot be started.
+[[nodiscard]] LoadResult run_load(Pool& pool, const Workload& workload, const LoadSpec& spec,
+                                  const RunHooks& hooks);
+
+/// One load phase with no pool: every operation opens a connection, runs, closes it.
+[[nodiscard]] LoadResult run_load_unpooled(Driver& driver, const Workload& workload, const LoadSpec& spec,
+                                           const RunHooks& hooks);
+
+/// Everything the stress command decided from its options.
+struct RunPlan {
+    std::string command = "stress";
+    std::optional<std::string> scenario;
+    DbUrl db;  ///< original may hold a password: only db.redacted is ever reported
+    PoolConfig pool;
+    LoadSpec load;
+    WorkloadSpec workload;
+    bool baseline = false;
+    std::uint64_t baseline_max_ops = 20'000;
+    std::chrono::milliseconds baseline_max_duration{10'000};
+    std::chrono::milliseconds shutdown_grace{5'000};
+};
+
+class Runner {
+public:
+    Runner(RunPlan plan, std::shared_ptr<Driver> driver);
+
+    /// Runs the plan and returns the report (expectations evaluated, verdict set).
+    /// Throws DatabaseUnusable when the preflight connection or setup fails.
+    [[nodiscard]] Report run(const RunHooks& hooks);
+
+private:
+    void preflight(const Workload& workload);
+    [[nodiscard]] std::optional<std::uint64_t> count_written(const Workload& workload, std::string& error);
+    [[nodiscard]] BaselineSection run_baseline(const Workload& workload, const RunHooks& hooks, double pooled_ops_s);
+    [[nodiscard]] std::string redact(std::string_view text) const;
+
+    RunPlan plan_;
+    std::shared_ptr<Driver> driver_;
+    std::vector<std::string> secrets_;
+};
+
+/// Summaries of a phase's histograms in microseconds.
+[[nodiscard]] LatencySet summarize(const LoadResult& result);
+
+/// The secrets of a URL (password as written and percent-decoded) to scrub from any
+/// text that may echo it, such as a backend's error message.
+[[nodiscard]] std::vector<std::string> url_secrets(std::string_view url);
+[[nodiscard]] std::string scrub(std::string text, const std::vector<std::string>& secrets);
+
+}  // namespace poolbench::cli

@@ -1,0 +1,153 @@
+// workload.cpp — the SQL behind each workload kind.
+#include "workload.hpp"
+
+#include <poolbench/error.hpp>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <chrono>
+#include <utility>
+
+namespace poolbench::cli {
+
+namespace {
+
+constexpr std::string_view create_accounts_sql =
+    "CREATE TABLE IF NOT EXISTS poolbench_accounts ("
+    "id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, filler TEXT)";
+constexpr std::string_view create_writes_sql =
+    "CREATE TABLE IF NOT EXISTS poolbench_writes ("
+    "run_id TEXT NOT NULL, worker INTEGER NOT NULL, seq BIGINT NOT NULL, payload TEXT, "
+    "PRIMARY KEY (run_id, worker, seq))";
+constexpr std::string_view count_accounts_sql = "SELECT count(*) FROM poolbench_accounts";
+// One statement seeds every missing id 1..$1; the WHERE keeps SQLite's parser from
+// reading ON CONFLICT as a join constraint (documented SQLite upsert quirk).
+constexpr std::string_view seed_accounts_sql =
+    "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) "
+    "INSERT INTO poolbench_accounts (id, balance, filler) "
+    "SELECT i, 1000 + (i % 100), 'poolbench filler row ' || i FROM s WHERE true "
+    "ON CONFLICT (id) DO NOTHING";
+constexpr std::string_view read_sql = "SELECT balance FROM poolbench_accounts WHERE id = $1";
+constexpr std::string_view insert_sql =
+    "INSERT INTO poolbench_writes (run_id, worker, seq, payload) VALUES ($1, $2, $3, $4)";
+constexpr std::string_view count_writes_sql = "SELECT count(*) FROM poolbench_writes WHERE run_id = $1";
+
+bool needs_accounts(WorkloadKind k) { return k == WorkloadKind::read || k == WorkloadKind::mixed; }
+bool needs_writes(WorkloadKind k) { return k == WorkloadKind::write || k == WorkloadKind::mixed; }
+
+}  // namespace
+
+std::string_view to_string(WorkloadKind kind) noexcept {
+    switch (kind) {
+        case WorkloadKind::select1: return "select1";
+        case WorkloadKind::read: return "read";
+        case WorkloadKind::write: return "write";
+        case WorkloadKind::mixed: return "mixed";
+    }
+    return "?";
+}
+
+std::optional<WorkloadKind> parse_workload(std::string_view text) noexcept {
+    for (auto k : {WorkloadKind::select1, WorkloadKind::read, WorkloadKind::write, WorkloadKind::mixed}) {
+        if (text == to_string(k)) return k;
+    }
+    return std::nullopt;
+}
+
+Workload::Workload(WorkloadSpec spec, Backend backend, std::string run_id)
+    : spec_(spec), backend_(backend), run_id_(std::move(run_id)),
+      // IMMEDIATE takes SQLite's write lock up front, so two writers queue on the busy
+      // timeout instead of deadlocking on a lock upgrade; PostgreSQL has no such mode.
+      begin_sql_(backend == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN") {}
+
+Workload Workload::with_run_id(std::string run_id) const {
+    return Workload(spec_, backend_, std::move(run_id));
+}
+
+bool Workload::writes() const noexcept {
+    return spec_.kind == WorkloadKind::write || (spec_.kind == WorkloadKind::mixed && spec_.write_ratio > 0);
+}
+
+WorkerState Workload::make_worker_state(std::uint32_t worker, std::uint64_t seed) const {
+    WorkerState s;
+    s.worker = worker;
+    s.rng.seed(seed ^ (0x9e3779b97f4a7c15ULL * (std::uint64_t{worker} + 1)));
+    return s;
+}
+
+void Workload::setup(Connection& conn) const {
+    if (needs_accounts(spec_.kind)) conn.execute(create_accounts_sql);
+    if (needs_writes(spec_.kind)) conn.execute(create_writes_sql);
+    if (!needs_accounts(spec_.kind) || backend_ == Backend::null) return;
+    const Rows have = conn.query(count_accounts_sql);
+    if (have.empty()) return;
+    if (static_cast<std::uint64_t>(have.int_at(0)) >= spec_.rows) return;
+    conn.execute(backend_ == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+    try {
+        (void)conn.query(seed_accounts_sql, {Value{static_cast<std::int64_t>(spec_.rows)}});
+        conn.execute("COMMIT");
+    } catch (...) {
+        try {
+            conn.execute("ROLLBACK");
+        } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
+        }
+        throw;
+    }
+}
+
+void Workload::read_one(Connection& conn, WorkerState& state) const {
+    std::uniform_int_distribution<std::int64_t> pick(1, static_cast<std::int64_t>(spec_.rows));
+    const std::array<Value, 1> params{Value{pick(state.rng)}};
+    (void)conn.query(read_sql, params);
+}
+
+void Workload::write_one(Connection& conn, WorkerState& state) const {
+    const std::uint64_t seq = state.seq++;
+    const std::array<Value, 4> params{
+        Value{run_id_}, Value{static_cast<std::int64_t>(state.worker)}, Value{static_cast<std::int64_t>(seq)},
+        Value{fmt::format("worker {} op {}", state.worker, seq)}};
+    conn.execute(begin_sql_);
+    (void)conn.query(insert_sql, params);
+    conn.execute("COMMIT");
+}
+
+OpOutcome Workload::run_op(Connection& conn, WorkerState& state) const {
+    switch (spec_.kind) {
+        case WorkloadKind::select1:
+            (void)conn.query("SELECT 1");
+            return {};
+        case WorkloadKind::read:
+            read_one(conn, state);
+            return {};
+        case WorkloadKind::write:
+            write_one(conn, state);
+            return {.wrote = true};
+        case WorkloadKind::mixed: {
+            std::bernoulli_distribution write(spec_.write_ratio);
+            if (write(state.rng)) {
+                write_one(conn, state);
+                return {.wrote = true};
+            }
+            read_one(conn, state);
+            return {};
+        }
+    }
+    return {};
+}
+
+std::optional<std::uint64_t> Workload::count_written(Connection& conn) const {
+    if (backend_ == Backend::null) return std::nullopt;
+    const Rows rows = conn.query(count_writes_sql, {Value{run_id_}});
+    if (rows.empty()) return std::nullopt;
+    return static_cast<std::uint64_t>(rows.int_at(0));
+}
+
+std::string make_run_id() {
+    std::random_device rd;
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now).count();
+    return fmt::format("{:x}-{:08x}", ms, rd());
+}
+
+}  // namespace poolbench::cli

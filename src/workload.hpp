@@ -1,0 +1,85 @@
+// workload.hpp — what one operation does on a leased connection.
+//
+// SQL is written once for SQLite and PostgreSQL: `$1`-style placeholders (SQLite binds
+// them by position too) and tables prefixed `poolbench_` so they cannot collide with a
+// user's. On the null backend statements run through the null connection and return no
+// rows, so seeding and write verification are skipped (WritesSection::checked = false).
+//
+// Thread-safety: a Workload is immutable after setup(); run_op() may be called from any
+// number of threads at once, each with its own WorkerState and its own connection.
+#pragma once
+
+#include <poolbench/connection.hpp>
+#include <poolbench/url.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+namespace poolbench::cli {
+
+enum class WorkloadKind { select1, read, write, mixed };
+
+[[nodiscard]] std::string_view to_string(WorkloadKind kind) noexcept;
+/// Parses "select1", "read", "write", "mixed"; nullopt otherwise.
+[[nodiscard]] std::optional<WorkloadKind> parse_workload(std::string_view text) noexcept;
+
+struct WorkloadSpec {
+    WorkloadKind kind = WorkloadKind::select1;
+    double write_ratio = 0.2;    ///< mixed only: probability that an operation writes
+    std::uint64_t rows = 10'000; ///< read / mixed: rows seeded in poolbench_accounts
+};
+
+/// Per-thread state: the PRNG and the worker's write sequence.
+struct WorkerState {
+    std::uint32_t worker = 0;
+    std::uint64_t seq = 0;
+    std::mt19937_64 rng;
+};
+
+/// What one operation did (the runner counts it).
+struct OpOutcome {
+    bool wrote = false;  ///< a write transaction was committed and acknowledged
+};
+
+class Workload {
+public:
+    /// `run_id` tags every row this run writes, so verification counts only its own rows.
+    Workload(WorkloadSpec spec, Backend backend, std::string run_id);
+
+    /// Creates the tables the workload needs and seeds poolbench_accounts (in one
+    /// transaction) when it holds fewer than spec.rows rows. Throws poolbench::Error.
+    void setup(Connection& conn) const;
+
+    /// One operation. Throws poolbench::Error (QueryError, ...); a failed write leaves
+    /// its transaction open for the pool's reset to roll back.
+    OpOutcome run_op(Connection& conn, WorkerState& state) const;
+
+    /// The same workload writing under another run id (the baseline's rows must not be
+    /// counted as the pooled run's).
+    [[nodiscard]] Workload with_run_id(std::string run_id) const;
+
+    /// Counts the rows this run wrote. nullopt when the backend cannot count (null).
+    [[nodiscard]] std::optional<std::uint64_t> count_written(Connection& conn) const;
+
+    [[nodiscard]] bool writes() const noexcept;
+    [[nodiscard]] const WorkloadSpec& spec() const noexcept { return spec_; }
+    [[nodiscard]] const std::string& run_id() const noexcept { return run_id_; }
+    [[nodiscard]] WorkerState make_worker_state(std::uint32_t worker, std::uint64_t seed) const;
+
+private:
+    void read_one(Connection& conn, WorkerState& state) const;
+    void write_one(Connection& conn, WorkerState& state) const;
+
+    WorkloadSpec spec_;
+    Backend backend_;
+    std::string run_id_;
+    std::string begin_sql_;
+};
+
+/// A fresh run id: time plus randomness, unique enough across concurrent runs.
+[[nodiscard]] std::string make_run_id();
+
+}  // namespace poolbench::cli

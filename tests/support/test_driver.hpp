@@ -1,0 +1,107 @@
+// A driver for pool tests: counts live connections (and the most ever open at once) and
+// injects faults on demand. Not a stand-in for a database — the pool under test never
+// knows what is behind the Driver interface; SQLite and PostgreSQL tests use the real ones.
+#pragma once
+
+#include <poolbench/poolbench.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace pbtest {
+
+struct TestState {
+    std::atomic<int> live{0};
+    std::atomic<int> peak_live{0};
+    std::atomic<int> opened{0};
+    std::atomic<int> pings{0};
+    std::atomic<int> resets{0};
+    std::atomic<int> interrupts{0};
+    std::atomic<bool> fail_connect{false};
+    std::atomic<bool> fail_ping{false};
+    std::atomic<bool> fail_reset{false};
+};
+
+class TestConnection final : public poolbench::Connection {
+public:
+    explicit TestConnection(std::shared_ptr<TestState> st) : st_(std::move(st)) {
+        const int now = st_->live.fetch_add(1) + 1;
+        int peak = st_->peak_live.load();
+        while (now > peak && !st_->peak_live.compare_exchange_weak(peak, now)) {
+        }
+        id_ = st_->opened.fetch_add(1);
+    }
+    ~TestConnection() override { st_->live.fetch_sub(1); }
+
+    void execute(std::string_view sql) override {
+        if (sql == "BEGIN") in_tx_ = true;
+        else if (sql == "COMMIT" || sql == "ROLLBACK") in_tx_ = false;
+        else if (sql == "BREAK") {
+            broken_ = true;
+            throw poolbench::QueryError("connection lost (test)", "08006", 0, true);
+        }
+    }
+    poolbench::Rows query(std::string_view, std::span<const poolbench::Value>) override {
+        poolbench::Rows r;
+        r.rows.push_back({poolbench::Value{std::int64_t{id_}}});
+        return r;
+    }
+    bool ping() noexcept override {
+        st_->pings.fetch_add(1);
+        return !st_->fail_ping.load();
+    }
+    void reset() override {
+        st_->resets.fetch_add(1);
+        if (st_->fail_reset.load()) throw poolbench::QueryError("reset failed (test)", "XX000", 0, false);
+        in_tx_ = false;
+    }
+    void interrupt() noexcept override { st_->interrupts.fetch_add(1); }
+    [[nodiscard]] bool is_broken() const noexcept override { return broken_; }
+    [[nodiscard]] bool in_transaction() const noexcept override { return in_tx_; }
+    [[nodiscard]] int id() const noexcept { return id_; }
+
+private:
+    std::shared_ptr<TestState> st_;
+    int id_ = 0;
+    bool broken_ = false;
+    bool in_tx_ = false;
+};
+
+class TestDriver final : public poolbench::Driver {
+public:
+    TestDriver() : st_(std::make_shared<TestState>()) {}
+    std::unique_ptr<poolbench::Connection> connect(std::chrono::steady_clock::time_point) override {
+        if (st_->fail_connect.load()) throw poolbench::ConnectError("connection refused (test)");
+        return std::make_unique<TestConnection>(st_);
+    }
+    [[nodiscard]] std::string_view backend() const noexcept override { return "test"; }
+    [[nodiscard]] std::string describe() const override { return "test://"; }
+    TestState& state() { return *st_; }
+    std::shared_ptr<TestState> shared_state() { return st_; }
+
+private:
+    std::shared_ptr<TestState> st_;
+};
+
+/// Spins (yielding) until `pred` holds or `timeout` passes; returns pred's last value.
+/// For conditions another thread makes true — never a fixed sleep.
+inline bool eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds{10'000}) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > deadline) return pred();
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+inline int conn_id(poolbench::Lease& l) {
+    return static_cast<int>(l->query("SELECT id").int_at(0));
+}
+
+}  // namespace pbtest
