@@ -29,6 +29,8 @@ void PoolConfig::validate() const {
     if (validation_interval.count() < 0)
         reject(*this, "validation_interval is negative (" + std::to_string(validation_interval.count()) +
                           " ms); use 0 to validate on every acquire");
+    if (starvation_threshold.count() < 0)
+        reject(*this, "starvation_threshold is negative; use 0 for strict first-come-first-served hand-off");
     if (housekeeping_interval.count() <= 0)
         reject(*this, "housekeeping_interval must be positive (got " +
                           std::to_string(housekeeping_interval.count()) + " ms)");

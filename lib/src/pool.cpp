@@ -88,8 +88,10 @@ struct Waiter {
     std::condition_variable cv;
     Waiter* next = nullptr;
     Waiter* prev = nullptr;
+    std::int64_t since_ns = 0;  // when it queued
     Outcome outcome = Outcome::waiting;
     std::uint32_t slot = 0;
+    bool notified = false;      // woken to look for an idle connection
 };
 
 class PoolCore {
@@ -143,12 +145,18 @@ private:
     bool needs_validation(const Slot& s, std::int64_t now) const noexcept {
         return validation_ns_ == 0 || now - s.last_used_ns.load(std::memory_order_relaxed) > validation_ns_;
     }
-    bool take_fast(std::uint32_t& out) noexcept;
+    bool take_fast(std::uint32_t& out, std::int64_t now) noexcept;
+    /// The front waiter has waited past starvation_threshold: hand-offs become strict.
+    bool starving(std::int64_t now) const noexcept {
+        const std::int64_t since = front_since_ns_.load(std::memory_order_relaxed);
+        return since != 0 && now - since >= starvation_ns_;
+    }
     bool scan_idle(std::uint32_t& out) noexcept;
     std::optional<Taken> acquire_slow(std::int64_t start, std::int64_t deadline, bool may_wait);
     std::uint32_t open_into(std::uint32_t slot, std::int64_t deadline);
     Lease make_lease(std::int64_t start, const Taken& t);
-    void release_slow(std::uint32_t slot) noexcept;
+    void release_slow(std::uint32_t slot, std::int64_t now) noexcept;
+    void wake_front() noexcept;
     void destroy_leased(std::uint32_t slot, DestroyReason reason) noexcept;
     void housekeep();
 
@@ -158,6 +166,7 @@ private:
     void enqueue_unlocked(Waiter& w) noexcept;
     void unlink_unlocked(Waiter& w) noexcept;
     Waiter* pop_front_unlocked() noexcept;
+    void wake_front_if_idle_unlocked() noexcept;
     std::size_t count_leased_unlocked() const noexcept;
     void note_peaks_unlocked() const noexcept;
     void connection_gone_unlocked(DestroyReason reason) noexcept;
@@ -167,11 +176,17 @@ private:
     const std::uint32_t capacity_;
     const std::int64_t validation_ns_ =
         std::chrono::duration_cast<std::chrono::nanoseconds>(config_.validation_interval).count();
+    const std::int64_t starvation_ns_ =
+        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(config_.starvation_threshold).count());
     const std::unique_ptr<Slot[]> slots_;
 
     // Threads registered in the slow path, plus closed_bit once shut down. Zero means the
     // lock-free fast paths may run.
     std::atomic<std::uint64_t> signal_{0};
+    // When the front waiter queued (0: nobody queued). Written under mu_, read anywhere.
+    std::atomic<std::int64_t> front_since_ns_{0};
+    // The front waiter has been woken and not yet looked: further releases need not wake it.
+    std::atomic<bool> wake_pending_{false};
 
     mutable std::mutex mu_;
     std::size_t total_ = 0;    // open + being opened       (mu_)
@@ -202,8 +217,11 @@ private:
 // ---------------------------------------------------------------------------------------
 // acquire
 
-bool PoolCore::take_fast(std::uint32_t& out) noexcept {
-    if (signal_.load(std::memory_order_seq_cst) != 0) return false;
+bool PoolCore::take_fast(std::uint32_t& out, std::int64_t now) noexcept {
+    // With waiters queued a running thread may still take an idle connection (as in
+    // HikariCP and Go's sync.Mutex "normal mode") unless the front waiter is starving.
+    const std::uint64_t sig = signal_.load(std::memory_order_seq_cst);
+    if (sig != 0 && ((sig & closed_bit) != 0 || starving(now))) return false;
     // The connection this thread returned last is usually still idle: one CAS, no scan.
     if (tl_hint.pool_id == id_ && config_.idle_order == IdleOrder::lifo) {
         std::uint32_t expected = idle;
@@ -247,7 +265,7 @@ Lease PoolCore::acquire(std::chrono::milliseconds timeout) {
     const std::int64_t deadline = start + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
     for (;;) {
         Taken t{0, false, false};
-        if (!take_fast(t.slot)) t = *acquire_slow(start, deadline, true);
+        if (!take_fast(t.slot, start)) t = *acquire_slow(start, deadline, true);
         Slot& s = slots_[t.slot];
         if (!t.created && needs_validation(s, start)) {
             if (!s.conn->ping()) {
@@ -264,7 +282,7 @@ std::optional<Lease> PoolCore::try_acquire() {
     const std::int64_t start = now_ns();
     for (;;) {
         Taken t{0, false, false};
-        if (!take_fast(t.slot)) {
+        if (!take_fast(t.slot, start)) {
             auto slow = acquire_slow(start, start, false);
             if (!slow) return std::nullopt;
             t = *slow;
@@ -306,14 +324,14 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
         ~Registration() { end(); }
     } registration{signal_};
 
-    // While others are queued, join the back of the queue rather than take a connection
-    // that is on its way to them (no barging).
+    // While the front waiter is starving, join the back of the queue rather than take a
+    // connection that is on its way to it.
+    std::uint32_t slot = 0;
+    if (!starving(now_ns()) && scan_idle(slot)) {
+        note_peaks_unlocked();
+        return Taken{slot, false, false};
+    }
     if (head_ == nullptr) {
-        std::uint32_t slot = 0;
-        if (scan_idle(slot)) {
-            note_peaks_unlocked();
-            return Taken{slot, false, false};
-        }
         if (total_ < capacity_) {
             slot = claim_empty_unlocked();
             ++total_;
@@ -327,12 +345,28 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
     if (!may_wait) return std::nullopt;
 
     Waiter w;
+    w.since_ns = now_ns();
     enqueue_unlocked(w);
     ++waits_;
     const auto until = to_time_point(deadline);
     while (w.outcome == Waiter::Outcome::waiting) {
-        if (w.cv.wait_until(lk, until) == std::cv_status::timeout && w.outcome == Waiter::Outcome::waiting) {
+        const bool timed_out = w.cv.wait_until(lk, until) == std::cv_status::timeout;
+        if (w.outcome != Waiter::Outcome::waiting) break;
+        if (w.notified) {
+            // A release woke us to look (normal mode). Clear the flag before looking, so a
+            // release after our look wakes us again (the Dekker pair with release()).
+            w.notified = false;
+            wake_pending_.store(false, std::memory_order_seq_cst);
+        }
+        if (head_ == &w && scan_idle(slot)) {
             unlink_unlocked(w);
+            wake_front_if_idle_unlocked();
+            note_peaks_unlocked();
+            return Taken{slot, false, true};
+        }
+        if (timed_out) {
+            unlink_unlocked(w);
+            wake_front_if_idle_unlocked();
             ++timeouts_;
             const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::nanoseconds(elapsed(start, now_ns())));
@@ -434,10 +468,27 @@ void PoolCore::release(std::uint32_t slot, Connection* conn, std::int64_t acquir
     Slot& s = slots_[slot];
     s.last_used_ns.store(now, std::memory_order_relaxed);
     s.state.store(idle, std::memory_order_seq_cst);
-    if (signal_.load(std::memory_order_seq_cst) != 0) release_slow(slot);
+    const std::uint64_t sig = signal_.load(std::memory_order_seq_cst);
+    if (sig == 0) return;
+    if ((sig & closed_bit) != 0 || starving(now)) {
+        release_slow(slot, now);  // close it, or hand it straight to the front waiter
+    } else if (!wake_pending_.load(std::memory_order_seq_cst) &&
+               !wake_pending_.exchange(true, std::memory_order_seq_cst)) {
+        wake_front();  // normal mode: let the front waiter compete for it
+    }
 }
 
-void PoolCore::release_slow(std::uint32_t slot) noexcept {
+void PoolCore::wake_front() noexcept {
+    std::lock_guard lk(mu_);
+    if (head_ != nullptr && !head_->notified && head_->outcome == Waiter::Outcome::waiting) {
+        head_->notified = true;
+        head_->cv.notify_one();
+    } else if (head_ == nullptr || !head_->notified) {
+        wake_pending_.store(false, std::memory_order_seq_cst);
+    }
+}
+
+void PoolCore::release_slow(std::uint32_t slot, std::int64_t now) noexcept {
     Slot& s = slots_[slot];
     std::unique_ptr<Connection> victim;
     bool free_core = false;
@@ -452,13 +503,15 @@ void PoolCore::release_slow(std::uint32_t slot) noexcept {
                 connection_gone_unlocked(DestroyReason::shutdown);
                 free_core = orphaned_ && total_ == 0;
             }
-        } else if (head_ != nullptr &&
+        } else if (head_ != nullptr && starving(now) &&
                    s.state.compare_exchange_strong(expected, leased, std::memory_order_acq_rel)) {
             Waiter* w = pop_front_unlocked();
             w->slot = slot;
             w->outcome = Waiter::Outcome::handed;
             note_peaks_unlocked();
             w->cv.notify_one();
+        } else if (head_ != nullptr) {
+            wake_front_if_idle_unlocked();
         }
     }
     victim.reset();
@@ -657,18 +710,41 @@ void PoolCore::enqueue_unlocked(Waiter& w) noexcept {
     w.prev = tail_;
     w.next = nullptr;
     if (tail_) tail_->next = &w;
-    else head_ = &w;
+    else {
+        head_ = &w;
+        front_since_ns_.store(w.since_ns, std::memory_order_relaxed);
+    }
     tail_ = &w;
     ++queued_;
 }
 
 void PoolCore::unlink_unlocked(Waiter& w) noexcept {
     if (w.prev) w.prev->next = w.next;
-    else head_ = w.next;
+    else {
+        head_ = w.next;
+        front_since_ns_.store(head_ ? head_->since_ns : 0, std::memory_order_relaxed);
+    }
     if (w.next) w.next->prev = w.prev;
     else tail_ = w.prev;
     w.next = w.prev = nullptr;
     --queued_;
+    if (w.notified) {
+        // It was woken to look and will not: let the next release wake the new front.
+        w.notified = false;
+        wake_pending_.store(false, std::memory_order_seq_cst);
+    }
+}
+
+void PoolCore::wake_front_if_idle_unlocked() noexcept {
+    if (head_ == nullptr || head_->notified) return;
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        if (slots_[i].state.load(std::memory_order_seq_cst) == idle) {
+            head_->notified = true;
+            wake_pending_.store(true, std::memory_order_seq_cst);
+            head_->cv.notify_one();
+            return;
+        }
+    }
 }
 
 Waiter* PoolCore::pop_front_unlocked() noexcept {

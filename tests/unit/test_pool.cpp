@@ -491,3 +491,41 @@ TEST_CASE("null:// drives the pool with no I/O", "[unit]") {
     CHECK(s.hit_ratio() > 0.99);
     CHECK(pool.driver().backend() == "null");
 }
+
+TEST_CASE("no starvation: a waiter gets a connection from a thread that keeps re-acquiring it", "[unit]") {
+    for (auto threshold : {std::chrono::microseconds{1'000}, std::chrono::microseconds{0}}) {
+        auto driver = std::make_shared<TestDriver>();
+        PoolConfig c = cfg(1, 5'000ms);
+        c.starvation_threshold = threshold;
+        Pool pool(driver, c);
+        std::atomic<bool> stop{false};
+        std::atomic<std::uint64_t> barger_cycles{0};
+        // The barger holds no lease between cycles for only a few instructions: without the
+        // starvation rule a woken waiter would almost never find the connection idle.
+        std::thread barger([&] {
+            const auto until = std::chrono::steady_clock::now() + 20s;  // bounded even if the test fails
+            while (!stop.load() && std::chrono::steady_clock::now() < until) {
+                Lease l = pool.acquire();
+                barger_cycles.fetch_add(1);
+            }
+        });
+        REQUIRE(eventually([&] { return barger_cycles.load() > 1000; }));
+        std::chrono::nanoseconds worst{0};
+        int served = 0;
+        for (int i = 0; i < 20; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            try {
+                Lease l = pool.acquire();
+                ++served;
+            } catch (const poolbench::PoolTimeout&) {
+            }
+            worst = std::max(worst, std::chrono::steady_clock::now() - t0);
+        }
+        stop = true;
+        barger.join();
+        INFO("threshold " << threshold.count() << " us, worst wait " << worst.count() / 1000 << " us");
+        CHECK(served == 20);
+        CHECK(worst < 1s);
+        CHECK(pool.stats().timeouts == 0);
+    }
+}

@@ -22,6 +22,13 @@ struct PoolConfig {
     /// 0 pings on every acquire. Connections used more recently skip the ping
     /// (HikariCP's alive-bypass window).
     std::chrono::milliseconds validation_interval{500};
+    /// Fairness. Queued threads are always served in arrival order among themselves. A
+    /// thread already running may still take a connection that is idle at that instant
+    /// (this keeps throughput when threads outnumber cores, as HikariCP and Go's
+    /// sync.Mutex do) — but once the front waiter has waited longer than this, every
+    /// returned connection is handed straight to it and newcomers queue behind it until
+    /// the queue drains. 0 makes hand-off strict at all times.
+    std::chrono::microseconds starvation_threshold{1'000};
     /// Roll back an open transaction when a lease comes back.
     bool reset_on_release = true;
     IdleOrder idle_order = IdleOrder::lifo;

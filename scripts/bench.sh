@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmarks that the README quotes, with peers measured in the same run.
+#   scripts/bench.sh [--quick] [--no-hikari]
+# 1. The pool alone: acquire+release cycles/s on null:// at 1, 2, 8, 100 threads (pool of 10),
+#    next to HikariCP 2.7.9 with a do-nothing connection (../shared/peers/hikaricp).
+# 2. SQLite point select by primary key: pooled vs --baseline (open, pragmas, select, close
+#    per operation) at 1 and 8 threads.
+# 3. 100 threads x 10,000 operations on the embedded SQLite default: failures and leaks.
+# Absolute figures on a shared 2-core machine drift by tens of percent: compare the ratios.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+quick=0; hikari=1
+for a in "$@"; do
+  case $a in
+    --quick) quick=1 ;;
+    --no-hikari) hikari=0 ;;
+    *) echo "bench.sh: unknown option '$a' (use --quick, --no-hikari)" >&2; exit 2 ;;
+  esac
+done
+scripts/bootstrap.sh
+dir=$(scripts/build.sh release)
+pb=$dir/src/poolbench
+if ((quick)); then runs=1; secs=2; warm=1; big_ops=200000; else runs=3; secs=5; warm=3; big_ops=1000000; fi
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+echo "== 1. pool alone: null:// acquire+release, pool of 10 (runs=$runs, ${secs}s each, median) =="
+"$dir/bench/pool_bench" "$runs" "$secs" "$warm" 1,2,8,100 10 | tee "$tmp/pool.tsv"
+peer=$root/../shared/peers/hikaricp/run.sh
+if ((hikari)) && [[ -x $peer ]]; then
+  echo "-- HikariCP, same machine, same run --"
+  "$peer" stub "$runs" "$secs" "$warm" 1,2,8,100 2>/dev/null | tee "$tmp/hikari.tsv" || echo "(HikariCP harness failed)"
+  echo "-- ratio poolbench / HikariCP --"
+  python3 - "$tmp/pool.tsv" "$tmp/hikari.tsv" <<'PY'
+import sys
+def load(p):
+    out = {}
+    for line in open(p):
+        f = line.rstrip("\n").split("\t")
+        if len(f) >= 4 and f[1].isdigit():
+            out[int(f[1])] = float(f[3])
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+print("threads\tpoolbench_ops_s\thikari_ops_s\tratio")
+for t in sorted(a):
+    if t in b:
+        print(f"{t}\t{a[t]:.0f}\t{b[t]:.0f}\t{a[t]/b[t]:.2f}x")
+PY
+fi
+
+echo
+echo "== 2. SQLite point select: pooled vs connect-per-operation baseline =="
+printf "threads\tpooled_ops_s\tbaseline_ops_s\tspeedup\tpooled_p99_us\tbaseline_p99_us\n"
+for t in 1 8; do
+  db=$tmp/read-$t.db
+  "$pb" stress --db "sqlite://$db" --workload read --threads "$t" --pool-size 10 --ops $((quick ? 20000 : 100000)) \
+    --baseline --no-progress --json "$tmp/read-$t.json" >/dev/null
+  python3 - "$tmp/read-$t.json" "$t" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+b = r["baseline"]
+print(f'{sys.argv[2]}\t{r["throughput_ops_s"]:.0f}\t{b["throughput_ops_s"]:.0f}\t{b["speedup"]:.1f}x\t'
+      f'{r["latency_us"]["op"]["p99"]:.1f}\t{b["latency_us"]["op"]["p99"]:.1f}')
+PY
+done
+
+echo
+echo "== 3. 100 threads x $((big_ops / 100)) ops on the embedded SQLite default (select1, pool of 10) =="
+"$pb" stress --threads 100 --ops "$big_ops" --no-progress --json "$tmp/big.json" >/dev/null || true
+python3 - "$tmp/big.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+o, p = r["ops"], r["pool"]
+print(f'ops {o["total"]}, ok {o["ok"]}, failed {o["failed"]}, timed out {o["timed_out"]}, leaks {len(r["leaks"])}, '
+      f'throughput {r["throughput_ops_s"]:.0f} ops/s, op p99 {r["latency_us"]["op"]["p99"]:.1f} us, '
+      f'peak_total {p["peak_total"]}/{p["max_size"]}, hit ratio {p["hit_ratio"]:.4f}, verdict {r["verdict"]}')
+PY
