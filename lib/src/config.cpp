@@ -29,6 +29,13 @@ void PoolConfig::validate() const {
     if (validation_interval.count() < 0)
         reject(*this, "validation_interval is negative (" + std::to_string(validation_interval.count()) +
                           " ms); use 0 to validate on every acquire");
+    if (leak_threshold.count() < 0) reject(*this, "leak_threshold is negative; use 0 to turn leak detection off");
+    if (leak_reclaim_after.count() < 0)
+        reject(*this, "leak_reclaim_after is negative; use 0 to never reclaim");
+    if (leak_reclaim_after.count() > 0 && leak_reclaim_after <= leak_threshold)
+        reject(*this, "leak_reclaim_after (" + std::to_string(leak_reclaim_after.count()) +
+                          " ms) must be above leak_threshold (" + std::to_string(leak_threshold.count()) +
+                          " ms), and leak_threshold must be set");
     if (starvation_threshold.count() < 0)
         reject(*this, "starvation_threshold is negative; use 0 for strict first-come-first-served hand-off");
     if (housekeeping_interval.count() <= 0)

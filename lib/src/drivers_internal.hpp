@@ -15,4 +15,8 @@ namespace poolbench::internal {
 /// creates the shared database (throws ConnectError if that fails).
 [[nodiscard]] std::shared_ptr<Driver> make_sqlite_driver(const DbUrl& url);
 
+/// postgresql:// and postgres://: validates the URL's parameters (throws ConfigError);
+/// opens nothing until connect() (see postgres_driver.cpp).
+[[nodiscard]] std::shared_ptr<Driver> make_postgres_driver(const DbUrl& url);
+
 }  // namespace poolbench::internal

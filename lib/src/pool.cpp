@@ -1,31 +1,39 @@
 // The pool: slots with compare-and-set states, a thread-local hint, a FIFO hand-off
 // queue behind one mutex, and a housekeeper thread.
 //
-// Slot states and who may change them:
+// Each slot's state is one 32-bit word: the low two bits are its kind (empty, idle,
+// leased, reserved), the rest a lease number bumped on every idle->leased and
+// reserved->leased transition. A Lease remembers the word it was given; it is valid
+// exactly while the slot still holds that word, which makes revocation (leak reclaim)
+// and late returns ABA-safe without a lock.
+//
+// Kinds and who may change them:
 //   empty    -> reserved   under mu_, by a thread that took capacity (total_ += 1) to open one
 //   reserved -> leased     under mu_, by that thread once the connection is open
 //   reserved -> idle       under mu_, by the housekeeper (min_idle warm-up)
 //   idle     -> leased     by CAS from any acquiring thread (fast path) or under mu_ (hand-off)
-//   leased   -> idle       by the lease holder, plain store (release fast path)
+//   leased   -> idle       by the lease holder (a CAS when leases can be revoked)
 //   idle     -> reserved   by CAS, under mu_, to close an idle connection (shutdown)
 //   leased   -> empty      under mu_, by the lease holder, to destroy its connection
-//   reserved -> empty      under mu_, when opening failed
+//   leased   -> reserved   by CAS, under mu_, by the housekeeper revoking a leaked lease
+//   reserved -> empty      under mu_, when opening failed or after a revoke
 // Slot::conn is written only by a thread that owns the slot (reserved or leased) and
 // only under mu_, so a thread holding mu_ may read it to interrupt() a statement.
 //
-// The Dekker pair that keeps a released connection from sitting idle while someone waits:
-// a releasing thread stores `idle` then loads signal_; a thread entering the slow path
-// increments signal_ then scans the slots. Both are seq_cst, so at least one sees the
-// other: either the acquirer finds the idle slot, or the releaser sees signal_ != 0 and
-// takes the lock to hand the slot to the front waiter.
+// The Dekker pairs that keep a released connection from sitting idle while someone waits:
+// a releasing thread stores `idle` then loads signal_ (and wake_pending_); a thread
+// entering the slow path increments signal_ then scans the slots, and a woken waiter
+// clears wake_pending_ then scans. All are seq_cst, so at least one side sees the other.
 #include "poolbench/pool.hpp"
 
+#include "leak_trace.hpp"
 #include "poolbench/internal/atomic_histogram.hpp"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -50,10 +58,25 @@ inline std::uint64_t elapsed(std::int64_t from, std::int64_t to) noexcept {
     return to > from ? static_cast<std::uint64_t>(to - from) : 0;
 }
 
-enum SlotState : std::uint32_t { empty = 0, idle = 1, leased = 2, reserved = 3 };
+template <class Rep, class Period>
+inline std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
+// Slot state words.
+constexpr std::uint32_t empty = 0;
+constexpr std::uint32_t idle = 1;
+constexpr std::uint32_t leased = 2;
+constexpr std::uint32_t reserved = 3;
+constexpr std::uint32_t kind_mask = 3;
+constexpr std::uint32_t kind_of(std::uint32_t w) noexcept { return w & kind_mask; }
+constexpr std::uint32_t with_kind(std::uint32_t w, std::uint32_t k) noexcept { return (w & ~kind_mask) | k; }
+/// The word of the next lease: lease number + 1 (wrapping), kind leased.
+constexpr std::uint32_t next_lease(std::uint32_t w) noexcept { return ((w & ~kind_mask) + 4U) | leased; }
 
 constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
 constexpr std::size_t shard_count = 16;
+constexpr std::size_t max_leak_reports = 1000;
 
 std::atomic<std::uint64_t> next_pool_id{1};
 std::atomic<std::uint32_t> next_thread_index{0};
@@ -65,14 +88,29 @@ struct ThreadHint {
 };
 thread_local ThreadHint tl_hint;
 thread_local std::uint32_t tl_index = next_thread_index.fetch_add(1, std::memory_order_relaxed);
+thread_local std::uint32_t tl_acquires = 0;  // for sampled stack capture
 
 }  // namespace
+
+/// Who holds a leased slot and since when; written by each new holder when leak
+/// tracking is on, read by the housekeeper. Guarded by Slot::trace_mu.
+struct LeaseTrace {
+    std::uint32_t word = 0;  // the lease this describes
+    std::int64_t leased_ns = 0;
+    long thread_id = 0;
+    std::string thread_name;
+    RawStack stack;
+};
 
 struct alignas(64) Slot {
     std::atomic<std::uint32_t> state{empty};
     std::atomic<std::int64_t> last_used_ns{0};  // relaxed; written on release, read by acquirers
     std::unique_ptr<Connection> conn;           // see the ownership rule at the top
     std::int64_t created_ns = 0;
+    // Leak tracking only.
+    std::atomic<std::uint32_t> reported_word{0};  // the lease the housekeeper reported
+    std::mutex trace_mu;
+    LeaseTrace trace;
 };
 
 /// Per-thread-group counters, so threads running on different cores do not share a line.
@@ -91,7 +129,16 @@ struct Waiter {
     std::int64_t since_ns = 0;  // when it queued
     Outcome outcome = Outcome::waiting;
     std::uint32_t slot = 0;
+    std::uint32_t word = 0;     // the lease word, when handed
     bool notified = false;      // woken to look for an idle connection
+};
+
+/// A connection taken back from a leaked lease, kept alive until that lease is returned
+/// (its holder may still be inside a call on it) or the pool is freed.
+struct Revoked {
+    std::uint32_t slot;
+    std::uint32_t word;
+    std::unique_ptr<Connection> conn;
 };
 
 class PoolCore {
@@ -119,16 +166,23 @@ public:
         {
             std::lock_guard lk(mu_);
             orphaned_ = true;
-            free_now = total_ == 0;
+            free_now = drained_unlocked();
         }
         if (free_now) delete this;
     }
 
     Lease acquire(std::chrono::milliseconds timeout);
     std::optional<Lease> try_acquire();
-    void release(std::uint32_t slot, Connection* conn, std::int64_t acquired_ns, bool invalid) noexcept;
+    void release(std::uint32_t slot, std::uint32_t word, Connection* conn, std::int64_t acquired_ns,
+                 bool invalid) noexcept;
     bool shutdown(std::chrono::milliseconds grace);
     PoolStats stats() const;
+    std::vector<LeakReport> leaks() const;
+
+    /// True when leak reclaim took this lease back.
+    bool revoked(std::uint32_t slot, std::uint32_t word) const noexcept {
+        return may_revoke_ && slots_[slot].state.load(std::memory_order_acquire) != word;
+    }
 
     const PoolConfig config_;
     const std::shared_ptr<Driver> driver_;
@@ -136,8 +190,13 @@ public:
 private:
     struct Taken {
         std::uint32_t slot;
+        std::uint32_t word;
         bool created;
-        bool waited;
+    };
+    struct Opened {
+        std::unique_ptr<Connection> conn;
+        std::string failure;
+        std::int64_t took_ns;
     };
 
     Shard& shard() noexcept { return shards_[tl_index % shard_count]; }
@@ -145,20 +204,35 @@ private:
     bool needs_validation(const Slot& s, std::int64_t now) const noexcept {
         return validation_ns_ == 0 || now - s.last_used_ns.load(std::memory_order_relaxed) > validation_ns_;
     }
-    bool take_fast(std::uint32_t& out, std::int64_t now) noexcept;
     /// The front waiter has waited past starvation_threshold: hand-offs become strict.
     bool starving(std::int64_t now) const noexcept {
         const std::int64_t since = front_since_ns_.load(std::memory_order_relaxed);
         return since != 0 && now - since >= starvation_ns_;
     }
-    bool scan_idle(std::uint32_t& out) noexcept;
+    bool try_lease(Slot& s, std::uint32_t& word) noexcept {
+        std::uint32_t w = s.state.load(std::memory_order_relaxed);
+        if (kind_of(w) != idle) return false;
+        const std::uint32_t next = next_lease(w);
+        if (!s.state.compare_exchange_strong(w, next, std::memory_order_acq_rel)) return false;
+        word = next;
+        return true;
+    }
+
+    Lease acquire_impl(std::int64_t start, std::int64_t deadline, bool may_wait, bool& got);
+    bool take_fast(Taken& out, std::int64_t now) noexcept;
+    bool scan_idle(Taken& out) noexcept;
     std::optional<Taken> acquire_slow(std::int64_t start, std::int64_t deadline, bool may_wait);
-    std::uint32_t open_into(std::uint32_t slot, std::int64_t deadline);
+    Opened open_connection(std::int64_t deadline) noexcept;
+    Taken open_into(std::uint32_t slot, std::int64_t deadline);
     Lease make_lease(std::int64_t start, const Taken& t);
-    void release_slow(std::uint32_t slot, std::int64_t now) noexcept;
+    void note_lease(Slot& s, std::uint32_t word, std::int64_t now) noexcept;
+    void release_slow(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept;
+    void release_revoked(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept;
     void wake_front() noexcept;
-    void destroy_leased(std::uint32_t slot, DestroyReason reason) noexcept;
+    void destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyReason reason) noexcept;
     void housekeep();
+    void check_leaks(std::unique_lock<std::mutex>& lk);
+    void publish(LeakReport report) noexcept;
 
     // --- helpers that must run under mu_ ---
     std::uint32_t claim_empty_unlocked() noexcept;
@@ -170,18 +244,19 @@ private:
     std::size_t count_leased_unlocked() const noexcept;
     void note_peaks_unlocked() const noexcept;
     void connection_gone_unlocked(DestroyReason reason) noexcept;
+    bool drained_unlocked() const noexcept { return total_ == 0 && revoked_.empty(); }
     std::string state_line_unlocked() const;
 
     const std::uint64_t id_;
     const std::uint32_t capacity_;
-    const std::int64_t validation_ns_ =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(config_.validation_interval).count();
-    const std::int64_t starvation_ns_ =
-        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(config_.starvation_threshold).count());
     const std::unique_ptr<Slot[]> slots_;
+    const std::int64_t validation_ns_ = to_ns(config_.validation_interval);
+    const std::int64_t starvation_ns_ = std::max<std::int64_t>(1, to_ns(config_.starvation_threshold));
+    const bool track_leaks_ = config_.leak_threshold.count() > 0;
+    const bool may_revoke_ = track_leaks_ && config_.leak_reclaim_after.count() > 0;
 
     // Threads registered in the slow path, plus closed_bit once shut down. Zero means the
-    // lock-free fast paths may run.
+    // lock-free fast paths may run without looking further.
     std::atomic<std::uint64_t> signal_{0};
     // When the front waiter queued (0: nobody queued). Written under mu_, read anywhere.
     std::atomic<std::int64_t> front_since_ns_{0};
@@ -189,24 +264,29 @@ private:
     std::atomic<bool> wake_pending_{false};
 
     mutable std::mutex mu_;
-    std::size_t total_ = 0;    // open + being opened       (mu_)
-    std::size_t pending_ = 0;  // being opened             (mu_)
-    std::size_t queued_ = 0;   // waiters in the list       (mu_)
-    Waiter* head_ = nullptr;   //                           (mu_)
-    Waiter* tail_ = nullptr;   //                           (mu_)
-    bool closed_ = false;      //                           (mu_)
-    bool orphaned_ = false;    //                           (mu_)
-    mutable std::size_t peak_active_ = 0;  //               (mu_)
-    std::size_t peak_total_ = 0;           //               (mu_)
-    std::uint64_t created_ = 0;            //               (mu_)
-    std::uint64_t misses_ = 0;             //               (mu_)
-    std::uint64_t waits_ = 0;              //               (mu_)
-    std::uint64_t timeouts_ = 0;           //               (mu_)
-    std::uint64_t connect_failures_ = 0;   //               (mu_)
-    std::array<std::uint64_t, destroy_reason_count> destroyed_{};  // (mu_)
-    std::string last_connect_error_;       //               (mu_)
-    Histogram connect_hist_;               //               (mu_)
-    bool housekeeper_retry_ = false;       //               (mu_)
+    std::size_t total_ = 0;    // open + being opened, excluding revoked      (mu_)
+    std::size_t pending_ = 0;  // being opened                                (mu_)
+    std::size_t queued_ = 0;   // waiters in the list                         (mu_)
+    Waiter* head_ = nullptr;   //                                             (mu_)
+    Waiter* tail_ = nullptr;   //                                             (mu_)
+    bool closed_ = false;      //                                             (mu_)
+    bool orphaned_ = false;    //                                             (mu_)
+    mutable std::size_t peak_active_ = 0;  //                                 (mu_)
+    std::size_t peak_total_ = 0;           //                                 (mu_)
+    std::uint64_t created_ = 0;            //                                 (mu_)
+    std::uint64_t misses_ = 0;             //                                 (mu_)
+    std::uint64_t waits_ = 0;              //                                 (mu_)
+    std::uint64_t timeouts_ = 0;           //                                 (mu_)
+    std::uint64_t connect_failures_ = 0;   //                                 (mu_)
+    std::array<std::uint64_t, destroy_reason_count> destroyed_{};  //         (mu_)
+    std::string last_connect_error_;       //                                 (mu_)
+    Histogram connect_hist_;               //                                 (mu_)
+    bool housekeeper_retry_ = false;       //                                 (mu_)
+    std::vector<Revoked> revoked_;         //                                 (mu_)
+    std::uint64_t leaks_detected_ = 0;     //                                 (mu_)
+    std::uint64_t leaks_returned_late_ = 0;  //                               (mu_)
+    std::uint64_t leaks_reclaimed_ = 0;    //                                 (mu_)
+    std::deque<LeakReport> leak_reports_;  //                                 (mu_)
     std::condition_variable drained_cv_;      // total_ reached 0 after shutdown
     std::condition_variable housekeeper_cv_;  // below min_idle, or closed
 
@@ -217,30 +297,28 @@ private:
 // ---------------------------------------------------------------------------------------
 // acquire
 
-bool PoolCore::take_fast(std::uint32_t& out, std::int64_t now) noexcept {
+bool PoolCore::take_fast(Taken& out, std::int64_t now) noexcept {
     // With waiters queued a running thread may still take an idle connection (as in
     // HikariCP and Go's sync.Mutex "normal mode") unless the front waiter is starving.
     const std::uint64_t sig = signal_.load(std::memory_order_seq_cst);
     if (sig != 0 && ((sig & closed_bit) != 0 || starving(now))) return false;
     // The connection this thread returned last is usually still idle: one CAS, no scan.
-    if (tl_hint.pool_id == id_ && config_.idle_order == IdleOrder::lifo) {
-        std::uint32_t expected = idle;
-        if (slots_[tl_hint.slot].state.compare_exchange_strong(expected, leased, std::memory_order_acq_rel)) {
-            out = tl_hint.slot;
-            return true;
-        }
+    if (tl_hint.pool_id == id_ && config_.idle_order == IdleOrder::lifo &&
+        try_lease(slots_[tl_hint.slot], out.word)) {
+        out.slot = tl_hint.slot;
+        return true;
     }
     return scan_idle(out);
 }
 
-bool PoolCore::scan_idle(std::uint32_t& out) noexcept {
+bool PoolCore::scan_idle(Taken& out) noexcept {
     // Pick the most (LIFO) or least (FIFO) recently used idle slot; retry if it is taken
     // between the look and the CAS. Bounded: each failed CAS means another thread won one.
     for (int attempt = 0; attempt < 64; ++attempt) {
         std::uint32_t best = capacity_;
         std::int64_t best_used = 0;
         for (std::uint32_t i = 0; i < capacity_; ++i) {
-            if (slots_[i].state.load(std::memory_order_relaxed) != idle) continue;
+            if (kind_of(slots_[i].state.load(std::memory_order_relaxed)) != idle) continue;
             const std::int64_t used = slots_[i].last_used_ns.load(std::memory_order_relaxed);
             const bool better = config_.idle_order == IdleOrder::lifo ? used > best_used : used < best_used;
             if (best == capacity_ || better) {
@@ -249,9 +327,8 @@ bool PoolCore::scan_idle(std::uint32_t& out) noexcept {
             }
         }
         if (best == capacity_) return false;
-        std::uint32_t expected = idle;
-        if (slots_[best].state.compare_exchange_strong(expected, leased, std::memory_order_acq_rel)) {
-            out = best;
+        if (try_lease(slots_[best], out.word)) {
+            out.slot = best;
             return true;
         }
     }
@@ -262,39 +339,33 @@ Lease PoolCore::acquire(std::chrono::milliseconds timeout) {
     const std::int64_t start = now_ns();
     // One deadline for the whole call, so retrying after a failed validation cannot
     // restart the timeout.
-    const std::int64_t deadline = start + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
-    for (;;) {
-        Taken t{0, false, false};
-        if (!take_fast(t.slot, start)) t = *acquire_slow(start, deadline, true);
-        Slot& s = slots_[t.slot];
-        if (!t.created && needs_validation(s, start)) {
-            if (!s.conn->ping()) {
-                shard().validation_failures.fetch_add(1, std::memory_order_relaxed);
-                destroy_leased(t.slot, DestroyReason::validation);
-                continue;  // the same deadline still holds
-            }
-        }
-        return make_lease(start, t);
-    }
+    bool got = false;
+    return acquire_impl(start, start + to_ns(timeout), true, got);
 }
 
 std::optional<Lease> PoolCore::try_acquire() {
     const std::int64_t start = now_ns();
+    bool got = false;
+    Lease l = acquire_impl(start, start, false, got);
+    if (!got) return std::nullopt;
+    return l;
+}
+
+Lease PoolCore::acquire_impl(std::int64_t start, std::int64_t deadline, bool may_wait, bool& got) {
     for (;;) {
-        Taken t{0, false, false};
-        if (!take_fast(t.slot, start)) {
-            auto slow = acquire_slow(start, start, false);
-            if (!slow) return std::nullopt;
+        Taken t{0, 0, false};
+        if (!take_fast(t, start)) {
+            auto slow = acquire_slow(start, deadline, may_wait);
+            if (!slow) return Lease{};
             t = *slow;
         }
         Slot& s = slots_[t.slot];
-        if (!t.created && needs_validation(s, start)) {
-            if (!s.conn->ping()) {
-                shard().validation_failures.fetch_add(1, std::memory_order_relaxed);
-                destroy_leased(t.slot, DestroyReason::validation);
-                continue;
-            }
+        if (!t.created && needs_validation(s, start) && !s.conn->ping()) {
+            shard().validation_failures.fetch_add(1, std::memory_order_relaxed);
+            destroy_leased(t.slot, t.word, DestroyReason::validation);
+            continue;  // the same deadline still holds
         }
+        got = true;
         return make_lease(start, t);
     }
 }
@@ -305,7 +376,27 @@ Lease PoolCore::make_lease(std::int64_t start, const Taken& t) {
     sh.acquire_wait.record(elapsed(start, now));
     if (!t.created) sh.hits.fetch_add(1, std::memory_order_relaxed);
     tl_hint = ThreadHint{id_, t.slot};
-    return Lease(this, t.slot, slots_[t.slot].conn.get(), now);
+    Slot& s = slots_[t.slot];
+    if (track_leaks_) note_lease(s, t.word, now);
+    return Lease(this, t.slot, s.conn.get(), now, t.word);
+}
+
+void PoolCore::note_lease(Slot& s, std::uint32_t word, std::int64_t now) noexcept {
+    // Capture outside the trace lock; symbolize only if this lease is ever reported.
+    RawStack stack;
+    const std::uint32_t every = config_.leak_trace_every;
+    if (every != 0 && ++tl_acquires % every == 0) capture_stack(stack);
+    const long tid = current_thread_id();
+    std::lock_guard g(s.trace_mu);
+    s.trace.word = word;
+    s.trace.leased_ns = now;
+    s.trace.thread_id = tid;
+    try {
+        s.trace.thread_name = current_thread_name();  // <= 15 chars: no allocation
+    } catch (...) {
+        s.trace.thread_name.clear();
+    }
+    s.trace.stack = stack;
 }
 
 std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::int64_t deadline, bool may_wait) {
@@ -313,7 +404,7 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
     if (closed_) throw PoolClosed("pool '" + config_.name + "' is shut down; no new leases are handed out");
     signal_.fetch_add(1, std::memory_order_seq_cst);
     // Deregister before opening a connection, which may take long: while registered,
-    // every other acquirer is kept off the lock-free path.
+    // other threads' releases take the lock to look for waiters.
     struct Registration {
         std::atomic<std::uint64_t>& signal;
         bool active = true;
@@ -326,21 +417,19 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
 
     // While the front waiter is starving, join the back of the queue rather than take a
     // connection that is on its way to it.
-    std::uint32_t slot = 0;
-    if (!starving(now_ns()) && scan_idle(slot)) {
+    Taken t{0, 0, false};
+    if (!starving(now_ns()) && scan_idle(t)) {
         note_peaks_unlocked();
-        return Taken{slot, false, false};
+        return t;
     }
-    if (head_ == nullptr) {
-        if (total_ < capacity_) {
-            slot = claim_empty_unlocked();
-            ++total_;
-            ++pending_;
-            peak_total_ = std::max(peak_total_, total_);
-            lk.unlock();
-            registration.end();
-            return Taken{open_into(slot, deadline), true, false};
-        }
+    if (head_ == nullptr && total_ < capacity_) {
+        const std::uint32_t slot = claim_empty_unlocked();
+        ++total_;
+        ++pending_;
+        peak_total_ = std::max(peak_total_, total_);
+        lk.unlock();
+        registration.end();
+        return open_into(slot, deadline);
     }
     if (!may_wait) return std::nullopt;
 
@@ -358,11 +447,11 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
             w.notified = false;
             wake_pending_.store(false, std::memory_order_seq_cst);
         }
-        if (head_ == &w && scan_idle(slot)) {
+        if (head_ == &w && scan_idle(t)) {
             unlink_unlocked(w);
             wake_front_if_idle_unlocked();
             note_peaks_unlocked();
-            return Taken{slot, false, true};
+            return t;
         }
         if (timed_out) {
             unlink_unlocked(w);
@@ -379,48 +468,56 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
     }
     switch (w.outcome) {
         case Waiter::Outcome::handed:
-            return Taken{w.slot, false, true};
+            return Taken{w.slot, w.word, false};
         case Waiter::Outcome::permit:
             lk.unlock();
             registration.end();
-            return Taken{open_into(w.slot, deadline), true, true};
+            return open_into(w.slot, deadline);
         default:
             throw PoolClosed("pool '" + config_.name + "' was shut down while waiting for a connection");
     }
 }
 
-std::uint32_t PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
-    Slot& s = slots_[slot];
-    std::unique_ptr<Connection> conn;
-    std::string failure;
+PoolCore::Opened PoolCore::open_connection(std::int64_t deadline) noexcept {
+    Opened o;
     const std::int64_t t0 = now_ns();
     try {
         // A connect gets at least a short grace even when called at the deadline.
-        conn = driver_->connect(to_time_point(std::max(deadline, t0 + 1'000'000'000)));
-        if (!conn) failure = "the driver returned no connection";
+        o.conn = driver_->connect(to_time_point(std::max(deadline, t0 + 1'000'000'000)));
+        if (!o.conn) o.failure = "the driver returned no connection";
     } catch (const std::exception& e) {
-        failure = e.what();
+        o.failure = e.what();
+        if (o.failure.empty()) o.failure = "unknown error";
+    } catch (...) {
+        o.failure = "unknown error";
     }
-    const std::int64_t t1 = now_ns();
+    o.took_ns = now_ns() - t0;
+    return o;
+}
+
+PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
+    Slot& s = slots_[slot];
+    Opened o = open_connection(deadline);
     std::unique_lock lk(mu_);
     --pending_;
-    if (failure.empty() && !closed_) {
-        connect_hist_.record(elapsed(t0, t1));
+    if (o.failure.empty() && !closed_) {
+        connect_hist_.record(static_cast<std::uint64_t>(o.took_ns));
         ++created_;
         ++misses_;
-        s.conn = std::move(conn);
-        s.created_ns = t1;
-        s.last_used_ns.store(t1, std::memory_order_relaxed);
-        s.state.store(leased, std::memory_order_release);
+        s.conn = std::move(o.conn);
+        s.created_ns = now_ns();
+        s.last_used_ns.store(s.created_ns, std::memory_order_relaxed);
+        const std::uint32_t word = next_lease(s.state.load(std::memory_order_relaxed));
+        s.state.store(word, std::memory_order_release);
         note_peaks_unlocked();
-        return slot;
+        return Taken{slot, word, true};
     }
     // Opening failed, or the pool closed meanwhile: give the capacity back.
-    s.state.store(empty, std::memory_order_release);
+    s.state.store(with_kind(s.state.load(std::memory_order_relaxed), empty), std::memory_order_release);
     --total_;
-    if (!failure.empty()) {
+    if (!o.failure.empty()) {
         ++connect_failures_;
-        last_connect_error_ = failure;
+        last_connect_error_ = o.failure;
     } else {
         ++created_;
         ++destroyed_[static_cast<std::size_t>(DestroyReason::shutdown)];
@@ -429,15 +526,15 @@ std::uint32_t PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
     bool free_core = false;
     if (closed_) {
         drained_cv_.notify_all();
-        free_core = orphaned_ && total_ == 0;
+        free_core = orphaned_ && drained_unlocked();
     }
     // Build the message before `this` may be freed.
-    const bool closed_meanwhile = failure.empty();
+    const bool closed_meanwhile = o.failure.empty();
     const std::string msg = closed_meanwhile
         ? "pool '" + config_.name + "' was shut down while a connection was being opened"
-        : "pool '" + config_.name + "': cannot open a new connection: " + failure;
+        : "pool '" + config_.name + "': cannot open a new connection: " + o.failure;
     lk.unlock();
-    conn.reset();
+    o.conn.reset();
     if (free_core) delete this;
     if (closed_meanwhile) throw PoolClosed(msg);
     throw ConnectError(msg);
@@ -446,11 +543,28 @@ std::uint32_t PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
 // ---------------------------------------------------------------------------------------
 // release
 
-void PoolCore::release(std::uint32_t slot, Connection* conn, std::int64_t acquired_ns, bool invalid) noexcept {
+void PoolCore::release(std::uint32_t slot, std::uint32_t word, Connection* conn, std::int64_t acquired_ns,
+                       bool invalid) noexcept {
     const std::int64_t now = now_ns();
     shard().usage.record(elapsed(acquired_ns, now));
+    Slot& s = slots_[slot];
+    if (track_leaks_) {
+        if (revoked(slot, word)) {
+            release_revoked(slot, word, now);
+            return;
+        }
+        if (s.reported_word.load(std::memory_order_acquire) == word) {
+            LeakReport r;
+            r.kind = LeakReport::Kind::returned;
+            r.pool = config_.name;
+            r.held = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(now - acquired_ns));
+            r.thread_id = current_thread_id();
+            r.thread_name = current_thread_name();
+            publish(std::move(r));
+        }
+    }
     if (invalid || conn->is_broken()) {
-        destroy_leased(slot, DestroyReason::broken);
+        destroy_leased(slot, word, DestroyReason::broken);
         return;
     }
     if (config_.reset_on_release && conn->in_transaction()) {
@@ -461,17 +575,25 @@ void PoolCore::release(std::uint32_t slot, Connection* conn, std::int64_t acquir
             ok = false;
         }
         if (!ok || conn->is_broken() || conn->in_transaction()) {
-            destroy_leased(slot, DestroyReason::reset);
+            destroy_leased(slot, word, DestroyReason::reset);
             return;
         }
     }
-    Slot& s = slots_[slot];
     s.last_used_ns.store(now, std::memory_order_relaxed);
-    s.state.store(idle, std::memory_order_seq_cst);
+    const std::uint32_t idle_word = with_kind(word, idle);
+    if (may_revoke_) {
+        std::uint32_t expected = word;
+        if (!s.state.compare_exchange_strong(expected, idle_word, std::memory_order_seq_cst)) {
+            release_revoked(slot, word, now);  // revoked while we were resetting it
+            return;
+        }
+    } else {
+        s.state.store(idle_word, std::memory_order_seq_cst);
+    }
     const std::uint64_t sig = signal_.load(std::memory_order_seq_cst);
     if (sig == 0) return;
     if ((sig & closed_bit) != 0 || starving(now)) {
-        release_slow(slot, now);  // close it, or hand it straight to the front waiter
+        release_slow(slot, idle_word, now);  // close it, or hand it straight to the front waiter
     } else if (!wake_pending_.load(std::memory_order_seq_cst) &&
                !wake_pending_.exchange(true, std::memory_order_seq_cst)) {
         wake_front();  // normal mode: let the front waiter compete for it
@@ -488,25 +610,26 @@ void PoolCore::wake_front() noexcept {
     }
 }
 
-void PoolCore::release_slow(std::uint32_t slot, std::int64_t now) noexcept {
+void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::int64_t now) noexcept {
     Slot& s = slots_[slot];
     std::unique_ptr<Connection> victim;
     bool free_core = false;
     {
         std::lock_guard lk(mu_);
-        std::uint32_t expected = idle;
+        std::uint32_t expected = idle_word;
         if (closed_) {
             // Shutdown may already have swept it; whoever wins the CAS closes it.
-            if (s.state.compare_exchange_strong(expected, reserved, std::memory_order_acq_rel)) {
+            if (s.state.compare_exchange_strong(expected, with_kind(idle_word, reserved), std::memory_order_acq_rel)) {
                 victim = std::move(s.conn);
-                s.state.store(empty, std::memory_order_release);
+                s.state.store(with_kind(idle_word, empty), std::memory_order_release);
                 connection_gone_unlocked(DestroyReason::shutdown);
-                free_core = orphaned_ && total_ == 0;
+                free_core = orphaned_ && drained_unlocked();
             }
         } else if (head_ != nullptr && starving(now) &&
-                   s.state.compare_exchange_strong(expected, leased, std::memory_order_acq_rel)) {
+                   s.state.compare_exchange_strong(expected, next_lease(idle_word), std::memory_order_acq_rel)) {
             Waiter* w = pop_front_unlocked();
             w->slot = slot;
+            w->word = next_lease(idle_word);
             w->outcome = Waiter::Outcome::handed;
             note_peaks_unlocked();
             w->cv.notify_one();
@@ -518,24 +641,71 @@ void PoolCore::release_slow(std::uint32_t slot, std::int64_t now) noexcept {
     if (free_core) delete this;
 }
 
-void PoolCore::destroy_leased(std::uint32_t slot, DestroyReason reason) noexcept {
+void PoolCore::release_revoked(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept {
+    std::unique_ptr<Connection> victim;
+    bool free_core = false;
+    std::int64_t leased_ns = now;
+    {
+        std::lock_guard lk(mu_);
+        for (auto it = revoked_.begin(); it != revoked_.end(); ++it) {
+            if (it->slot == slot && it->word == word) {
+                victim = std::move(it->conn);
+                revoked_.erase(it);
+                break;
+            }
+        }
+        free_core = closed_ && orphaned_ && drained_unlocked();
+        if (closed_) drained_cv_.notify_all();
+    }
+    {
+        std::lock_guard g(slots_[slot].trace_mu);
+        if (slots_[slot].trace.word == word) leased_ns = slots_[slot].trace.leased_ns;
+    }
+    victim.reset();
+    if (!free_core) {
+        LeakReport r;
+        r.kind = LeakReport::Kind::returned;
+        r.pool = config_.name;
+        r.held = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(now - leased_ns));
+        r.thread_id = current_thread_id();
+        r.thread_name = current_thread_name();
+        publish(std::move(r));
+    }
+    if (free_core) delete this;
+}
+
+void PoolCore::destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyReason reason) noexcept {
+    if (revoked(slot, word)) {
+        release_revoked(slot, word, now_ns());
+        return;
+    }
     Slot& s = slots_[slot];
     std::unique_ptr<Connection> victim;
     bool free_core = false;
+    bool was_revoked = false;
     {
         std::lock_guard lk(mu_);
-        victim = std::move(s.conn);
-        s.state.store(empty, std::memory_order_release);
-        connection_gone_unlocked(reason);
-        if (!closed_ && head_ != nullptr) give_permit_unlocked();
-        free_core = closed_ && orphaned_ && total_ == 0;
+        // Under mu_ a revoke cannot start; check once more for one that just finished.
+        if (s.state.load(std::memory_order_acquire) != word) {
+            was_revoked = true;
+        } else {
+            victim = std::move(s.conn);
+            s.state.store(with_kind(word, empty), std::memory_order_release);
+            connection_gone_unlocked(reason);
+            if (!closed_ && head_ != nullptr) give_permit_unlocked();
+            free_core = closed_ && orphaned_ && drained_unlocked();
+        }
+    }
+    if (was_revoked) {
+        release_revoked(slot, word, now_ns());
+        return;
     }
     victim.reset();  // closing may do I/O: never under the lock
     if (free_core) delete this;
 }
 
 // ---------------------------------------------------------------------------------------
-// shutdown, stats, housekeeping
+// shutdown, stats, housekeeping, leaks
 
 bool PoolCore::shutdown(std::chrono::milliseconds grace) {
     const auto deadline = Clock::now() + grace;
@@ -552,86 +722,89 @@ bool PoolCore::shutdown(std::chrono::milliseconds grace) {
             housekeeper_cv_.notify_all();
         }
         for (std::uint32_t i = 0; i < capacity_; ++i) {
-            std::uint32_t expected = idle;
-            if (slots_[i].state.compare_exchange_strong(expected, reserved, std::memory_order_acq_rel)) {
+            std::uint32_t w = slots_[i].state.load(std::memory_order_relaxed);
+            if (kind_of(w) == idle &&
+                slots_[i].state.compare_exchange_strong(w, with_kind(w, reserved), std::memory_order_acq_rel)) {
                 victims.push_back(std::move(slots_[i].conn));
-                slots_[i].state.store(empty, std::memory_order_release);
+                slots_[i].state.store(with_kind(w, empty), std::memory_order_release);
                 connection_gone_unlocked(DestroyReason::shutdown);
             }
         }
     }
     victims.clear();
     std::unique_lock lk(mu_);
-    if (drained_cv_.wait_until(lk, deadline, [this] { return total_ == 0; })) return true;
+    if (drained_cv_.wait_until(lk, deadline, [this] { return drained_unlocked(); })) return true;
     // Out of grace: stop what leased connections are running. Their holders still own
     // them; each is closed when it comes back.
     for (std::uint32_t i = 0; i < capacity_; ++i) {
-        if (slots_[i].state.load(std::memory_order_acquire) == leased && slots_[i].conn) slots_[i].conn->interrupt();
+        if (kind_of(slots_[i].state.load(std::memory_order_acquire)) == leased && slots_[i].conn)
+            slots_[i].conn->interrupt();
     }
+    for (auto& r : revoked_) r.conn->interrupt();
     return false;
 }
 
 void PoolCore::housekeep() {
+    const std::int64_t leak_check_ns =
+        std::clamp<std::int64_t>(to_ns(config_.leak_threshold) / 4, 5'000'000, 1'000'000'000);
+    std::int64_t next_leak_check = now_ns() + leak_check_ns;
     std::unique_lock lk(mu_);
     while (!closed_) {
+        if (track_leaks_ && now_ns() >= next_leak_check) {
+            check_leaks(lk);
+            next_leak_check = now_ns() + leak_check_ns;
+            continue;
+        }
         if (total_ < config_.min_idle && !housekeeper_retry_) {
             const std::uint32_t slot = claim_empty_unlocked();
             ++total_;
             ++pending_;
             peak_total_ = std::max(peak_total_, total_);
             lk.unlock();
-            const std::int64_t t0 = now_ns();
-            std::unique_ptr<Connection> conn;
-            std::string failure;
-            try {
-                conn = driver_->connect(to_time_point(
-                    t0 + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::min(config_.acquire_timeout, std::chrono::milliseconds{10'000}))
-                             .count()));
-                if (!conn) failure = "the driver returned no connection";
-            } catch (const std::exception& e) {
-                failure = e.what();
-            }
-            const std::int64_t t1 = now_ns();
+            Opened o = open_connection(now_ns() + to_ns(std::min(config_.acquire_timeout, std::chrono::milliseconds{10'000})));
             lk.lock();
             --pending_;
             Slot& s = slots_[slot];
-            if (failure.empty() && !closed_) {
-                connect_hist_.record(elapsed(t0, t1));
+            const std::uint32_t w = s.state.load(std::memory_order_relaxed);
+            if (o.failure.empty() && !closed_) {
+                connect_hist_.record(static_cast<std::uint64_t>(o.took_ns));
                 ++created_;
-                s.conn = std::move(conn);
-                s.created_ns = t1;
-                s.last_used_ns.store(t1, std::memory_order_relaxed);
+                s.conn = std::move(o.conn);
+                s.created_ns = now_ns();
+                s.last_used_ns.store(s.created_ns, std::memory_order_relaxed);
                 if (head_ != nullptr) {
-                    Waiter* w = pop_front_unlocked();
-                    w->slot = slot;
-                    w->outcome = Waiter::Outcome::handed;
-                    s.state.store(leased, std::memory_order_release);
-                    w->cv.notify_one();
+                    Waiter* waiter = pop_front_unlocked();
+                    waiter->slot = slot;
+                    waiter->word = next_lease(w);
+                    waiter->outcome = Waiter::Outcome::handed;
+                    s.state.store(waiter->word, std::memory_order_release);
+                    waiter->cv.notify_one();
                 } else {
-                    s.state.store(idle, std::memory_order_seq_cst);
+                    s.state.store(with_kind(w, idle), std::memory_order_seq_cst);
                 }
                 continue;
             }
-            s.state.store(empty, std::memory_order_release);
+            s.state.store(with_kind(w, empty), std::memory_order_release);
             --total_;
-            if (!failure.empty()) {
+            if (!o.failure.empty()) {
                 ++connect_failures_;
-                last_connect_error_ = failure;
+                last_connect_error_ = o.failure;
                 housekeeper_retry_ = true;  // back off until the next interval
             } else {
                 ++created_;
                 ++destroyed_[static_cast<std::size_t>(DestroyReason::shutdown)];
                 drained_cv_.notify_all();
             }
-            if (conn) {
+            if (o.conn) {
                 lk.unlock();
-                conn.reset();
+                o.conn.reset();
                 lk.lock();
             }
             continue;
         }
-        if (housekeeper_retry_) {
+        if (track_leaks_) {
+            housekeeper_cv_.wait_until(lk, to_time_point(next_leak_check));
+        } else if (housekeeper_retry_) {
             housekeeper_cv_.wait_for(lk, config_.housekeeping_interval);
             housekeeper_retry_ = false;
         } else {
@@ -639,6 +812,79 @@ void PoolCore::housekeep() {
             housekeeper_cv_.wait(lk);
         }
     }
+}
+
+void PoolCore::check_leaks(std::unique_lock<std::mutex>& lk) {
+    const std::int64_t threshold = to_ns(config_.leak_threshold);
+    const std::int64_t reclaim = to_ns(config_.leak_reclaim_after);
+    lk.unlock();
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        Slot& s = slots_[i];
+        const std::uint32_t w = s.state.load(std::memory_order_acquire);
+        if (kind_of(w) != leased) continue;
+        const bool already = s.reported_word.load(std::memory_order_relaxed) == w;
+        LeakReport r;
+        RawStack stack;
+        std::int64_t leased_ns = 0;
+        {
+            std::lock_guard g(s.trace_mu);
+            if (s.trace.word != w) continue;  // its holder has not written the trace yet
+            leased_ns = s.trace.leased_ns;
+            r.thread_id = s.trace.thread_id;
+            r.thread_name = s.trace.thread_name;
+            stack = s.trace.stack;
+        }
+        const std::int64_t held = now_ns() - leased_ns;
+        const bool reclaim_now = reclaim > 0 && held >= reclaim;
+        if (!reclaim_now && (held < threshold || already)) continue;
+        r.pool = config_.name;
+        r.held = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(held));
+        if (reclaim_now) {
+            // Take it back: the holder keeps a dangling-free Lease that throws LeaseRevoked.
+            lk.lock();
+            std::uint32_t expected = w;
+            if (!closed_ && s.state.compare_exchange_strong(expected, with_kind(w, reserved), std::memory_order_acq_rel)) {
+                s.conn->interrupt();
+                revoked_.push_back(Revoked{i, w, std::move(s.conn)});
+                s.state.store(with_kind(w, empty), std::memory_order_release);
+                --total_;
+                ++leaks_reclaimed_;
+                if (head_ != nullptr) give_permit_unlocked();
+                r.kind = LeakReport::Kind::reclaimed;
+                lk.unlock();
+            } else {
+                lk.unlock();
+                continue;
+            }
+        } else {
+            s.reported_word.store(w, std::memory_order_release);
+            r.kind = LeakReport::Kind::suspected;
+        }
+        if (r.kind == LeakReport::Kind::suspected || !already) r.stack = symbolize(stack);
+        publish(std::move(r));
+    }
+    lk.lock();
+}
+
+void PoolCore::publish(LeakReport report) noexcept {
+    try {
+        {
+            std::lock_guard lk(mu_);
+            // Counted with the report, so a reader of stats() finds the report too.
+            if (report.kind == LeakReport::Kind::returned) ++leaks_returned_late_;
+            if (report.kind == LeakReport::Kind::suspected) ++leaks_detected_;
+            leak_reports_.push_back(report);
+            if (leak_reports_.size() > max_leak_reports) leak_reports_.pop_front();
+        }
+        if (config_.on_leak) config_.on_leak(report);
+    } catch (...) {
+        // A reporting failure (allocation, a throwing callback) must not take down the pool.
+    }
+}
+
+std::vector<LeakReport> PoolCore::leaks() const {
+    std::lock_guard lk(mu_);
+    return {leak_reports_.begin(), leak_reports_.end()};
 }
 
 PoolStats PoolCore::stats() const {
@@ -662,13 +908,17 @@ PoolStats PoolCore::stats() const {
     st.validation_failures = validation_failures;
     st.destroyed_by_reason = destroyed_;
     for (auto n : destroyed_) st.destroyed += n;
+    st.leaks_detected = leaks_detected_;
+    st.leaks_returned_late = leaks_returned_late_;
+    st.leaks_reclaimed = leaks_reclaimed_;
+    st.revoked_outstanding = revoked_.size();
     st.total = total_;
     st.pending = pending_;
     st.waiting = queued_;
     for (std::uint32_t i = 0; i < capacity_; ++i) {
-        const auto state = slots_[i].state.load(std::memory_order_acquire);
-        if (state == idle) ++st.idle;
-        if (state == leased) ++st.active;
+        const auto kind = kind_of(slots_[i].state.load(std::memory_order_acquire));
+        if (kind == idle) ++st.idle;
+        if (kind == leased) ++st.active;
     }
     peak_active_ = std::max(peak_active_, st.active);
     st.peak_active = peak_active_;
@@ -683,11 +933,12 @@ PoolStats PoolCore::stats() const {
 // helpers under mu_
 
 std::uint32_t PoolCore::claim_empty_unlocked() noexcept {
-    // total_ < capacity_ guarantees an empty slot exists: states leave `empty` only
+    // total_ < capacity_ guarantees an empty slot exists: slots leave `empty` only
     // under mu_ together with total_ += 1.
     for (std::uint32_t i = 0; i < capacity_; ++i) {
-        if (slots_[i].state.load(std::memory_order_relaxed) == empty) {
-            slots_[i].state.store(reserved, std::memory_order_relaxed);
+        const std::uint32_t w = slots_[i].state.load(std::memory_order_relaxed);
+        if (kind_of(w) == empty) {
+            slots_[i].state.store(with_kind(w, reserved), std::memory_order_relaxed);
             return i;
         }
     }
@@ -709,8 +960,9 @@ void PoolCore::give_permit_unlocked() noexcept {
 void PoolCore::enqueue_unlocked(Waiter& w) noexcept {
     w.prev = tail_;
     w.next = nullptr;
-    if (tail_) tail_->next = &w;
-    else {
+    if (tail_) {
+        tail_->next = &w;
+    } else {
         head_ = &w;
         front_since_ns_.store(w.since_ns, std::memory_order_relaxed);
     }
@@ -719,8 +971,9 @@ void PoolCore::enqueue_unlocked(Waiter& w) noexcept {
 }
 
 void PoolCore::unlink_unlocked(Waiter& w) noexcept {
-    if (w.prev) w.prev->next = w.next;
-    else {
+    if (w.prev) {
+        w.prev->next = w.next;
+    } else {
         head_ = w.next;
         front_since_ns_.store(head_ ? head_->since_ns : 0, std::memory_order_relaxed);
     }
@@ -735,10 +988,16 @@ void PoolCore::unlink_unlocked(Waiter& w) noexcept {
     }
 }
 
+Waiter* PoolCore::pop_front_unlocked() noexcept {
+    Waiter* w = head_;
+    if (w) unlink_unlocked(*w);
+    return w;
+}
+
 void PoolCore::wake_front_if_idle_unlocked() noexcept {
     if (head_ == nullptr || head_->notified) return;
     for (std::uint32_t i = 0; i < capacity_; ++i) {
-        if (slots_[i].state.load(std::memory_order_seq_cst) == idle) {
+        if (kind_of(slots_[i].state.load(std::memory_order_seq_cst)) == idle) {
             head_->notified = true;
             wake_pending_.store(true, std::memory_order_seq_cst);
             head_->cv.notify_one();
@@ -747,16 +1006,10 @@ void PoolCore::wake_front_if_idle_unlocked() noexcept {
     }
 }
 
-Waiter* PoolCore::pop_front_unlocked() noexcept {
-    Waiter* w = head_;
-    if (w) unlink_unlocked(*w);
-    return w;
-}
-
 std::size_t PoolCore::count_leased_unlocked() const noexcept {
     std::size_t n = 0;
     for (std::uint32_t i = 0; i < capacity_; ++i)
-        if (slots_[i].state.load(std::memory_order_relaxed) == leased) ++n;
+        if (kind_of(slots_[i].state.load(std::memory_order_relaxed)) == leased) ++n;
     return n;
 }
 
@@ -783,6 +1036,11 @@ std::string PoolCore::state_line_unlocked() const {
 
 Connection& Lease::get() {
     if (conn_ == nullptr) throw UsageError("this lease is empty (moved from or already released)");
+    if (core_->revoked(slot_, seq_))
+        throw LeaseRevoked("pool '" + core_->config_.name +
+                           "': this lease was revoked after being held past leak_reclaim_after (" +
+                           std::to_string(core_->config_.leak_reclaim_after.count()) +
+                           " ms); its connection was taken back. Return leases sooner, or raise the limit");
     return *conn_;
 }
 
@@ -792,7 +1050,7 @@ void Lease::release() noexcept {
     Connection* conn = conn_;
     core_ = nullptr;
     conn_ = nullptr;
-    core->release(slot_, conn, acquired_ns_, invalid_);
+    core->release(slot_, seq_, conn, acquired_ns_, invalid_);
     invalid_ = false;
 }
 
@@ -817,6 +1075,8 @@ std::optional<Lease> Pool::try_acquire() { return core_->try_acquire(); }
 bool Pool::shutdown(std::chrono::milliseconds grace) { return core_->shutdown(grace); }
 
 PoolStats Pool::stats() const { return core_->stats(); }
+
+std::vector<LeakReport> Pool::leaks() const { return core_->leaks(); }
 
 const PoolConfig& Pool::config() const noexcept { return core_->config_; }
 

@@ -61,6 +61,14 @@ public:
     using Error::Error;
 };
 
+/// The lease was revoked by leak reclaim (PoolConfig::leak_reclaim_after): its connection
+/// was taken back so the pool's capacity returns. Using the lease again throws this;
+/// releasing it is still safe (and closes the old connection).
+class LeaseRevoked : public Error {
+public:
+    using Error::Error;
+};
+
 /// A new connection could not be opened (unreachable server, bad path, bad credentials).
 class ConnectError : public Error {
 public:

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 namespace poolbench {
 
@@ -62,7 +63,8 @@ public:
     ~Lease() { release(); }
 
     // Accessors work on named leases only: `pool.acquire()->execute(...)` would return the
-    // connection before the statement ran, so it does not compile.
+    // connection before the statement ran, so it does not compile. They throw UsageError on
+    // an empty lease and LeaseRevoked once leak reclaim has taken the connection back.
     Connection& operator*() & { return get(); }
     Connection* operator->() & { return &get(); }
     Connection& connection() & { return get(); }
@@ -80,14 +82,16 @@ public:
 
 private:
     friend class internal::PoolCore;
-    Lease(internal::PoolCore* core, std::uint32_t slot, Connection* conn, std::int64_t acquired_ns) noexcept
-        : core_(core), conn_(conn), acquired_ns_(acquired_ns), slot_(slot) {}
+    Lease(internal::PoolCore* core, std::uint32_t slot, Connection* conn, std::int64_t acquired_ns,
+          std::uint32_t seq) noexcept
+        : core_(core), conn_(conn), acquired_ns_(acquired_ns), slot_(slot), seq_(seq) {}
     Connection& get();
     void steal(Lease& other) noexcept {
         core_ = other.core_;
         conn_ = other.conn_;
         acquired_ns_ = other.acquired_ns_;
         slot_ = other.slot_;
+        seq_ = other.seq_;
         invalid_ = other.invalid_;
         other.core_ = nullptr;
         other.conn_ = nullptr;
@@ -98,6 +102,7 @@ private:
     Connection* conn_ = nullptr;
     std::int64_t acquired_ns_ = 0;
     std::uint32_t slot_ = 0;
+    std::uint32_t seq_ = 0;  // lease number within the slot when leak tracking is on, else 0
     bool invalid_ = false;
 };
 
@@ -132,6 +137,10 @@ public:
     /// the highest count seen by any slow-path acquire, release hand-off or stats() call:
     /// a spike served only by the lock-free fast path may go unrecorded.
     [[nodiscard]] PoolStats stats() const;
+
+    /// The leak reports so far (suspected, returned, reclaimed), oldest first; the most
+    /// recent 1000 are kept. Symbolized on the housekeeper thread, not on acquire.
+    [[nodiscard]] std::vector<LeakReport> leaks() const;
 
     [[nodiscard]] const PoolConfig& config() const noexcept;
     [[nodiscard]] const Driver& driver() const noexcept;

@@ -36,6 +36,10 @@ struct PoolStats {
     std::uint64_t validation_failures = 0;
     std::uint64_t destroyed = 0;
     std::array<std::uint64_t, destroy_reason_count> destroyed_by_reason{};
+    std::uint64_t leaks_detected = 0;       ///< leases reported past leak_threshold
+    std::uint64_t leaks_returned_late = 0;  ///< reported leases that came back afterwards
+    std::uint64_t leaks_reclaimed = 0;      ///< leases revoked past leak_reclaim_after
+    std::size_t revoked_outstanding = 0;    ///< revoked leases not yet returned
     // Gauges at the moment of the snapshot.
     std::size_t total = 0;       ///< open connections plus those being opened
     std::size_t active = 0;      ///< leased

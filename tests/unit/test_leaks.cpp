@@ -1,0 +1,209 @@
+// Leak tracking: detection with the acquiring stack, no false positives, late returns,
+// reclaim with LeaseRevoked, sampling, thread names.
+#include "support/test_driver.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+using namespace std::chrono_literals;
+using poolbench::LeakReport;
+using poolbench::Lease;
+using poolbench::Pool;
+using poolbench::PoolConfig;
+using pbtest::eventually;
+using pbtest::TestDriver;
+
+namespace {
+
+PoolConfig leak_cfg(std::chrono::milliseconds threshold, std::size_t max_size = 2) {
+    PoolConfig c;
+    c.name = "leaky";
+    c.max_size = max_size;
+    c.acquire_timeout = 5000ms;
+    c.leak_threshold = threshold;
+    return c;
+}
+
+// Holding a lease for a set time is the scenario under test (a legitimate long use),
+// not a wait for another thread: a timed wait on a condition nobody signals.
+void hold_for(std::chrono::milliseconds d) {
+    std::mutex m;
+    std::condition_variable cv;
+    std::unique_lock lk(m);
+    cv.wait_for(lk, d, [] { return false; });
+}
+
+std::size_t count(const std::vector<LeakReport>& v, LeakReport::Kind k) {
+    std::size_t n = 0;
+    for (const auto& r : v) n += r.kind == k ? 1 : 0;
+    return n;
+}
+
+}  // namespace
+
+// A distinct, non-inlined function so the trace can be checked for it.
+__attribute__((noinline)) Lease distinctive_leaking_function(Pool& pool) {
+    Lease l = pool.acquire();
+    asm volatile("" ::: "memory");  // keep the frame
+    return l;
+}
+
+TEST_CASE("a lease held past the threshold is reported once, with its stack and thread", "[unit][leak]") {
+    auto driver = std::make_shared<TestDriver>();
+    std::atomic<int> callbacks{0};
+    PoolConfig c = leak_cfg(50ms);
+    c.on_leak = [&](const LeakReport&) { callbacks.fetch_add(1); };
+    Pool pool(driver, c);
+    Lease leaked = distinctive_leaking_function(pool);
+    REQUIRE(eventually([&] { return pool.stats().leaks_detected == 1; }));
+    auto reports = pool.leaks();
+    REQUIRE(reports.size() == 1);
+    const auto& r = reports[0];
+    CHECK(r.kind == LeakReport::Kind::suspected);
+    CHECK(r.pool == "leaky");
+    CHECK(r.held >= 50ms);
+    CHECK(r.thread_id == static_cast<long>(::syscall(SYS_gettid)));
+    REQUIRE_FALSE(r.stack.empty());
+    INFO("top frame: " << r.stack[0]);
+    bool found = false;
+    for (std::size_t i = 0; i < std::min<std::size_t>(3, r.stack.size()); ++i)
+        found = found || r.stack[i].find("distinctive_leaking_function") != std::string::npos;
+    CHECK(found);
+    CHECK(r.stack[0].find("poolbench::internal") == std::string::npos);
+    CHECK(r.stack[0].find("test_leaks.cpp:") != std::string::npos);
+    // Reported once, however long it stays out.
+    hold_for(150ms);
+    CHECK(pool.stats().leaks_detected == 1);
+    leaked.release();
+    reports = pool.leaks();
+    CHECK(count(reports, LeakReport::Kind::returned) == 1);
+    CHECK(reports.back().held >= 50ms);
+    CHECK(pool.stats().leaks_returned_late == 1);
+    CHECK(callbacks == 2);
+}
+
+TEST_CASE("leases held just under the threshold are never reported", "[unit][leak]") {
+    auto driver = std::make_shared<TestDriver>();
+    Pool pool(driver, leak_cfg(300ms, 4));
+    std::vector<std::thread> holders;
+    for (int i = 0; i < 3; ++i) {
+        holders.emplace_back([&] {
+            Lease l = pool.acquire();
+            hold_for(150ms);
+        });
+    }
+    for (auto& h : holders) h.join();
+    // A real leak afterwards proves the checker was running all along.
+    Lease leaked = distinctive_leaking_function(pool);
+    REQUIRE(eventually([&] { return pool.stats().leaks_detected == 1; }));
+    CHECK(pool.leaks().size() == 1);
+}
+
+TEST_CASE("reclaim revokes a leaked lease and restores capacity", "[unit][leak]") {
+    auto driver = std::make_shared<TestDriver>();
+    PoolConfig c = leak_cfg(30ms, 1);
+    c.leak_reclaim_after = 80ms;
+    Pool pool(driver, c);
+    Lease leaked = distinctive_leaking_function(pool);
+    CHECK(leaked->ping());
+    // The pool has one connection and it is leaked: this acquire waits for the reclaim.
+    Lease fresh = pool.acquire(5000ms);
+    CHECK(fresh);
+    const auto s = pool.stats();
+    CHECK(s.leaks_reclaimed == 1);
+    CHECK(s.revoked_outstanding == 1);
+    CHECK(s.total == 1);
+    CHECK(driver->state().live == 2);  // the revoked one stays open until its lease returns
+    CHECK(driver->state().interrupts >= 1);
+    CHECK_THROWS_AS(leaked->ping(), poolbench::LeaseRevoked);
+    CHECK_THROWS_WITH(leaked.connection(), Catch::Contains("revoked"));
+    leaked.release();  // closes the old connection; never touches the slot it came from
+    CHECK(driver->state().live == 1);
+    CHECK(pool.stats().revoked_outstanding == 0);
+    CHECK(fresh->ping());
+    fresh.release();
+    const auto after = pool.stats();
+    CHECK(after.idle == 1);
+    CHECK(after.active == 0);
+    CHECK(eventually([&] { return count(pool.leaks(), LeakReport::Kind::reclaimed) == 1; }));
+}
+
+TEST_CASE("a revoked lease that is invalidated or dropped never double-returns", "[unit][leak]") {
+    auto driver = std::make_shared<TestDriver>();
+    PoolConfig c = leak_cfg(20ms, 1);
+    c.leak_reclaim_after = 40ms;
+    Pool pool(driver, c);
+    {
+        Lease leaked = pool.acquire();
+        REQUIRE(eventually([&] { return pool.stats().leaks_reclaimed == 1; }));
+        leaked.invalidate();
+        // A new holder takes the slot before the old lease goes out of scope.
+        Lease other = pool.acquire();
+        const int other_id = pbtest::conn_id(other);
+        leaked.release();
+        CHECK(pbtest::conn_id(other) == other_id);
+        CHECK(pool.stats().active == 1);
+    }
+    const auto s = pool.stats();
+    CHECK(s.total == 1);
+    CHECK(s.idle == 1);
+    CHECK(s.revoked_outstanding == 0);
+    CHECK(driver->state().live == 1);
+}
+
+TEST_CASE("sampled capture traces one acquire in N; 0 detects without traces", "[unit][leak]") {
+    auto driver = std::make_shared<TestDriver>();
+    PoolConfig c = leak_cfg(30ms, 4);
+    c.leak_trace_every = 0;
+    Pool pool(driver, c);
+    Lease leaked = distinctive_leaking_function(pool);
+    REQUIRE(eventually([&] { return pool.stats().leaks_detected == 1; }));
+    CHECK(pool.leaks().at(0).stack.empty());
+
+    PoolConfig c2 = leak_cfg(30ms, 4);
+    c2.leak_trace_every = 2;
+    Pool sampled(driver, c2);
+    std::thread t([&] {  // a fresh thread: its sample counter starts at 0
+        Lease a = distinctive_leaking_function(sampled);  // 1st acquire: not sampled
+        Lease b = distinctive_leaking_function(sampled);  // 2nd: sampled
+        REQUIRE(eventually([&] { return sampled.stats().leaks_detected == 2; }));
+    });
+    t.join();
+    auto reports = sampled.leaks();
+    std::size_t with_stack = 0;
+    for (const auto& r : reports)
+        if (r.kind == LeakReport::Kind::suspected && !r.stack.empty()) ++with_stack;
+    CHECK(with_stack == 1);
+}
+
+TEST_CASE("reports name the acquiring thread", "[unit][leak]") {
+    auto driver = std::make_shared<TestDriver>();
+    Pool pool(driver, leak_cfg(30ms));
+    long tid = 0;
+    std::thread t([&] {
+        pthread_setname_np(pthread_self(), "leaker-thr");
+        tid = static_cast<long>(::syscall(SYS_gettid));
+        Lease leaked = distinctive_leaking_function(pool);
+        REQUIRE(eventually([&] { return pool.stats().leaks_detected == 1; }));
+    });
+    t.join();
+    const auto r = pool.leaks().at(0);
+    CHECK(r.thread_name == "leaker-thr");
+    CHECK(r.thread_id == tid);
+}
+
+TEST_CASE("leak settings are validated", "[unit][leak]") {
+    auto driver = std::make_shared<TestDriver>();
+    PoolConfig c = leak_cfg(100ms);
+    c.leak_reclaim_after = 50ms;
+    CHECK_THROWS_WITH(Pool(driver, c), Catch::Contains("must be above leak_threshold"));
+    c = leak_cfg(-1ms);
+    CHECK_THROWS_AS(Pool(driver, c), poolbench::ConfigError);
+}
