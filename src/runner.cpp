@@ -48,18 +48,22 @@ struct alignas(64) Shard {
     std::uint64_t ok = 0, failed = 0, timed_out = 0, writes = 0;
 };
 
-// The first few distinct error messages, with counts. Error path only.
+// The first few distinct errors, with counts. Messages that differ only in their
+// numbers ("timed out after 1 ms (3/4 in use, 24 waiting)") count as one error; the
+// first message seen is kept as its example. Error path only.
 class ErrorLog {
 public:
     void note(const char* what) {
+        std::string key = shape_of(what);
         std::lock_guard lock(mu_);
-        for (auto& e : samples_) {
-            if (e.message == what) {
-                ++e.count;
+        for (std::size_t i = 0; i < keys_.size(); ++i) {
+            if (keys_[i] == key) {
+                ++samples_[i].count;
                 return;
             }
         }
         if (samples_.size() < max_error_messages) {
+            keys_.push_back(std::move(key));
             samples_.push_back({what, 1});
         } else {
             ++other_;
@@ -72,7 +76,22 @@ public:
     }
 
 private:
+    static std::string shape_of(std::string_view message) {
+        std::string key;
+        key.reserve(message.size());
+        for (std::size_t i = 0; i < message.size(); ++i) {
+            const bool digit = message[i] >= '0' && message[i] <= '9';
+            if (!digit) {
+                key.push_back(message[i]);
+            } else if (key.empty() || key.back() != '#') {
+                key.push_back('#');
+            }
+        }
+        return key;
+    }
+
     std::mutex mu_;
+    std::vector<std::string> keys_;
     std::vector<ErrorSample> samples_;
     std::uint64_t other_ = 0;
 };
@@ -231,8 +250,9 @@ public:
             next += ph_.spec.sample_interval;
         }
         lock.unlock();
-        // The last, partial interval (skipped when it is a sliver after a full one).
-        if (out_.timeline.empty() || Clock::now() - last_ > std::chrono::milliseconds{1}) sample();
+        // The last, partial interval; skipped when it is a sliver (under a tenth of an
+        // interval) after a full one, whose rate would be noise.
+        if (out_.timeline.empty() || (Clock::now() - last_) * 10 >= ph_.spec.sample_interval) sample();
     }
 
     void finish() {

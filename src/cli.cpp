@@ -1,0 +1,265 @@
+// cli.cpp — the shared CLI plumbing and the dispatcher behind main().
+#include "cli.hpp"
+
+#include <poolbench/error.hpp>
+
+// CLI11 2.1's inline split() trips g++ 12's -Wnull-dereference (a false positive in
+// std::string code inlined from the header); silence it for that header only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <CLI/CLI.hpp>
+#pragma GCC diagnostic pop
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+#include <vector>
+
+#ifndef POOLBENCH_VERSION
+#define POOLBENCH_VERSION "unknown"
+#endif
+
+namespace poolbench::cli {
+
+// ---------------------------------------------------------------------------------------
+// Durations.
+
+namespace {
+
+constexpr std::int64_t max_duration_ms = 30LL * 24 * 3'600'000;  // 30 days
+
+std::string duration_error(std::string_view text, std::string_view why) {
+    return fmt::format("invalid duration '{}': {} (examples: 250ms, 30s, 10m, 1h)", text, why);
+}
+
+// Parses into `out`; returns "" on success or the reason.
+std::string parse_duration_into(std::string_view text, std::chrono::milliseconds& out) {
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    if (digits == 0) return duration_error(text, "expected a whole number followed by ms, s, m or h");
+    const std::string_view unit = text.substr(digits);
+    std::int64_t scale = 0;
+    if (unit == "ms") {
+        scale = 1;
+    } else if (unit == "s") {
+        scale = 1000;
+    } else if (unit == "m") {
+        scale = 60'000;
+    } else if (unit == "h") {
+        scale = 3'600'000;
+    } else if (unit.empty()) {
+        return duration_error(text, "missing unit: use ms, s, m or h");
+    } else {
+        return duration_error(text, fmt::format("unknown unit '{}': use ms, s, m or h", unit));
+    }
+    std::int64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, value);
+    if (ec != std::errc{} || ptr != text.data() + digits || value > max_duration_ms / scale) {
+        return duration_error(text, "longer than the 30-day maximum");
+    }
+    if (value == 0) return duration_error(text, "must be greater than zero");
+    out = std::chrono::milliseconds{value * scale};
+    return {};
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option) {
+    std::chrono::milliseconds out{0};
+    if (auto error = parse_duration_into(text, out); !error.empty()) {
+        throw UsageFailure(fmt::format("{}: {}", option, error));
+    }
+    return out;
+}
+
+std::string check_duration(const std::string& text) {
+    std::chrono::milliseconds ignored{0};
+    return parse_duration_into(text, ignored);
+}
+
+// ---------------------------------------------------------------------------------------
+// Common options.
+
+void add_database_option(CLI::App& cmd, CommonOptions& options) {
+    cmd.add_option("--db", options.db,
+                   "Database URL: sqlite:///abs/path.db, sqlite://rel/path.db, sqlite::memory:, "
+                   "postgresql://user:pass@host:port/db, null://")
+        ->default_str("$POOLBENCH_DB, else a SQLite file in a new temporary directory")
+        ->group("Database");
+}
+
+void add_output_options(CLI::App& cmd, CommonOptions& options) {
+    cmd.add_option("--json", options.json, "Write the JSON report to FILE, or to stdout with '-'")
+        ->type_name("FILE|-")
+        ->group("Output");
+    cmd.add_flag("--no-progress", options.no_progress, "No live progress line (never shown when stderr is not a terminal)")
+        ->group("Output");
+    cmd.add_option("--sample-interval", options.sample_interval, "Timeline sampling interval")
+        ->check(CLI::Validator(check_duration, "DURATION"))
+        ->capture_default_str()
+        ->group("");  // hidden
+}
+
+// ---------------------------------------------------------------------------------------
+// The database choice.
+
+DatabaseChoice DatabaseChoice::resolve(const std::string& db_option) {
+    if (!db_option.empty()) return DatabaseChoice(db_option, {});
+    if (const char* env = std::getenv("POOLBENCH_DB"); env != nullptr && *env != '\0') {
+        return DatabaseChoice(env, {});
+    }
+    std::string base = "/tmp";
+    if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp != '\0') base = tmp;
+    std::string pattern = base + "/poolbench-XXXXXX";
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    if (::mkdtemp(buffer.data()) == nullptr) {
+        throw UsageFailure(fmt::format("cannot create a temporary directory in {}: {} (set TMPDIR or pass --db)",
+                                       base, std::strerror(errno)));
+    }
+    std::string dir(buffer.data());
+    return DatabaseChoice(fmt::format("sqlite://{}/poolbench.db", dir), dir);
+}
+
+DatabaseChoice::DatabaseChoice(DatabaseChoice&& other) noexcept
+    : url_(std::move(other.url_)), temp_dir_(std::exchange(other.temp_dir_, {})) {}
+
+DatabaseChoice::~DatabaseChoice() {
+    if (temp_dir_.empty()) return;
+    std::error_code ec;  // best effort: a leftover temp dir is not worth failing the run
+    std::filesystem::remove_all(temp_dir_, ec);
+}
+
+// ---------------------------------------------------------------------------------------
+// Report output.
+
+void check_json_target(const CommonOptions& options) {
+    if (options.json.empty() || options.json == "-") return;
+    std::FILE* f = std::fopen(options.json.c_str(), "a");
+    if (f == nullptr) {
+        throw UsageFailure(fmt::format("--json: cannot write {}: {}", options.json, std::strerror(errno)));
+    }
+    std::fclose(f);
+}
+
+ExitCode emit_report(const Report& report, const CommonOptions& options) {
+    const bool json_to_stdout = options.json == "-";
+    const std::string text = make_text_renderer()->render(report);
+    std::FILE* text_out = json_to_stdout ? stderr : stdout;
+    std::fputs(text.c_str(), text_out);
+    std::fflush(text_out);
+    if (!options.json.empty()) {
+        const std::string json = make_json_renderer()->render(report);
+        if (json_to_stdout) {
+            std::fputs(json.c_str(), stdout);
+            std::fflush(stdout);
+        } else {
+            std::ofstream file(options.json, std::ios::trunc);
+            file << json;
+            file.close();
+            if (!file) {
+                fmt::print(stderr, "poolbench: --json: cannot write {}: {}\n", options.json, std::strerror(errno));
+                return ExitCode::usage;
+            }
+        }
+    }
+    return report.passed() ? ExitCode::ok : ExitCode::failed;
+}
+
+// ---------------------------------------------------------------------------------------
+// Interrupts.
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
+
+extern "C" void on_interrupt(int /*signal*/) { g_interrupted.store(true); }
+
+}  // namespace
+
+void install_interrupt_handler() {
+    struct sigaction action {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;  // a second signal terminates as usual
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+}
+
+const std::atomic<bool>& interrupt_flag() noexcept { return g_interrupted; }
+
+// ---------------------------------------------------------------------------------------
+// Dispatch.
+
+namespace {
+
+std::string one_line(std::string text) {
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    while (!text.empty() && (text.back() == ' ' || text.back() == '.')) text.pop_back();
+    return text;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+    // Any password on the command line is scrubbed from every error line we print, even
+    // when CLI11 echoes an argument it did not expect.
+    std::vector<std::string> secrets;
+    for (int i = 1; i < argc; ++i) {
+        for (auto& s : url_secrets(argv[i])) secrets.push_back(std::move(s));
+    }
+    auto fail = [&](ExitCode code, const std::string& message) {
+        fmt::print(stderr, "poolbench: {}\n", scrub(one_line(message), secrets));
+        return static_cast<int>(code);
+    };
+
+    CLI::App app{"poolbench: load and fault tool for the poolbench connection pool (SQLite, PostgreSQL)",
+                 "poolbench"};
+    app.set_version_flag("--version", std::string("poolbench ") + POOLBENCH_VERSION);
+    app.require_subcommand(1);
+    app.footer(
+        "Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad usage or URL, "
+        "3 the database could not be used.");
+
+    std::vector<Command> commands;
+    commands.push_back(add_stress_command(app));
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version: stdout, exit 0
+        std::string hint = "poolbench --help";
+        for (const auto& c : commands) {
+            if (c.app->parsed()) hint = fmt::format("poolbench {} --help", c.app->get_name());
+        }
+        return fail(ExitCode::usage, fmt::format("{} (see '{}')", one_line(e.what()), hint));
+    }
+
+    try {
+        for (auto& c : commands) {
+            if (c.app->parsed()) return static_cast<int>(c.run());
+        }
+        return fail(ExitCode::usage, "no command given (see 'poolbench --help')");
+    } catch (const UsageFailure& e) {
+        return fail(ExitCode::usage, e.what());
+    } catch (const ConfigError& e) {
+        return fail(ExitCode::usage, e.what());
+    } catch (const DatabaseUnusable& e) {
+        return fail(ExitCode::database, e.what());
+    } catch (const Error& e) {
+        return fail(ExitCode::database, e.what());
+    } catch (const std::exception& e) {
+        return fail(ExitCode::failed, fmt::format("internal error: {}", e.what()));
+    }
+}
+
+}  // namespace poolbench::cli

@@ -1,0 +1,122 @@
+// cli.hpp — what every poolbench command shares: exit codes, durations, the common
+// options, the database choice, report output, the progress line and interrupts.
+//
+// Thread-safety: everything here is used from the main thread, except ProgressLine::
+// update() (called from the runner's sampler thread; one sampler at a time) and the
+// interrupt flag (an atomic set from a signal handler).
+#pragma once
+
+#include "report.hpp"
+#include "runner.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace CLI {
+class App;
+}
+
+namespace poolbench::cli {
+
+/// The documented exit codes (DESIGN.md "The CLI contract").
+enum class ExitCode : int {
+    ok = 0,        ///< ran and every expectation held
+    failed = 1,    ///< ran, but an expectation, threshold, leak or lost write failed it
+    usage = 2,     ///< bad usage, bad URL or bad scenario file
+    database = 3,  ///< the database could not be used
+};
+
+/// Bad usage found after CLI11 accepted the flags (exit 2). One line, no trailing period.
+class UsageFailure : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Parses "250ms", "30s", "10m", "1h" (a whole number and a unit). Throws UsageFailure
+/// naming `option` and the text.
+[[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option = "duration");
+/// "" when `text` is a valid duration, else the reason (a CLI11 validator's contract).
+[[nodiscard]] std::string check_duration(const std::string& text);
+
+/// Options every running command has.
+struct CommonOptions {
+    std::string db;                     ///< --db; empty: $POOLBENCH_DB or a temporary SQLite file
+    std::string json;                   ///< --json FILE or "-" (stdout); empty: no JSON
+    bool no_progress = false;           ///< --no-progress
+    std::string sample_interval = "1s"; ///< --sample-interval (hidden)
+};
+/// --db (group "Database"); add it first so --help lists the database first.
+void add_database_option(CLI::App& cmd, CommonOptions& options);
+/// --json, --no-progress (group "Output") and the hidden --sample-interval; add them last.
+void add_output_options(CLI::App& cmd, CommonOptions& options);
+
+/// The database a command runs against: --db, else $POOLBENCH_DB, else an embedded
+/// SQLite file in a fresh mkdtemp directory that is removed when this object dies.
+class DatabaseChoice {
+public:
+    /// Throws UsageFailure when a temporary directory cannot be made.
+    [[nodiscard]] static DatabaseChoice resolve(const std::string& db_option);
+    DatabaseChoice(DatabaseChoice&& other) noexcept;
+    DatabaseChoice& operator=(DatabaseChoice&&) = delete;
+    DatabaseChoice(const DatabaseChoice&) = delete;
+    DatabaseChoice& operator=(const DatabaseChoice&) = delete;
+    ~DatabaseChoice();
+
+    /// The URL as given: may hold a password, so never print it (print DbUrl::redacted).
+    [[nodiscard]] const std::string& url() const noexcept { return url_; }
+
+private:
+    DatabaseChoice(std::string url, std::string temp_dir) : url_(std::move(url)), temp_dir_(std::move(temp_dir)) {}
+    std::string url_;
+    std::string temp_dir_;
+};
+
+/// Fails early (UsageFailure) when --json names a file that cannot be written.
+void check_json_target(const CommonOptions& options);
+
+/// Writes the text report to stdout (stderr when --json - takes stdout) and the JSON
+/// report where --json says. Returns ok or failed from the verdict; usage when the JSON
+/// file cannot be written.
+[[nodiscard]] ExitCode emit_report(const Report& report, const CommonOptions& options);
+
+/// The live progress line on stderr, pgbench -P style. Shown only when stderr is a
+/// terminal and --no-progress was not given; otherwise every call does nothing.
+class ProgressLine {
+public:
+    explicit ProgressLine(bool no_progress);
+    ProgressLine(const ProgressLine&) = delete;
+    ProgressLine& operator=(const ProgressLine&) = delete;
+    ~ProgressLine();
+    [[nodiscard]] bool enabled() const noexcept { return enabled_; }
+    /// Redraws the line (from the sampler thread).
+    void update(const ProgressSample& sample);
+    /// Clears the line so the report starts on a clean one. Idempotent.
+    void finish();
+    /// A callback for RunHooks::on_sample, or an empty function when disabled.
+    [[nodiscard]] std::function<void(const ProgressSample&)> callback();
+
+private:
+    bool enabled_;
+    bool drawn_ = false;
+};
+
+/// The first SIGINT/SIGTERM asks the running phase to stop and report; a second one
+/// terminates the process as usual.
+void install_interrupt_handler();
+[[nodiscard]] const std::atomic<bool>& interrupt_flag() noexcept;
+
+/// A subcommand: registered on the app before parsing, run after.
+struct Command {
+    CLI::App* app = nullptr;
+    std::function<ExitCode()> run;
+};
+[[nodiscard]] Command add_stress_command(CLI::App& app);
+
+/// The whole CLI: parse, dispatch, map every failure to one stderr line and an exit code.
+[[nodiscard]] int run_cli(int argc, char** argv);
+
+}  // namespace poolbench::cli

@@ -1,0 +1,155 @@
+// cmd_stress.cpp — `poolbench stress`: options → RunPlan → Runner → Report → renderers.
+#include "cli.hpp"
+#include "runner.hpp"
+#include "workload.hpp"
+
+#include <poolbench/drivers.hpp>
+#include <poolbench/error.hpp>
+#include <poolbench/url.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <memory>
+
+namespace poolbench::cli {
+
+namespace {
+
+struct StressOptions {
+    CommonOptions common;
+    std::size_t threads = 100;
+    std::uint64_t ops = 100'000;
+    std::string duration;
+    std::size_t pool_size = 10;
+    std::size_t min_idle = 0;
+    std::string acquire_timeout = "30s";
+    std::string workload = "select1";
+    double write_ratio = 0.2;
+    std::uint64_t rows = 10'000;
+    bool baseline = false;
+
+    CLI::Option* duration_option = nullptr;
+    CLI::Option* write_ratio_option = nullptr;
+};
+
+RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db) {
+    RunPlan plan;
+    plan.command = "stress";
+    plan.db = parse_db_url(db.url());  // ConfigError: exit 2
+
+    if (o.min_idle > o.pool_size) {
+        throw UsageFailure(fmt::format("--min-idle {} exceeds --pool-size {}", o.min_idle, o.pool_size));
+    }
+    plan.pool.name = "poolbench";
+    plan.pool.max_size = o.pool_size;
+    plan.pool.min_idle = o.min_idle;
+    plan.pool.acquire_timeout = parse_duration(o.acquire_timeout, "--acquire-timeout");
+    plan.pool.validate();
+
+    plan.load.threads = o.threads;
+    if (o.duration_option->count() > 0) {
+        plan.load.duration = parse_duration(o.duration, "--duration");
+    } else {
+        plan.load.ops = o.ops;
+    }
+    plan.load.sample_interval = parse_duration(o.common.sample_interval, "--sample-interval");
+    plan.load.connect_timeout = plan.pool.acquire_timeout;
+
+    const auto kind = parse_workload(o.workload);
+    if (!kind) throw UsageFailure(fmt::format("--workload: unknown workload '{}'", o.workload));
+    if (o.write_ratio_option->count() > 0 && *kind != WorkloadKind::mixed) {
+        throw UsageFailure(fmt::format("--write-ratio applies only to --workload mixed (not {})", o.workload));
+    }
+    plan.workload.kind = *kind;
+    plan.workload.write_ratio = o.write_ratio;
+    plan.workload.rows = o.rows;
+    plan.baseline = o.baseline;
+    return plan;
+}
+
+ExitCode run_stress(const StressOptions& o) {
+    check_json_target(o.common);
+    const DatabaseChoice db = DatabaseChoice::resolve(o.common.db);
+    RunPlan plan = make_plan(o, db);
+
+    std::shared_ptr<Driver> driver;
+    try {
+        driver = make_driver(plan.db);
+    } catch (const Error& e) {
+        throw DatabaseUnusable(scrub(fmt::format("cannot use database {}: {}", plan.db.redacted, e.what()),
+                                     url_secrets(plan.db.original)));
+    }
+
+    install_interrupt_handler();
+    ProgressLine progress(o.common.no_progress);
+    const RunHooks hooks{progress.callback(), &interrupt_flag()};
+    Runner runner(std::move(plan), std::move(driver));
+    const Report report = runner.run(hooks);
+    progress.finish();
+    return emit_report(report, o.common);
+}
+
+}  // namespace
+
+Command add_stress_command(CLI::App& app) {
+    auto o = std::make_shared<StressOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "stress", "Run concurrent workers through the pool and report latency, throughput and pool behaviour");
+
+    add_database_option(*cmd, o->common);
+
+    cmd->add_option("--threads", o->threads, "Concurrent worker threads")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))
+        ->capture_default_str()
+        ->group("Load");
+    auto* ops = cmd->add_option("--ops", o->ops, "Total operations, all threads together")
+                    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000'000}))
+                    ->capture_default_str()
+                    ->group("Load");
+    o->duration_option = cmd->add_option("--duration", o->duration, "Run for this long instead of --ops")
+                             ->type_name("DURATION")
+                             ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
+                             ->group("Load");
+    ops->excludes(o->duration_option);
+    o->duration_option->excludes(ops);
+
+    cmd->add_option("--pool-size", o->pool_size, "Maximum connections in the pool")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))
+        ->capture_default_str()
+        ->group("Pool");
+    cmd->add_option("--min-idle", o->min_idle, "Idle connections the pool keeps open")
+        ->check(CLI::Range(std::size_t{0}, std::size_t{10'000}))
+        ->capture_default_str()
+        ->group("Pool");
+    cmd->add_option("--acquire-timeout", o->acquire_timeout, "How long a worker waits for a connection")
+        ->type_name("DURATION")
+        ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
+        ->capture_default_str()
+        ->group("Pool");
+
+    cmd->add_option("--workload", o->workload,
+                    "select1: SELECT 1; read: point select on seeded rows; write: one INSERT per "
+                    "transaction, verified after the run; mixed: read or write by --write-ratio")
+        ->check(CLI::IsMember({"select1", "read", "write", "mixed"}))
+        ->capture_default_str()
+        ->group("Workload");
+    o->write_ratio_option = cmd->add_option("--write-ratio", o->write_ratio, "Fraction of writes (mixed only)")
+                                ->check(CLI::Range(0.0, 1.0))
+                                ->capture_default_str()
+                                ->group("Workload");
+    cmd->add_option("--rows", o->rows, "Rows seeded in poolbench_accounts (read, mixed)")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}))
+        ->capture_default_str()
+        ->group("Workload");
+
+    cmd->add_flag("--baseline", o->baseline,
+                  "Then run the same workload without a pool (connect per operation; at most 20000 ops or 10 s) "
+                  "and report the speedup")
+        ->group("Comparison");
+
+    add_output_options(*cmd, o->common);
+    return {cmd, [o] { return run_stress(*o); }};
+}
+
+}  // namespace poolbench::cli

@@ -1,0 +1,146 @@
+// render_json.cpp — the "poolbench/report@1" document (DESIGN.md). Field names are a
+// contract: add fields, never rename them.
+#include "report.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+namespace poolbench::cli {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Three decimals: nanosecond resolution for microsecond figures, and stable output.
+double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+
+Json number(double v) {
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9e15) return static_cast<std::int64_t>(v);
+    return round3(v);
+}
+
+Json latency(const LatencySummary& s) {
+    return Json{{"count", s.count},         {"mean", round3(s.mean)}, {"p50", round3(s.p50)},
+                {"p90", round3(s.p90)},     {"p99", round3(s.p99)},   {"p999", round3(s.p999)},
+                {"max", round3(s.max)}};
+}
+
+Json latency_set(const LatencySet& l) {
+    return Json{{"acquire", latency(l.acquire)}, {"query", latency(l.query)}, {"op", latency(l.op)}};
+}
+
+Json ops(const OpCounts& o) {
+    return Json{{"total", o.total}, {"ok", o.ok}, {"failed", o.failed}, {"timed_out", o.timed_out}};
+}
+
+Json pool(const PoolSection& p) {
+    Json by_reason = Json::object();
+    for (std::size_t i = 0; i < destroy_reason_count; ++i) {
+        by_reason[std::string(to_string(static_cast<DestroyReason>(i)))] = p.destroyed_by_reason[i];
+    }
+    return Json{{"created", p.created},
+                {"destroyed", p.destroyed},
+                {"destroyed_by_reason", by_reason},
+                {"hits", p.hits},
+                {"misses", p.misses},
+                {"hit_ratio", std::round(p.hit_ratio * 1e6) / 1e6},
+                {"waits", p.waits},
+                {"timeouts", p.timeouts},
+                {"peak_active", p.peak_active},
+                {"peak_total", p.peak_total},
+                {"max_size", p.max_size},
+                {"min_idle", p.min_idle},
+                {"validation_failures", p.validation_failures},
+                {"connect_failures", p.connect_failures},
+                {"reconnects", p.reconnects},
+                {"active_at_end", p.active_at_end},
+                {"shutdown_clean", p.shutdown_clean}};
+}
+
+class JsonRenderer final : public Renderer {
+public:
+    [[nodiscard]] std::string render(const Report& r) const override {
+        Json j;
+        j["schema"] = report_schema;
+        j["command"] = r.command;
+        j["scenario"] = r.scenario ? Json(*r.scenario) : Json(nullptr);
+        j["database"] = Json{{"backend", r.backend}, {"url", r.url_redacted}};
+
+        Json config{{"threads", r.config.threads},
+                    {"pool_max", r.config.pool_max},
+                    {"pool_min_idle", r.config.pool_min_idle},
+                    {"acquire_timeout_ms", r.config.acquire_timeout_ms},
+                    {"workload", r.config.workload}};
+        if (r.config.ops) config["ops"] = *r.config.ops;
+        if (r.config.duration_s) config["duration_s"] = number(*r.config.duration_s);
+        config["write_ratio"] = number(r.config.write_ratio);
+        config["rows"] = r.config.rows;
+        config["sample_interval_s"] = number(r.config.sample_interval_s);
+        j["config"] = std::move(config);
+
+        j["duration_s"] = round3(r.duration_s);
+        j["ops"] = ops(r.ops);
+        j["throughput_ops_s"] = round3(r.throughput_ops_s);
+        j["latency_us"] = latency_set(r.latency_us);
+        j["pool"] = pool(r.pool);
+
+        Json leaks = Json::array();
+        for (const auto& l : r.leaks) {
+            leaks.push_back(Json{{"held_ms", round3(l.held_ms)}, {"thread", l.thread}, {"stack", l.stack}});
+        }
+        j["leaks"] = std::move(leaks);
+        j["leaks_tracked"] = r.leaks_tracked;
+
+        if (r.writes) {
+            j["writes"] = Json{{"acknowledged", r.writes->acknowledged},
+                               {"verified", r.writes->verified},
+                               {"lost", r.writes->lost},
+                               {"checked", r.writes->checked}};
+        }
+
+        Json timeline = Json::array();
+        for (const auto& p : r.timeline) {
+            timeline.push_back(Json{{"t_s", round3(p.t_s)},
+                                    {"ops_s", round3(p.ops_s)},
+                                    {"active", p.active},
+                                    {"idle", p.idle},
+                                    {"waiting", p.waiting},
+                                    {"p99_us", round3(p.p99_us)}});
+        }
+        j["timeline"] = std::move(timeline);
+
+        Json expectations = Json::array();
+        for (const auto& e : r.expectations) {
+            expectations.push_back(
+                Json{{"name", e.name}, {"expected", e.expected}, {"actual", number(e.actual)}, {"passed", e.passed}});
+        }
+        j["expectations"] = std::move(expectations);
+
+        if (r.baseline) {
+            const auto& b = *r.baseline;
+            Json base{{"throughput_ops_s", round3(b.throughput_ops_s)},
+                      {"latency_us", latency_set(b.latency_us)},
+                      {"speedup", round3(b.speedup)},
+                      {"duration_s", round3(b.duration_s)},
+                      {"ops", ops(b.ops)}};
+            if (b.ops_requested) base["ops_requested"] = b.ops_requested;
+            if (b.duration_limit_s > 0) base["duration_limit_s"] = number(b.duration_limit_s);
+            j["baseline"] = std::move(base);
+        }
+
+        Json errors = Json::array();
+        for (const auto& e : r.errors) errors.push_back(Json{{"message", e.message}, {"count", e.count}});
+        j["errors"] = std::move(errors);
+        j["errors_other"] = r.errors_other;
+        j["interrupted"] = r.interrupted;
+        j["verdict"] = r.verdict();
+        return j.dump(2) + "\n";
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Renderer> make_json_renderer() { return std::make_unique<JsonRenderer>(); }
+
+}  // namespace poolbench::cli

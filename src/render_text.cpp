@@ -1,0 +1,191 @@
+// render_text.cpp — the human report, in the order of pgbench's printResults:
+// parameters, counts with percentages, latency, throughput (saying what it includes),
+// then pool, leaks, writes, baseline, errors, failed expectations and the verdict.
+// Sections that do not apply are omitted.
+#include "report.hpp"
+
+#include <fmt/format.h>
+
+#include <iterator>
+#include <string>
+
+namespace poolbench::cli {
+
+namespace {
+
+std::string human_us(double us) {
+    if (us < 1000.0) return fmt::format("{:.1f} µs", us);
+    if (us < 1'000'000.0) return fmt::format("{:.3f} ms", us / 1000.0);
+    return fmt::format("{:.3f} s", us / 1'000'000.0);
+}
+
+std::string human_ms(std::int64_t ms) {
+    if (ms % 3'600'000 == 0) return fmt::format("{} h", ms / 3'600'000);
+    if (ms % 60'000 == 0) return fmt::format("{} min", ms / 60'000);
+    if (ms % 1000 == 0) return fmt::format("{} s", ms / 1000);
+    return fmt::format("{} ms", ms);
+}
+
+// Right-aligns to `width` display columns ("µ" is two bytes but one column).
+std::string rpad(const std::string& s, std::size_t width) {
+    std::size_t columns = 0;
+    for (const char c : s) {
+        if ((static_cast<unsigned char>(c) & 0xC0U) != 0x80U) ++columns;
+    }
+    return columns >= width ? s : std::string(width - columns, ' ') + s;
+}
+
+double pct(std::uint64_t part, std::uint64_t total) {
+    return total ? 100.0 * static_cast<double>(part) / static_cast<double>(total) : 0.0;
+}
+
+void append_counts(std::string& out, const OpCounts& o, const char* indent) {
+    auto it = std::back_inserter(out);
+    fmt::format_to(it, "{}ops total: {}\n", indent, o.total);
+    fmt::format_to(it, "{}ops ok: {} ({:.3f}%)\n", indent, o.ok, pct(o.ok, o.total));
+    fmt::format_to(it, "{}ops failed: {} ({:.3f}%)\n", indent, o.failed, pct(o.failed, o.total));
+    fmt::format_to(it, "{}ops timed out: {} ({:.3f}%)\n", indent, o.timed_out, pct(o.timed_out, o.total));
+}
+
+void append_latency(std::string& out, const LatencySet& l, const char* acquire_label) {
+    auto it = std::back_inserter(out);
+    fmt::format_to(it, "latency:   {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}\n", "p50", "p90", "p99", "p999", "max",
+                   "mean");
+    auto row = [&](const char* name, const LatencySummary& s) {
+        if (s.count == 0) return;
+        fmt::format_to(it, "  {:<8}", name);
+        for (const double v : {s.p50, s.p90, s.p99, s.p999, s.max, s.mean}) out += " " + rpad(human_us(v), 11);
+        out += '\n';
+    };
+    row(acquire_label, l.acquire);
+    row("query", l.query);
+    row("op", l.op);
+}
+
+class TextRenderer final : public Renderer {
+public:
+    [[nodiscard]] std::string render(const Report& r) const override {
+        std::string out;
+        auto it = std::back_inserter(out);
+
+        // Parameters.
+        fmt::format_to(it, "command: {}\n", r.command);
+        if (r.scenario) fmt::format_to(it, "scenario: {}\n", *r.scenario);
+        fmt::format_to(it, "database: {} (backend {})\n", r.url_redacted, r.backend);
+        fmt::format_to(it, "workload: {}", r.config.workload);
+        if (r.config.workload == "mixed") fmt::format_to(it, " (write ratio {:.2f})", r.config.write_ratio);
+        if (r.config.workload == "read" || r.config.workload == "mixed") fmt::format_to(it, ", {} rows", r.config.rows);
+        out += '\n';
+        fmt::format_to(it, "threads: {}\n", r.config.threads);
+        fmt::format_to(it, "pool: max {}, min idle {}, acquire timeout {}\n", r.config.pool_max,
+                       r.config.pool_min_idle, human_ms(r.config.acquire_timeout_ms));
+        if (r.config.ops) fmt::format_to(it, "operations requested: {}\n", *r.config.ops);
+        if (r.config.duration_s) fmt::format_to(it, "duration requested: {:.3f} s\n", *r.config.duration_s);
+        fmt::format_to(it, "duration: {:.3f} s{}\n", r.duration_s, r.interrupted ? " (interrupted)" : "");
+
+        // Counts.
+        append_counts(out, r.ops, "");
+
+        // Latency and throughput.
+        append_latency(out, r.latency_us, "acquire");
+        fmt::format_to(it,
+                       "throughput: {:.1f} ops/s (successful operations per second of wall time; each includes "
+                       "acquire, the workload statements and release)\n",
+                       r.throughput_ops_s);
+
+        // Pool.
+        const auto& p = r.pool;
+        out += "pool:\n";
+        fmt::format_to(it, "  connections created: {}, destroyed: {}", p.created, p.destroyed);
+        std::string reasons;
+        for (std::size_t i = 0; i < destroy_reason_count; ++i) {
+            if (p.destroyed_by_reason[i] == 0) continue;
+            if (!reasons.empty()) reasons += ", ";
+            reasons += fmt::format("{} {}", to_string(static_cast<DestroyReason>(i)), p.destroyed_by_reason[i]);
+        }
+        if (!reasons.empty()) fmt::format_to(it, " ({})", reasons);
+        out += '\n';
+        fmt::format_to(it, "  hits: {}, misses: {}, hit ratio: {:.2f}%\n", p.hits, p.misses, 100.0 * p.hit_ratio);
+        fmt::format_to(it, "  waits: {}, timeouts: {}\n", p.waits, p.timeouts);
+        fmt::format_to(it, "  peak active: {} of max {}, peak total: {} of max {}\n", p.peak_active, p.max_size,
+                       p.peak_total, p.max_size);
+        if (p.validation_failures || p.connect_failures) {
+            fmt::format_to(it, "  validation failures: {}, connect failures: {}\n", p.validation_failures,
+                           p.connect_failures);
+        }
+        if (p.active_at_end) fmt::format_to(it, "  leases still out after the run: {}\n", p.active_at_end);
+        if (!p.shutdown_clean) out += "  shutdown: connections still open at the end of the grace period\n";
+
+        // Leaks.
+        if (!r.leaks_tracked) {
+            out += "leaks: tracking not enabled\n";
+        } else if (r.leaks.empty()) {
+            out += "leaks: none\n";
+        } else {
+            fmt::format_to(it, "leaks: {}\n", r.leaks.size());
+            for (const auto& l : r.leaks) {
+                fmt::format_to(it, "  held {:.1f} ms by thread {}\n", l.held_ms, l.thread);
+                for (const auto& frame : l.stack) fmt::format_to(it, "    at {}\n", frame);
+            }
+        }
+
+        // Writes.
+        if (r.writes) {
+            const auto& w = *r.writes;
+            if (w.checked) {
+                fmt::format_to(it, "writes: acknowledged {}, verified {}, lost {}\n", w.acknowledged, w.verified,
+                               w.lost);
+            } else {
+                fmt::format_to(it, "writes: acknowledged {} (not verified: the {} backend keeps no rows)\n",
+                               w.acknowledged, r.backend);
+            }
+        }
+
+        // Baseline.
+        if (r.baseline) {
+            const auto& b = *r.baseline;
+            out += "baseline (no pool: each operation connects, runs and closes";
+            if (b.ops_requested) fmt::format_to(it, "; {} ops", b.ops_requested);
+            if (b.duration_limit_s > 0) fmt::format_to(it, "; {:.3f} s", b.duration_limit_s);
+            out += "):\n";
+            fmt::format_to(it, "  duration: {:.3f} s\n", b.duration_s);
+            append_counts(out, b.ops, "  ");
+            std::string lat;
+            append_latency(lat, b.latency_us, "connect");
+            for (std::size_t start = 0; start < lat.size();) {
+                const auto end = lat.find('\n', start);
+                out += "  " + lat.substr(start, end - start + 1);
+                start = end + 1;
+            }
+            fmt::format_to(it, "  throughput: {:.1f} ops/s (each includes connect, the statements and close)\n",
+                           b.throughput_ops_s);
+            if (b.speedup > 0) {
+                fmt::format_to(it, "  speedup: {:.2f}x (pooled throughput / baseline throughput)\n", b.speedup);
+            }
+        }
+
+        // Errors.
+        if (!r.errors.empty()) {
+            fmt::format_to(it, "errors ({} kinds; one example message each):\n", r.errors.size());
+            for (const auto& e : r.errors) fmt::format_to(it, "  {} x {}\n", e.count, e.message);
+            if (r.errors_other) fmt::format_to(it, "  {} other errors\n", r.errors_other);
+        }
+
+        // Expectations and verdict.
+        bool header = false;
+        for (const auto& e : r.expectations) {
+            if (e.passed) continue;
+            if (!header) out += "failed expectations:\n";
+            header = true;
+            fmt::format_to(it, "  {}: expected {}, actual {}\n", e.name, e.expected, e.actual);
+        }
+        fmt::format_to(it, "verdict: {}\n", r.passed() ? "PASS" : "FAIL");
+        return out;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Renderer> make_text_renderer() { return std::make_unique<TextRenderer>(); }
+
+}  // namespace poolbench::cli

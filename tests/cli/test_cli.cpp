@@ -1,0 +1,426 @@
+// test_cli.cpp — the poolbench executable end to end: exit codes, stderr lines, the JSON
+// report's fields and types, write verification, baseline, redaction, progress.
+//
+// Each test runs the built binary (POOLBENCH_BIN) with posix_spawn, stdout and stderr
+// redirected to files in a fresh temporary directory (also its TMPDIR and working
+// directory), and POOLBENCH_DB removed from its environment. Runs are kept to a few
+// thousand operations so the suite stays fast on two cores.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <cstdio>
+#include <initializer_list>
+#include <regex>
+#include <spawn.h>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "poolbench-cli-test-XXXXXX").string();
+        std::vector<char> buffer(pattern.begin(), pattern.end());
+        buffer.push_back('\0');
+        REQUIRE(::mkdtemp(buffer.data()) != nullptr);
+        path_ = buffer.data();
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    [[nodiscard]] const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+// stdio, not istreambuf_iterator: g++ 12 flags the latter with -Wnull-dereference.
+std::string slurp(const fs::path& p) {
+    std::string text;
+    std::FILE* f = std::fopen(p.c_str(), "rb");
+    if (f == nullptr) return text;
+    char buffer[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
+    std::fclose(f);
+    return text;
+}
+
+struct Result {
+    int code = -1;
+    std::string out;
+    std::string err;
+};
+
+// Runs poolbench with `args` in `dir` (also its TMPDIR); POOLBENCH_DB is not inherited.
+Result run_in(const fs::path& dir, std::initializer_list<std::string> args) {
+    std::vector<std::string> argv_storage{POOLBENCH_BIN};
+    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    std::vector<std::string> env_storage;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string entry(*e);
+        if (entry.rfind("POOLBENCH_DB=", 0) == 0 || entry.rfind("TMPDIR=", 0) == 0) continue;
+        env_storage.push_back(entry);
+    }
+    env_storage.push_back("TMPDIR=" + dir.string());
+    std::vector<char*> envp;
+    for (auto& e : env_storage) envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    const fs::path out_path = dir / "stdout.txt";
+    const fs::path err_path = dir / "stderr.txt";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
+
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    REQUIRE(rc == 0);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) REQUIRE(errno == EINTR);
+
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out_path);
+    r.err = slurp(err_path);
+    return r;
+}
+
+std::size_t count_lines(const std::string& s) {
+    return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+json parse_json(const std::string& text) {
+    INFO(text);
+    REQUIRE(json::accept(text));
+    return json::parse(text);
+}
+
+void require_number_fields(const json& j, std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+        INFO("field " << name << " in " << j.dump());
+        REQUIRE(j.contains(name));
+        CHECK(j.at(name).is_number());
+    }
+}
+
+void require_latency(const json& j) {
+    for (const char* kind : {"acquire", "query", "op"}) {
+        INFO("latency " << kind);
+        REQUIRE(j.contains(kind));
+        require_number_fields(j.at(kind), {"count", "mean", "p50", "p90", "p99", "p999", "max"});
+    }
+}
+
+}  // namespace
+
+TEST_CASE("an unknown flag exits 2 with one line on stderr", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--no-such-flag"});
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find("--no-such-flag") != std::string::npos);
+    CHECK(r.out.empty());
+}
+
+TEST_CASE("no command exits 2", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {});
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+}
+
+TEST_CASE("numeric options are range-checked", "[cli]") {
+    TempDir dir;
+    for (const auto& args : std::vector<std::vector<std::string>>{{"--threads", "0"},
+                                                                    {"--threads", "10001"},
+                                                                    {"--pool-size", "0"},
+                                                                    {"--ops", "0"},
+                                                                    {"--write-ratio", "1.5"},
+                                                                    {"--threads", "many"}}) {
+        INFO(args[0] << " " << args[1]);
+        const auto r = run_in(dir.path(), {"stress", "--db", "null://", args[0], args[1]});
+        CHECK(r.code == 2);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find(args[0]) != std::string::npos);
+    }
+}
+
+TEST_CASE("a bad duration exits 2 naming the value", "[cli]") {
+    TempDir dir;
+    for (const char* bad : {"5parsecs", "10", "ms", "0s", "-1s", "1.5s"}) {
+        INFO(bad);
+        const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--duration", bad});
+        CHECK(r.code == 2);
+        CHECK(count_lines(r.err) == 1);
+    }
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--duration", "5parsecs"});
+    CHECK(r.err.find("5parsecs") != std::string::npos);
+    const auto t = run_in(dir.path(), {"stress", "--db", "null://", "--acquire-timeout", "soon"});
+    CHECK(t.code == 2);
+}
+
+TEST_CASE("--ops and --duration are mutually exclusive", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "10", "--duration", "1s"});
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+}
+
+TEST_CASE("--write-ratio applies only to the mixed workload", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--write-ratio", "0.5"});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("--write-ratio") != std::string::npos);
+}
+
+TEST_CASE("--min-idle above --pool-size exits 2", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--pool-size", "2", "--min-idle", "3"});
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+}
+
+TEST_CASE("a bad URL exits 2", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "mysql://x"});
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.out.empty());
+}
+
+TEST_CASE("an unopenable SQLite path exits 3 naming the path", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "sqlite:///nonexistent-dir/x.db", "--ops", "10"});
+    CHECK(r.code == 3);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find("/nonexistent-dir/x.db") != std::string::npos);
+    CHECK(r.err.rfind("poolbench: ", 0) == 0);
+}
+
+TEST_CASE("a password in the URL never appears in any output", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "postgresql://u:hunter2@127.0.0.1:1/db", "--ops", "10",
+                                       "--acquire-timeout", "2s"});
+    CHECK((r.code == 2 || r.code == 3));
+    CHECK(r.out.find("hunter2") == std::string::npos);
+    CHECK(r.err.find("hunter2") == std::string::npos);
+    // Even when CLI11 echoes an unexpected argument.
+    const auto e = run_in(dir.path(), {"stress", "postgresql://u:hunter2@127.0.0.1:1/db"});
+    CHECK(e.code == 2);
+    CHECK(e.err.find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("--help exits 0 and groups options by purpose", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--help"});
+    CHECK(r.code == 0);
+    for (const char* group : {"Database:", "Load:", "Pool:", "Workload:", "Output:"}) {
+        INFO(group);
+        CHECK(r.out.find(group) != std::string::npos);
+    }
+    CHECK(r.out.find("--threads") != std::string::npos);
+    CHECK(r.out.find("=100") != std::string::npos);  // defaults are shown
+    CHECK(r.out.find("--sample-interval") == std::string::npos);  // hidden
+    const auto top = run_in(dir.path(), {"--help"});
+    CHECK(top.code == 0);
+    CHECK(top.out.find("stress") != std::string::npos);
+}
+
+TEST_CASE("--version prints the version", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"--version"});
+    CHECK(r.code == 0);
+    CHECK(std::regex_search(r.out, std::regex(R"(^poolbench \d+\.\d+\.\d+)")));
+}
+
+TEST_CASE("null backend: the JSON report has every DESIGN.md field", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "2000", "--threads", "8", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+
+    CHECK(j.at("schema") == "poolbench/report@1");
+    CHECK(j.at("command") == "stress");
+    CHECK(j.at("scenario").is_null());
+    CHECK(j.at("database").at("backend") == "null");
+    CHECK(j.at("database").at("url").is_string());
+
+    const json& config = j.at("config");
+    require_number_fields(config, {"threads", "pool_max", "pool_min_idle", "acquire_timeout_ms", "ops", "write_ratio"});
+    CHECK(config.at("workload") == "select1");
+    CHECK(config.at("threads") == 8);
+    CHECK(config.at("ops") == 2000);
+    CHECK(config.at("pool_max") == 10);
+    CHECK(config.at("acquire_timeout_ms") == 30000);
+
+    require_number_fields(j, {"duration_s", "throughput_ops_s"});
+    require_number_fields(j.at("ops"), {"total", "ok", "failed", "timed_out"});
+    CHECK(j.at("ops").at("total") == 2000);
+    CHECK(j.at("ops").at("ok") == 2000);
+    CHECK(j.at("ops").at("failed") == 0);
+    CHECK(j.at("ops").at("timed_out") == 0);
+    CHECK(j.at("throughput_ops_s").get<double>() > 0);
+
+    require_latency(j.at("latency_us"));
+    CHECK(j.at("latency_us").at("op").at("count") == 2000);
+
+    const json& pool = j.at("pool");
+    require_number_fields(pool, {"created", "destroyed", "hits", "misses", "hit_ratio", "waits", "timeouts",
+                                 "peak_active", "peak_total", "max_size", "validation_failures", "reconnects"});
+    require_number_fields(pool.at("destroyed_by_reason"),
+                          {"broken", "validation", "reset", "idle", "lifetime", "shutdown"});
+    CHECK(pool.at("peak_total").get<int>() <= pool.at("max_size").get<int>());
+    CHECK(pool.at("max_size") == 10);
+    CHECK(pool.at("hits").get<int>() + pool.at("misses").get<int>() == 2000);
+
+    CHECK(j.at("leaks").is_array());
+    CHECK_FALSE(j.contains("writes"));  // select1 does not write
+    REQUIRE(j.at("timeline").is_array());
+    REQUIRE_FALSE(j.at("timeline").empty());
+    for (const auto& point : j.at("timeline")) require_number_fields(point, {"t_s", "ops_s", "active", "idle", "waiting", "p99_us"});
+
+    REQUIRE(j.at("expectations").is_array());
+    CHECK(j.at("expectations").size() >= 4);
+    for (const auto& e : j.at("expectations")) {
+        CHECK(e.at("name").is_string());
+        CHECK(e.contains("expected"));
+        CHECK(e.at("actual").is_number());
+        CHECK(e.at("passed") == true);
+    }
+    CHECK_FALSE(j.contains("baseline"));
+    CHECK(j.at("errors").is_array());
+    CHECK(j.at("verdict") == "pass");
+
+    // With --json - the text report moves to stderr.
+    CHECK(r.err.find("verdict: PASS") != std::string::npos);
+}
+
+TEST_CASE("--json FILE writes the file and keeps the text on stdout", "[cli]") {
+    TempDir dir;
+    const auto path = (dir.path() / "report.json").string();
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "500", "--threads", "4", "--json", path});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("verdict: PASS") != std::string::npos);
+    const json j = parse_json(slurp(path));
+    CHECK(j.at("ops").at("total") == 500);
+    const auto bad = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "10", "--json", "/nonexistent-dir/r.json"});
+    CHECK(bad.code == 2);
+}
+
+TEST_CASE("write workload on SQLite: every acknowledged write is verified", "[cli]") {
+    TempDir dir;
+    const std::string url = "sqlite://" + (dir.path() / "w.db").string();
+    const auto r = run_in(dir.path(), {"stress", "--db", url, "--workload", "write", "--ops", "1500", "--threads", "8",
+                                       "--pool-size", "4", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    const json& w = j.at("writes");
+    require_number_fields(w, {"acknowledged", "verified", "lost"});
+    CHECK(w.at("lost") == 0);
+    CHECK(w.at("acknowledged") == 1500);
+    CHECK(w.at("verified") == 1500);
+    CHECK(j.at("config").at("workload") == "write");
+    CHECK(j.at("verdict") == "pass");
+
+    // A second run counts only its own rows.
+    const auto again = run_in(dir.path(), {"stress", "--db", url, "--workload", "write", "--ops", "300", "--threads",
+                                           "4", "--json", "-"});
+    REQUIRE(again.code == 0);
+    CHECK(parse_json(again.out).at("writes").at("verified") == 300);
+}
+
+TEST_CASE("read and mixed workloads run on a seeded SQLite table", "[cli]") {
+    TempDir dir;
+    const std::string url = "sqlite://" + (dir.path() / "r.db").string();
+    const auto r = run_in(dir.path(), {"stress", "--db", url, "--workload", "read", "--rows", "500", "--ops", "2000",
+                                       "--threads", "8", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    CHECK(j.at("ops").at("ok") == 2000);
+    CHECK(j.at("config").at("rows") == 500);
+
+    const auto m = run_in(dir.path(), {"stress", "--db", url, "--workload", "mixed", "--write-ratio", "0.5", "--rows",
+                                       "500", "--ops", "1000", "--threads", "8", "--json", "-"});
+    INFO(m.err);
+    REQUIRE(m.code == 0);
+    const json mj = parse_json(m.out);
+    CHECK(mj.at("ops").at("ok") == 1000);
+    const auto acknowledged = mj.at("writes").at("acknowledged").get<int>();
+    CHECK(acknowledged > 0);
+    CHECK(acknowledged < 1000);
+    CHECK(mj.at("writes").at("verified") == acknowledged);
+}
+
+TEST_CASE("--baseline on SQLite reports a speedup over connect-per-operation", "[cli]") {
+    TempDir dir;
+    const std::string url = "sqlite://" + (dir.path() / "b.db").string();
+    const auto r = run_in(dir.path(), {"stress", "--db", url, "--ops", "3000", "--threads", "8", "--baseline", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    REQUIRE(j.contains("baseline"));
+    const json& b = j.at("baseline");
+    require_number_fields(b, {"throughput_ops_s", "speedup"});
+    require_latency(b.at("latency_us"));
+    CHECK(b.at("ops").at("ok") == 3000);
+    CHECK(b.at("speedup").get<double>() > 1.0);
+    CHECK(r.err.find("speedup") != std::string::npos);
+}
+
+TEST_CASE("the default database is a temporary SQLite file, removed at exit", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--ops", "200", "--threads", "4", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    CHECK(j.at("database").at("backend") == "sqlite");
+    CHECK(j.at("database").at("url").get<std::string>().find(dir.path().string()) != std::string::npos);
+    for (const auto& entry : fs::directory_iterator(dir.path())) {
+        INFO(entry.path());
+        CHECK(entry.path().filename().string().rfind("poolbench-", 0) != 0);
+    }
+}
+
+TEST_CASE("a --duration run stops by itself and records a timeline; no progress when piped", "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--duration", "600ms", "--threads", "4",
+                                       "--sample-interval", "100ms", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    CHECK(j.at("config").at("duration_s").get<double>() == Approx(0.6));
+    CHECK_FALSE(j.at("config").contains("ops"));
+    CHECK(j.at("duration_s").get<double>() >= 0.6);
+    CHECK(j.at("duration_s").get<double>() < 10.0);
+    CHECK(j.at("timeline").size() >= 5);
+    CHECK(r.err.find("progress:") == std::string::npos);
+}
