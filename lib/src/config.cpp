@@ -29,6 +29,27 @@ void PoolConfig::validate() const {
     if (validation_interval.count() < 0)
         reject(*this, "validation_interval is negative (" + std::to_string(validation_interval.count()) +
                           " ms); use 0 to validate on every acquire");
+    if (core_size > max_size)
+        reject(*this, "core_size " + std::to_string(core_size) + " is above max_size " + std::to_string(max_size));
+    if (max_size_limit != 0 && max_size_limit < max_size)
+        reject(*this, "max_size_limit " + std::to_string(max_size_limit) + " is below max_size " +
+                          std::to_string(max_size));
+    if (max_size_limit > max_allowed)
+        reject(*this, "max_size_limit " + std::to_string(max_size_limit) + " is above the limit of " +
+                          std::to_string(max_allowed));
+    if (max_connecting == 0) reject(*this, "max_connecting is 0; it must be at least 1");
+    if (idle_timeout.count() < 0) reject(*this, "idle_timeout is negative; use 0 to never close idle connections");
+    if (max_lifetime.count() < 0) reject(*this, "max_lifetime is negative; use 0 for no limit");
+    if (!(max_lifetime_jitter >= 0.0 && max_lifetime_jitter < 1.0))
+        reject(*this, "max_lifetime_jitter must be in [0, 1) (got " + std::to_string(max_lifetime_jitter) + ")");
+    if (keepalive_interval.count() < 0) reject(*this, "keepalive_interval is negative; use 0 to turn keepalive off");
+    if (connect_attempts < 1)
+        reject(*this, "connect_attempts is " + std::to_string(connect_attempts) + "; it must be at least 1");
+    if (connect_backoff_base.count() < 0 || connect_backoff_max < connect_backoff_base)
+        reject(*this, "connect_backoff_base must be >= 0 and connect_backoff_max >= connect_backoff_base");
+    if (breaker_failures < 0) reject(*this, "breaker_failures is negative; use 0 for no circuit breaker");
+    if (breaker_failures > 0 && breaker_cooldown.count() <= 0)
+        reject(*this, "breaker_cooldown must be positive when the circuit breaker is on");
     if (leak_threshold.count() < 0) reject(*this, "leak_threshold is negative; use 0 to turn leak detection off");
     if (leak_reclaim_after.count() < 0)
         reject(*this, "leak_reclaim_after is negative; use 0 to never reclaim");

@@ -47,6 +47,15 @@ std::int64_t Rows::int_at(std::size_t r, std::size_t c) const {
                      std::string(type_name(row[c])) + ", not an integer");
 }
 
+std::string_view to_string(BreakerState s) noexcept {
+    switch (s) {
+        case BreakerState::closed: return "closed";
+        case BreakerState::open: return "open";
+        case BreakerState::half_open: return "half_open";
+    }
+    return "unknown";
+}
+
 std::string_view to_string(DestroyReason r) noexcept {
     switch (r) {
         case DestroyReason::broken: return "broken";
@@ -55,6 +64,8 @@ std::string_view to_string(DestroyReason r) noexcept {
         case DestroyReason::idle: return "idle";
         case DestroyReason::lifetime: return "lifetime";
         case DestroyReason::shutdown: return "shutdown";
+        case DestroyReason::surplus: return "surplus";
+        case DestroyReason::evicted: return "evicted";
         case DestroyReason::count_: break;
     }
     return "unknown";

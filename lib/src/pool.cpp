@@ -34,7 +34,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <ctime>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -75,6 +77,8 @@ constexpr std::uint32_t with_kind(std::uint32_t w, std::uint32_t k) noexcept { r
 constexpr std::uint32_t next_lease(std::uint32_t w) noexcept { return ((w & ~kind_mask) + 4U) | leased; }
 
 constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+constexpr std::uint64_t suspended_bit = std::uint64_t{1} << 62;
+constexpr std::int64_t never = INT64_MAX;
 constexpr std::size_t shard_count = 16;
 constexpr std::size_t max_leak_reports = 1000;
 
@@ -89,6 +93,25 @@ struct ThreadHint {
 thread_local ThreadHint tl_hint;
 thread_local std::uint32_t tl_index = next_thread_index.fetch_add(1, std::memory_order_relaxed);
 thread_local std::uint32_t tl_acquires = 0;  // for sampled stack capture
+
+/// A uniform double in [0, 1) from a per-thread generator (backoff and lifetime jitter).
+double uniform01() {
+    thread_local std::minstd_rand rng(static_cast<std::minstd_rand::result_type>(
+        std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
+        static_cast<std::size_t>(Clock::now().time_since_epoch().count())));
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+/// "13:45:01.123 UTC" for messages.
+std::string clock_text(std::chrono::system_clock::time_point t) {
+    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d UTC", tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    return buf;
+}
 
 }  // namespace
 
@@ -106,7 +129,12 @@ struct alignas(64) Slot {
     std::atomic<std::uint32_t> state{empty};
     std::atomic<std::int64_t> last_used_ns{0};  // relaxed; written on release, read by acquirers
     std::unique_ptr<Connection> conn;           // see the ownership rule at the top
-    std::int64_t created_ns = 0;
+    std::int64_t created_ns = 0;                // written with conn, under mu_
+    std::int64_t expires_ns = never;            // created + jittered max_lifetime; with conn
+    std::uint32_t epoch = 0;                    // evict_all() generation it was opened in; with conn
+    std::int64_t last_ping_ns = 0;              // housekeeper's keepalive; housekeeper only
+    // A connection opened before one found dead: ping it before handing it out again.
+    std::atomic<bool> suspect{false};
     // Leak tracking only.
     std::atomic<std::uint32_t> reported_word{0};  // the lease the housekeeper reported
     std::mutex trace_mu;
@@ -122,7 +150,7 @@ struct alignas(64) Shard {
 };
 
 struct Waiter {
-    enum class Outcome { waiting, handed, permit, closed };
+    enum class Outcome { waiting, handed, permit, closed, circuit_open };
     std::condition_variable cv;
     Waiter* next = nullptr;
     Waiter* prev = nullptr;
@@ -147,8 +175,11 @@ public:
         : config_(std::move(config)),
           driver_(std::move(driver)),
           id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
-          capacity_(static_cast<std::uint32_t>(config_.max_size)),
-          slots_(new Slot[capacity_]) {
+          capacity_(static_cast<std::uint32_t>(std::max(config_.max_size, config_.max_size_limit))),
+          slots_(new Slot[capacity_]),
+          max_(config_.max_size),
+          min_idle_(config_.min_idle),
+          core_(config_.core_size ? config_.core_size : config_.max_size) {
         if (!driver_) throw ConfigError("pool '" + config_.name + "': no driver given");
     }
 
@@ -178,6 +209,10 @@ public:
     bool shutdown(std::chrono::milliseconds grace);
     PoolStats stats() const;
     std::vector<LeakReport> leaks() const;
+    void resize(std::size_t max_size, std::size_t min_idle);
+    void suspend();
+    void resume();
+    void evict_all();
 
     /// True when leak reclaim took this lease back.
     bool revoked(std::uint32_t slot, std::uint32_t word) const noexcept {
@@ -228,6 +263,8 @@ private:
     void note_lease(Slot& s, std::uint32_t word, std::int64_t now) noexcept;
     void release_slow(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept;
     void release_revoked(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept;
+    bool retire_leased(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept;
+    std::int64_t lifecycle_pass(std::unique_lock<std::mutex>& lk);
     void wake_front() noexcept;
     void destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyReason reason) noexcept;
     void housekeep();
@@ -236,6 +273,22 @@ private:
 
     // --- helpers that must run under mu_ ---
     std::uint32_t claim_empty_unlocked() noexcept;
+    void add_total_unlocked() noexcept;
+    void sub_total_unlocked() noexcept;
+    bool may_open_unlocked() const noexcept {
+        return total_ < max_ && pending_ < config_.max_connecting && !suspended_;
+    }
+    void admit_open_unlocked(std::int64_t now);          // throws CircuitOpen
+    bool breaker_allows_unlocked(std::int64_t now) noexcept;
+    void breaker_success_unlocked() noexcept;
+    void breaker_failure_unlocked(const std::string& error, std::int64_t now) noexcept;
+    void breaker_transition_unlocked(BreakerState to, std::string reason) noexcept;
+    std::string breaker_message_unlocked(std::int64_t now) const;
+    void opened_unlocked(Slot& s, Opened& o) noexcept;
+    void close_idle_unlocked(std::uint32_t slot, DestroyReason reason,
+                             std::vector<std::unique_ptr<Connection>>& victims) noexcept;
+    void make_available_unlocked(std::uint32_t slot, std::uint32_t word) noexcept;
+    void mark_suspects_unlocked(std::int64_t created_before) noexcept;
     void give_permit_unlocked() noexcept;
     void enqueue_unlocked(Waiter& w) noexcept;
     void unlink_unlocked(Waiter& w) noexcept;
@@ -254,6 +307,7 @@ private:
     const std::int64_t starvation_ns_ = std::max<std::int64_t>(1, to_ns(config_.starvation_threshold));
     const bool track_leaks_ = config_.leak_threshold.count() > 0;
     const bool may_revoke_ = track_leaks_ && config_.leak_reclaim_after.count() > 0;
+    const bool breaker_on_ = config_.breaker_failures > 0;
 
     // Threads registered in the slow path, plus closed_bit once shut down. Zero means the
     // lock-free fast paths may run without looking further.
@@ -262,8 +316,16 @@ private:
     std::atomic<std::int64_t> front_since_ns_{0};
     // The front waiter has been woken and not yet looked: further releases need not wake it.
     std::atomic<bool> wake_pending_{false};
+    // total_ is above core_ or max_: a returned connection may have to close.
+    std::atomic<bool> surplus_{false};
+    // Bumped by evict_all(); connections opened in an older epoch close when returned.
+    std::atomic<std::uint32_t> evict_epoch_{0};
 
     mutable std::mutex mu_;
+    std::size_t max_;          // max_size now (resize)                       (mu_)
+    std::size_t min_idle_;     //                                             (mu_)
+    std::size_t core_;         // core_size now                               (mu_)
+    bool suspended_ = false;   //                                             (mu_)
     std::size_t total_ = 0;    // open + being opened, excluding revoked      (mu_)
     std::size_t pending_ = 0;  // being opened                                (mu_)
     std::size_t queued_ = 0;   // waiters in the list                         (mu_)
@@ -287,6 +349,17 @@ private:
     std::uint64_t leaks_returned_late_ = 0;  //                               (mu_)
     std::uint64_t leaks_reclaimed_ = 0;    //                                 (mu_)
     std::deque<LeakReport> leak_reports_;  //                                 (mu_)
+    std::uint64_t reconnect_debt_ = 0;     // broken/invalid ones not yet replaced (mu_)
+    std::uint64_t reconnects_ = 0;         //                                 (mu_)
+    std::uint64_t overloaded_ = 0;         //                                 (mu_)
+    std::uint64_t circuit_rejections_ = 0; //                                 (mu_)
+    BreakerState breaker_ = BreakerState::closed;  //                         (mu_)
+    int consecutive_failures_ = 0;         //                                 (mu_)
+    std::int64_t breaker_until_ns_ = 0;    // open until                      (mu_)
+    std::chrono::system_clock::time_point breaker_since_{};  //               (mu_)
+    std::uint64_t breaker_transitions_ = 0;  //                               (mu_)
+    std::deque<BreakerTransition> breaker_history_;  //                       (mu_)
+    std::condition_variable closing_cv_;      // backoff waits end early on shutdown
     std::condition_variable drained_cv_;      // total_ reached 0 after shutdown
     std::condition_variable housekeeper_cv_;  // below min_idle, or closed
 
@@ -301,7 +374,7 @@ bool PoolCore::take_fast(Taken& out, std::int64_t now) noexcept {
     // With waiters queued a running thread may still take an idle connection (as in
     // HikariCP and Go's sync.Mutex "normal mode") unless the front waiter is starving.
     const std::uint64_t sig = signal_.load(std::memory_order_seq_cst);
-    if (sig != 0 && ((sig & closed_bit) != 0 || starving(now))) return false;
+    if (sig != 0 && ((sig & (closed_bit | suspended_bit)) != 0 || starving(now))) return false;
     // The connection this thread returned last is usually still idle: one CAS, no scan.
     if (tl_hint.pool_id == id_ && config_.idle_order == IdleOrder::lifo &&
         try_lease(slots_[tl_hint.slot], out.word)) {
@@ -360,10 +433,13 @@ Lease PoolCore::acquire_impl(std::int64_t start, std::int64_t deadline, bool may
             t = *slow;
         }
         Slot& s = slots_[t.slot];
-        if (!t.created && needs_validation(s, start) && !s.conn->ping()) {
-            shard().validation_failures.fetch_add(1, std::memory_order_relaxed);
-            destroy_leased(t.slot, t.word, DestroyReason::validation);
-            continue;  // the same deadline still holds
+        if (!t.created && (s.suspect.load(std::memory_order_relaxed) || needs_validation(s, start))) {
+            if (!s.conn->ping()) {
+                shard().validation_failures.fetch_add(1, std::memory_order_relaxed);
+                destroy_leased(t.slot, t.word, DestroyReason::validation);
+                continue;  // the same deadline still holds
+            }
+            s.suspect.store(false, std::memory_order_relaxed);
         }
         got = true;
         return make_lease(start, t);
@@ -418,20 +494,26 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
     // While the front waiter is starving, join the back of the queue rather than take a
     // connection that is on its way to it.
     Taken t{0, 0, false};
-    if (!starving(now_ns()) && scan_idle(t)) {
+    if (!suspended_ && !starving(now_ns()) && scan_idle(t)) {
         note_peaks_unlocked();
         return t;
     }
-    if (head_ == nullptr && total_ < capacity_) {
+    if (head_ == nullptr && may_open_unlocked()) {
+        admit_open_unlocked(now_ns());  // the circuit breaker may refuse at once
         const std::uint32_t slot = claim_empty_unlocked();
-        ++total_;
+        add_total_unlocked();
         ++pending_;
-        peak_total_ = std::max(peak_total_, total_);
         lk.unlock();
         registration.end();
         return open_into(slot, deadline);
     }
     if (!may_wait) return std::nullopt;
+    if (config_.max_waiting != 0 && queued_ >= config_.max_waiting) {
+        ++overloaded_;
+        throw PoolOverloaded("pool '" + config_.name + "': too many threads waiting for a connection (" +
+                             state_line_unlocked() + ", max_waiting " + std::to_string(config_.max_waiting) +
+                             "); shed load or raise max_size");
+    }
 
     Waiter w;
     w.since_ns = now_ns();
@@ -447,7 +529,7 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
             w.notified = false;
             wake_pending_.store(false, std::memory_order_seq_cst);
         }
-        if (head_ == &w && scan_idle(t)) {
+        if (head_ == &w && !suspended_ && scan_idle(t)) {
             unlink_unlocked(w);
             wake_front_if_idle_unlocked();
             note_peaks_unlocked();
@@ -463,7 +545,7 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
                               " ms waiting for a connection (" + state_line_unlocked() + ")";
             if (!last_connect_error_.empty()) msg += "; last connection error: " + last_connect_error_;
             msg += "; raise max_size or acquire_timeout, or return leases sooner";
-            throw PoolTimeout(msg, waited, count_leased_unlocked(), capacity_, queued_);
+            throw PoolTimeout(msg, waited, count_leased_unlocked(), max_, queued_);
         }
     }
     switch (w.outcome) {
@@ -473,6 +555,9 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
             lk.unlock();
             registration.end();
             return open_into(w.slot, deadline);
+        case Waiter::Outcome::circuit_open:
+            ++circuit_rejections_;
+            throw CircuitOpen(breaker_message_unlocked(now_ns()));
         default:
             throw PoolClosed("pool '" + config_.name + "' was shut down while waiting for a connection");
     }
@@ -497,27 +582,40 @@ PoolCore::Opened PoolCore::open_connection(std::int64_t deadline) noexcept {
 
 PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
     Slot& s = slots_[slot];
-    Opened o = open_connection(deadline);
-    std::unique_lock lk(mu_);
+    Opened o;
+    std::unique_lock lk(mu_, std::defer_lock);
+    for (int attempt = 1;; ++attempt) {
+        o = open_connection(deadline);
+        lk.lock();
+        if (o.failure.empty() || closed_) break;
+        ++connect_failures_;
+        last_connect_error_ = o.failure;
+        breaker_failure_unlocked(o.failure, now_ns());
+        const std::int64_t now = now_ns();
+        if (attempt >= config_.connect_attempts || breaker_ != BreakerState::closed || now >= deadline) break;
+        // Exponential backoff with full jitter, never past the deadline; shutdown ends it.
+        const double cap = std::min(static_cast<double>(to_ns(config_.connect_backoff_max)),
+                                    static_cast<double>(to_ns(config_.connect_backoff_base)) * static_cast<double>(1 << std::min(attempt - 1, 20)));
+        const auto wait = static_cast<std::int64_t>(cap * uniform01());
+        closing_cv_.wait_until(lk, to_time_point(std::min(deadline, now + wait)), [this] { return closed_; });
+        if (closed_) break;
+        lk.unlock();
+    }
     --pending_;
     if (o.failure.empty() && !closed_) {
-        connect_hist_.record(static_cast<std::uint64_t>(o.took_ns));
-        ++created_;
+        opened_unlocked(s, o);
         ++misses_;
-        s.conn = std::move(o.conn);
-        s.created_ns = now_ns();
-        s.last_used_ns.store(s.created_ns, std::memory_order_relaxed);
         const std::uint32_t word = next_lease(s.state.load(std::memory_order_relaxed));
         s.state.store(word, std::memory_order_release);
         note_peaks_unlocked();
+        if (head_ != nullptr && may_open_unlocked()) give_permit_unlocked();  // next in line may open too
         return Taken{slot, word, true};
     }
     // Opening failed, or the pool closed meanwhile: give the capacity back.
     s.state.store(with_kind(s.state.load(std::memory_order_relaxed), empty), std::memory_order_release);
-    --total_;
+    sub_total_unlocked();
     if (!o.failure.empty()) {
-        ++connect_failures_;
-        last_connect_error_ = o.failure;
+        // counted per attempt above
     } else {
         ++created_;
         ++destroyed_[static_cast<std::size_t>(DestroyReason::shutdown)];
@@ -530,13 +628,15 @@ PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
     }
     // Build the message before `this` may be freed.
     const bool closed_meanwhile = o.failure.empty();
-    const std::string msg = closed_meanwhile
-        ? "pool '" + config_.name + "' was shut down while a connection was being opened"
-        : "pool '" + config_.name + "': cannot open a new connection: " + o.failure;
+    const bool breaker_open = breaker_ == BreakerState::open;
+    const std::string msg = closed_meanwhile ? "pool '" + config_.name + "' was shut down while a connection was being opened"
+                            : breaker_open   ? breaker_message_unlocked(now_ns())
+                                             : "pool '" + config_.name + "': cannot open a new connection: " + o.failure;
     lk.unlock();
     o.conn.reset();
     if (free_core) delete this;
     if (closed_meanwhile) throw PoolClosed(msg);
+    if (breaker_open) throw CircuitOpen(msg);
     throw ConnectError(msg);
 }
 
@@ -579,6 +679,11 @@ void PoolCore::release(std::uint32_t slot, std::uint32_t word, Connection* conn,
             return;
         }
     }
+    // Too old, evicted, or surplus to core_size/max_size: close it instead of keeping it.
+    if ((s.expires_ns <= now || s.epoch != evict_epoch_.load(std::memory_order_relaxed) ||
+         surplus_.load(std::memory_order_relaxed)) &&
+        retire_leased(slot, word, now))
+        return;
     s.last_used_ns.store(now, std::memory_order_relaxed);
     const std::uint32_t idle_word = with_kind(word, idle);
     if (may_revoke_) {
@@ -592,6 +697,7 @@ void PoolCore::release(std::uint32_t slot, std::uint32_t word, Connection* conn,
     }
     const std::uint64_t sig = signal_.load(std::memory_order_seq_cst);
     if (sig == 0) return;
+    if ((sig & (closed_bit | suspended_bit)) == suspended_bit) return;  // resume() serves the queue
     if ((sig & closed_bit) != 0 || starving(now)) {
         release_slow(slot, idle_word, now);  // close it, or hand it straight to the front waiter
     } else if (!wake_pending_.load(std::memory_order_seq_cst) &&
@@ -625,6 +731,8 @@ void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::in
                 connection_gone_unlocked(DestroyReason::shutdown);
                 free_core = orphaned_ && drained_unlocked();
             }
+        } else if (suspended_) {
+            // resume() serves the queue.
         } else if (head_ != nullptr && starving(now) &&
                    s.state.compare_exchange_strong(expected, next_lease(idle_word), std::memory_order_acq_rel)) {
             Waiter* w = pop_front_unlocked();
@@ -692,6 +800,12 @@ void PoolCore::destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyRea
             victim = std::move(s.conn);
             s.state.store(with_kind(word, empty), std::memory_order_release);
             connection_gone_unlocked(reason);
+            if (reason == DestroyReason::broken || reason == DestroyReason::validation) {
+                // A dead connection: the ones opened before it (a server restart kills them
+                // all) are pinged before they are handed out again.
+                ++reconnect_debt_;
+                mark_suspects_unlocked(s.created_ns);
+            }
             if (!closed_ && head_ != nullptr) give_permit_unlocked();
             free_core = closed_ && orphaned_ && drained_unlocked();
         }
@@ -720,6 +834,7 @@ bool PoolCore::shutdown(std::chrono::milliseconds grace) {
                 w->cv.notify_one();
             }
             housekeeper_cv_.notify_all();
+            closing_cv_.notify_all();
         }
         for (std::uint32_t i = 0; i < capacity_; ++i) {
             std::uint32_t w = slots_[i].state.load(std::memory_order_relaxed);
@@ -728,6 +843,7 @@ bool PoolCore::shutdown(std::chrono::milliseconds grace) {
                 victims.push_back(std::move(slots_[i].conn));
                 slots_[i].state.store(with_kind(w, empty), std::memory_order_release);
                 connection_gone_unlocked(DestroyReason::shutdown);
+                closing_cv_.notify_all();
             }
         }
     }
@@ -748,6 +864,8 @@ void PoolCore::housekeep() {
     const std::int64_t leak_check_ns =
         std::clamp<std::int64_t>(to_ns(config_.leak_threshold) / 4, 5'000'000, 1'000'000'000);
     std::int64_t next_leak_check = now_ns() + leak_check_ns;
+    const bool timers = config_.idle_timeout.count() > 0 || config_.max_lifetime.count() > 0 ||
+                        config_.keepalive_interval.count() > 0;
     std::unique_lock lk(mu_);
     while (!closed_) {
         if (track_leaks_ && now_ns() >= next_leak_check) {
@@ -755,11 +873,10 @@ void PoolCore::housekeep() {
             next_leak_check = now_ns() + leak_check_ns;
             continue;
         }
-        if (total_ < config_.min_idle && !housekeeper_retry_) {
+        if (total_ < min_idle_ && !housekeeper_retry_ && may_open_unlocked() && breaker_allows_unlocked(now_ns())) {
             const std::uint32_t slot = claim_empty_unlocked();
-            ++total_;
+            add_total_unlocked();
             ++pending_;
-            peak_total_ = std::max(peak_total_, total_);
             lk.unlock();
             Opened o = open_connection(now_ns() + to_ns(std::min(config_.acquire_timeout, std::chrono::milliseconds{10'000})));
             lk.lock();
@@ -767,28 +884,16 @@ void PoolCore::housekeep() {
             Slot& s = slots_[slot];
             const std::uint32_t w = s.state.load(std::memory_order_relaxed);
             if (o.failure.empty() && !closed_) {
-                connect_hist_.record(static_cast<std::uint64_t>(o.took_ns));
-                ++created_;
-                s.conn = std::move(o.conn);
-                s.created_ns = now_ns();
-                s.last_used_ns.store(s.created_ns, std::memory_order_relaxed);
-                if (head_ != nullptr) {
-                    Waiter* waiter = pop_front_unlocked();
-                    waiter->slot = slot;
-                    waiter->word = next_lease(w);
-                    waiter->outcome = Waiter::Outcome::handed;
-                    s.state.store(waiter->word, std::memory_order_release);
-                    waiter->cv.notify_one();
-                } else {
-                    s.state.store(with_kind(w, idle), std::memory_order_seq_cst);
-                }
+                opened_unlocked(s, o);
+                make_available_unlocked(slot, w);
                 continue;
             }
             s.state.store(with_kind(w, empty), std::memory_order_release);
-            --total_;
+            sub_total_unlocked();
             if (!o.failure.empty()) {
                 ++connect_failures_;
                 last_connect_error_ = o.failure;
+                breaker_failure_unlocked(o.failure, now_ns());
                 housekeeper_retry_ = true;  // back off until the next interval
             } else {
                 ++created_;
@@ -802,16 +907,93 @@ void PoolCore::housekeep() {
             }
             continue;
         }
-        if (track_leaks_) {
-            housekeeper_cv_.wait_until(lk, to_time_point(next_leak_check));
-        } else if (housekeeper_retry_) {
-            housekeeper_cv_.wait_for(lk, config_.housekeeping_interval);
-            housekeeper_retry_ = false;
+        std::int64_t wake = never;
+        if (timers) wake = std::min(lifecycle_pass(lk), now_ns() + to_ns(config_.housekeeping_interval));
+        if (closed_) break;
+        if (track_leaks_) wake = std::min(wake, next_leak_check);
+        if (housekeeper_retry_) {
+            wake = std::min(wake, now_ns() + to_ns(config_.housekeeping_interval));
+            if (breaker_ == BreakerState::open) wake = std::max(wake, breaker_until_ns_);
+        }
+        if (total_ < min_idle_ && !housekeeper_retry_ && !may_open_unlocked()) {
+            // Opening is capped (max_connecting) or suspended: look again shortly.
+            wake = std::min(wake, now_ns() + to_ns(config_.housekeeping_interval));
+        }
+        if (wake == never) {
+            housekeeper_cv_.wait(lk);  // nothing to do: sleep until something changes
         } else {
-            // Nothing to do: sleep until a connection goes away or the pool closes.
-            housekeeper_cv_.wait(lk);
+            housekeeper_cv_.wait_until(lk, to_time_point(wake));
+            if (housekeeper_retry_ && now_ns() >= wake) housekeeper_retry_ = false;
         }
     }
+}
+
+std::int64_t PoolCore::lifecycle_pass(std::unique_lock<std::mutex>& lk) {
+    // Close idle connections past idle_timeout (down to min_idle) or past their lifetime;
+    // ping those due a keepalive. Returns when the next one falls due.
+    const std::int64_t now = now_ns();
+    const std::int64_t idle_ns = to_ns(config_.idle_timeout);
+    const std::int64_t keepalive_ns = to_ns(config_.keepalive_interval);
+    std::int64_t next = never;
+    std::vector<std::unique_ptr<Connection>> victims;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> to_ping;
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        Slot& s = slots_[i];
+        const std::uint32_t w = s.state.load(std::memory_order_acquire);
+        if (kind_of(w) != idle) continue;
+        const std::int64_t used = s.last_used_ns.load(std::memory_order_relaxed);
+        if (s.expires_ns <= now) {
+            close_idle_unlocked(i, DestroyReason::lifetime, victims);
+            continue;
+        }
+        next = std::min(next, s.expires_ns);
+        if (idle_ns > 0 && total_ > min_idle_) {
+            if (now - used >= idle_ns) {
+                close_idle_unlocked(i, DestroyReason::idle, victims);
+                continue;
+            }
+            next = std::min(next, used + idle_ns);
+        }
+        if (keepalive_ns > 0) {
+            const std::int64_t last = std::max(used, s.last_ping_ns);
+            if (now - last >= keepalive_ns) {
+                std::uint32_t expected = w;
+                if (s.state.compare_exchange_strong(expected, with_kind(w, reserved), std::memory_order_acq_rel))
+                    to_ping.emplace_back(i, w);
+            } else {
+                next = std::min(next, last + keepalive_ns);
+            }
+        }
+    }
+    if (victims.empty() && to_ping.empty()) return next;
+    lk.unlock();
+    victims.clear();
+    std::vector<bool> alive;
+    for (auto [i, w] : to_ping) alive.push_back(slots_[i].conn->ping());  // reserved: ours alone
+    lk.lock();
+    for (std::size_t k = 0; k < to_ping.size(); ++k) {
+        const auto [i, w] = to_ping[k];
+        Slot& s = slots_[i];
+        s.last_ping_ns = now_ns();
+        if (alive[k] && !closed_) {
+            make_available_unlocked(i, w);
+            next = std::min(next, s.last_ping_ns + keepalive_ns);
+        } else {
+            victims.push_back(std::move(s.conn));
+            s.state.store(with_kind(w, empty), std::memory_order_release);
+            connection_gone_unlocked(alive[k] ? DestroyReason::shutdown : DestroyReason::validation);
+            if (!alive[k]) {
+                ++reconnect_debt_;
+                mark_suspects_unlocked(s.created_ns);
+            }
+        }
+    }
+    if (!victims.empty()) {
+        lk.unlock();
+        victims.clear();
+        lk.lock();
+    }
+    return now_ns();  // something changed: look again at once
 }
 
 void PoolCore::check_leaks(std::unique_lock<std::mutex>& lk) {
@@ -847,7 +1029,7 @@ void PoolCore::check_leaks(std::unique_lock<std::mutex>& lk) {
                 s.conn->interrupt();
                 revoked_.push_back(Revoked{i, w, std::move(s.conn)});
                 s.state.store(with_kind(w, empty), std::memory_order_release);
-                --total_;
+                sub_total_unlocked();
                 ++leaks_reclaimed_;
                 if (head_ != nullptr) give_permit_unlocked();
                 r.kind = LeakReport::Kind::reclaimed;
@@ -923,8 +1105,18 @@ PoolStats PoolCore::stats() const {
     peak_active_ = std::max(peak_active_, st.active);
     st.peak_active = peak_active_;
     st.peak_total = peak_total_;
-    st.max_size = capacity_;
+    st.max_size = max_;
+    st.core_size = core_;
+    st.min_idle = min_idle_;
+    st.overflow_active = st.active > core_ ? st.active - core_ : 0;
     st.closed = closed_;
+    st.suspended = suspended_;
+    st.breaker = breaker_;
+    st.breaker_transitions = breaker_transitions_;
+    st.breaker_history.assign(breaker_history_.begin(), breaker_history_.end());
+    st.reconnects = reconnects_;
+    st.overloaded = overloaded_;
+    st.circuit_rejections = circuit_rejections_;
     st.connect = connect_hist_;
     return st;
 }
@@ -946,11 +1138,10 @@ std::uint32_t PoolCore::claim_empty_unlocked() noexcept {
 }
 
 void PoolCore::give_permit_unlocked() noexcept {
-    if (total_ >= capacity_ || head_ == nullptr) return;
+    if (head_ == nullptr || !may_open_unlocked() || (breaker_on_ && breaker_ != BreakerState::closed)) return;
     const std::uint32_t slot = claim_empty_unlocked();
-    ++total_;
+    add_total_unlocked();
     ++pending_;
-    peak_total_ = std::max(peak_total_, total_);
     Waiter* w = pop_front_unlocked();
     w->slot = slot;
     w->outcome = Waiter::Outcome::permit;
@@ -1018,15 +1209,236 @@ void PoolCore::note_peaks_unlocked() const noexcept {
 }
 
 void PoolCore::connection_gone_unlocked(DestroyReason reason) noexcept {
-    --total_;
+    sub_total_unlocked();
     ++destroyed_[static_cast<std::size_t>(reason)];
     if (closed_) drained_cv_.notify_all();
-    else if (total_ < config_.min_idle) housekeeper_cv_.notify_one();
+    else if (total_ < min_idle_) housekeeper_cv_.notify_one();
 }
 
 std::string PoolCore::state_line_unlocked() const {
-    return std::to_string(count_leased_unlocked()) + "/" + std::to_string(capacity_) + " in use, " +
+    return std::to_string(count_leased_unlocked()) + "/" + std::to_string(max_) + " in use, " +
            std::to_string(queued_) + " waiting";
+}
+
+void PoolCore::add_total_unlocked() noexcept {
+    ++total_;
+    peak_total_ = std::max(peak_total_, total_);
+    surplus_.store(total_ > core_ || total_ > max_, std::memory_order_relaxed);
+}
+
+void PoolCore::sub_total_unlocked() noexcept {
+    --total_;
+    surplus_.store(total_ > core_ || total_ > max_, std::memory_order_relaxed);
+}
+
+void PoolCore::opened_unlocked(Slot& s, Opened& o) noexcept {
+    connect_hist_.record(static_cast<std::uint64_t>(o.took_ns));
+    ++created_;
+    if (reconnect_debt_ > 0) {
+        --reconnect_debt_;
+        ++reconnects_;
+    }
+    breaker_success_unlocked();
+    s.conn = std::move(o.conn);
+    s.created_ns = now_ns();
+    s.last_used_ns.store(s.created_ns, std::memory_order_relaxed);
+    s.last_ping_ns = s.created_ns;
+    s.suspect.store(false, std::memory_order_relaxed);
+    s.epoch = evict_epoch_.load(std::memory_order_relaxed);
+    const std::int64_t life = to_ns(config_.max_lifetime);
+    s.expires_ns = life > 0 ? s.created_ns + life - static_cast<std::int64_t>(static_cast<double>(life) *
+                                                                              config_.max_lifetime_jitter * uniform01())
+                            : never;
+}
+
+void PoolCore::make_available_unlocked(std::uint32_t slot, std::uint32_t word) noexcept {
+    // A connection that just became free (opened or pinged by the housekeeper): straight to
+    // the front waiter if there is one, else idle.
+    Slot& s = slots_[slot];
+    if (head_ != nullptr && !suspended_) {
+        Waiter* w = pop_front_unlocked();
+        w->slot = slot;
+        w->word = next_lease(word);
+        w->outcome = Waiter::Outcome::handed;
+        s.state.store(w->word, std::memory_order_release);
+        note_peaks_unlocked();
+        w->cv.notify_one();
+    } else {
+        s.state.store(with_kind(word, idle), std::memory_order_seq_cst);
+    }
+}
+
+void PoolCore::close_idle_unlocked(std::uint32_t slot, DestroyReason reason,
+                                   std::vector<std::unique_ptr<Connection>>& victims) noexcept {
+    Slot& s = slots_[slot];
+    std::uint32_t w = s.state.load(std::memory_order_relaxed);
+    if (kind_of(w) != idle ||
+        !s.state.compare_exchange_strong(w, with_kind(w, reserved), std::memory_order_acq_rel))
+        return;
+    try {
+        victims.push_back(std::move(s.conn));
+    } catch (...) {
+        s.conn.reset();  // out of memory for the list: close it here, under the lock
+    }
+    s.state.store(with_kind(w, empty), std::memory_order_release);
+    connection_gone_unlocked(reason);
+}
+
+bool PoolCore::retire_leased(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept {
+    Slot& s = slots_[slot];
+    DestroyReason reason = DestroyReason::surplus;
+    {
+        std::lock_guard lk(mu_);
+        if (s.state.load(std::memory_order_acquire) != word) return false;  // revoked: caller sees it
+        if (s.expires_ns <= now) reason = DestroyReason::lifetime;
+        else if (s.epoch != evict_epoch_.load(std::memory_order_relaxed)) reason = DestroyReason::evicted;
+        else if (!(total_ > core_ || total_ > max_)) return false;
+    }
+    destroy_leased(slot, word, reason);
+    return true;
+}
+
+void PoolCore::mark_suspects_unlocked(std::int64_t created_before) noexcept {
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        Slot& s = slots_[i];
+        if (kind_of(s.state.load(std::memory_order_relaxed)) != empty && s.created_ns <= created_before)
+            s.suspect.store(true, std::memory_order_relaxed);
+    }
+}
+
+// --- circuit breaker (all under mu_) ---
+
+void PoolCore::admit_open_unlocked(std::int64_t now) {
+    if (!breaker_on_ || breaker_ == BreakerState::closed) return;
+    if (breaker_ == BreakerState::open && now >= breaker_until_ns_) {
+        breaker_transition_unlocked(BreakerState::half_open, "cooldown over: one probe let through");
+        return;  // this caller is the probe
+    }
+    ++circuit_rejections_;
+    throw CircuitOpen(breaker_message_unlocked(now));
+}
+
+bool PoolCore::breaker_allows_unlocked(std::int64_t now) noexcept {
+    if (!breaker_on_ || breaker_ == BreakerState::closed) return true;
+    if (breaker_ == BreakerState::open && now >= breaker_until_ns_) {
+        breaker_transition_unlocked(BreakerState::half_open, "cooldown over: one probe let through");
+        return true;
+    }
+    return false;
+}
+
+void PoolCore::breaker_success_unlocked() noexcept {
+    consecutive_failures_ = 0;
+    if (breaker_on_ && breaker_ != BreakerState::closed) {
+        breaker_transition_unlocked(BreakerState::closed, "a connection opened");
+        // Serve the queue now that connections can be opened again.
+        while (head_ != nullptr && may_open_unlocked()) {
+            const std::size_t before = queued_;
+            give_permit_unlocked();
+            if (queued_ == before) break;
+        }
+    }
+}
+
+void PoolCore::breaker_failure_unlocked(const std::string& error, std::int64_t now) noexcept {
+    ++consecutive_failures_;
+    if (!breaker_on_) return;
+    if (breaker_ == BreakerState::half_open ||
+        (breaker_ == BreakerState::closed && consecutive_failures_ >= config_.breaker_failures)) {
+        breaker_until_ns_ = now + to_ns(config_.breaker_cooldown);
+        breaker_since_ = std::chrono::system_clock::now();
+        breaker_transition_unlocked(BreakerState::open, error);
+        // Waiters that no returning lease can serve would only wait out their timeout.
+        if (count_leased_unlocked() == 0) {
+            while (Waiter* w = pop_front_unlocked()) {
+                w->outcome = Waiter::Outcome::circuit_open;
+                w->cv.notify_one();
+            }
+        }
+    }
+}
+
+void PoolCore::breaker_transition_unlocked(BreakerState to, std::string reason) noexcept {
+    breaker_ = to;
+    ++breaker_transitions_;
+    try {
+        breaker_history_.push_back(BreakerTransition{std::chrono::system_clock::now(), to, std::move(reason)});
+        if (breaker_history_.size() > 32) breaker_history_.pop_front();
+    } catch (...) {
+    }
+}
+
+std::string PoolCore::breaker_message_unlocked(std::int64_t now) const {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(std::max<std::int64_t>(0, breaker_until_ns_ - now)));
+    const auto until = std::chrono::system_clock::now() + left;
+    std::string msg = "pool '" + config_.name + "': circuit breaker " +
+                      (breaker_ == BreakerState::half_open ? std::string("half-open (a probe connection is being opened)")
+                                                           : "open since " + clock_text(breaker_since_)) +
+                      " after " + std::to_string(config_.breaker_failures) + " consecutive connection failures";
+    if (!last_connect_error_.empty()) msg += " (last: " + last_connect_error_ + ")";
+    if (breaker_ == BreakerState::open)
+        msg += "; acquires that need a new connection fail at once until " + clock_text(until) + " (in " +
+               std::to_string(left.count()) + " ms), then one probe is let through";
+    return msg;
+}
+
+// --- run-time control ---
+
+void PoolCore::resize(std::size_t max_size, std::size_t min_idle) {
+    if (max_size == 0 || max_size > capacity_)
+        throw ConfigError("pool '" + config_.name + "': cannot resize to max_size " + std::to_string(max_size) +
+                          "; it must be between 1 and max_size_limit (" + std::to_string(capacity_) + ")");
+    if (min_idle > max_size)
+        throw ConfigError("pool '" + config_.name + "': min_idle " + std::to_string(min_idle) +
+                          " is above max_size " + std::to_string(max_size));
+    std::vector<std::unique_ptr<Connection>> victims;
+    {
+        std::lock_guard lk(mu_);
+        max_ = max_size;
+        min_idle_ = min_idle;
+        core_ = std::min(config_.core_size ? config_.core_size : max_size, max_size);
+        if (config_.core_size == 0) core_ = max_size;
+        surplus_.store(total_ > core_ || total_ > max_, std::memory_order_relaxed);
+        for (std::uint32_t i = 0; i < capacity_ && total_ > max_; ++i) close_idle_unlocked(i, DestroyReason::surplus, victims);
+        while (head_ != nullptr && may_open_unlocked() && (!breaker_on_ || breaker_ == BreakerState::closed)) {
+            const std::size_t before = queued_;
+            give_permit_unlocked();
+            if (queued_ == before) break;
+        }
+        housekeeper_cv_.notify_all();
+    }
+}
+
+void PoolCore::suspend() {
+    std::lock_guard lk(mu_);
+    if (closed_ || suspended_) return;
+    suspended_ = true;
+    signal_.fetch_or(suspended_bit, std::memory_order_seq_cst);
+}
+
+void PoolCore::resume() {
+    std::lock_guard lk(mu_);
+    if (!suspended_) return;
+    suspended_ = false;
+    signal_.fetch_and(~suspended_bit, std::memory_order_seq_cst);
+    wake_front_if_idle_unlocked();
+    while (head_ != nullptr && may_open_unlocked() && (!breaker_on_ || breaker_ == BreakerState::closed)) {
+        const std::size_t before = queued_;
+        give_permit_unlocked();
+        if (queued_ == before) break;
+    }
+    housekeeper_cv_.notify_all();
+}
+
+void PoolCore::evict_all() {
+    std::vector<std::unique_ptr<Connection>> victims;
+    {
+        std::lock_guard lk(mu_);
+        evict_epoch_.fetch_add(1, std::memory_order_relaxed);
+        for (std::uint32_t i = 0; i < capacity_; ++i) close_idle_unlocked(i, DestroyReason::evicted, victims);
+        housekeeper_cv_.notify_all();
+    }
 }
 
 }  // namespace internal
@@ -1077,6 +1489,14 @@ bool Pool::shutdown(std::chrono::milliseconds grace) { return core_->shutdown(gr
 PoolStats Pool::stats() const { return core_->stats(); }
 
 std::vector<LeakReport> Pool::leaks() const { return core_->leaks(); }
+
+void Pool::resize(std::size_t max_size, std::size_t min_idle) { core_->resize(max_size, min_idle); }
+
+void Pool::suspend() { core_->suspend(); }
+
+void Pool::resume() { core_->resume(); }
+
+void Pool::evict_all() { core_->evict_all(); }
 
 const PoolConfig& Pool::config() const noexcept { return core_->config_; }
 

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,6 +25,11 @@ struct TestState {
     std::atomic<int> resets{0};
     std::atomic<int> interrupts{0};
     std::atomic<bool> fail_connect{false};
+    std::atomic<int> fail_next_connects{0};  // fail this many connects, then succeed
+    std::atomic<bool> hold_connects{false};  // connect() blocks while set (bounded: 10 s)
+    std::atomic<int> connecting{0};
+    std::atomic<int> peak_connecting{0};
+    std::atomic<int> connect_calls{0};
     std::atomic<bool> fail_ping{false};
     std::atomic<bool> fail_reset{false};
 };
@@ -76,7 +83,22 @@ class TestDriver final : public poolbench::Driver {
 public:
     TestDriver() : st_(std::make_shared<TestState>()) {}
     std::unique_ptr<poolbench::Connection> connect(std::chrono::steady_clock::time_point) override {
+        st_->connect_calls.fetch_add(1);
+        const int now = st_->connecting.fetch_add(1) + 1;
+        int peak = st_->peak_connecting.load();
+        while (now > peak && !st_->peak_connecting.compare_exchange_weak(peak, now)) {
+        }
+        struct Done {
+            TestState& st;
+            ~Done() { st.connecting.fetch_sub(1); }
+        } done{*st_};
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (st_->hold_connects.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
         if (st_->fail_connect.load()) throw poolbench::ConnectError("connection refused (test)");
+        int left = st_->fail_next_connects.load();
+        while (left > 0 && !st_->fail_next_connects.compare_exchange_weak(left, left - 1)) {
+        }
+        if (left > 0) throw poolbench::ConnectError("connection refused (test, transient)");
         return std::make_unique<TestConnection>(st_);
     }
     [[nodiscard]] std::string_view backend() const noexcept override { return "test"; }
@@ -98,6 +120,16 @@ inline bool eventually(const std::function<bool()>& pred,
         std::this_thread::yield();
     }
     return true;
+}
+
+/// Holding a lease for a set time is sometimes the scenario under test (a legitimate long
+/// use, a connection outliving its lifetime) — not a wait for another thread: a timed wait
+/// on a condition nobody signals.
+inline void hold_for(std::chrono::milliseconds d) {
+    std::mutex m;
+    std::condition_variable cv;
+    std::unique_lock lk(m);
+    cv.wait_for(lk, d, [] { return false; });
 }
 
 inline int conn_id(poolbench::Lease& l) {

@@ -18,6 +18,7 @@ using poolbench::Lease;
 using poolbench::Pool;
 using poolbench::PoolConfig;
 using pbtest::eventually;
+using pbtest::hold_for;
 using pbtest::TestDriver;
 
 namespace {
@@ -29,15 +30,6 @@ PoolConfig leak_cfg(std::chrono::milliseconds threshold, std::size_t max_size = 
     c.acquire_timeout = 5000ms;
     c.leak_threshold = threshold;
     return c;
-}
-
-// Holding a lease for a set time is the scenario under test (a legitimate long use),
-// not a wait for another thread: a timed wait on a condition nobody signals.
-void hold_for(std::chrono::milliseconds d) {
-    std::mutex m;
-    std::condition_variable cv;
-    std::unique_lock lk(m);
-    cv.wait_for(lk, d, [] { return false; });
 }
 
 std::size_t count(const std::vector<LeakReport>& v, LeakReport::Kind k) {

@@ -36,6 +36,17 @@ struct PoolConfig {
     std::string name = "pool";  ///< appears in every error message and report
     std::size_t max_size = 10;  ///< hard cap on open connections, counting those being opened
     std::size_t min_idle = 0;   ///< the housekeeper keeps this many connections open
+    /// SQLAlchemy's pool_size: with core_size < max_size, the connections above core_size
+    /// are overflow, closed when returned instead of kept idle. 0: same as max_size.
+    std::size_t core_size = 0;
+    /// resize() may raise max_size up to this (slots are allocated up front). 0: max_size.
+    std::size_t max_size_limit = 0;
+    /// Cap on threads queued in acquire(); past it acquire() throws PoolOverloaded at once
+    /// instead of piling up threads. 0: no cap.
+    std::size_t max_waiting = 0;
+    /// At most this many connections are opened at once (no thundering herd on a
+    /// database that just came back); other acquirers queue for them.
+    std::size_t max_connecting = 4;
     /// How long acquire() waits for a connection by default.
     std::chrono::milliseconds acquire_timeout{30'000};
     /// A connection idle for longer than this is pinged before it is handed out;
@@ -49,6 +60,30 @@ struct PoolConfig {
     /// returned connection is handed straight to it and newcomers queue behind it until
     /// the queue drains. 0 makes hand-off strict at all times.
     std::chrono::microseconds starvation_threshold{1'000};
+    /// Lifecycle (the housekeeper). An idle connection unused this long is closed, down
+    /// to min_idle (0: never).
+    std::chrono::milliseconds idle_timeout{600'000};
+    /// A connection older than this is closed: at once when idle, on return when leased,
+    /// never under its user (0: never). Each connection's limit is shortened by a random
+    /// fraction up to max_lifetime_jitter so they do not all expire together.
+    std::chrono::milliseconds max_lifetime{1'800'000};
+    double max_lifetime_jitter = 0.05;
+    /// Ping idle connections unused this long, to keep them (and NAT/firewall state) alive
+    /// and find dead ones before a caller does (0: off).
+    std::chrono::milliseconds keepalive_interval{0};
+
+    /// Opening a connection: up to connect_attempts tries per acquire, within its deadline,
+    /// with exponential backoff and full jitter between them.
+    int connect_attempts = 3;
+    std::chrono::milliseconds connect_backoff_base{10};
+    std::chrono::milliseconds connect_backoff_max{1'000};
+    /// Circuit breaker: after breaker_failures consecutive connection failures, acquires
+    /// that would open a connection fail at once with CircuitOpen for breaker_cooldown;
+    /// then one probe is let through (half-open), and its success closes the breaker.
+    /// 0 failures: no breaker.
+    int breaker_failures = 5;
+    std::chrono::milliseconds breaker_cooldown{2'000};
+
     /// Roll back an open transaction when a lease comes back.
     bool reset_on_release = true;
     IdleOrder idle_order = IdleOrder::lifo;

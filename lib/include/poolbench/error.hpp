@@ -77,6 +77,19 @@ public:
     using Error::Error;
 };
 
+/// The circuit breaker is open: recent attempts to open connections all failed, so this
+/// acquire failed at once instead of trying again. The message says since and until when.
+class CircuitOpen : public ConnectError {
+public:
+    using ConnectError::ConnectError;
+};
+
+/// Too many threads are already queued (PoolConfig::max_waiting): shed load.
+class PoolOverloaded : public Error {
+public:
+    using Error::Error;
+};
+
 /// A statement failed. `code()` is the SQLSTATE for PostgreSQL or the extended
 /// result-code name for SQLite (e.g. "SQLITE_BUSY"); `native_code()` is SQLite's
 /// numeric extended code (0 for PostgreSQL). `broken()` says the connection can no

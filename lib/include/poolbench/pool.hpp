@@ -130,6 +130,17 @@ public:
     /// Returns true when every connection was closed within the grace period.
     bool shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds{0});
 
+    /// Changes max_size and min_idle at run time. Growing hands capacity to waiters at once;
+    /// shrinking closes surplus idle connections now and leased ones when returned.
+    /// Throws ConfigError past max_size_limit or for min_idle > max_size.
+    void resize(std::size_t max_size, std::size_t min_idle);
+    /// While suspended, acquire() queues (up to its timeout) instead of handing out
+    /// leases; leases already out are unaffected. resume() serves the queue in order.
+    void suspend();
+    void resume();
+    /// Closes every idle connection now and every leased one when it is returned.
+    void evict_all();
+
     /// A snapshot. Gauges (active, idle, waiting, total) are read under the pool lock and
     /// agree with each other. Counters and histograms are summed from per-thread shards
     /// without stopping the world: under load each may be a moment old; when the pool is
