@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Line and branch coverage of lib/ from the unit and sqlite tiers (gcov via gcovr).
+# Line and branch coverage of lib/ from the unit, sqlite and pg tiers (pg needs POOLBENCH_PG_URL) (gcov via gcovr).
 # Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
 floor=${POOLBENCH_COVERAGE_FLOOR:-95}
+if [[ -z ${POOLBENCH_PG_URL:-} ]]; then
+  eval "$(scripts/pg_sandbox.sh start)"
+  trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true' EXIT
+fi
 dir=$(scripts/build.sh coverage)
 find "$dir" -name '*.gcda' -delete
-ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests):' >/dev/null \
+ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests):' >/dev/null \
   || { echo "coverage: tests failed in the coverage build" >&2; ctest --test-dir "$dir" --rerun-failed --output-on-failure | tail -50; exit 1; }
 gcovr --root "$root" --filter "$root/lib/" --object-directory "$dir" \
   --exclude-unreachable-branches --exclude-throw-branches --print-summary \

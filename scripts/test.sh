@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, then
-#   1. builds with warnings as errors and runs every CTest test (unit, sqlite, cli, install);
-#   2. builds with ThreadSanitizer and runs the concurrency tests again;
+# The whole test suite: installs what is missing, starts a throwaway PostgreSQL 15 on
+# 127.0.0.1 (stopped on exit), then
+#   1. builds with warnings as errors and runs every CTest test (unit, sqlite, pg, cli, install);
+#   2. builds with ThreadSanitizer and runs the library tiers again (unit, sqlite, pg);
 #   3. measures lib/ line and branch coverage and fails below the floor.
-# Exits non-zero on the first failing step.
+# Exits non-zero on the first failing step. A missing PostgreSQL is a failure, never a skip.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,16 +12,22 @@ scripts/bootstrap.sh
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
+step "throwaway PostgreSQL"
+eval "$(scripts/pg_sandbox.sh start)"
+trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true' EXIT
+echo "PostgreSQL sandbox at $(printf '%s' "$POOLBENCH_PG_URL" | sed -E 's#//([^:/@]+):[^@]*@#//\1:***@#')"
+
+jobs=${POOLBENCH_JOBS:-2}
 step "build (release, -Werror)"
 dir=$(scripts/build.sh release)
 step "ctest (release)"
-ctest --test-dir "$dir" --output-on-failure -j "${POOLBENCH_JOBS:-2}" --timeout 600
+ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
 
 step "build (ThreadSanitizer)"
 tsan=$(scripts/build.sh tsan)
-step "ctest (ThreadSanitizer: unit and sqlite tiers)"
+step "ctest (ThreadSanitizer: unit, sqlite and pg tiers)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir "$tsan" --output-on-failure -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests):'
+  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests):'
 
 step "coverage of lib/"
 scripts/coverage.sh

@@ -9,9 +9,7 @@ std::shared_ptr<Driver> make_driver(const DbUrl& url) {
     switch (url.backend) {
         case Backend::sqlite: return internal::make_sqlite_driver(url);
         case Backend::null: return internal::make_null_driver();
-        case Backend::postgresql:
-            throw ConfigError("PostgreSQL support is not built into this poolbench yet (URL '" + url.redacted +
-                              "'); use sqlite:///abs/path.db, sqlite::memory: or null://");
+        case Backend::postgresql: return internal::make_postgres_driver(url);
     }
     throw ConfigError("unknown backend in database URL '" + url.redacted + "'");
 }

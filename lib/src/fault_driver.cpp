@@ -61,6 +61,7 @@ public:
 
     [[nodiscard]] bool is_broken() const noexcept override { return broken_ || inner_->is_broken(); }
     [[nodiscard]] bool in_transaction() const noexcept override { return inner_->in_transaction(); }
+    [[nodiscard]] bool needs_reset() const noexcept override { return inner_->needs_reset(); }
 
 private:
     [[noreturn]] void throw_broken(const char* message) const {

@@ -667,7 +667,7 @@ void PoolCore::release(std::uint32_t slot, std::uint32_t word, Connection* conn,
         destroy_leased(slot, word, DestroyReason::broken);
         return;
     }
-    if (config_.reset_on_release && conn->in_transaction()) {
+    if (config_.reset_on_release && conn->needs_reset()) {
         bool ok = true;
         try {
             conn->reset();

@@ -174,8 +174,10 @@ std::optional<milliseconds> parse_duration(std::string_view text) {
     return milliseconds(static_cast<milliseconds::rep>(n * factor));
 }
 
+/// Whole milliseconds from `from` to `to`, rounded to nearest (0 when `to` is earlier).
 long long ms_between(Clock::time_point from, Clock::time_point to) {
-    return to > from ? std::chrono::duration_cast<milliseconds>(to - from).count() : 0;
+    if (to <= from) return 0;
+    return (std::chrono::duration_cast<std::chrono::microseconds>(to - from).count() + 500) / 1000;
 }
 
 /// poll() timeout until `deadline`, rounded up so a wait never ends just short of it.
@@ -200,6 +202,8 @@ int wait_socket(int fd, short events, std::optional<Clock::time_point> deadline)
         return r > 0 ? 1 : 0;
     }
 }
+
+void ignore_notice(void* /*arg*/, const char* /*message*/) noexcept {}
 
 bool is_broken_sqlstate(std::string_view code) noexcept {
     return code.substr(0, 2) == "08" || code == "57P01" || code == "57P02" || code == "57P03";
@@ -366,6 +370,10 @@ public:
 
     [[nodiscard]] bool in_transaction() const noexcept override {
         return PQtransactionStatus(conn_.get()) != PQTRANS_IDLE;
+    }
+
+    [[nodiscard]] bool needs_reset() const noexcept override {
+        return !settings_->reset_query.empty() || in_transaction();
     }
 
 private:
@@ -627,6 +635,8 @@ public:
 
         ConnPtr conn(PQconnectStartParams(keys.data(), vals.data(), 1));
         if (!conn) throw ConnectError("cannot connect to " + s.redacted + ": libpq is out of memory");
+        // libpq prints NOTICE and WARNING messages on stderr by default; a library must not.
+        (void)PQsetNoticeProcessor(conn.get(), ignore_notice, nullptr);
         if (PQstatus(conn.get()) == CONNECTION_BAD) fail(conn.get());
 
         PostgresPollingStatusType status = PGRES_POLLING_WRITING;  // libpq's documented start

@@ -70,6 +70,11 @@ public:
 
     /// True while a transaction is open on the connection.
     [[nodiscard]] virtual bool in_transaction() const noexcept = 0;
+
+    /// True when the pool must call reset() before the connection is reused: by default
+    /// while a transaction is open; a backend with a configured reset statement (e.g.
+    /// PostgreSQL's reset_query=DISCARD ALL) says true always.
+    [[nodiscard]] virtual bool needs_reset() const noexcept { return in_transaction(); }
 };
 
 class Driver {
