@@ -185,21 +185,21 @@ TEST_CASE("a bad duration exits 2 naming the value", "[cli]") {
     CHECK(t.code == 2);
 }
 
-TEST_CASE("--ops and --duration are mutually exclusive", "[cli]") {
+TEST_CASE("stress --ops and --duration are mutually exclusive", "[cli]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "10", "--duration", "1s"});
     CHECK(r.code == 2);
     CHECK(count_lines(r.err) == 1);
 }
 
-TEST_CASE("--write-ratio applies only to the mixed workload", "[cli]") {
+TEST_CASE("stress --write-ratio applies only to the mixed workload", "[cli]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--write-ratio", "0.5"});
     CHECK(r.code == 2);
     CHECK(r.err.find("--write-ratio") != std::string::npos);
 }
 
-TEST_CASE("--min-idle above --pool-size exits 2", "[cli]") {
+TEST_CASE("stress --min-idle above --pool-size exits 2", "[cli]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--pool-size", "2", "--min-idle", "3"});
     CHECK(r.code == 2);
@@ -236,7 +236,7 @@ TEST_CASE("a password in the URL never appears in any output", "[cli]") {
     CHECK(e.err.find("hunter2") == std::string::npos);
 }
 
-TEST_CASE("--help exits 0 and groups options by purpose", "[cli]") {
+TEST_CASE("stress --help exits 0 and groups options by purpose", "[cli]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"stress", "--help"});
     CHECK(r.code == 0);
@@ -252,7 +252,7 @@ TEST_CASE("--help exits 0 and groups options by purpose", "[cli]") {
     CHECK(top.out.find("stress") != std::string::npos);
 }
 
-TEST_CASE("--version prints the version", "[cli]") {
+TEST_CASE("stress --version prints the version", "[cli]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"--version"});
     CHECK(r.code == 0);
@@ -322,7 +322,7 @@ TEST_CASE("null backend: the JSON report has every DESIGN.md field", "[cli]") {
     CHECK(r.err.find("verdict: PASS") != std::string::npos);
 }
 
-TEST_CASE("--json FILE writes the file and keeps the text on stdout", "[cli]") {
+TEST_CASE("stress --json FILE writes the file and keeps the text on stdout", "[cli]") {
     TempDir dir;
     const auto path = (dir.path() / "report.json").string();
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "500", "--threads", "4", "--json", path});
@@ -380,7 +380,7 @@ TEST_CASE("read and mixed workloads run on a seeded SQLite table", "[cli]") {
     CHECK(mj.at("writes").at("verified") == acknowledged);
 }
 
-TEST_CASE("--baseline on SQLite reports a speedup over connect-per-operation", "[cli]") {
+TEST_CASE("stress --baseline on SQLite reports a speedup over connect-per-operation", "[cli]") {
     TempDir dir;
     const std::string url = "sqlite://" + (dir.path() / "b.db").string();
     const auto r = run_in(dir.path(), {"stress", "--db", url, "--ops", "3000", "--threads", "8", "--baseline", "--json", "-"});
