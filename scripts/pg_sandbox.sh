@@ -6,6 +6,8 @@
 #        export POOLBENCH_PG_DIR=<dir>
 #   scripts/pg_sandbox.sh stop [DIR]        stop it and remove DIR (default $POOLBENCH_PG_DIR)
 #   scripts/pg_sandbox.sh restart [DIR]     pg_ctl restart -m fast (same port, same data)
+#   scripts/pg_sandbox.sh halt [DIR]        stop the server, keep DIR (for outage tests)
+#   scripts/pg_sandbox.sh resume [DIR]      start a halted server again (same port, same data)
 #   scripts/pg_sandbox.sh run CMD [ARG...]  start, run CMD with the variables exported, stop
 #                                           on exit (even when CMD fails); exits with CMD's status
 #
@@ -180,6 +182,20 @@ cmd_stop() {
     rm -rf "$dir"
 }
 
+cmd_halt() {
+    sandbox_dir "${1:-}"
+    [[ -f "$dir/$marker" ]] || die "$dir is not a pg_sandbox directory"
+    as_owner "$(find_bin)/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+        die "stopping the server in $dir/data failed" "$dir/server.log"
+}
+
+cmd_resume() {
+    sandbox_dir "${1:-}"
+    [[ -f "$dir/$marker" ]] || die "$dir is not a pg_sandbox directory"
+    as_owner "$(find_bin)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null 2>&1 ||
+        die "starting the server in $dir/data failed" "$dir/server.log"
+}
+
 cmd_restart() {
     sandbox_dir "${1:-}"
     [[ -f "$dir/$marker" ]] || die "$dir is not a pg_sandbox directory"
@@ -207,9 +223,11 @@ case "${1:-}" in
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
     restart) shift; cmd_restart "$@" ;;
+    halt) shift; cmd_halt "$@" ;;
+    resume) shift; cmd_resume "$@" ;;
     run) shift; cmd_run "$@" ;;
     *)
-        printf 'usage: %s start | stop [DIR] | restart [DIR] | run CMD [ARG...]\n' "$0" >&2
+        printf 'usage: %s start | stop [DIR] | restart [DIR] | halt [DIR] | resume [DIR] | run CMD [ARG...]\n' "$0" >&2
         exit 2
         ;;
 esac

@@ -283,7 +283,8 @@ private:
     void breaker_success_unlocked() noexcept;
     void breaker_failure_unlocked(const std::string& error, std::int64_t now) noexcept;
     void breaker_transition_unlocked(BreakerState to, std::string reason) noexcept;
-    std::string breaker_message_unlocked(std::int64_t now) const;
+    /// "pool 'x': circuit breaker open since ..." (without the "pool 'x': " prefix if asked).
+    std::string breaker_message_unlocked(std::int64_t now, bool with_pool = true) const;
     void opened_unlocked(Slot& s, Opened& o) noexcept;
     void close_idle_unlocked(std::uint32_t slot, DestroyReason reason,
                              std::vector<std::unique_ptr<Connection>>& victims) noexcept;
@@ -351,6 +352,7 @@ private:
     std::deque<LeakReport> leak_reports_;  //                                 (mu_)
     std::uint64_t reconnect_debt_ = 0;     // broken/invalid ones not yet replaced (mu_)
     std::uint64_t reconnects_ = 0;         //                                 (mu_)
+    std::uint64_t keepalives_ = 0;         //                                 (mu_)
     std::uint64_t overloaded_ = 0;         //                                 (mu_)
     std::uint64_t circuit_rejections_ = 0; //                                 (mu_)
     BreakerState breaker_ = BreakerState::closed;  //                         (mu_)
@@ -630,13 +632,15 @@ PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
     const bool closed_meanwhile = o.failure.empty();
     const bool breaker_open = breaker_ == BreakerState::open;
     const std::string msg = closed_meanwhile ? "pool '" + config_.name + "' was shut down while a connection was being opened"
-                            : breaker_open   ? breaker_message_unlocked(now_ns())
+                            : breaker_open   ? "pool '" + config_.name + "': cannot open a new connection: " + o.failure +
+                                                 "; " + breaker_message_unlocked(now_ns(), false)
                                              : "pool '" + config_.name + "': cannot open a new connection: " + o.failure;
     lk.unlock();
     o.conn.reset();
     if (free_core) delete this;
     if (closed_meanwhile) throw PoolClosed(msg);
-    if (breaker_open) throw CircuitOpen(msg);
+    // This acquire did try to connect: a ConnectError, whose message says the breaker is
+    // now open. CircuitOpen is for acquires refused without trying.
     throw ConnectError(msg);
 }
 
@@ -966,6 +970,7 @@ std::int64_t PoolCore::lifecycle_pass(std::unique_lock<std::mutex>& lk) {
         }
     }
     if (victims.empty() && to_ping.empty()) return next;
+    keepalives_ += to_ping.size();
     lk.unlock();
     victims.clear();
     std::vector<bool> alive;
@@ -1115,6 +1120,7 @@ PoolStats PoolCore::stats() const {
     st.breaker_transitions = breaker_transitions_;
     st.breaker_history.assign(breaker_history_.begin(), breaker_history_.end());
     st.reconnects = reconnects_;
+    st.keepalives = keepalives_;
     st.overloaded = overloaded_;
     st.circuit_rejections = circuit_rejections_;
     st.connect = connect_hist_;
@@ -1368,11 +1374,11 @@ void PoolCore::breaker_transition_unlocked(BreakerState to, std::string reason) 
     }
 }
 
-std::string PoolCore::breaker_message_unlocked(std::int64_t now) const {
+std::string PoolCore::breaker_message_unlocked(std::int64_t now, bool with_pool) const {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::nanoseconds(std::max<std::int64_t>(0, breaker_until_ns_ - now)));
     const auto until = std::chrono::system_clock::now() + left;
-    std::string msg = "pool '" + config_.name + "': circuit breaker " +
+    std::string msg = (with_pool ? "pool '" + config_.name + "': " : std::string()) + "circuit breaker " +
                       (breaker_ == BreakerState::half_open ? std::string("half-open (a probe connection is being opened)")
                                                            : "open since " + clock_text(breaker_since_)) +
                       " after " + std::to_string(config_.breaker_failures) + " consecutive connection failures";

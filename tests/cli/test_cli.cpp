@@ -5,139 +5,11 @@
 // redirected to files in a fresh temporary directory (also its TMPDIR and working
 // directory), and POOLBENCH_DB removed from its environment. Runs are kept to a few
 // thousand operations so the suite stays fast on two cores.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
+#include "cli_support.hpp"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <fcntl.h>
-#include <filesystem>
-#include <cstdio>
-#include <initializer_list>
-#include <regex>
-#include <spawn.h>
-#include <string>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <vector>
-
-extern char** environ;
-
-namespace {
-
-namespace fs = std::filesystem;
+using namespace clitest;  // NOLINT(google-build-using-namespace): test file
 using nlohmann::json;
-
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "poolbench-cli-test-XXXXXX").string();
-        std::vector<char> buffer(pattern.begin(), pattern.end());
-        buffer.push_back('\0');
-        REQUIRE(::mkdtemp(buffer.data()) != nullptr);
-        path_ = buffer.data();
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
-
-// stdio, not istreambuf_iterator: g++ 12 flags the latter with -Wnull-dereference.
-std::string slurp(const fs::path& p) {
-    std::string text;
-    std::FILE* f = std::fopen(p.c_str(), "rb");
-    if (f == nullptr) return text;
-    char buffer[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
-    std::fclose(f);
-    return text;
-}
-
-struct Result {
-    int code = -1;
-    std::string out;
-    std::string err;
-};
-
-// Runs poolbench with `args` in `dir` (also its TMPDIR); POOLBENCH_DB is not inherited.
-Result run_in(const fs::path& dir, std::initializer_list<std::string> args) {
-    std::vector<std::string> argv_storage{POOLBENCH_BIN};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    std::vector<std::string> env_storage;
-    for (char** e = environ; *e != nullptr; ++e) {
-        const std::string entry(*e);
-        if (entry.rfind("POOLBENCH_DB=", 0) == 0 || entry.rfind("TMPDIR=", 0) == 0) continue;
-        env_storage.push_back(entry);
-    }
-    env_storage.push_back("TMPDIR=" + dir.string());
-    std::vector<char*> envp;
-    for (auto& e : env_storage) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    const fs::path out_path = dir / "stdout.txt";
-    const fs::path err_path = dir / "stderr.txt";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
-
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(rc == 0);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) REQUIRE(errno == EINTR);
-
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out_path);
-    r.err = slurp(err_path);
-    return r;
-}
-
-std::size_t count_lines(const std::string& s) {
-    return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
-}
-
-json parse_json(const std::string& text) {
-    INFO(text);
-    REQUIRE(json::accept(text));
-    return json::parse(text);
-}
-
-void require_number_fields(const json& j, std::initializer_list<const char*> names) {
-    for (const char* name : names) {
-        INFO("field " << name << " in " << j.dump());
-        REQUIRE(j.contains(name));
-        CHECK(j.at(name).is_number());
-    }
-}
-
-void require_latency(const json& j) {
-    for (const char* kind : {"acquire", "query", "op"}) {
-        INFO("latency " << kind);
-        REQUIRE(j.contains(kind));
-        require_number_fields(j.at(kind), {"count", "mean", "p50", "p90", "p99", "p999", "max"});
-    }
-}
-
-}  // namespace
+namespace fs = std::filesystem;
 
 TEST_CASE("an unknown flag exits 2 with one line on stderr", "[cli]") {
     TempDir dir;
@@ -295,12 +167,23 @@ TEST_CASE("null backend: the JSON report has every DESIGN.md field", "[cli]") {
     require_number_fields(pool, {"created", "destroyed", "hits", "misses", "hit_ratio", "waits", "timeouts",
                                  "peak_active", "peak_total", "max_size", "validation_failures", "reconnects"});
     require_number_fields(pool.at("destroyed_by_reason"),
-                          {"broken", "validation", "reset", "idle", "lifetime", "shutdown"});
+                          {"broken", "validation", "reset", "idle", "lifetime", "shutdown", "surplus", "evicted"});
+    require_number_fields(pool, {"overloaded", "circuit_rejections", "leaks_detected", "leaks_returned_late",
+                                 "leaks_reclaimed"});
+    CHECK(pool.at("reconnects") == 0);
+    const json& breaker = pool.at("breaker");
+    CHECK(breaker.at("state") == "closed");
+    CHECK(breaker.at("transitions") == 0);
+    CHECK(breaker.at("history").is_array());
+    CHECK(r.err.find("breaker:") == std::string::npos);  // shown only after a transition
     CHECK(pool.at("peak_total").get<int>() <= pool.at("max_size").get<int>());
     CHECK(pool.at("max_size") == 10);
     CHECK(pool.at("hits").get<int>() + pool.at("misses").get<int>() == 2000);
 
     CHECK(j.at("leaks").is_array());
+    CHECK(j.at("leaks_tracked") == false);
+    CHECK_FALSE(j.contains("leak_check"));
+    CHECK(r.err.find("leaks: tracking not enabled") != std::string::npos);
     CHECK_FALSE(j.contains("writes"));  // select1 does not write
     REQUIRE(j.at("timeline").is_array());
     REQUIRE_FALSE(j.at("timeline").empty());
@@ -423,4 +306,29 @@ TEST_CASE("a --duration run stops by itself and records a timeline; no progress 
     CHECK(j.at("duration_s").get<double>() < 10.0);
     CHECK(j.at("timeline").size() >= 5);
     CHECK(r.err.find("progress:") == std::string::npos);
+}
+
+TEST_CASE("stress --leak-threshold tracks leaks and expects none", "[cli][leak]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "2000", "--threads", "8",
+                                       "--leak-threshold", "5s", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    CHECK(j.at("leaks_tracked") == true);
+    CHECK(j.at("leaks").empty());
+    CHECK(j.at("config").at("leak_threshold_ms") == 5000);
+    CHECK(j.at("pool").at("leaks_detected") == 0);
+    bool expectation = false;
+    for (const auto& e : j.at("expectations")) {
+        if (e.at("name") == "leaks.reported == 0") expectation = e.at("passed") == true;
+    }
+    CHECK(expectation);
+    CHECK(r.err.find("tracking not enabled") == std::string::npos);
+    CHECK(r.err.find("leaks: none") != std::string::npos);
+
+    const auto bad = run_in(dir.path(), {"stress", "--db", "null://", "--leak-threshold", "soon"});
+    CHECK(bad.code == 2);
+    CHECK(count_lines(bad.err) == 1);
+    CHECK(bad.err.find("--leak-threshold") != std::string::npos);
 }
