@@ -145,6 +145,7 @@ struct alignas(64) Slot {
 struct alignas(64) Shard {
     std::atomic<std::uint64_t> hits{0};
     std::atomic<std::uint64_t> validation_failures{0};
+    std::atomic<std::uint64_t> transaction_retries{0};
     AtomicHistogram acquire_wait;
     AtomicHistogram usage;
 };
@@ -213,6 +214,8 @@ public:
     void suspend();
     void resume();
     void evict_all();
+
+    void note_transaction_retry() noexcept { shard().transaction_retries.fetch_add(1, std::memory_order_relaxed); }
 
     /// True when leak reclaim took this lease back.
     bool revoked(std::uint32_t slot, std::uint32_t word) const noexcept {
@@ -1079,6 +1082,7 @@ PoolStats PoolCore::stats() const {
     std::uint64_t hits = 0;
     std::uint64_t validation_failures = 0;
     for (const Shard& sh : shards_) {
+        st.transaction_retries += sh.transaction_retries.load(std::memory_order_relaxed);
         hits += sh.hits.load(std::memory_order_relaxed);
         validation_failures += sh.validation_failures.load(std::memory_order_relaxed);
         sh.acquire_wait.snapshot_into(st.acquire_wait);
@@ -1499,6 +1503,8 @@ std::vector<LeakReport> Pool::leaks() const { return core_->leaks(); }
 void Pool::resize(std::size_t max_size, std::size_t min_idle) { core_->resize(max_size, min_idle); }
 
 void Pool::suspend() { core_->suspend(); }
+
+void Pool::note_transaction_retry() noexcept { core_->note_transaction_retry(); }
 
 void Pool::resume() { core_->resume(); }
 

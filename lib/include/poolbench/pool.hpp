@@ -141,6 +141,10 @@ public:
     /// Closes every idle connection now and every leased one when it is returned.
     void evict_all();
 
+    /// Counts one re-run of a transaction body in stats().transaction_retries (called by
+    /// run_in_transaction; callers with their own retry loops may call it too).
+    void note_transaction_retry() noexcept;
+
     /// A snapshot. Gauges (active, idle, waiting, total) are read under the pool lock and
     /// agree with each other. Counters and histograms are summed from per-thread shards
     /// without stopping the world: under load each may be a moment old; when the pool is

@@ -50,6 +50,7 @@ struct PoolStats {
     std::uint64_t validation_failures = 0;
     std::uint64_t destroyed = 0;
     std::array<std::uint64_t, destroy_reason_count> destroyed_by_reason{};
+    std::uint64_t transaction_retries = 0;  ///< transaction bodies re-run (run_in_transaction)
     std::uint64_t keepalives = 0;  ///< keepalive pings of idle connections
     std::uint64_t reconnects = 0;  ///< connections opened to replace broken or invalid ones
     std::uint64_t overloaded = 0;  ///< acquires refused by max_waiting
