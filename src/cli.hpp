@@ -115,6 +115,7 @@ struct Command {
     std::function<ExitCode()> run;
 };
 [[nodiscard]] Command add_stress_command(CLI::App& app);
+[[nodiscard]] Command add_leak_command(CLI::App& app);
 
 /// The whole CLI: parse, dispatch, map every failure to one stderr line and an exit code.
 [[nodiscard]] int run_cli(int argc, char** argv);

@@ -24,6 +24,7 @@ struct StressOptions {
     std::size_t pool_size = 10;
     std::size_t min_idle = 0;
     std::string acquire_timeout = "30s";
+    std::string leak_threshold;  ///< empty: leak tracking off
     std::string workload = "select1";
     double write_ratio = 0.2;
     std::uint64_t rows = 10'000;
@@ -45,6 +46,10 @@ RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db) {
     plan.pool.max_size = o.pool_size;
     plan.pool.min_idle = o.min_idle;
     plan.pool.acquire_timeout = parse_duration(o.acquire_timeout, "--acquire-timeout");
+    if (!o.leak_threshold.empty()) {
+        plan.pool.leak_threshold = parse_duration(o.leak_threshold, "--leak-threshold");
+        plan.pool.leak_trace_every = 1;
+    }
     plan.pool.validate();
 
     plan.load.threads = o.threads;
@@ -126,6 +131,13 @@ Command add_stress_command(CLI::App& app) {
         ->type_name("DURATION")
         ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
         ->capture_default_str()
+        ->group("Pool");
+
+    cmd->add_option("--leak-threshold", o->leak_threshold,
+                    "Report any lease held longer than this, with the stack that acquired it (off by default; "
+                    "the run then fails if any lease is reported)")
+        ->type_name("DURATION")
+        ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
         ->group("Pool");
 
     cmd->add_option("--workload", o->workload,

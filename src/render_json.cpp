@@ -34,6 +34,12 @@ Json ops(const OpCounts& o) {
     return Json{{"total", o.total}, {"ok", o.ok}, {"failed", o.failed}, {"timed_out", o.timed_out}};
 }
 
+Json breaker(const BreakerSection& b) {
+    Json history = Json::array();
+    for (const auto& e : b.history) history.push_back(Json{{"at", format_utc(e.at)}, {"to", e.to}, {"reason", e.reason}});
+    return Json{{"state", b.state}, {"transitions", b.transitions}, {"history", std::move(history)}};
+}
+
 Json pool(const PoolSection& p) {
     Json by_reason = Json::object();
     for (std::size_t i = 0; i < destroy_reason_count; ++i) {
@@ -54,8 +60,33 @@ Json pool(const PoolSection& p) {
                 {"validation_failures", p.validation_failures},
                 {"connect_failures", p.connect_failures},
                 {"reconnects", p.reconnects},
+                {"overloaded", p.overloaded},
+                {"circuit_rejections", p.circuit_rejections},
+                {"leaks_detected", p.leaks_detected},
+                {"leaks_returned_late", p.leaks_returned_late},
+                {"leaks_reclaimed", p.leaks_reclaimed},
+                {"breaker", breaker(p.breaker)},
                 {"active_at_end", p.active_at_end},
                 {"shutdown_clean", p.shutdown_clean}};
+}
+
+Json leak_check(const LeakCheckSection& c) {
+    Json j{{"injected", c.injected},
+           {"reported", c.reported},
+           {"false_positives", c.false_positives},
+           {"reclaimed", c.reclaimed},
+           {"traced_to_injector", c.traced_to_injector},
+           {"legitimate_holds", c.legitimate_holds},
+           {"returned_late", c.returned_late},
+           {"detection_wait_ms", round3(c.detection_wait_ms)},
+           {"injector", c.injector}};
+    if (c.reclaim_after_ms) {
+        j["reclaim_after_ms"] = *c.reclaim_after_ms;
+        j["reclaimed_before_report"] = c.reclaimed_before_report;
+        j["revoked_use_threw"] = c.revoked_use_threw;
+    }
+    if (c.second_phase) j["second_phase"] = Json{{"ops", ops(*c.second_phase)}};
+    return j;
 }
 
 class JsonRenderer final : public Renderer {
@@ -77,6 +108,8 @@ public:
         config["write_ratio"] = number(r.config.write_ratio);
         config["rows"] = r.config.rows;
         config["sample_interval_s"] = number(r.config.sample_interval_s);
+        if (r.config.leak_threshold_ms > 0) config["leak_threshold_ms"] = r.config.leak_threshold_ms;
+        if (r.config.leak_reclaim_after_ms > 0) config["leak_reclaim_after_ms"] = r.config.leak_reclaim_after_ms;
         j["config"] = std::move(config);
 
         j["duration_s"] = round3(r.duration_s);
@@ -87,10 +120,16 @@ public:
 
         Json leaks = Json::array();
         for (const auto& l : r.leaks) {
-            leaks.push_back(Json{{"held_ms", round3(l.held_ms)}, {"thread", l.thread}, {"stack", l.stack}});
+            leaks.push_back(Json{{"held_ms", round3(l.held_ms)},
+                                 {"thread", l.thread},
+                                 {"thread_id", l.thread_id},
+                                 {"thread_name", l.thread_name},
+                                 {"kind", l.kind},
+                                 {"stack", l.stack}});
         }
         j["leaks"] = std::move(leaks);
         j["leaks_tracked"] = r.leaks_tracked;
+        if (r.leak_check) j["leak_check"] = leak_check(*r.leak_check);
 
         if (r.writes) {
             j["writes"] = Json{{"acknowledged", r.writes->acknowledged},

@@ -113,6 +113,20 @@ public:
             fmt::format_to(it, "  validation failures: {}, connect failures: {}\n", p.validation_failures,
                            p.connect_failures);
         }
+        if (p.reconnects) fmt::format_to(it, "  reconnects: {}\n", p.reconnects);
+        if (p.overloaded || p.circuit_rejections) {
+            fmt::format_to(it, "  refused: {} overloaded (max waiting), {} by the open circuit breaker\n", p.overloaded,
+                           p.circuit_rejections);
+        }
+        if (p.breaker.transitions > 0) {
+            fmt::format_to(it, "  breaker: {} at the end, {} transitions", p.breaker.state, p.breaker.transitions);
+            if (!p.breaker.history.empty()) {
+                const auto& last = p.breaker.history.back();
+                fmt::format_to(it, " (last: to {} at {}{}{})", last.to, format_utc(last.at),
+                               last.reason.empty() ? "" : ": ", last.reason);
+            }
+            out += '\n';
+        }
         if (p.active_at_end) fmt::format_to(it, "  leases still out after the run: {}\n", p.active_at_end);
         if (!p.shutdown_clean) out += "  shutdown: connections still open at the end of the grace period\n";
 
@@ -120,12 +134,40 @@ public:
         if (!r.leaks_tracked) {
             out += "leaks: tracking not enabled\n";
         } else if (r.leaks.empty()) {
-            out += "leaks: none\n";
+            fmt::format_to(it, "leaks: none (threshold {})\n", human_ms(r.config.leak_threshold_ms));
         } else {
-            fmt::format_to(it, "leaks: {}\n", r.leaks.size());
+            fmt::format_to(it, "leaks: {} reports (threshold {}", r.leaks.size(), human_ms(r.config.leak_threshold_ms));
+            if (r.config.leak_reclaim_after_ms > 0) {
+                fmt::format_to(it, ", reclaim after {}", human_ms(r.config.leak_reclaim_after_ms));
+            }
+            out += ")\n";
             for (const auto& l : r.leaks) {
-                fmt::format_to(it, "  held {:.1f} ms by thread {}\n", l.held_ms, l.thread);
-                for (const auto& frame : l.stack) fmt::format_to(it, "    at {}\n", frame);
+                const char* note = !l.stack.empty()          ? ""
+                                   : l.kind == "reclaimed" ? " (trace in its first report)"
+                                                           : " (no trace: this acquire was not sampled)";
+                fmt::format_to(it, "  {}: held {:.0f} ms by thread {}{}\n", l.kind, l.held_ms, l.thread, note);
+                for (const auto& frame : l.stack) fmt::format_to(it, "      at {}\n", frame);
+            }
+        }
+        if (r.leak_check) {
+            const auto& c = *r.leak_check;
+            fmt::format_to(it, "leak check: injected {}, reported {}, traced to {} {}, false positives {}\n",
+                           c.injected, c.reported, c.injector, c.traced_to_injector, c.false_positives);
+            fmt::format_to(it, "  legitimate holds (returned at half the threshold): {}; late returns reported: {}\n",
+                           c.legitimate_holds, c.returned_late);
+            fmt::format_to(it, "  detected within {:.0f} ms of the injection\n", c.detection_wait_ms);
+            if (c.reclaim_after_ms) {
+                fmt::format_to(it, "  reclaimed: {} of {}", c.reclaimed, c.injected);
+                if (c.reclaimed_before_report > 0) {
+                    fmt::format_to(it, " ({} first reported by the reclaim itself)", c.reclaimed_before_report);
+                }
+                fmt::format_to(it, "; using a revoked lease {}\n",
+                               c.revoked_use_threw ? "threw LeaseRevoked" : "did NOT throw LeaseRevoked");
+            }
+            if (c.second_phase) {
+                const auto& o = *c.second_phase;
+                fmt::format_to(it, "  after reclaim: ops total {}, ok {}, failed {}, timed out {}\n", o.total, o.ok,
+                               o.failed, o.timed_out);
             }
         }
 

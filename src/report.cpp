@@ -1,7 +1,10 @@
 // report.cpp — summaries and the verdict; no formatting here.
 #include "report.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <ctime>
 
 namespace poolbench::cli {
 
@@ -40,9 +43,49 @@ PoolSection make_pool_section(const PoolStats& s, std::size_t min_idle, std::siz
     p.min_idle = min_idle;
     p.validation_failures = s.validation_failures;
     p.connect_failures = s.connect_failures;
+    p.reconnects = s.reconnects;
+    p.overloaded = s.overloaded;
+    p.circuit_rejections = s.circuit_rejections;
+    p.leaks_detected = s.leaks_detected;
+    p.leaks_returned_late = s.leaks_returned_late;
+    p.leaks_reclaimed = s.leaks_reclaimed;
+    p.breaker.state = std::string(to_string(s.breaker));
+    p.breaker.transitions = s.breaker_transitions;
+    for (const auto& t : s.breaker_history) p.breaker.history.push_back({t.at, std::string(to_string(t.to)), t.reason});
     p.active_at_end = active_at_end;
     p.shutdown_clean = shutdown_clean;
     return p;
+}
+
+std::string_view to_string(LeakReport::Kind kind) noexcept {
+    switch (kind) {
+        case LeakReport::Kind::suspected: return "suspected";
+        case LeakReport::Kind::returned: return "returned";
+        case LeakReport::Kind::reclaimed: return "reclaimed";
+    }
+    return "unknown";
+}
+
+LeakRecord make_leak_record(const LeakReport& r) {
+    LeakRecord l;
+    l.held_ms = static_cast<double>(r.held.count());
+    l.thread_id = r.thread_id;
+    l.thread_name = r.thread_name;
+    l.thread = r.thread_name.empty() ? fmt::format("{}", r.thread_id) : fmt::format("{} ({})", r.thread_name, r.thread_id);
+    l.kind = std::string(to_string(r.kind));
+    l.stack = r.stack;
+    return l;
+}
+
+std::string format_utc(std::chrono::system_clock::time_point at) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+    const auto secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    const auto frac = ms - static_cast<std::int64_t>(secs) * 1000;
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char buf[32];
+    const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt::format("{}.{:03}Z", std::string_view(buf, n), frac);
 }
 
 }  // namespace poolbench::cli

@@ -8,14 +8,17 @@
 // Thread-safety: plain value types; build a Report on one thread, then hand it over.
 #pragma once
 
+#include <poolbench/config.hpp>
 #include <poolbench/histogram.hpp>
 #include <poolbench/stats.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace poolbench::cli {
@@ -47,6 +50,19 @@ struct TimelinePoint {
     double p99_us = 0;  ///< p99 of whole-op latency in the interval
 };
 
+/// One circuit-breaker state change (the reason is already redacted).
+struct BreakerEvent {
+    std::chrono::system_clock::time_point at;
+    std::string to;      ///< "closed", "open", "half_open"
+    std::string reason;
+};
+
+struct BreakerSection {
+    std::string state = "closed";     ///< at the end of the run
+    std::uint64_t transitions = 0;    ///< since the pool was made
+    std::vector<BreakerEvent> history;  ///< the most recent ones (the library keeps 32), oldest first
+};
+
 struct PoolSection {
     std::uint64_t created = 0, destroyed = 0;
     std::array<std::uint64_t, destroy_reason_count> destroyed_by_reason{};
@@ -55,15 +71,42 @@ struct PoolSection {
     std::uint64_t waits = 0, timeouts = 0;
     std::size_t peak_active = 0, peak_total = 0, max_size = 0, min_idle = 0;
     std::uint64_t validation_failures = 0, connect_failures = 0;
-    std::uint64_t reconnects = 0;   ///< not tracked by the library yet: always 0
+    std::uint64_t reconnects = 0;   ///< connections opened to replace broken or invalid ones
+    std::uint64_t overloaded = 0;   ///< acquires refused by max_waiting
+    std::uint64_t circuit_rejections = 0;  ///< acquires refused while the breaker was open
+    std::uint64_t leaks_detected = 0, leaks_returned_late = 0, leaks_reclaimed = 0;
+    BreakerSection breaker;
     std::size_t active_at_end = 0;  ///< leases still out after every worker stopped
     bool shutdown_clean = true;     ///< shutdown() closed everything within its grace
 };
 
 struct LeakRecord {
     double held_ms = 0;
-    std::string thread;
-    std::vector<std::string> stack;
+    std::string thread;       ///< "name (id)", or the id alone when the thread had no name
+    long thread_id = 0;       ///< kernel thread id (gettid)
+    std::string thread_name;
+    std::string kind;         ///< "suspected", "returned", "reclaimed"
+    std::vector<std::string> stack;  ///< innermost first, the pool's own frames removed
+};
+/// Converts a library leak report.
+[[nodiscard]] LeakRecord make_leak_record(const LeakReport& report);
+[[nodiscard]] std::string_view to_string(LeakReport::Kind kind) noexcept;
+
+/// What `poolbench leak` injected and what the pool found.
+struct LeakCheckSection {
+    std::uint64_t injected = 0;            ///< leases leaked on purpose
+    std::uint64_t reported = 0;            ///< first reports (suspected, or a traced reclaim) of injected leases
+    std::uint64_t reclaimed_before_report = 0;  ///< ... whose first report was the reclaim itself
+    std::uint64_t false_positives = 0;     ///< first reports of any other lease
+    std::uint64_t traced_to_injector = 0;  ///< reports with the injecting function in their top frames
+    std::uint64_t legitimate_holds = 0;    ///< leases held for part of the threshold, then returned
+    std::uint64_t returned_late = 0;       ///< "returned" reports after the leaked leases were released
+    std::optional<std::int64_t> reclaim_after_ms;  ///< set with --reclaim
+    std::uint64_t reclaimed = 0;           ///< injected leases revoked by reclaim
+    bool revoked_use_threw = false;        ///< using a revoked lease threw LeaseRevoked (with --reclaim)
+    std::optional<OpCounts> second_phase;  ///< the workload after reclaim (with --reclaim)
+    double detection_wait_ms = 0;          ///< from the injection to the last awaited report
+    std::string injector;                  ///< the function name looked for in the traces
 };
 
 struct WritesSection {
@@ -105,6 +148,8 @@ struct RunConfig {
     double write_ratio = 0;                 ///< fraction of operations that write
     std::uint64_t rows = 0;                 ///< seeded rows (read / mixed)
     double sample_interval_s = 1;
+    std::int64_t leak_threshold_ms = 0;     ///< 0: leak tracking off
+    std::int64_t leak_reclaim_after_ms = 0; ///< 0: no reclaim
 };
 
 struct Report {
@@ -120,6 +165,7 @@ struct Report {
     PoolSection pool;
     bool leaks_tracked = false;
     std::vector<LeakRecord> leaks;
+    std::optional<LeakCheckSection> leak_check;  ///< `poolbench leak` only
     std::optional<WritesSection> writes;
     std::vector<TimelinePoint> timeline;
     std::vector<Expectation> expectations;
@@ -136,6 +182,9 @@ struct Report {
 /// of leases still out when every worker had stopped.
 [[nodiscard]] PoolSection make_pool_section(const PoolStats& final_stats, std::size_t min_idle,
                                             std::size_t active_at_end, bool shutdown_clean);
+
+/// "2024-05-01T12:34:56.789Z" (UTC, milliseconds).
+[[nodiscard]] std::string format_utc(std::chrono::system_clock::time_point at);
 
 /// Formats one renderer-independent view of a report; each renderer returns the whole
 /// document as a string so a command decides where it goes (stdout, stderr, a file).

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <condition_variable>
@@ -195,6 +197,9 @@ void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
 
 template <class Source>
 void worker_main(Phase& ph, Source& source, std::size_t index) {
+    // Named before the first acquire: the pool records a thread's name with its leak
+    // traces the first time that thread acquires.
+    name_this_thread(fmt::format("pb-worker-{}", index));
     {
         std::unique_lock lock(ph.gate_mu);
         ph.gate_cv.wait(lock, [&] { return ph.go; });
@@ -429,6 +434,12 @@ std::string percent_decode(std::string_view s) {
 
 }  // namespace
 
+void name_this_thread(const std::string& name) noexcept {
+    // The kernel keeps 15 bytes; a failure only loses the name in reports.
+    const std::string truncated = name.substr(0, 15);
+    (void)::pthread_setname_np(::pthread_self(), truncated.c_str());
+}
+
 LoadResult run_load(Pool& pool, const Workload& workload, const LoadSpec& spec, const RunHooks& hooks) {
     return run_phase(PoolSource{pool}, &pool, workload, spec, hooks);
 }
@@ -554,6 +565,9 @@ Report Runner::run(const RunHooks& hooks) {
                                                                              : 0.0;
     report.config.rows = plan_.workload.rows;
     report.config.sample_interval_s = std::chrono::duration<double>(plan_.load.sample_interval).count();
+    report.config.leak_threshold_ms = plan_.pool.leak_threshold.count();
+    report.config.leak_reclaim_after_ms = plan_.pool.leak_reclaim_after.count();
+    report.leaks_tracked = plan_.pool.leak_threshold.count() > 0;
 
     LoadResult result;
     {
@@ -563,7 +577,13 @@ Report Runner::run(const RunHooks& hooks) {
         const bool clean = pool.shutdown(plan_.shutdown_grace);
         report.pool = make_pool_section(pool.stats(), plan_.pool.min_idle, active_at_end, clean);
         report.pool.peak_total = std::max(report.pool.peak_total, result.max_total_seen);
+        if (report.leaks_tracked) {
+            for (const auto& l : pool.leaks()) {
+                if (l.kind != LeakReport::Kind::returned) report.leaks.push_back(make_leak_record(l));
+            }
+        }
     }
+    for (auto& e : report.pool.breaker.history) e.reason = redact(e.reason);
 
     report.duration_s = result.duration_s;
     report.ops = result.ops;
@@ -597,6 +617,7 @@ Report Runner::run(const RunHooks& hooks) {
                                    static_cast<double>(report.pool.peak_total),
                                    report.pool.peak_total <= report.pool.max_size && !result.limit_violated});
     report.expectations.push_back(expect_eq_zero("pool.active_at_end", report.pool.active_at_end));
+    if (report.leaks_tracked) report.expectations.push_back(expect_eq_zero("leaks.reported", report.pool.leaks_detected));
     if (result.cancelled) report.expectations.push_back({"run completed", "not interrupted", 0, false});
 
     if (plan_.baseline && !result.cancelled) {

@@ -133,6 +133,10 @@ private:
     std::vector<std::string> secrets_;
 };
 
+/// Names the calling thread (pthread_setname_np; at most 15 bytes are kept), so leak
+/// reports and debuggers show it. Call before the thread's first acquire.
+void name_this_thread(const std::string& name) noexcept;
+
 /// Summaries of a phase's histograms in microseconds.
 [[nodiscard]] LatencySet summarize(const LoadResult& result);
 

@@ -293,7 +293,7 @@ TEST_CASE("the default database is a temporary SQLite file, removed at exit", "[
     }
 }
 
-TEST_CASE("a --duration run stops by itself and records a timeline; no progress when piped", "[cli]") {
+TEST_CASE("a --duration run stops by itself and records a timeline, with no progress when piped", "[cli]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--duration", "600ms", "--threads", "4",
                                        "--sample-interval", "100ms", "--json", "-"});

@@ -177,7 +177,7 @@ TEST_CASE("leak: an unopenable SQLite path exits 3 naming the path", "[cli][leak
     CHECK(r.out.empty());
 }
 
-TEST_CASE("leak --help lists its options; the top-level help lists leak", "[cli][leak]") {
+TEST_CASE("leak --help lists its options and the top-level help lists leak", "[cli][leak]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"leak", "--help"});
     CHECK(r.code == 0);
