@@ -66,6 +66,7 @@ std::string_view to_string(DestroyReason r) noexcept {
         case DestroyReason::shutdown: return "shutdown";
         case DestroyReason::surplus: return "surplus";
         case DestroyReason::evicted: return "evicted";
+        case DestroyReason::revoked: return "revoked";
         case DestroyReason::count_: break;
     }
     return "unknown";

@@ -766,6 +766,7 @@ void PoolCore::release_revoked(std::uint32_t slot, std::uint32_t word, std::int6
             if (it->slot == slot && it->word == word) {
                 victim = std::move(it->conn);
                 revoked_.erase(it);
+                ++destroyed_[static_cast<std::size_t>(DestroyReason::revoked)];
                 break;
             }
         }
@@ -1007,28 +1008,44 @@ std::int64_t PoolCore::lifecycle_pass(std::unique_lock<std::mutex>& lk) {
 void PoolCore::check_leaks(std::unique_lock<std::mutex>& lk) {
     const std::int64_t threshold = to_ns(config_.leak_threshold);
     const std::int64_t reclaim = to_ns(config_.leak_reclaim_after);
+    struct Pending {
+        LeakReport report;
+        RawStack stack;
+        bool traced;
+    };
+    std::vector<Pending> pending;
+    // One clock reading for the pass, and symbolization (slow the first time: libbacktrace
+    // reads the debug info) only after the scan, so it cannot push a lease past reclaim
+    // before it was reported.
+    const std::int64_t now = now_ns();
     lk.unlock();
     for (std::uint32_t i = 0; i < capacity_; ++i) {
         Slot& s = slots_[i];
         const std::uint32_t w = s.state.load(std::memory_order_acquire);
         if (kind_of(w) != leased) continue;
         const bool already = s.reported_word.load(std::memory_order_relaxed) == w;
-        LeakReport r;
-        RawStack stack;
+        Pending p{};
         std::int64_t leased_ns = 0;
         {
             std::lock_guard g(s.trace_mu);
             if (s.trace.word != w) continue;  // its holder has not written the trace yet
             leased_ns = s.trace.leased_ns;
-            r.thread_id = s.trace.thread_id;
-            r.thread_name = s.trace.thread_name;
-            stack = s.trace.stack;
+            p.report.thread_id = s.trace.thread_id;
+            p.report.thread_name = s.trace.thread_name;
+            p.stack = s.trace.stack;
         }
-        const std::int64_t held = now_ns() - leased_ns;
+        const std::int64_t held = now - leased_ns;
+        const bool suspect_now = held >= threshold && !already;
         const bool reclaim_now = reclaim > 0 && held >= reclaim;
-        if (!reclaim_now && (held < threshold || already)) continue;
-        r.pool = config_.name;
-        r.held = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(held));
+        if (!suspect_now && !reclaim_now) continue;
+        p.report.pool = config_.name;
+        p.report.held = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(held));
+        if (suspect_now) {
+            s.reported_word.store(w, std::memory_order_release);
+            p.report.kind = LeakReport::Kind::suspected;
+            p.traced = true;
+            pending.push_back(p);
+        }
         if (reclaim_now) {
             // Take it back: the holder keeps a dangling-free Lease that throws LeaseRevoked.
             lk.lock();
@@ -1040,18 +1057,16 @@ void PoolCore::check_leaks(std::unique_lock<std::mutex>& lk) {
                 sub_total_unlocked();
                 ++leaks_reclaimed_;
                 if (head_ != nullptr) give_permit_unlocked();
-                r.kind = LeakReport::Kind::reclaimed;
-                lk.unlock();
-            } else {
-                lk.unlock();
-                continue;
+                p.report.kind = LeakReport::Kind::reclaimed;
+                p.traced = false;  // the suspected report carries the trace
+                pending.push_back(p);
             }
-        } else {
-            s.reported_word.store(w, std::memory_order_release);
-            r.kind = LeakReport::Kind::suspected;
+            lk.unlock();
         }
-        if (r.kind == LeakReport::Kind::suspected || !already) r.stack = symbolize(stack);
-        publish(std::move(r));
+    }
+    for (auto& p : pending) {
+        if (p.traced) p.report.stack = symbolize(p.stack);
+        publish(std::move(p.report));
     }
     lk.lock();
 }

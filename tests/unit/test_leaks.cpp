@@ -125,6 +125,9 @@ TEST_CASE("reclaim revokes a leaked lease and restores capacity", "[unit][leak]"
     CHECK(after.idle == 1);
     CHECK(after.active == 0);
     CHECK(eventually([&] { return count(pool.leaks(), LeakReport::Kind::reclaimed) == 1; }));
+    // Reported as suspected before it was reclaimed, and its close is counted.
+    CHECK(count(pool.leaks(), LeakReport::Kind::suspected) == 1);
+    CHECK(pool.stats().destroyed_by_reason[static_cast<std::size_t>(poolbench::DestroyReason::revoked)] == 1);
 }
 
 TEST_CASE("a revoked lease that is invalidated or dropped never double-returns", "[unit][leak]") {
@@ -150,7 +153,7 @@ TEST_CASE("a revoked lease that is invalidated or dropped never double-returns",
     CHECK(driver->state().live == 1);
 }
 
-TEST_CASE("sampled capture traces one acquire in N; 0 detects without traces", "[unit][leak]") {
+TEST_CASE("sampled capture traces one acquire in N, and 0 detects without traces", "[unit][leak]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = leak_cfg(30ms, 4);
     c.leak_trace_every = 0;

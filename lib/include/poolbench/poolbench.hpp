@@ -7,4 +7,6 @@
 #include "poolbench/histogram.hpp"
 #include "poolbench/pool.hpp"
 #include "poolbench/stats.hpp"
+#include "poolbench/transaction.hpp"
 #include "poolbench/url.hpp"
+#include "poolbench/writer_gate.hpp"

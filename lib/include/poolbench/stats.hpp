@@ -24,6 +24,7 @@ enum class DestroyReason : std::size_t {
     shutdown,     ///< the pool shut down
     surplus,      ///< above core_size (overflow) or above max_size after a resize, on return
     evicted,      ///< evict_all()
+    revoked,      ///< taken back by leak reclaim; closed when its lease was returned
     count_
 };
 inline constexpr std::size_t destroy_reason_count = static_cast<std::size_t>(DestroyReason::count_);
