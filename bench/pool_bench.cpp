@@ -2,7 +2,9 @@
 // way ../shared/peers/hikaricp/HikariBench.java measures HikariCP (same pool size, same
 // thread counts, fixed-time runs after a warm-up, median of N), so the two print
 // comparable tables. Statistics are always on (they cannot be turned off).
-//   pool_bench [runs=3] [seconds=5] [warmup=3] [threads=1,2,8,100] [pool=10]
+//   pool_bench [runs=3] [seconds=5] [warmup=3] [threads=1,2,8,100] [pool=10] [leak=off|on|N]
+// leak: leak tracking off (default), on with a stack trace on every acquire, or on with a
+// trace on one acquire in N (the threshold is long enough that nothing is reported).
 #include <poolbench/poolbench.hpp>
 
 #include <algorithm>
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
         for (std::string item; std::getline(ss, item, ',');) thread_counts.push_back(std::stoi(item));
     }
     const std::size_t pool_size = argc > 5 ? static_cast<std::size_t>(std::atoi(argv[5])) : 10;
+    const std::string leak = argc > 6 ? argv[6] : "off";
     if (runs < 1 || secs <= 0 || warm < 0 || pool_size < 1) {
         std::fprintf(stderr, "usage: pool_bench [runs>=1] [seconds>0] [warmup>=0] [threads,...] [pool>=1]\n");
         return 2;
@@ -75,6 +78,12 @@ int main(int argc, char** argv) {
     cfg.name = "bench";
     cfg.max_size = pool_size;
     cfg.min_idle = pool_size;
+    std::string label = "poolbench_null_acquire_release";
+    if (leak != "off") {
+        cfg.leak_threshold = std::chrono::minutes(10);
+        cfg.leak_trace_every = leak == "on" ? 1U : static_cast<std::uint32_t>(std::stoul(leak));
+        label += leak == "on" ? "_leak_traced" : "_leak_sampled_1_in_" + leak;
+    }
     poolbench::Pool pool(poolbench::make_driver("null://"), cfg);
     for (int i = 0; i < 2000 && pool.stats().idle < pool_size; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -84,7 +93,7 @@ int main(int argc, char** argv) {
         for (int r = 0; r < runs; ++r) v.push_back(measure(pool, threads, secs));
         std::sort(v.begin(), v.end());
         const double med = v[v.size() / 2];
-        std::printf("poolbench_null_acquire_release\t%d\t%zu\t%.0f\t%.0f\t%.0f\t%.3f\n", threads, pool_size, med,
+        std::printf("%s\t%d\t%zu\t%.0f\t%.0f\t%.0f\t%.3f\n", label.c_str(), threads, pool_size, med,
                     v.front(), v.back(), 1e6 * threads / med);
         std::fflush(stdout);
     }

@@ -111,22 +111,24 @@ bool Transaction::owns_connection() const noexcept {
 }
 
 void Transaction::check_usable(std::string_view what) {
-    const std::string name = depth_ == 0 ? std::string("the transaction") : "savepoint " + savepoint_;
+    // The common case costs a few compares and one virtual call; messages are built only
+    // on the way to a throw.
+    const auto name = [this] { return depth_ == 0 ? std::string("the transaction") : "savepoint " + savepoint_; };
     if (state_ != State::open) {
-        throw UsageError("Transaction: cannot " + std::string(what) + ": " + name + " has already " +
+        throw UsageError("Transaction: cannot " + std::string(what) + ": " + name() + " has already " +
                          (state_ == State::committed     ? "been committed"
                           : state_ == State::rolled_back ? "been rolled back"
                                                          : "ended (its commit failed)"));
     }
     if (inner_ != nullptr) {
-        throw UsageError("Transaction: cannot " + std::string(what) + " through " + name + " while savepoint " +
+        throw UsageError("Transaction: cannot " + std::string(what) + " through " + name() + " while savepoint " +
                          inner_->savepoint_ + " inside it is open; use the innermost transaction, or end it first");
     }
     // connection() throws LeaseRevoked when leak reclaim took the connection: let it.
     if (!*lease_ || &lease_->connection() != conn_) {
         throw UsageError("Transaction: cannot " + std::string(what) + ": the lease it began on no longer holds its "
-                         "connection (released or moved from); the pool rolled the work back — a transaction must "
-                         "end before its lease does");
+                         "connection (released, and the pool rolled the work back; or moved from); a transaction "
+                         "must end before its lease lets go of the connection");
     }
     if (tracks_state_ && !conn_->in_transaction()) {
         throw UsageError("Transaction: cannot " + std::string(what) + ": the connection is no longer in a "
