@@ -5,6 +5,7 @@
 #include "poolbench/url.hpp"
 
 #include <memory>
+#include <string>
 
 namespace poolbench::internal {
 
@@ -18,5 +19,10 @@ namespace poolbench::internal {
 /// postgresql:// and postgres://: validates the URL's parameters (throws ConfigError);
 /// opens nothing until connect() (see postgres_driver.cpp).
 [[nodiscard]] std::shared_ptr<Driver> make_postgres_driver(const DbUrl& url);
+
+/// For tests of sqlite_driver.cpp's tables: QueryError::code() for an SQLite result code,
+/// and whether a failure with that code breaks the connection.
+[[nodiscard]] std::string sqlite_code_string(int code);
+[[nodiscard]] bool sqlite_is_broken_code(int code) noexcept;
 
 }  // namespace poolbench::internal

@@ -923,8 +923,9 @@ void PoolCore::housekeep() {
             wake = std::min(wake, now_ns() + to_ns(config_.housekeeping_interval));
             if (breaker_ == BreakerState::open) wake = std::max(wake, breaker_until_ns_);
         }
-        if (total_ < min_idle_ && !housekeeper_retry_ && !may_open_unlocked()) {
-            // Opening is capped (max_connecting) or suspended: look again shortly.
+        if (total_ < min_idle_ && !housekeeper_retry_ && (!may_open_unlocked() || breaker_ != BreakerState::closed)) {
+            // Opening is capped (max_connecting), suspended, or held back by a circuit breaker
+            // that acquires opened: look again shortly (nothing else wakes us at its cooldown).
             wake = std::min(wake, now_ns() + to_ns(config_.housekeeping_interval));
         }
         if (wake == never) {

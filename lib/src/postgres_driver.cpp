@@ -542,6 +542,19 @@ std::string base_url(std::string_view conninfo) {
     return std::string(conninfo.substr(0, query));
 }
 
+/// The password as written in the URL (still %-encoded), "" when it has none.
+std::string raw_password(std::string_view conninfo) {
+    const std::size_t scheme_end = conninfo.find("://");
+    if (scheme_end == std::string_view::npos) return {};
+    const std::size_t p = scheme_end + 3;
+    std::size_t q = p;
+    while (q < conninfo.size() && conninfo[q] != '@' && conninfo[q] != '/') ++q;
+    if (q >= conninfo.size() || conninfo[q] != '@') return {};
+    const std::string_view userinfo = conninfo.substr(p, q - p);
+    const std::size_t colon = userinfo.find(':');
+    return colon == std::string_view::npos ? std::string() : std::string(userinfo.substr(colon + 1));
+}
+
 /// The keywords libpq accepts.
 std::set<std::string, std::less<>> libpq_keywords() {
     std::set<std::string, std::less<>> names;
@@ -567,6 +580,8 @@ public:
         if (!parsed) {
             std::string why = err != nullptr ? one_line(err) : "libpq cannot parse it";
             PQfreemem(err);
+            // libpq quotes the token it cannot read, which may be the password.
+            if (const std::string pw = raw_password(base); !pw.empty()) replace_all(why, "\"" + pw + "\"", "\"***\"");
             throw ConfigError("invalid PostgreSQL URL '" + url.redacted + "': " + why);
         }
         for (const PQconninfoOption* o = parsed.get(); o->keyword != nullptr; ++o) {

@@ -556,4 +556,8 @@ private:
 
 std::shared_ptr<Driver> make_sqlite_driver(const DbUrl& url) { return std::make_shared<SqliteDriver>(url); }
 
+std::string sqlite_code_string(int code) { return code_string(code); }
+
+bool sqlite_is_broken_code(int code) noexcept { return is_broken_code(code); }
+
 }  // namespace poolbench::internal

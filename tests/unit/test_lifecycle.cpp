@@ -252,7 +252,7 @@ TEST_CASE("resize grows for waiters at once and shrinks surplus", "[unit][lifecy
     CHECK_THROWS_AS(pool.resize(2, 3), poolbench::ConfigError);
 }
 
-TEST_CASE("suspend queues acquirers; resume serves them", "[unit][lifecycle]") {
+TEST_CASE("suspend queues acquirers, and resume serves them", "[unit][lifecycle]") {
     auto driver = std::make_shared<TestDriver>();
     Pool pool(driver, cfg(2, 10'000ms));
     {

@@ -392,7 +392,7 @@ TEST_CASE("recently used connections skip validation", "[unit]") {
     CHECK(driver->state().pings == 0);
 }
 
-TEST_CASE("reset on release rolls back; a failed reset destroys the connection", "[unit]") {
+TEST_CASE("reset on release rolls back, and a failed reset destroys the connection", "[unit]") {
     auto driver = std::make_shared<TestDriver>();
     Pool pool(driver, cfg(1));
     {
