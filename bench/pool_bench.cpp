@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
     cfg.name = "bench";
     cfg.max_size = pool_size;
     cfg.min_idle = pool_size;
+    if (const char* st = std::getenv("POOLBENCH_STARVATION_US")) cfg.starvation_threshold = std::chrono::microseconds(std::atoll(st));
     std::string label = "poolbench_null_acquire_release";
     if (leak != "off") {
         cfg.leak_threshold = std::chrono::minutes(10);

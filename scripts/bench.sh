@@ -49,6 +49,19 @@ PY
 fi
 
 echo
+echo "-- leak tracking cost, 1 thread (off / stack on every acquire / stack on 1 in 100) --"
+off=$("$dir/bench/pool_bench" "$runs" "$secs" "$warm" 1 10 off | awk -F'\t' '$2=="1"{print $4}')
+on=$("$dir/bench/pool_bench" "$runs" "$secs" "$warm" 1 10 on | awk -F'\t' '$2=="1"{print $4}')
+sampled=$("$dir/bench/pool_bench" "$runs" "$secs" "$warm" 1 10 100 | awk -F'\t' '$2=="1"{print $4}')
+python3 - "$off" "$on" "$sampled" <<'PY'
+import sys
+off, on, sampled = (float(x) for x in sys.argv[1:])
+print("tracking\tops_per_s\tns_per_acquire_release\textra_ns_per_acquire")
+for name, v in (("off", off), ("on (every acquire traced)", on), ("sampled (1 in 100 traced)", sampled)):
+    print(f"{name}\t{v:.0f}\t{1e9/v:.0f}\t{1e9/v - 1e9/off:.0f}")
+PY
+
+echo
 echo "== 2. SQLite point select: pooled vs connect-per-operation baseline =="
 printf "threads\tpooled_ops_s\tbaseline_ops_s\tspeedup\tpooled_p99_us\tbaseline_p99_us\n"
 for t in 1 8; do

@@ -26,6 +26,7 @@
 // clears wake_pending_ then scans. All are seq_cst, so at least one side sees the other.
 #include "poolbench/pool.hpp"
 
+#include "fast_clock.hpp"
 #include "leak_trace.hpp"
 #include "poolbench/internal/atomic_histogram.hpp"
 
@@ -48,9 +49,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-inline std::int64_t now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
+/// Hot-path time: the TSC scaled to steady_clock nanoseconds where the CPU allows it
+/// (see fast_clock.hpp); it agrees with steady_clock to within microseconds, so deadlines
+/// computed with it can be handed to condition variables as steady_clock time points.
+inline std::int64_t now_ns() noexcept { return fast_clock::now_ns(); }
 
 inline Clock::time_point to_time_point(std::int64_t ns) {
     return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
@@ -544,8 +546,10 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
             unlink_unlocked(w);
             wake_front_if_idle_unlocked();
             ++timeouts_;
+            // The wait ran to the deadline (on steady_clock); the hot-path clock may read a
+            // hair less, so report at least the timeout.
             const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::nanoseconds(elapsed(start, now_ns())));
+                std::chrono::nanoseconds(std::max(elapsed(start, now_ns()), elapsed(start, deadline))));
             std::string msg = "pool '" + config_.name + "': timed out after " + std::to_string(waited.count()) +
                               " ms waiting for a connection (" + state_line_unlocked() + ")";
             if (!last_connect_error_.empty()) msg += "; last connection error: " + last_connect_error_;
@@ -876,6 +880,7 @@ void PoolCore::housekeep() {
                         config_.keepalive_interval.count() > 0;
     std::unique_lock lk(mu_);
     while (!closed_) {
+        fast_clock::refine();
         if (track_leaks_ && now_ns() >= next_leak_check) {
             check_leaks(lk);
             next_leak_check = now_ns() + leak_check_ns;
@@ -1094,6 +1099,7 @@ std::vector<LeakReport> PoolCore::leaks() const {
 }
 
 PoolStats PoolCore::stats() const {
+    fast_clock::refine();
     PoolStats st;
     std::uint64_t hits = 0;
     std::uint64_t validation_failures = 0;

@@ -59,7 +59,7 @@ struct PoolConfig {
     /// sync.Mutex do) — but once the front waiter has waited longer than this, every
     /// returned connection is handed straight to it and newcomers queue behind it until
     /// the queue drains. 0 makes hand-off strict at all times.
-    std::chrono::microseconds starvation_threshold{1'000};
+    std::chrono::microseconds starvation_threshold{10'000};
     /// Lifecycle (the housekeeper). An idle connection unused this long is closed, down
     /// to min_idle (0: never).
     std::chrono::milliseconds idle_timeout{600'000};
