@@ -100,8 +100,8 @@ TEST_CASE("leases held just under the threshold are never reported", "[unit][lea
 
 TEST_CASE("reclaim revokes a leaked lease and restores capacity", "[unit][leak]") {
     auto driver = std::make_shared<TestDriver>();
-    PoolConfig c = leak_cfg(30ms, 1);
-    c.leak_reclaim_after = 80ms;
+    PoolConfig c = leak_cfg(60ms, 1);
+    c.leak_reclaim_after = 150ms;
     Pool pool(driver, c);
     Lease leaked = distinctive_leaking_function(pool);
     CHECK(leaked->ping());
@@ -125,15 +125,19 @@ TEST_CASE("reclaim revokes a leaked lease and restores capacity", "[unit][leak]"
     CHECK(after.idle == 1);
     CHECK(after.active == 0);
     CHECK(eventually([&] { return count(pool.leaks(), LeakReport::Kind::reclaimed) == 1; }));
-    // Reported as suspected before it was reclaimed, and its close is counted.
-    CHECK(count(pool.leaks(), LeakReport::Kind::suspected) == 1);
+    // Reported as suspected before it was reclaimed, and its close is counted. (`fresh`
+    // may itself be reported if a loaded machine stalls this thread past the threshold.)
+    const auto reports = pool.leaks();
+    REQUIRE_FALSE(reports.empty());
+    CHECK(reports.front().kind == LeakReport::Kind::suspected);
+    CHECK(reports.front().stack.size() > 0);
     CHECK(pool.stats().destroyed_by_reason[static_cast<std::size_t>(poolbench::DestroyReason::revoked)] == 1);
 }
 
 TEST_CASE("a revoked lease that is invalidated or dropped never double-returns", "[unit][leak]") {
     auto driver = std::make_shared<TestDriver>();
-    PoolConfig c = leak_cfg(20ms, 1);
-    c.leak_reclaim_after = 40ms;
+    PoolConfig c = leak_cfg(100ms, 1);
+    c.leak_reclaim_after = 200ms;
     Pool pool(driver, c);
     {
         Lease leaked = pool.acquire();

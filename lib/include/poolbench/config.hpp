@@ -82,7 +82,7 @@ struct PoolConfig {
     /// then one probe is let through (half-open), and its success closes the breaker.
     /// 0 failures: no breaker.
     int breaker_failures = 5;
-    std::chrono::milliseconds breaker_cooldown{500};
+    std::chrono::milliseconds breaker_cooldown{250};
 
     /// Roll back an open transaction when a lease comes back.
     bool reset_on_release = true;
