@@ -24,6 +24,7 @@ struct StressOptions {
     std::size_t pool_size = 10;
     std::size_t min_idle = 0;
     std::string acquire_timeout = "30s";
+    std::string starvation_threshold = "10ms";
     std::string leak_threshold;  ///< empty: leak tracking off
     std::string workload = "select1";
     double write_ratio = 0.2;
@@ -46,6 +47,9 @@ RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db) {
     plan.pool.max_size = o.pool_size;
     plan.pool.min_idle = o.min_idle;
     plan.pool.acquire_timeout = parse_duration(o.acquire_timeout, "--acquire-timeout");
+    plan.pool.starvation_threshold = o.starvation_threshold == "0" || o.starvation_threshold == "0ms"
+                                         ? std::chrono::milliseconds{0}
+                                         : parse_duration(o.starvation_threshold, "--starvation-threshold");
     if (!o.leak_threshold.empty()) {
         plan.pool.leak_threshold = parse_duration(o.leak_threshold, "--leak-threshold");
         plan.pool.leak_trace_every = 1;
@@ -130,6 +134,16 @@ Command add_stress_command(CLI::App& app) {
     cmd->add_option("--acquire-timeout", o->acquire_timeout, "How long a worker waits for a connection")
         ->type_name("DURATION")
         ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
+        ->capture_default_str()
+        ->group("Pool");
+
+    cmd->add_option("--starvation-threshold", o->starvation_threshold,
+                    "How long the longest waiter may be passed over by running threads before every returned "
+                    "connection is handed straight to it (0ms: strict first-come-first-served hand-off)")
+        ->type_name("DURATION")
+        ->check(CLI::Validator(
+            [](const std::string& text) { return text == "0" || text == "0ms" ? std::string{} : check_duration(text); },
+            "0ms|250ms|30s|10m|1h"))
         ->capture_default_str()
         ->group("Pool");
 

@@ -162,6 +162,8 @@ struct Waiter {
     std::uint32_t slot = 0;
     std::uint32_t word = 0;     // the lease word, when handed
     bool notified = false;      // woken to look for an idle connection
+    bool passed_over = false;   // woke to look and found running threads had taken it all
+    bool looked_at_threshold = false;
 };
 
 /// A connection taken back from a leaked lease, kept alive until that lease is returned
@@ -322,6 +324,11 @@ private:
     std::atomic<std::int64_t> front_since_ns_{0};
     // The front waiter has been woken and not yet looked: further releases need not wake it.
     std::atomic<bool> wake_pending_{false};
+    // The front waiter already woke once to look and lost to running threads: waking it
+    // on every release would cost a futile context switch per operation, so releases
+    // leave it asleep; it looks again when it starts starving, and from then on every
+    // release hands it a connection directly. Written under mu_.
+    std::atomic<bool> front_passed_over_{false};
     // total_ is above core_ or max_: a returned connection may have to close.
     std::atomic<bool> surplus_{false};
     // Bumped by evict_all(); connections opened in an older epoch close when returned.
@@ -527,9 +534,17 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
     enqueue_unlocked(w);
     ++waits_;
     const auto until = to_time_point(deadline);
+    const auto starving_from = to_time_point(w.since_ns + starvation_ns_);
     while (w.outcome == Waiter::Outcome::waiting) {
-        const bool timed_out = w.cv.wait_until(lk, until) == std::cv_status::timeout;
+        // A passed-over waiter is not woken by releases: it looks once more when it starts
+        // starving (after which releases hand it connections directly).
+        const bool look_at_threshold = w.passed_over && !w.looked_at_threshold && starving_from < until;
+        w.cv.wait_until(lk, look_at_threshold ? starving_from : until);
         if (w.outcome != Waiter::Outcome::waiting) break;
+        const auto woke = Clock::now();
+        const bool timed_out = woke >= until;
+        if (look_at_threshold && woke >= starving_from) w.looked_at_threshold = true;
+        const bool was_notified = w.notified;
         if (w.notified) {
             // A release woke us to look (normal mode). Clear the flag before looking, so a
             // release after our look wakes us again (the Dekker pair with release()).
@@ -541,6 +556,10 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
             wake_front_if_idle_unlocked();
             note_peaks_unlocked();
             return t;
+        }
+        if (was_notified && head_ == &w) {
+            w.passed_over = true;
+            front_passed_over_.store(true, std::memory_order_relaxed);
         }
         if (timed_out) {
             unlink_unlocked(w);
@@ -711,7 +730,8 @@ void PoolCore::release(std::uint32_t slot, std::uint32_t word, Connection* conn,
     if ((sig & (closed_bit | suspended_bit)) == suspended_bit) return;  // resume() serves the queue
     if ((sig & closed_bit) != 0 || starving(now)) {
         release_slow(slot, idle_word, now);  // close it, or hand it straight to the front waiter
-    } else if (!wake_pending_.load(std::memory_order_seq_cst) &&
+    } else if (!front_passed_over_.load(std::memory_order_relaxed) &&
+               !wake_pending_.load(std::memory_order_seq_cst) &&
                !wake_pending_.exchange(true, std::memory_order_seq_cst)) {
         wake_front();  // normal mode: let the front waiter compete for it
     }
@@ -1188,6 +1208,7 @@ void PoolCore::enqueue_unlocked(Waiter& w) noexcept {
     } else {
         head_ = &w;
         front_since_ns_.store(w.since_ns, std::memory_order_relaxed);
+        front_passed_over_.store(false, std::memory_order_relaxed);
     }
     tail_ = &w;
     ++queued_;
@@ -1199,6 +1220,7 @@ void PoolCore::unlink_unlocked(Waiter& w) noexcept {
     } else {
         head_ = w.next;
         front_since_ns_.store(head_ ? head_->since_ns : 0, std::memory_order_relaxed);
+        front_passed_over_.store(head_ != nullptr && head_->passed_over, std::memory_order_relaxed);
     }
     if (w.next) w.next->prev = w.prev;
     else tail_ = w.prev;
