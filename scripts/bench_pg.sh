@@ -30,13 +30,13 @@ printf 'SELECT 1;\n' > "$tmp/select1.sql"
 pgbench_tps() {  # clients, extra args...
   local c=$1; shift
   "$POOLBENCH_PG_BIN/pgbench" -n -f "$tmp/select1.sql" -c "$c" -j "$c" "$@" "$POOLBENCH_PG_URL" 2>/dev/null |
-    sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\).*/\1/p'
+    sed -nE 's/^tps = ([0-9.]+) .*/\1/p' | head -n 1
 }
 poolbench_ops() {  # threads, pool, extra args...
   local t=$1 p=$2; shift 2
   "$pb" stress --db "$POOLBENCH_PG_URL" --workload select1 --threads "$t" --pool-size "$p" --min-idle "$p" \
     --no-progress --json "$tmp/pb.json" "$@" >/dev/null
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"{r[\"throughput_ops_s\"]:.0f}")' "$tmp/pb.json"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.0f" % r["throughput_ops_s"])' "$tmp/pb.json"
 }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}x')" "$1" "$2"; }
 
@@ -48,6 +48,8 @@ printf '8 clients / 8 threads, pool 8\t%.0f\t%s\t%s\n' "$pg8" "$pb8" "$(ratio "$
 pg10=$(pgbench_tps 10 -M prepared -T "$secs")
 pb100=$(poolbench_ops 100 10 --duration "${secs}s")
 printf '10 clients / 100 threads, pool 10\t%.0f\t%s\t%s\n' "$pg10" "$pb100" "$(ratio "$pb100" "$pg10")"
+pb100f=$(poolbench_ops 100 10 --duration "${secs}s" --starvation-threshold 100ms)
+printf '10 clients / 100 threads, pool 10, --starvation-threshold 100ms\t%.0f\t%s\t%s\n' "$pg10" "$pb100f" "$(ratio "$pb100f" "$pg10")"
 
 echo
 echo "== pooled vs a new connection per operation (8 threads) =="
