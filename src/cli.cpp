@@ -96,6 +96,33 @@ void add_database_option(CLI::App& cmd, CommonOptions& options) {
         ->group("Database");
 }
 
+void add_load_options(CLI::App& cmd, LoadOptions& o, const LoadHelp& help) {
+    cmd.add_option("--threads", o.threads, std::string(help.threads))
+        ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))
+        ->capture_default_str()
+        ->group("Load");
+    auto* ops = cmd.add_option("--ops", o.ops, std::string(help.ops))
+                    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000'000}))
+                    ->capture_default_str()
+                    ->group("Load");
+    o.duration_option = cmd.add_option("--duration", o.duration, std::string(help.duration))
+                            ->type_name("DURATION")
+                            ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
+                            ->group("Load");
+    ops->excludes(o.duration_option);
+    o.duration_option->excludes(ops);
+}
+
+void apply_load_options(const LoadOptions& o, const CommonOptions& common, LoadSpec& spec) {
+    spec.threads = o.threads;
+    if (o.duration_option != nullptr && o.duration_option->count() > 0) {
+        spec.duration = parse_duration(o.duration, "--duration");
+    } else {
+        spec.ops = o.ops;
+    }
+    spec.sample_interval = parse_duration(common.sample_interval, "--sample-interval");
+}
+
 void add_output_options(CLI::App& cmd, CommonOptions& options) {
     cmd.add_option("--json", options.json, "Write the JSON report to FILE, or to stdout with '-'")
         ->type_name("FILE|-")

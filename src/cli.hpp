@@ -18,6 +18,7 @@
 
 namespace CLI {
 class App;
+class Option;
 }
 
 namespace poolbench::cli {
@@ -53,6 +54,20 @@ struct CommonOptions {
 void add_database_option(CLI::App& cmd, CommonOptions& options);
 /// --json, --no-progress (group "Output") and the hidden --sample-interval; add them last.
 void add_output_options(CLI::App& cmd, CommonOptions& options);
+
+/// --threads and --ops | --duration (group "Load"): every command that runs a load phase.
+struct LoadOptions {
+    std::size_t threads = 100;
+    std::uint64_t ops = 100'000;
+    std::string duration;
+    CLI::Option* duration_option = nullptr;
+};
+struct LoadHelp {
+    std::string_view threads, ops, duration;
+};
+void add_load_options(CLI::App& cmd, LoadOptions& options, const LoadHelp& help);
+/// Sets spec.threads, spec.ops or spec.duration, and spec.sample_interval. Throws UsageFailure.
+void apply_load_options(const LoadOptions& options, const CommonOptions& common, LoadSpec& spec);
 
 /// The database a command runs against: --db, else $POOLBENCH_DB, else an embedded
 /// SQLite file in a fresh mkdtemp directory that is removed when this object dies.

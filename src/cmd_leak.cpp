@@ -71,13 +71,10 @@ struct LeakOptions {
     std::size_t leaks = 3;
     std::string threshold = "500ms";
     std::string reclaim;
-    std::size_t threads = 8;
-    std::uint64_t ops = 2000;
-    std::string duration;
+    LoadOptions load{8, 2000, {}, nullptr};
     std::size_t pool_size = 10;
     std::string acquire_timeout = "10s";
 
-    CLI::Option* duration_option = nullptr;
     CLI::Option* reclaim_option = nullptr;
 };
 
@@ -126,13 +123,7 @@ LeakPlan make_plan(const LeakOptions& o, const DatabaseChoice& db) {
     plan.pool.leak_trace_every = 1;
     plan.pool.validate();
 
-    plan.load.threads = o.threads;
-    if (o.duration_option->count() > 0) {
-        plan.load.duration = parse_duration(o.duration, "--duration");
-    } else {
-        plan.load.ops = o.ops;
-    }
-    plan.load.sample_interval = parse_duration(o.common.sample_interval, "--sample-interval");
+    apply_load_options(o.load, o.common, plan.load);
     plan.load.connect_timeout = plan.pool.acquire_timeout;
     plan.leaks = o.leaks;
     plan.legitimate = std::min(max_legitimate_holds, o.pool_size - std::min(o.pool_size, o.leaks));
@@ -538,20 +529,10 @@ Command add_leak_command(CLI::App& app) {
             ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
             ->group("Leaks");
 
-    cmd->add_option("--threads", o->threads, "Worker threads in the normal workload phases")
-        ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))
-        ->capture_default_str()
-        ->group("Load");
-    auto* ops = cmd->add_option("--ops", o->ops, "Operations per workload phase, all threads together")
-                    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000'000}))
-                    ->capture_default_str()
-                    ->group("Load");
-    o->duration_option = cmd->add_option("--duration", o->duration, "Run each workload phase this long instead of --ops")
-                             ->type_name("DURATION")
-                             ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
-                             ->group("Load");
-    ops->excludes(o->duration_option);
-    o->duration_option->excludes(ops);
+    add_load_options(*cmd, o->load,
+                     {"Worker threads in the normal workload phases",
+                      "Operations per workload phase, all threads together",
+                      "Run each workload phase this long instead of --ops"});
 
     cmd->add_option("--pool-size", o->pool_size, "Maximum connections in the pool")
         ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))

@@ -18,9 +18,7 @@ namespace {
 
 struct StressOptions {
     CommonOptions common;
-    std::size_t threads = 100;
-    std::uint64_t ops = 100'000;
-    std::string duration;
+    LoadOptions load;
     std::size_t pool_size = 10;
     std::size_t min_idle = 0;
     std::string acquire_timeout = "30s";
@@ -31,7 +29,6 @@ struct StressOptions {
     std::uint64_t rows = 10'000;
     bool baseline = false;
 
-    CLI::Option* duration_option = nullptr;
     CLI::Option* write_ratio_option = nullptr;
 };
 
@@ -56,13 +53,7 @@ RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db) {
     }
     plan.pool.validate();
 
-    plan.load.threads = o.threads;
-    if (o.duration_option->count() > 0) {
-        plan.load.duration = parse_duration(o.duration, "--duration");
-    } else {
-        plan.load.ops = o.ops;
-    }
-    plan.load.sample_interval = parse_duration(o.common.sample_interval, "--sample-interval");
+    apply_load_options(o.load, o.common, plan.load);
     plan.load.connect_timeout = plan.pool.acquire_timeout;
 
     const auto kind = parse_workload(o.workload);
@@ -108,20 +99,9 @@ Command add_stress_command(CLI::App& app) {
 
     add_database_option(*cmd, o->common);
 
-    cmd->add_option("--threads", o->threads, "Concurrent worker threads")
-        ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))
-        ->capture_default_str()
-        ->group("Load");
-    auto* ops = cmd->add_option("--ops", o->ops, "Total operations, all threads together")
-                    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000'000}))
-                    ->capture_default_str()
-                    ->group("Load");
-    o->duration_option = cmd->add_option("--duration", o->duration, "Run for this long instead of --ops")
-                             ->type_name("DURATION")
-                             ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
-                             ->group("Load");
-    ops->excludes(o->duration_option);
-    o->duration_option->excludes(ops);
+    add_load_options(*cmd, o->load,
+                     {"Concurrent worker threads", "Total operations, all threads together",
+                      "Run for this long instead of --ops"});
 
     cmd->add_option("--pool-size", o->pool_size, "Maximum connections in the pool")
         ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))

@@ -132,6 +132,20 @@ inline void hold_for(std::chrono::milliseconds d) {
     cv.wait_for(lk, d, [] { return false; });
 }
 
+/// A pool configuration for tests: name, max_size and acquire timeout; the rest default.
+inline poolbench::PoolConfig config(std::string name, std::size_t max_size, std::chrono::milliseconds timeout) {
+    poolbench::PoolConfig c;
+    c.name = std::move(name);
+    c.max_size = max_size;
+    c.acquire_timeout = timeout;
+    return c;
+}
+
+/// How many connections the pool closed for `reason`.
+inline std::uint64_t destroyed(const poolbench::PoolStats& s, poolbench::DestroyReason reason) {
+    return s.destroyed_by_reason[static_cast<std::size_t>(reason)];
+}
+
 inline int conn_id(poolbench::Lease& l) {
     return static_cast<int>(l->query("SELECT id").int_at(0));
 }

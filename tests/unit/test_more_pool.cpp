@@ -28,16 +28,10 @@ using pbtest::TestDriver;
 namespace {
 
 PoolConfig cfg(std::size_t max_size, std::chrono::milliseconds timeout = 5000ms) {
-    PoolConfig c;
-    c.name = "more";
-    c.max_size = max_size;
-    c.acquire_timeout = timeout;
-    return c;
+    return pbtest::config("more", max_size, timeout);
 }
 
-std::uint64_t destroyed(const poolbench::PoolStats& s, DestroyReason r) {
-    return s.destroyed_by_reason[static_cast<std::size_t>(r)];
-}
+using pbtest::destroyed;
 
 /// Opens connections that fail in a chosen way: by throwing something that is not a
 /// std::exception, or a std::exception with an empty message.

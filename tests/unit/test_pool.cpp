@@ -21,16 +21,10 @@ using pbtest::TestDriver;
 namespace {
 
 PoolConfig cfg(std::size_t max_size, std::chrono::milliseconds timeout = 2000ms) {
-    PoolConfig c;
-    c.name = "test";
-    c.max_size = max_size;
-    c.acquire_timeout = timeout;
-    return c;
+    return pbtest::config("test", max_size, timeout);
 }
 
-std::uint64_t destroyed(const poolbench::PoolStats& s, DestroyReason r) {
-    return s.destroyed_by_reason[static_cast<std::size_t>(r)];
-}
+using pbtest::destroyed;
 
 }  // namespace
 
