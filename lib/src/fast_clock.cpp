@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 
 #if defined(__x86_64__)
@@ -52,23 +53,33 @@ struct State {
     State() {
         tsc = invariant_tsc();
         if (!tsc) return;
-        // Calibrate over ~1 ms, each end bracketed by two TSC reads around one clock read.
+        // Calibrate over ~2 ms. Each end pairs one steady_clock read with the TSC midway
+        // between two TSC reads around it; of several tries keep the tightest bracket, so a
+        // preemption during a read (likely on a busy machine) cannot skew the scale.
         const auto sample = [](std::int64_t& t, std::int64_t& n) {
-            const std::int64_t t1 = ticks();
-            n = steady_ns();
-            const std::int64_t t2 = ticks();
-            t = t1 + (t2 - t1) / 2;
+            std::int64_t best_width = INT64_MAX;
+            for (int i = 0; i < 16; ++i) {
+                const std::int64_t t1 = ticks();
+                const std::int64_t ns = steady_ns();
+                const std::int64_t t2 = ticks();
+                if (t2 - t1 < best_width) {
+                    best_width = t2 - t1;
+                    t = t1 + (t2 - t1) / 2;
+                    n = ns;
+                }
+            }
         };
         sample(base_tsc, base_ns);
         std::int64_t t = 0, n = 0;
         do {
             sample(t, n);
-        } while (n - base_ns < 1'000'000);
-        if (t <= base_tsc) {
+        } while (n - base_ns < 2'000'000);
+        const double k = t > base_tsc ? static_cast<double>(n - base_ns) / static_cast<double>(t - base_tsc) : 0.0;
+        if (!(k > 0.05 && k < 20.0)) {  // not a 50 MHz - 20 GHz counter: do not trust it
             tsc = false;
             return;
         }
-        publish(t, n, static_cast<double>(n - base_ns) / static_cast<double>(t - base_tsc));
+        publish(t, n, k);
         last_refine_ns = n;
     }
 
@@ -110,11 +121,18 @@ void refine() noexcept {
     if (!st.tsc) return;
     std::unique_lock lk(st.refine_mu, std::try_to_lock);
     if (!lk.owns_lock()) return;
-    const std::int64_t t1 = ticks();
-    const std::int64_t n = steady_ns();
-    const std::int64_t t2 = ticks();
-    if (n - st.last_refine_ns < 1'000'000'000) return;
-    const std::int64_t t = t1 + (t2 - t1) / 2;
+    if (steady_ns() - st.last_refine_ns < 1'000'000'000) return;
+    std::int64_t t = 0, n = 0, best_width = INT64_MAX;
+    for (int i = 0; i < 8; ++i) {  // the tightest of a few brackets, as in calibration
+        const std::int64_t t1 = ticks();
+        const std::int64_t ns = steady_ns();
+        const std::int64_t t2 = ticks();
+        if (t2 - t1 < best_width) {
+            best_width = t2 - t1;
+            t = t1 + (t2 - t1) / 2;
+            n = ns;
+        }
+    }
     if (t <= st.base_tsc) return;
     st.publish(t, n, static_cast<double>(n - st.base_ns) / static_cast<double>(t - st.base_tsc));
     st.last_refine_ns = n;
