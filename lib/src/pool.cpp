@@ -95,6 +95,8 @@ struct ThreadHint {
 thread_local ThreadHint tl_hint;
 thread_local std::uint32_t tl_index = next_thread_index.fetch_add(1, std::memory_order_relaxed);
 thread_local std::uint32_t tl_acquires = 0;  // for sampled stack capture
+// Set when this thread, inside a release, claimed the freeing of an orphaned core.
+thread_local bool tl_free_claimed = false;
 
 /// A uniform double in [0, 1) from a per-thread generator (backoff and lifetime jitter).
 double uniform01() {
@@ -148,6 +150,9 @@ struct alignas(64) Shard {
     std::atomic<std::uint64_t> hits{0};
     std::atomic<std::uint64_t> validation_failures{0};
     std::atomic<std::uint64_t> transaction_retries{0};
+    // Threads inside release() (their lease's shard, not necessarily their own): an
+    // orphaned core is freed only when no release is still running in it.
+    std::atomic<std::int64_t> releasing{0};
     AtomicHistogram acquire_wait;
     AtomicHistogram usage;
 };
@@ -202,9 +207,23 @@ public:
         {
             std::lock_guard lk(mu_);
             orphaned_ = true;
-            free_now = drained_unlocked();
+            free_now = claim_free_unlocked();
         }
-        if (free_now) delete this;
+        if (free_now) free_when_quiet();
+    }
+
+    /// The entry for Lease::release: counts the release in flight so that an orphaned
+    /// core is never freed under it, and frees the core if this release finished it.
+    void release_entry(std::uint32_t slot, std::uint32_t word, Connection* conn, std::int64_t acquired_ns,
+                       bool invalid) noexcept {
+        Shard& sh = shard();
+        sh.releasing.fetch_add(1, std::memory_order_seq_cst);
+        tl_free_claimed = false;
+        release(slot, word, conn, acquired_ns, invalid);
+        const bool free_now = tl_free_claimed;
+        tl_free_claimed = false;
+        sh.releasing.fetch_sub(1, std::memory_order_seq_cst);
+        if (free_now) free_when_quiet();  // the claim makes this thread the only one to free it
     }
 
     Lease acquire(std::chrono::milliseconds timeout);
@@ -297,7 +316,12 @@ private:
                              std::vector<std::unique_ptr<Connection>>& victims) noexcept;
     void make_available_unlocked(std::uint32_t slot, std::uint32_t word) noexcept;
     void mark_suspects_unlocked(std::int64_t created_before) noexcept;
-    void give_permit_unlocked() noexcept;
+    void give_permit_unlocked(bool probe = false) noexcept;
+    /// Capacity or a connection may have come free: wake the front waiter if something is
+    /// idle, give queued waiters permits to open connections (a half-open probe once the
+    /// breaker's cooldown is over), or fail them fast while the breaker is open and
+    /// nothing leased could come back to serve them.
+    void serve_queue_unlocked() noexcept;
     void enqueue_unlocked(Waiter& w) noexcept;
     void unlink_unlocked(Waiter& w) noexcept;
     Waiter* pop_front_unlocked() noexcept;
@@ -306,6 +330,25 @@ private:
     void note_peaks_unlocked() const noexcept;
     void connection_gone_unlocked(DestroyReason reason) noexcept;
     bool drained_unlocked() const noexcept { return total_ == 0 && revoked_.empty(); }
+    /// True for exactly one caller once the core is orphaned and drained: that caller frees
+    /// it (free_when_quiet) after leaving its own release. Sets tl_free_claimed.
+    bool claim_free_unlocked() noexcept {
+        if (!orphaned_ || free_claimed_ || !drained_unlocked()) return false;
+        free_claimed_ = true;
+        tl_free_claimed = true;
+        return true;
+    }
+    /// Waits for releases still running in this core (a thread that returned a connection
+    /// swept by shutdown may still be on its way out), then frees it.
+    void free_when_quiet() noexcept {
+        for (;;) {
+            std::int64_t running = 0;
+            for (const Shard& sh : shards_) running += sh.releasing.load(std::memory_order_seq_cst);
+            if (running == 0) break;
+            std::this_thread::yield();
+        }
+        delete this;
+    }
     std::string state_line_unlocked() const;
 
     const std::uint64_t id_;
@@ -346,6 +389,7 @@ private:
     Waiter* tail_ = nullptr;   //                                             (mu_)
     bool closed_ = false;      //                                             (mu_)
     bool orphaned_ = false;    //                                             (mu_)
+    bool free_claimed_ = false;  //                                           (mu_)
     mutable std::size_t peak_active_ = 0;  //                                 (mu_)
     std::size_t peak_total_ = 0;           //                                 (mu_)
     std::uint64_t created_ = 0;            //                                 (mu_)
@@ -405,7 +449,7 @@ bool PoolCore::scan_idle(Taken& out) noexcept {
         std::uint32_t best = capacity_;
         std::int64_t best_used = 0;
         for (std::uint32_t i = 0; i < capacity_; ++i) {
-            if (kind_of(slots_[i].state.load(std::memory_order_relaxed)) != idle) continue;
+            if (kind_of(slots_[i].state.load(std::memory_order_seq_cst)) != idle) continue;
             const std::int64_t used = slots_[i].last_used_ns.load(std::memory_order_relaxed);
             const bool better = config_.idle_order == IdleOrder::lifo ? used > best_used : used < best_used;
             if (best == capacity_ || better) {
@@ -543,7 +587,13 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
         if (w.outcome != Waiter::Outcome::waiting) break;
         const auto woke = Clock::now();
         const bool timed_out = woke >= until;
-        if (look_at_threshold && woke >= starving_from) w.looked_at_threshold = true;
+        if (look_at_threshold && woke >= starving_from) {
+            // Looking at the threshold: stop being passed over first, so a release after
+            // the look below sees the flag clear and wakes us (Dekker pair with release()).
+            w.looked_at_threshold = true;
+            w.passed_over = false;
+            if (head_ == &w) front_passed_over_.store(false, std::memory_order_seq_cst);
+        }
         const bool was_notified = w.notified;
         if (w.notified) {
             // A release woke us to look (normal mode). Clear the flag before looking, so a
@@ -557,13 +607,13 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
             note_peaks_unlocked();
             return t;
         }
-        if (was_notified && head_ == &w) {
+        if (was_notified && head_ == &w && !w.looked_at_threshold) {
             w.passed_over = true;
-            front_passed_over_.store(true, std::memory_order_relaxed);
+            front_passed_over_.store(true, std::memory_order_seq_cst);
         }
         if (timed_out) {
             unlink_unlocked(w);
-            wake_front_if_idle_unlocked();
+            serve_queue_unlocked();
             ++timeouts_;
             // The wait ran to the deadline (on steady_clock); the hot-path clock may read a
             // hair less, so report at least the timeout.
@@ -636,7 +686,7 @@ PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
         const std::uint32_t word = next_lease(s.state.load(std::memory_order_relaxed));
         s.state.store(word, std::memory_order_release);
         note_peaks_unlocked();
-        if (head_ != nullptr && may_open_unlocked()) give_permit_unlocked();  // next in line may open too
+        serve_queue_unlocked();  // max_connecting may have held the next in line back
         return Taken{slot, word, true};
     }
     // Opening failed, or the pool closed meanwhile: give the capacity back.
@@ -648,13 +698,8 @@ PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
         ++created_;
         ++destroyed_[static_cast<std::size_t>(DestroyReason::shutdown)];
     }
-    if (!closed_ && head_ != nullptr) give_permit_unlocked();
-    bool free_core = false;
-    if (closed_) {
-        drained_cv_.notify_all();
-        free_core = orphaned_ && drained_unlocked();
-    }
-    // Build the message before `this` may be freed.
+    serve_queue_unlocked();
+    if (closed_) drained_cv_.notify_all();
     const bool closed_meanwhile = o.failure.empty();
     const bool breaker_open = breaker_ == BreakerState::open;
     const std::string msg = closed_meanwhile ? "pool '" + config_.name + "' was shut down while a connection was being opened"
@@ -663,7 +708,6 @@ PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
                                              : "pool '" + config_.name + "': cannot open a new connection: " + o.failure;
     lk.unlock();
     o.conn.reset();
-    if (free_core) delete this;
     if (closed_meanwhile) throw PoolClosed(msg);
     // This acquire did try to connect: a ConnectError, whose message says the breaker is
     // now open. CircuitOpen is for acquires refused without trying.
@@ -728,9 +772,10 @@ void PoolCore::release(std::uint32_t slot, std::uint32_t word, Connection* conn,
     const std::uint64_t sig = signal_.load(std::memory_order_seq_cst);
     if (sig == 0) return;
     if ((sig & (closed_bit | suspended_bit)) == suspended_bit) return;  // resume() serves the queue
-    if ((sig & closed_bit) != 0 || starving(now)) {
-        release_slow(slot, idle_word, now);  // close it, or hand it straight to the front waiter
-    } else if (!front_passed_over_.load(std::memory_order_relaxed) &&
+    const std::int64_t later = now_ns();  // reset() may have taken a while: judge starving now
+    if ((sig & closed_bit) != 0 || starving(later)) {
+        release_slow(slot, idle_word, later);  // close it, or hand it straight to the front waiter
+    } else if (!front_passed_over_.load(std::memory_order_seq_cst) &&
                !wake_pending_.load(std::memory_order_seq_cst) &&
                !wake_pending_.exchange(true, std::memory_order_seq_cst)) {
         wake_front();  // normal mode: let the front waiter compete for it
@@ -750,7 +795,6 @@ void PoolCore::wake_front() noexcept {
 void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::int64_t now) noexcept {
     Slot& s = slots_[slot];
     std::unique_ptr<Connection> victim;
-    bool free_core = false;
     {
         std::lock_guard lk(mu_);
         std::uint32_t expected = idle_word;
@@ -760,7 +804,7 @@ void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::in
                 victim = std::move(s.conn);
                 s.state.store(with_kind(idle_word, empty), std::memory_order_release);
                 connection_gone_unlocked(DestroyReason::shutdown);
-                free_core = orphaned_ && drained_unlocked();
+                (void)claim_free_unlocked();
             }
         } else if (suspended_) {
             // resume() serves the queue.
@@ -777,12 +821,10 @@ void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::in
         }
     }
     victim.reset();
-    if (free_core) delete this;
 }
 
 void PoolCore::release_revoked(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept {
     std::unique_ptr<Connection> victim;
-    bool free_core = false;
     std::int64_t leased_ns = now;
     {
         std::lock_guard lk(mu_);
@@ -794,15 +836,15 @@ void PoolCore::release_revoked(std::uint32_t slot, std::uint32_t word, std::int6
                 break;
             }
         }
-        free_core = closed_ && orphaned_ && drained_unlocked();
         if (closed_) drained_cv_.notify_all();
+        (void)claim_free_unlocked();
     }
     {
         std::lock_guard g(slots_[slot].trace_mu);
         if (slots_[slot].trace.word == word) leased_ns = slots_[slot].trace.leased_ns;
     }
     victim.reset();
-    if (!free_core) {
+    {
         LeakReport r;
         r.kind = LeakReport::Kind::returned;
         r.pool = config_.name;
@@ -811,7 +853,6 @@ void PoolCore::release_revoked(std::uint32_t slot, std::uint32_t word, std::int6
         r.thread_name = current_thread_name();
         publish(std::move(r));
     }
-    if (free_core) delete this;
 }
 
 void PoolCore::destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyReason reason) noexcept {
@@ -821,7 +862,6 @@ void PoolCore::destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyRea
     }
     Slot& s = slots_[slot];
     std::unique_ptr<Connection> victim;
-    bool free_core = false;
     bool was_revoked = false;
     {
         std::lock_guard lk(mu_);
@@ -838,8 +878,7 @@ void PoolCore::destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyRea
                 ++reconnect_debt_;
                 mark_suspects_unlocked(s.created_ns);
             }
-            if (!closed_ && head_ != nullptr) give_permit_unlocked();
-            free_core = closed_ && orphaned_ && drained_unlocked();
+            (void)claim_free_unlocked();
         }
     }
     if (was_revoked) {
@@ -847,7 +886,6 @@ void PoolCore::destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyRea
         return;
     }
     victim.reset();  // closing may do I/O: never under the lock
-    if (free_core) delete this;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -869,7 +907,7 @@ bool PoolCore::shutdown(std::chrono::milliseconds grace) {
             closing_cv_.notify_all();
         }
         for (std::uint32_t i = 0; i < capacity_; ++i) {
-            std::uint32_t w = slots_[i].state.load(std::memory_order_relaxed);
+            std::uint32_t w = slots_[i].state.load(std::memory_order_seq_cst);
             if (kind_of(w) == idle &&
                 slots_[i].state.compare_exchange_strong(w, with_kind(w, reserved), std::memory_order_acq_rel)) {
                 victims.push_back(std::move(slots_[i].conn));
@@ -919,6 +957,7 @@ void PoolCore::housekeep() {
             if (o.failure.empty() && !closed_) {
                 opened_unlocked(s, o);
                 make_available_unlocked(slot, w);
+                serve_queue_unlocked();
                 continue;
             }
             s.state.store(with_kind(w, empty), std::memory_order_release);
@@ -928,6 +967,8 @@ void PoolCore::housekeep() {
                 last_connect_error_ = o.failure;
                 breaker_failure_unlocked(o.failure, now_ns());
                 housekeeper_retry_ = true;  // back off until the next interval
+                if (closed_) drained_cv_.notify_all();
+                serve_queue_unlocked();
             } else {
                 ++created_;
                 ++destroyed_[static_cast<std::size_t>(DestroyReason::shutdown)];
@@ -947,6 +988,14 @@ void PoolCore::housekeep() {
         if (housekeeper_retry_) {
             wake = std::min(wake, now_ns() + to_ns(config_.housekeeping_interval));
             if (breaker_ == BreakerState::open) wake = std::max(wake, breaker_until_ns_);
+        }
+        if (breaker_ == BreakerState::open && head_ != nullptr) {
+            // Queued waiters get their probe when the cooldown ends, even with no traffic.
+            if (now_ns() >= breaker_until_ns_) {
+                serve_queue_unlocked();
+                continue;
+            }
+            wake = std::min(wake, breaker_until_ns_);
         }
         if (total_ < min_idle_ && !housekeeper_retry_ && (!may_open_unlocked() || breaker_ != BreakerState::closed)) {
             // Opening is capped (max_connecting), suspended, or held back by a circuit breaker
@@ -1082,7 +1131,7 @@ void PoolCore::check_leaks(std::unique_lock<std::mutex>& lk) {
                 s.state.store(with_kind(w, empty), std::memory_order_release);
                 sub_total_unlocked();
                 ++leaks_reclaimed_;
-                if (head_ != nullptr) give_permit_unlocked();
+                serve_queue_unlocked();
                 p.report.kind = LeakReport::Kind::reclaimed;
                 p.traced = false;  // the suspected report carries the trace
                 pending.push_back(p);
@@ -1189,8 +1238,9 @@ std::uint32_t PoolCore::claim_empty_unlocked() noexcept {
     std::terminate();  // unreachable while the invariant above holds
 }
 
-void PoolCore::give_permit_unlocked() noexcept {
-    if (head_ == nullptr || !may_open_unlocked() || (breaker_on_ && breaker_ != BreakerState::closed)) return;
+void PoolCore::give_permit_unlocked(bool probe) noexcept {
+    if (head_ == nullptr || !may_open_unlocked() || (!probe && breaker_on_ && breaker_ != BreakerState::closed))
+        return;
     const std::uint32_t slot = claim_empty_unlocked();
     add_total_unlocked();
     ++pending_;
@@ -1198,6 +1248,28 @@ void PoolCore::give_permit_unlocked() noexcept {
     w->slot = slot;
     w->outcome = Waiter::Outcome::permit;
     w->cv.notify_one();
+}
+
+void PoolCore::serve_queue_unlocked() noexcept {
+    if (closed_ || suspended_ || head_ == nullptr) return;
+    wake_front_if_idle_unlocked();
+    if (breaker_on_ && breaker_ != BreakerState::closed) {
+        if (breaker_ == BreakerState::open && now_ns() >= breaker_until_ns_ && may_open_unlocked()) {
+            breaker_transition_unlocked(BreakerState::half_open, "cooldown over: one probe let through");
+            give_permit_unlocked(true);
+        } else if (breaker_ == BreakerState::open && pending_ == 0 && count_leased_unlocked() == 0) {
+            while (Waiter* w = pop_front_unlocked()) {
+                w->outcome = Waiter::Outcome::circuit_open;
+                w->cv.notify_one();
+            }
+        }
+        return;
+    }
+    while (head_ != nullptr && may_open_unlocked()) {
+        const std::size_t before = queued_;
+        give_permit_unlocked();
+        if (queued_ == before) break;
+    }
 }
 
 void PoolCore::enqueue_unlocked(Waiter& w) noexcept {
@@ -1265,8 +1337,12 @@ void PoolCore::note_peaks_unlocked() const noexcept {
 void PoolCore::connection_gone_unlocked(DestroyReason reason) noexcept {
     sub_total_unlocked();
     ++destroyed_[static_cast<std::size_t>(reason)];
-    if (closed_) drained_cv_.notify_all();
-    else if (total_ < min_idle_) housekeeper_cv_.notify_one();
+    if (closed_) {
+        drained_cv_.notify_all();
+        return;
+    }
+    if (total_ < min_idle_) housekeeper_cv_.notify_one();
+    serve_queue_unlocked();
 }
 
 std::string PoolCore::state_line_unlocked() const {
@@ -1385,12 +1461,7 @@ void PoolCore::breaker_success_unlocked() noexcept {
     consecutive_failures_ = 0;
     if (breaker_on_ && breaker_ != BreakerState::closed) {
         breaker_transition_unlocked(BreakerState::closed, "a connection opened");
-        // Serve the queue now that connections can be opened again.
-        while (head_ != nullptr && may_open_unlocked()) {
-            const std::size_t before = queued_;
-            give_permit_unlocked();
-            if (queued_ == before) break;
-        }
+        serve_queue_unlocked();  // connections can be opened again
     }
 }
 
@@ -1455,11 +1526,7 @@ void PoolCore::resize(std::size_t max_size, std::size_t min_idle) {
         if (config_.core_size == 0) core_ = max_size;
         surplus_.store(total_ > core_ || total_ > max_, std::memory_order_relaxed);
         for (std::uint32_t i = 0; i < capacity_ && total_ > max_; ++i) close_idle_unlocked(i, DestroyReason::surplus, victims);
-        while (head_ != nullptr && may_open_unlocked() && (!breaker_on_ || breaker_ == BreakerState::closed)) {
-            const std::size_t before = queued_;
-            give_permit_unlocked();
-            if (queued_ == before) break;
-        }
+        serve_queue_unlocked();
         housekeeper_cv_.notify_all();
     }
 }
@@ -1476,12 +1543,7 @@ void PoolCore::resume() {
     if (!suspended_) return;
     suspended_ = false;
     signal_.fetch_and(~suspended_bit, std::memory_order_seq_cst);
-    wake_front_if_idle_unlocked();
-    while (head_ != nullptr && may_open_unlocked() && (!breaker_on_ || breaker_ == BreakerState::closed)) {
-        const std::size_t before = queued_;
-        give_permit_unlocked();
-        if (queued_ == before) break;
-    }
+    serve_queue_unlocked();
     housekeeper_cv_.notify_all();
 }
 
@@ -1514,10 +1576,11 @@ void Lease::release() noexcept {
     if (conn_ == nullptr) return;
     internal::PoolCore* core = core_;
     Connection* conn = conn_;
+    const bool invalid = invalid_;
     core_ = nullptr;
     conn_ = nullptr;
-    core->release(slot_, seq_, conn, acquired_ns_, invalid_);
     invalid_ = false;
+    core->release_entry(slot_, seq_, conn, acquired_ns_, invalid);
 }
 
 Pool::Pool(std::shared_ptr<Driver> driver, PoolConfig config) : core_(nullptr) {
