@@ -10,8 +10,11 @@
 #include "poolbench/drivers.hpp"
 #include "poolbench/error.hpp"
 
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -86,12 +89,19 @@ private:
             broken_ = true;
             throw_broken("injected: connection lost (FaultDriver break_on_query)");
         }
+        const double p = settings_->drop_probability.load(std::memory_order_relaxed);
+        if (p > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p) {
+            broken_ = true;
+            throw_broken("injected: connection dropped (FaultDriver drop_probability)");
+        }
     }
 
     std::unique_ptr<Connection> inner_;
     std::shared_ptr<FaultSettings> settings_;
     bool postgres_;
     bool broken_ = false;  // only touched by the thread using the connection
+    std::minstd_rand rng_{static_cast<std::minstd_rand::result_type>(
+        std::hash<const void*>{}(this) ^ static_cast<std::size_t>(std::chrono::steady_clock::now().time_since_epoch().count()))};
     std::mutex mutex_;     // guards interrupted_ (interrupt() comes from other threads)
     std::condition_variable cv_;
     bool interrupted_ = false;
@@ -119,6 +129,10 @@ std::unique_ptr<Connection> FaultDriver::connect(std::chrono::steady_clock::time
     }
     if (settings_->refuse_connect.load(std::memory_order_relaxed)) {
         throw ConnectError("injected: connection refused (FaultDriver)");
+    }
+    const std::int64_t until = settings_->refuse_until_ns.load(std::memory_order_relaxed);
+    if (until != 0 && std::chrono::steady_clock::now().time_since_epoch() < std::chrono::nanoseconds(until)) {
+        throw ConnectError("injected: connection refused (FaultDriver refuse_for window)");
     }
     return std::make_unique<FaultConnection>(inner_->connect(deadline), settings_, is_postgres(inner_->backend()));
 }

@@ -2,12 +2,14 @@
 //
 // URLs: postgresql://user:pass@host:port/db?k=v (also postgres://). Query parameters are
 // libpq's own (sslmode, connect_timeout, application_name, options, keepalives_idle, ...)
-// plus two of poolbench's, which are taken out before libpq sees the URL (libpq rejects
+// plus three of poolbench's, which are taken out before libpq sees the URL (libpq rejects
 // names it does not know):
 //   statement_timeout=DURATION  (250ms, 5s, 2m, 1h; a bare number is milliseconds; 0 = off)
 //       a client-side limit per statement: when it passes, the statement is cancelled
 //       (PQcancel) and QueryError 57014 is thrown; the connection stays usable.
 //   reset_query=SQL             run by reset() after any rollback (e.g. DISCARD ALL).
+//   broken_sqlstates=LIST       which errors mean the connection is unusable: SQLSTATE
+//                               classes and codes, default 08,57P01,57P02,57P03,25006.
 // Unknown names are a ConfigError when the driver is made (checked against
 // PQconndefaults), so a typo does not surface only at the first connect.
 //
@@ -27,8 +29,8 @@
 // connection as pb_1, pb_2, ... (at most max_cached_statements; beyond that statements
 // run unnamed); parameters go as text; results are converted by column type OID.
 //
-// Broken: the connection status is bad, or a statement failed with SQLSTATE class 08 or
-// 57P01/57P02/57P03. A broken connection stays broken; the pool then closes it. Note that
+// Broken: the connection status is bad, or a statement failed with an SQLSTATE in the
+// broken rule (default class 08, 57P01/57P02/57P03, 25006). A broken connection stays broken; the pool then closes it. Note that
 // the server reports a wrong parameter count as 08P01 (protocol violation), so that
 // mistake also costs the connection.
 #include "drivers_internal.hpp"
@@ -38,6 +40,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -205,8 +208,37 @@ int wait_socket(int fd, short events, std::optional<Clock::time_point> deadline)
 
 void ignore_notice(void* /*arg*/, const char* /*message*/) noexcept {}
 
-bool is_broken_sqlstate(std::string_view code) noexcept {
-    return code.substr(0, 2) == "08" || code == "57P01" || code == "57P02" || code == "57P03";
+/// The default broken rule: connection exceptions (class 08), the server shutting down or
+/// the backend terminated (57P01-57P03), and 25006 (read-only transaction): a pool that
+/// writes and finds itself on a read-only standby after a failover must reconnect (to the
+/// new primary) rather than fail every write. broken_sqlstates=... in the URL replaces it.
+constexpr std::string_view default_broken_sqlstates = "08,57P01,57P02,57P03,25006";
+
+/// `code` matches an entry of `rule`: a 2-character class or a 5-character SQLSTATE.
+bool matches_sqlstate(std::string_view code, const std::vector<std::string>& rule) noexcept {
+    for (const auto& r : rule) {
+        if (r.size() == 2 ? code.substr(0, 2) == r : code == r) return true;
+    }
+    return false;
+}
+
+std::vector<std::string> parse_sqlstate_rule(std::string_view text, const std::string& redacted) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const std::size_t comma = text.find(',', start);
+        const std::string_view item = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        const bool ok = (item.size() == 2 || item.size() == 5) &&
+                        std::all_of(item.begin(), item.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+        if (!ok) {
+            throw ConfigError("invalid broken_sqlstates entry '" + std::string(item) + "' in PostgreSQL URL '" + redacted +
+                              "': use a comma-separated list of SQLSTATE classes (08) and codes (57P01)");
+        }
+        out.emplace_back(item);
+        if (comma == std::string_view::npos) break;
+        start = comma + 1;
+    }
+    return out;
 }
 
 /// Everything a driver and its connections share; immutable after construction.
@@ -220,6 +252,7 @@ struct PgSettings {
     std::optional<milliseconds> connect_timeout;
     std::string reset_query;
     bool reset_query_discards = false;  ///< the reset query deallocates prepared statements
+    std::vector<std::string> broken_sqlstates;  ///< which SQLSTATEs mean "connection unusable"
 
     /// Removes every password from `message`.
     [[nodiscard]] std::string scrub(std::string message) const {
@@ -489,7 +522,7 @@ private:
         const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         const bool bad = PQstatus(conn_.get()) == CONNECTION_BAD;
         std::string code = state != nullptr ? state : (bad ? "08006" : "XX000");
-        const bool broken = bad || is_broken_sqlstate(code);
+        const bool broken = bad || matches_sqlstate(code, settings_->broken_sqlstates);
         if (broken) broken_ = true;
         std::string message;
         if (cancelled && code == "57014") {
@@ -588,6 +621,7 @@ public:
             if (o->val != nullptr && std::string_view(o->keyword) == "password") s->secrets.emplace_back(o->val);
         }
 
+        s->broken_sqlstates = parse_sqlstate_rule(default_broken_sqlstates, url.redacted);
         s->keywords = {"fallback_application_name", "keepalives", "dbname"};
         s->values = {"poolbench", "1", base};
         const auto known = libpq_keywords();
@@ -601,6 +635,10 @@ public:
                 s->statement_timeout = *d;
                 s->statement_timeout_text = value;
                 if (d->count() == 0) s->statement_timeout.reset();
+                continue;
+            }
+            if (name == "broken_sqlstates") {
+                s->broken_sqlstates = parse_sqlstate_rule(value, url.redacted);
                 continue;
             }
             if (name == "reset_query") {

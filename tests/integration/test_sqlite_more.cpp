@@ -2,6 +2,7 @@
 // which codes break a connection, a statement failing while it runs in the middle of
 // execute(), setup pragmas that fail at connect, and how a driver describes itself.
 #include <catch2/catch.hpp>
+#include "support/test_driver.hpp"
 
 #include "../../lib/src/drivers_internal.hpp"
 #include "poolbench/drivers.hpp"
@@ -242,4 +243,35 @@ TEST_CASE("FaultDriver: connect latency past the deadline times out there, needs
     CHECK(conn->in_transaction());
     conn->reset();
     CHECK_FALSE(conn->needs_reset());
+}
+
+TEST_CASE("FaultDriver: refuse_for is an outage window that ends by itself; drop_probability drops connections",
+          "[sqlite][fault]") {
+    auto settings = std::make_shared<poolbench::FaultSettings>();
+    auto driver = std::make_shared<poolbench::FaultDriver>(poolbench::make_driver("sqlite::memory:"), settings);
+    settings->refuse_for(std::chrono::milliseconds(100));
+    CHECK_THROWS_WITH(driver->connect(std::chrono::steady_clock::now() + std::chrono::seconds(1)),
+                      Catch::Contains("refuse_for window"));
+    CHECK(pbtest::eventually([&] {
+        try {
+            return driver->connect(std::chrono::steady_clock::now() + std::chrono::seconds(1)) != nullptr;
+        } catch (const poolbench::ConnectError&) {
+            return false;
+        }
+    }));
+    settings->drop_probability = 0.25;
+    int dropped = 0;
+    for (int i = 0; i < 400; ++i) {
+        auto c = driver->connect(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+        try {
+            (void)c->query("SELECT 1");
+        } catch (const poolbench::QueryError& e) {
+            CHECK(e.broken());
+            CHECK(c->is_broken());
+            ++dropped;
+        }
+    }
+    INFO("dropped " << dropped << " of 400");
+    CHECK(dropped > 50);   // 25% of 400 = 100, far from both bounds
+    CHECK(dropped < 160);
 }

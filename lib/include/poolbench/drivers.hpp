@@ -27,6 +27,18 @@ struct FaultSettings {
     std::atomic<bool> fail_ping{false};                ///< ping() returns false
     std::atomic<bool> break_on_query{false};           ///< the next statement breaks its connection
     std::atomic<bool> fail_reset{false};               ///< reset() throws
+    /// connect() is refused until this steady_clock time (nanoseconds since its epoch);
+    /// refuse_for() sets it: an outage window that ends by itself.
+    std::atomic<std::int64_t> refuse_until_ns{0};
+    /// Each statement breaks its connection with this probability (0..1): drops a
+    /// fraction of connections, as a flaky network or a failover would.
+    std::atomic<double> drop_probability{0.0};
+
+    void refuse_for(std::chrono::milliseconds window) noexcept {
+        refuse_until_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  (std::chrono::steady_clock::now() + window).time_since_epoch())
+                                  .count());
+    }
 };
 
 /// Wraps a driver and injects the faults in `settings` (shared so tests can flip them).
