@@ -245,7 +245,7 @@ TEST_CASE("FaultDriver: connect latency past the deadline times out there, needs
     CHECK_FALSE(conn->needs_reset());
 }
 
-TEST_CASE("FaultDriver: refuse_for is an outage window that ends by itself; drop_probability drops connections",
+TEST_CASE("FaultDriver: refuse_for is an outage window that ends by itself, and drop_probability drops connections",
           "[sqlite][fault]") {
     auto settings = std::make_shared<poolbench::FaultSettings>();
     auto driver = std::make_shared<poolbench::FaultDriver>(poolbench::make_driver("sqlite::memory:"), settings);
