@@ -124,6 +124,8 @@ inline bool eventually(const std::function<bool()>& condition, std::chrono::mill
     while (true) {
         if (condition()) return true;
         if (Clock::now() >= end) return false;
+        // The polling cadence of a condition wait (conditions here query the server), not a
+        // fixed delay standing in for synchronisation.
         std::this_thread::sleep_for(10ms);
     }
 }
