@@ -62,6 +62,8 @@ Json pool(const PoolSection& p) {
                 {"reconnects", p.reconnects},
                 {"overloaded", p.overloaded},
                 {"circuit_rejections", p.circuit_rejections},
+                {"transaction_retries", p.transaction_retries},
+                {"keepalives", p.keepalives},
                 {"leaks_detected", p.leaks_detected},
                 {"leaks_returned_late", p.leaks_returned_late},
                 {"leaks_reclaimed", p.leaks_reclaimed},

@@ -118,6 +118,7 @@ public:
             fmt::format_to(it, "  refused: {} overloaded (max waiting), {} by the open circuit breaker\n", p.overloaded,
                            p.circuit_rejections);
         }
+        if (p.transaction_retries) fmt::format_to(it, "  transaction retries: {}\n", p.transaction_retries);
         if (p.breaker.transitions > 0) {
             fmt::format_to(it, "  breaker: {} at the end, {} transitions", p.breaker.state, p.breaker.transitions);
             if (!p.breaker.history.empty()) {

@@ -46,6 +46,8 @@ PoolSection make_pool_section(const PoolStats& s, std::size_t min_idle, std::siz
     p.reconnects = s.reconnects;
     p.overloaded = s.overloaded;
     p.circuit_rejections = s.circuit_rejections;
+    p.transaction_retries = s.transaction_retries;
+    p.keepalives = s.keepalives;
     p.leaks_detected = s.leaks_detected;
     p.leaks_returned_late = s.leaks_returned_late;
     p.leaks_reclaimed = s.leaks_reclaimed;

@@ -74,6 +74,8 @@ struct PoolSection {
     std::uint64_t reconnects = 0;   ///< connections opened to replace broken or invalid ones
     std::uint64_t overloaded = 0;   ///< acquires refused by max_waiting
     std::uint64_t circuit_rejections = 0;  ///< acquires refused while the breaker was open
+    std::uint64_t transaction_retries = 0;  ///< transaction bodies re-run (busy, serialization, deadlock)
+    std::uint64_t keepalives = 0;           ///< keepalive pings of idle connections
     std::uint64_t leaks_detected = 0, leaks_returned_late = 0, leaks_reclaimed = 0;
     BreakerSection breaker;
     std::size_t active_at_end = 0;  ///< leases still out after every worker stopped

@@ -168,7 +168,7 @@ TEST_CASE("null backend: the JSON report has every DESIGN.md field", "[cli]") {
                                  "peak_active", "peak_total", "max_size", "validation_failures", "reconnects"});
     require_number_fields(pool.at("destroyed_by_reason"),
                           {"broken", "validation", "reset", "idle", "lifetime", "shutdown", "surplus", "evicted"});
-    require_number_fields(pool, {"overloaded", "circuit_rejections", "leaks_detected", "leaks_returned_late",
+    require_number_fields(pool, {"overloaded", "circuit_rejections", "transaction_retries", "keepalives", "leaks_detected", "leaks_returned_late",
                                  "leaks_reclaimed"});
     CHECK(pool.at("reconnects") == 0);
     const json& breaker = pool.at("breaker");
