@@ -1,6 +1,7 @@
 // cli.cpp — the shared CLI plumbing and the dispatcher behind main().
 #include "cli.hpp"
 
+#include <poolbench/drivers.hpp>
 #include <poolbench/error.hpp>
 
 // CLI11 2.1's inline split() trips g++ 12's -Wnull-dereference (a false positive in
@@ -94,6 +95,15 @@ void add_database_option(CLI::App& cmd, CommonOptions& options) {
                    "postgresql://user:pass@host:port/db, null://")
         ->default_str("$POOLBENCH_DB, else a SQLite file in a new temporary directory")
         ->group("Database");
+}
+
+std::shared_ptr<Driver> open_driver(const DbUrl& db) {
+    try {
+        return make_driver(db);
+    } catch (const Error& e) {
+        throw DatabaseUnusable(
+            scrub(fmt::format("cannot use database {}: {}", db.redacted, e.what()), url_secrets(db.original)));
+    }
 }
 
 void add_load_options(CLI::App& cmd, LoadOptions& o, const LoadHelp& help) {

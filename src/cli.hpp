@@ -90,6 +90,10 @@ private:
     std::string temp_dir_;
 };
 
+/// The driver for `db`; a failure to make it (e.g. an in-memory SQLite database that cannot
+/// be created) is DatabaseUnusable (exit 3) with one redacted line.
+[[nodiscard]] std::shared_ptr<Driver> open_driver(const DbUrl& db);
+
 /// Fails early (UsageFailure) when --json names a file that cannot be written.
 void check_json_target(const CommonOptions& options);
 

@@ -73,13 +73,7 @@ ExitCode run_stress(const StressOptions& o) {
     const DatabaseChoice db = DatabaseChoice::resolve(o.common.db);
     RunPlan plan = make_plan(o, db);
 
-    std::shared_ptr<Driver> driver;
-    try {
-        driver = make_driver(plan.db);
-    } catch (const Error& e) {
-        throw DatabaseUnusable(scrub(fmt::format("cannot use database {}: {}", plan.db.redacted, e.what()),
-                                     url_secrets(plan.db.original)));
-    }
+    std::shared_ptr<Driver> driver = open_driver(plan.db);
 
     install_interrupt_handler();
     ProgressLine progress(o.common.no_progress);
