@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -128,6 +129,23 @@ inline bool eventually(const std::function<bool()>& condition, std::chrono::mill
         // fixed delay standing in for synchronisation.
         std::this_thread::sleep_for(10ms);
     }
+}
+
+/// The server process id behind a connection.
+inline std::int64_t backend_pid(poolbench::Connection& c) { return c.query("SELECT pg_backend_pid()").int_at(0); }
+
+/// Runs `fn`, which must throw T; returns the exception.
+template <typename T, typename Fn>
+T thrown(Fn&& fn) {
+    try {
+        fn();
+    } catch (const T& e) {
+        return e;
+    } catch (const std::exception& e) {
+        FAIL("expected another exception type, got: " << e.what());
+    }
+    FAIL("expected an exception, nothing was thrown");
+    throw std::logic_error("unreachable");
 }
 
 /// A TCP socket bound to 127.0.0.1 on a port the kernel picked; optionally listening.

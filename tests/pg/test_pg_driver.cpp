@@ -17,21 +17,9 @@ Value I(std::int64_t v) { return Value{v}; }
 Value D(double v) { return Value{v}; }
 Value S(std::string v) { return Value{std::move(v)}; }
 
-std::int64_t backend_pid(Connection& c) { return c.query("SELECT pg_backend_pid()").int_at(0); }
+using pgtest::backend_pid;
 
-/// Runs `fn`, which must throw T; returns the exception.
-template <typename T, typename Fn>
-T thrown(Fn&& fn) {
-    try {
-        fn();
-    } catch (const T& e) {
-        return e;
-    } catch (const std::exception& e) {
-        FAIL("expected another exception type, got: " << e.what());
-    }
-    FAIL("expected an exception, nothing was thrown");
-    throw std::logic_error("unreachable");
-}
+using pgtest::thrown;
 
 /// The "timer active" field of the client-side TCP socket using local port `port` from
 /// /proc/net/tcp{,6}: 2 means the keepalive timer is armed (SO_KEEPALIVE), 0 no timer.

@@ -25,20 +25,9 @@ namespace {
 
 Value I(std::int64_t v) { return Value{v}; }
 
-std::int64_t backend_pid(Connection& c) { return c.query("SELECT pg_backend_pid()").int_at(0); }
+using pgtest::backend_pid;
 
-template <typename T, typename Fn>
-T thrown(Fn&& fn) {
-    try {
-        fn();
-    } catch (const T& e) {
-        return e;
-    } catch (const std::exception& e) {
-        FAIL("expected another exception type, got: " << e.what());
-    }
-    FAIL("expected an exception, nothing was thrown");
-    throw std::logic_error("unreachable");
-}
+using pgtest::thrown;
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
