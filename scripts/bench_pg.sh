@@ -3,25 +3,31 @@
 #   pgbench (SELECT 1, prepared mode; no pool: one connection per client) vs
 #   poolbench stress --workload select1 with the same number of connections,
 #   at 8 clients (8 threads, pool 8) and at 100 threads on a pool of 10 (pgbench: 10 clients);
+#   the fairness trade-off at 100 threads (starvation_threshold vs throughput and waits);
 #   poolbench pooled vs --baseline (a new connection per operation), next to pgbench -C;
 #   optionally HikariCP with the PostgreSQL JDBC driver (../shared/peers/hikaricp).
-#   scripts/bench_pg.sh [--quick] [--no-hikari]
-# Absolute figures on a shared 2-core machine drift by tens of percent: compare the ratios.
+#   scripts/bench_pg.sh [--quick] [--no-hikari] [--rounds N]
+# The comparisons run in interleaved rounds (pgbench, poolbench, pgbench, ...) and report
+# medians: on a shared 2-core machine where client and server compete for the CPUs, one
+# run of either swings by 5-10% with where the scheduler happens to place the threads.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-quick=0; hikari=1
-for a in "$@"; do
-  case $a in
+quick=0; hikari=1; rounds=
+while (($#)); do
+  case $1 in
     --quick) quick=1 ;;
     --no-hikari) hikari=0 ;;
-    *) echo "bench_pg.sh: unknown option '$a' (use --quick, --no-hikari)" >&2; exit 2 ;;
+    --rounds) shift; rounds=${1:-}; [[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "bench_pg.sh: --rounds takes 1-99" >&2; exit 2; } ;;
+    *) echo "bench_pg.sh: unknown option '$1' (use --quick, --no-hikari, --rounds N)" >&2; exit 2 ;;
   esac
+  shift
 done
 scripts/bootstrap.sh
 dir=$(scripts/build.sh release)
 pb=$dir/src/poolbench
-secs=$((quick ? 5 : 15))
+secs=$((quick ? 3 : 6))
+rounds=${rounds:-$((quick ? 2 : 5))}
 eval "$(scripts/pg_sandbox.sh start)"
 tmp=$(mktemp -d)
 trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true; rm -rf "$tmp"' EXIT
@@ -32,24 +38,47 @@ pgbench_tps() {  # clients, extra args...
   "$POOLBENCH_PG_BIN/pgbench" -n -f "$tmp/select1.sql" -c "$c" -j "$c" "$@" "$POOLBENCH_PG_URL" 2>/dev/null |
     sed -nE 's/^tps = ([0-9.]+) .*/\1/p' | head -n 1
 }
-poolbench_ops() {  # threads, pool, extra args...
-  local t=$1 p=$2; shift 2
+poolbench_run() {  # json, threads, pool, extra args...
+  local json=$1 t=$2 p=$3; shift 3
   "$pb" stress --db "$POOLBENCH_PG_URL" --workload select1 --threads "$t" --pool-size "$p" --min-idle "$p" \
-    --no-progress --json "$tmp/pb.json" "$@" >/dev/null
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.0f" % r["throughput_ops_s"])' "$tmp/pb.json"
+    --no-progress --json "$json" "$@" >/dev/null
 }
-ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}x')" "$1" "$2"; }
+ops_of() { python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["throughput_ops_s"])' "$1"; }
 
-echo "== PostgreSQL 15 sandbox, SELECT 1, ${secs}s per point =="
-printf 'case\tpgbench_tps\tpoolbench_ops_s\tratio\n'
-pg8=$(pgbench_tps 8 -M prepared -T "$secs")
-pb8=$(poolbench_ops 8 8 --duration "${secs}s")
-printf '8 clients / 8 threads, pool 8\t%.0f\t%s\t%s\n' "$pg8" "$pb8" "$(ratio "$pb8" "$pg8")"
-pg10=$(pgbench_tps 10 -M prepared -T "$secs")
-pb100=$(poolbench_ops 100 10 --duration "${secs}s")
-printf '10 clients / 100 threads, pool 10\t%.0f\t%s\t%s\n' "$pg10" "$pb100" "$(ratio "$pb100" "$pg10")"
-pb100f=$(poolbench_ops 100 10 --duration "${secs}s" --starvation-threshold 100ms)
-printf '10 clients / 100 threads, pool 10, --starvation-threshold 100ms\t%.0f\t%s\t%s\n' "$pg10" "$pb100f" "$(ratio "$pb100f" "$pg10")"
+echo "== PostgreSQL 15 sandbox, SELECT 1: $rounds interleaved rounds of ${secs}s per point =="
+: > "$tmp/rounds.tsv"
+for ((r = 1; r <= rounds; r++)); do
+  pg8=$(pgbench_tps 8 -M prepared -T "$secs")
+  poolbench_run "$tmp/r.json" 8 8 --duration "${secs}s"; pb8=$(ops_of "$tmp/r.json")
+  pg10=$(pgbench_tps 10 -M prepared -T "$secs")
+  poolbench_run "$tmp/r.json" 100 10 --duration "${secs}s"; pb100=$(ops_of "$tmp/r.json")
+  printf '%s\t%s\t%s\t%s\n' "$pg8" "$pb8" "$pg10" "$pb100" >> "$tmp/rounds.tsv"
+  printf 'round %d: pgbench 8 clients %.0f, poolbench 8/8 %s; pgbench 10 clients %.0f, poolbench 100/10 %s\n' \
+    "$r" "$pg8" "$pb8" "$pg10" "$pb100"
+done
+python3 - "$tmp/rounds.tsv" <<'PY'
+import statistics as st, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+print("case\tpgbench_tps(median)\tpoolbench_ops_s(median)\tratio_of_medians\tper-round ratios (min-max)")
+for name, a, b in (("8 clients / 8 threads, pool 8", 0, 1), ("10 clients / 100 threads, pool 10", 2, 3)):
+    pg = st.median(r[a] for r in rows); pb = st.median(r[b] for r in rows)
+    ratios = [r[b] / r[a] for r in rows]
+    print(f"{name}\t{pg:.0f}\t{pb:.0f}\t{pb / pg:.2f}x\t{min(ratios):.2f}-{max(ratios):.2f}")
+PY
+
+echo
+echo "== fairness vs throughput: 100 threads on a pool of 10 (pgbench -c 100 for scale: 100 connections, no pool) =="
+printf 'starvation_threshold\tops_s\tqueued_acquires\tacquire_p99_ms\tacquire_max_ms\n'
+for th in 0ms 10ms 100ms 1s; do
+  poolbench_run "$tmp/f.json" 100 10 --duration "${secs}s" --starvation-threshold "$th"
+  python3 - "$tmp/f.json" "$th" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); a = r["latency_us"]["acquire"]
+label = sys.argv[2] + (" (strict FIFO)" if sys.argv[2] == "0ms" else " (default)" if sys.argv[2] == "10ms" else "")
+print(f'{label}\t{r["throughput_ops_s"]:.0f}\t{r["pool"]["waits"] / max(1, r["ops"]["total"]):.1%}\t{a["p99"] / 1000:.1f}\t{a["max"] / 1000:.1f}')
+PY
+done
+printf 'pgbench -c 100 (100 backends)\t%.0f\t-\t-\t-\n' "$(pgbench_tps 100 -M prepared -T "$secs")"
 
 echo
 echo "== pooled vs a new connection per operation (8 threads) =="

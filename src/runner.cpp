@@ -1,12 +1,13 @@
 // runner.cpp — worker threads, the sampler, and the stress plan built on them.
 //
 // Per-operation cost is kept small because it is part of what we measure: four
-// steady_clock reads, one uncontended mutex on the worker's own shard (workers share
+// reads of the library's TSC clock (steady_clock's vDSO call costs ~25 ns here), one uncontended mutex on the worker's own shard (workers share
 // shards only beyond max_shards threads), and, for --ops runs, one atomic fetch_add per
 // claim_batch operations. Failures take a shared lock, but only on the error path.
 #include "runner.hpp"
 
 #include <poolbench/error.hpp>
+#include <poolbench/internal/fast_clock.hpp>
 #include <poolbench/stats.hpp>
 
 #include <fmt/format.h>
@@ -32,9 +33,9 @@ constexpr std::size_t max_shards = 64;  // each shard holds four ~40 KiB histogr
 constexpr std::size_t max_error_messages = 5;
 constexpr std::uint64_t claim_batch = 4;
 
-std::uint64_t ns_between(Clock::time_point a, Clock::time_point b) noexcept {
-    const auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
-    return d > 0 ? static_cast<std::uint64_t>(d) : 0;
+/// Nanoseconds from a to b on the fast clock; 0 if a refinement moved it backwards.
+std::uint64_t ns_between(std::int64_t a, std::int64_t b) noexcept {
+    return b > a ? static_cast<std::uint64_t>(b - a) : 0;
 }
 
 double seconds_between(Clock::time_point a, Clock::time_point b) noexcept {
@@ -154,21 +155,22 @@ struct DriverSource {
 
 template <class Source>
 void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
-    const auto t0 = Clock::now();
-    Clock::time_point t1, t2, t3;
+    namespace fc = internal::fast_clock;
+    const std::int64_t t0 = fc::now_ns();
+    std::int64_t t1 = 0, t2 = 0, t3 = 0;
     bool wrote = false;
     try {
         auto handle = source.open();
-        t1 = Clock::now();
+        t1 = fc::now_ns();
         try {
             wrote = ph.workload.run_op(Source::conn(handle), ws).wrote;
         } catch (const QueryError& e) {
             if (e.broken()) Source::invalidate(handle);
             throw;
         }
-        t2 = Clock::now();
+        t2 = fc::now_ns();
         Source::close(handle);
-        t3 = Clock::now();
+        t3 = fc::now_ns();
     } catch (const PoolTimeout& e) {
         ph.errors.note(e.what());
         std::lock_guard lock(shard.mu);
@@ -270,6 +272,7 @@ public:
 
 private:
     void sample() {
+        internal::fast_clock::refine();  // workers time operations with it (rate-limited, cheap)
         std::uint64_t ok = 0, failed = 0;
         merged_.clear();
         for (auto& shard : ph_.shards) {

@@ -1,4 +1,4 @@
-#include "fast_clock.hpp"
+#include "poolbench/internal/fast_clock.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -34,7 +34,7 @@ void Histogram::record_n(std::uint64_t value, std::uint64_t n) noexcept {
     if (n == 0) return;
     counts_[bucket_of(value)] += n;
     count_ += n;
-    sum_ += static_cast<long double>(value) * static_cast<long double>(n);
+    sum_ += static_cast<Sum>(value) * n;
     min_ = std::min(min_, value);
     max_ = std::max(max_, value);
 }
@@ -56,14 +56,14 @@ void Histogram::clear() noexcept {
     max_ = 0;
 }
 
-void Histogram::set_sum_min_max(long double sum, std::uint64_t min, std::uint64_t max) noexcept {
+void Histogram::set_sum_min_max(std::uint64_t sum, std::uint64_t min, std::uint64_t max) noexcept {
     sum_ = sum;
     min_ = min;
     max_ = max;
 }
 
 double Histogram::mean() const noexcept {
-    return count_ ? static_cast<double>(sum_ / static_cast<long double>(count_)) : 0.0;
+    return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0;
 }
 
 std::uint64_t Histogram::percentile(double q) const noexcept {

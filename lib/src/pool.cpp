@@ -26,7 +26,8 @@
 // clears wake_pending_ then scans. All are seq_cst, so at least one side sees the other.
 #include "poolbench/pool.hpp"
 
-#include "fast_clock.hpp"
+#include "poolbench/internal/fast_clock.hpp"
+#include "futex.hpp"
 #include "leak_trace.hpp"
 #include "poolbench/internal/atomic_histogram.hpp"
 
@@ -157,18 +158,29 @@ struct alignas(64) Shard {
     AtomicHistogram usage;
 };
 
+// A thread queued for a connection, on its own stack. Fields other than `outcome` and
+// `bell` are read and written under mu_. The final outcome (and slot/word before it) is
+// written under mu_ and published with a release store, so the woken thread can act on
+// it without taking mu_ again.
 struct Waiter {
     enum class Outcome { waiting, handed, permit, closed, circuit_open };
-    std::condition_variable cv;
+    Bell bell;
     Waiter* next = nullptr;
     Waiter* prev = nullptr;
     std::int64_t since_ns = 0;  // when it queued
-    Outcome outcome = Outcome::waiting;
+    std::atomic<Outcome> outcome{Outcome::waiting};
     std::uint32_t slot = 0;
     std::uint32_t word = 0;     // the lease word, when handed
     bool notified = false;      // woken to look for an idle connection
     bool passed_over = false;   // woke to look and found running threads had taken it all
     bool looked_at_threshold = false;
+
+    /// Under mu_: sets the final outcome and marks the bell. The caller wakes the bell
+    /// (Bell::wake) with the address returned, under mu_ or after releasing it.
+    std::uint32_t* settle(Outcome o) noexcept {
+        outcome.store(o, std::memory_order_release);
+        return bell.mark();
+    }
 };
 
 /// A connection taken back from a leaked lease, kept alive until that lease is returned
@@ -579,12 +591,19 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
     ++waits_;
     const auto until = to_time_point(deadline);
     const auto starving_from = to_time_point(w.since_ns + starvation_ns_);
-    while (w.outcome == Waiter::Outcome::waiting) {
+    for (;;) {
         // A passed-over waiter is not woken by releases: it looks once more when it starts
         // starving (after which releases hand it connections directly).
         const bool look_at_threshold = w.passed_over && !w.looked_at_threshold && starving_from < until;
-        w.cv.wait_until(lk, look_at_threshold ? starving_from : until);
-        if (w.outcome != Waiter::Outcome::waiting) break;
+        const std::uint32_t seen = w.bell.seen();
+        lk.unlock();
+        w.bell.wait_until(seen, look_at_threshold ? starving_from : until);
+        // Handed a connection: return without taking mu_ (the releaser may still hold it).
+        if (w.outcome.load(std::memory_order_acquire) == Waiter::Outcome::handed) {
+            return Taken{w.slot, w.word, false};
+        }
+        lk.lock();
+        if (w.outcome.load(std::memory_order_relaxed) != Waiter::Outcome::waiting) break;
         const auto woke = Clock::now();
         const bool timed_out = woke >= until;
         if (look_at_threshold && woke >= starving_from) {
@@ -626,7 +645,7 @@ std::optional<PoolCore::Taken> PoolCore::acquire_slow(std::int64_t start, std::i
             throw PoolTimeout(msg, waited, count_leased_unlocked(), max_, queued_);
         }
     }
-    switch (w.outcome) {
+    switch (w.outcome.load(std::memory_order_relaxed)) {
         case Waiter::Outcome::handed:
             return Taken{w.slot, w.word, false};
         case Waiter::Outcome::permit:
@@ -783,18 +802,23 @@ void PoolCore::release(std::uint32_t slot, std::uint32_t word, Connection* conn,
 }
 
 void PoolCore::wake_front() noexcept {
-    std::lock_guard lk(mu_);
-    if (head_ != nullptr && !head_->notified && head_->outcome == Waiter::Outcome::waiting) {
-        head_->notified = true;
-        head_->cv.notify_one();
-    } else if (head_ == nullptr || !head_->notified) {
-        wake_pending_.store(false, std::memory_order_seq_cst);
+    std::uint32_t* bell = nullptr;
+    {
+        std::lock_guard lk(mu_);
+        if (head_ != nullptr && !head_->notified) {
+            head_->notified = true;
+            bell = head_->bell.mark();
+        } else if (head_ == nullptr) {
+            wake_pending_.store(false, std::memory_order_seq_cst);
+        }
     }
+    if (bell != nullptr) Bell::wake(bell);  // outside the lock: the waiter needs it to look
 }
 
 void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::int64_t now) noexcept {
     Slot& s = slots_[slot];
     std::unique_ptr<Connection> victim;
+    std::uint32_t* bell = nullptr;
     {
         std::lock_guard lk(mu_);
         std::uint32_t expected = idle_word;
@@ -813,13 +837,15 @@ void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::in
             Waiter* w = pop_front_unlocked();
             w->slot = slot;
             w->word = next_lease(idle_word);
-            w->outcome = Waiter::Outcome::handed;
             note_peaks_unlocked();
-            w->cv.notify_one();
+            bell = w->settle(Waiter::Outcome::handed);
         } else if (head_ != nullptr) {
             wake_front_if_idle_unlocked();
         }
     }
+    // Rung after unlocking, so the waiter does not wake into a held lock (it does not
+    // need the lock to take a handed connection).
+    if (bell != nullptr) Bell::wake(bell);
     victim.reset();
 }
 
@@ -900,8 +926,7 @@ bool PoolCore::shutdown(std::chrono::milliseconds grace) {
             closed_ = true;
             signal_.fetch_or(closed_bit, std::memory_order_seq_cst);
             while (Waiter* w = pop_front_unlocked()) {
-                w->outcome = Waiter::Outcome::closed;
-                w->cv.notify_one();
+                Bell::wake(w->settle(Waiter::Outcome::closed));
             }
             housekeeper_cv_.notify_all();
             closing_cv_.notify_all();
@@ -1246,8 +1271,7 @@ void PoolCore::give_permit_unlocked(bool probe) noexcept {
     ++pending_;
     Waiter* w = pop_front_unlocked();
     w->slot = slot;
-    w->outcome = Waiter::Outcome::permit;
-    w->cv.notify_one();
+    Bell::wake(w->settle(Waiter::Outcome::permit));
 }
 
 void PoolCore::serve_queue_unlocked() noexcept {
@@ -1259,8 +1283,7 @@ void PoolCore::serve_queue_unlocked() noexcept {
             give_permit_unlocked(true);
         } else if (breaker_ == BreakerState::open && pending_ == 0 && count_leased_unlocked() == 0) {
             while (Waiter* w = pop_front_unlocked()) {
-                w->outcome = Waiter::Outcome::circuit_open;
-                w->cv.notify_one();
+                Bell::wake(w->settle(Waiter::Outcome::circuit_open));
             }
         }
         return;
@@ -1317,7 +1340,7 @@ void PoolCore::wake_front_if_idle_unlocked() noexcept {
         if (kind_of(slots_[i].state.load(std::memory_order_seq_cst)) == idle) {
             head_->notified = true;
             wake_pending_.store(true, std::memory_order_seq_cst);
-            head_->cv.notify_one();
+            head_->bell.ring();
             return;
         }
     }
@@ -1389,10 +1412,9 @@ void PoolCore::make_available_unlocked(std::uint32_t slot, std::uint32_t word) n
         Waiter* w = pop_front_unlocked();
         w->slot = slot;
         w->word = next_lease(word);
-        w->outcome = Waiter::Outcome::handed;
         s.state.store(w->word, std::memory_order_release);
         note_peaks_unlocked();
-        w->cv.notify_one();
+        Bell::wake(w->settle(Waiter::Outcome::handed));
     } else {
         s.state.store(with_kind(word, idle), std::memory_order_seq_cst);
     }
@@ -1476,8 +1498,7 @@ void PoolCore::breaker_failure_unlocked(const std::string& error, std::int64_t n
         // Waiters that no returning lease can serve would only wait out their timeout.
         if (count_leased_unlocked() == 0) {
             while (Waiter* w = pop_front_unlocked()) {
-                w->outcome = Waiter::Outcome::circuit_open;
-                w->cv.notify_one();
+                Bell::wake(w->settle(Waiter::Outcome::circuit_open));
             }
         }
     }

@@ -361,7 +361,7 @@ public:
                 return to_rows(collect(sql, settings_->statement_timeout));
             } catch (const QueryError& e) {
                 if (name == nullptr || e.code() != "26000") throw;
-                statements_.erase(statements_.find(sql));
+                forget_statements(sql);
                 if (attempt > 0 || PQtransactionStatus(conn_.get()) != PQTRANS_IDLE) throw;
             }
         }
@@ -391,7 +391,7 @@ public:
         if (status == PQTRANS_INTRANS || status == PQTRANS_INERROR) execute("ROLLBACK");
         if (!settings_->reset_query.empty()) {
             execute(settings_->reset_query);
-            if (settings_->reset_query_discards) statements_.clear();
+            if (settings_->reset_query_discards) forget_statements();
         }
     }
 
@@ -427,7 +427,12 @@ private:
     /// The name of the prepared statement for `sql`, preparing it first if needed;
     /// nullptr when the cache is full (the statement then runs unnamed).
     const std::string* prepared(std::string_view sql) {
-        if (auto it = statements_.find(sql); it != statements_.end()) return &it->second;
+        // Workloads usually repeat one statement: compare with the last one before hashing.
+        if (last_ != nullptr && last_->first == sql) return &last_->second;
+        if (auto it = statements_.find(sql); it != statements_.end()) {
+            last_ = &*it;
+            return &it->second;
+        }
         if (statements_.size() >= max_cached_statements) return nullptr;
         std::string name = "pb_" + std::to_string(++statement_counter_);
         const std::string text = c_string(sql);
@@ -435,7 +440,18 @@ private:
         (void)collect(sql, settings_->statement_timeout);
         auto [it, inserted] = statements_.emplace(text, std::move(name));
         (void)inserted;
+        last_ = &*it;
         return &it->second;
+    }
+
+    /// Drops one cached statement (or all): the server no longer has it.
+    void forget_statements(std::optional<std::string_view> sql = std::nullopt) {
+        last_ = nullptr;
+        if (!sql) {
+            statements_.clear();
+        } else if (auto it = statements_.find(*sql); it != statements_.end()) {
+            statements_.erase(it);
+        }
     }
 
     [[noreturn]] void fail_send(std::string_view sql) {
@@ -568,6 +584,7 @@ private:
     ConnPtr conn_;
     CancelPtr cancel_;  ///< made at connect; PQcancel on it is thread-safe (interrupt())
     std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> statements_;  ///< SQL -> pb_N
+    const std::pair<const std::string, std::string>* last_ = nullptr;  ///< the entry used last
     std::uint64_t statement_counter_ = 0;
     bool broken_ = false;
 };

@@ -1,6 +1,6 @@
 // The pool's hot-path clock must agree with steady_clock: acquire timeouts and the
 // housekeeper's deadlines are handed to condition variables as steady_clock time points.
-#include "../../lib/src/fast_clock.hpp"
+#include <poolbench/internal/fast_clock.hpp>
 #include "support/test_driver.hpp"
 
 #include <catch2/catch.hpp>

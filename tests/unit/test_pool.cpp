@@ -7,6 +7,7 @@
 #include <atomic>
 #include <barrier>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -148,8 +149,18 @@ TEST_CASE("empty and moved-from leases", "[unit]") {
 }
 
 TEST_CASE("100 threads x 1000 ops on a pool of 10 never exceed 10 connections", "[unit][stress]") {
+    // The default (running threads may barge) and strict hand-off, where every release
+    // goes to a sleeping waiter that takes it without the pool's lock.
+    const auto threshold = GENERATE(std::chrono::microseconds{10'000}, std::chrono::microseconds{0});
+    INFO("starvation_threshold " << threshold.count() << " us");
     auto driver = std::make_shared<TestDriver>();
-    Pool pool(driver, cfg(10, 30'000ms));
+    PoolConfig config = cfg(10, 30'000ms);
+    config.starvation_threshold = threshold;
+    Pool pool(driver, config);
+    // No connection is ever leased to two threads at once.
+    std::mutex held_mu;
+    std::set<const poolbench::Connection*> held;
+    std::atomic<int> double_leases{0};
     constexpr int threads = 100;
     constexpr int ops = 1000;
     std::atomic<bool> done{false};
@@ -171,7 +182,14 @@ TEST_CASE("100 threads x 1000 ops on a pool of 10 never exceed 10 connections", 
             for (int i = 0; i < ops; ++i) {
                 try {
                     Lease l = pool.acquire();
+                    const poolbench::Connection* conn = &*l;
+                    {
+                        std::lock_guard g(held_mu);
+                        if (!held.insert(conn).second) double_leases.fetch_add(1);
+                    }
                     l->execute("SELECT 1");
+                    std::lock_guard g(held_mu);
+                    held.erase(conn);
                 } catch (const std::exception&) {
                     errors.fetch_add(1);
                 }
@@ -183,6 +201,8 @@ TEST_CASE("100 threads x 1000 ops on a pool of 10 never exceed 10 connections", 
     watcher.join();
     const auto s = pool.stats();
     CHECK(errors == 0);
+    CHECK(double_leases == 0);
+    if (threshold.count() == 0) CHECK(s.waits > 0);  // the hand-off path ran
     CHECK(driver->state().peak_live <= 10);
     CHECK(s.peak_total <= 10);
     CHECK(max_seen_total <= 10);

@@ -43,12 +43,15 @@ public:
 
     // For AtomicHistogram::snapshot.
     void add_raw(std::size_t bucket, std::uint64_t n) noexcept { counts_[bucket] += n; count_ += n; }
-    void set_sum_min_max(long double sum, std::uint64_t min, std::uint64_t max) noexcept;
+    void set_sum_min_max(std::uint64_t sum, std::uint64_t min, std::uint64_t max) noexcept;
 
 private:
+    // 128 bits: exact, and cheap to add on the recording path (long double was not).
+    __extension__ using Sum = unsigned __int128;
+
     std::vector<std::uint64_t> counts_;
     std::uint64_t count_ = 0;
-    long double sum_ = 0;
+    Sum sum_ = 0;
     std::uint64_t min_ = UINT64_MAX;
     std::uint64_t max_ = 0;
 };

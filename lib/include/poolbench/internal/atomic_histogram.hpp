@@ -39,7 +39,7 @@ public:
             if (n) part.add_raw(i, n);
         }
         if (part.count() == 0) return;
-        part.set_sum_min_max(static_cast<long double>(sum_.load(std::memory_order_relaxed)),
+        part.set_sum_min_max(sum_.load(std::memory_order_relaxed),
                              min_.load(std::memory_order_relaxed), max_.load(std::memory_order_relaxed));
         into.merge(part);
     }

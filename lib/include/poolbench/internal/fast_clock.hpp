@@ -1,4 +1,5 @@
-// fast_clock.hpp — nanoseconds for the pool's hot path (not installed).
+// poolbench/internal/fast_clock.hpp — nanoseconds for hot paths (internal: not a stable API;
+// the CLI's load runner uses it too).
 //
 // std::chrono::steady_clock costs about 24 ns a call here (the vDSO's clock_gettime),
 // and acquire + release read the clock three times: most of a 100 ns cycle. Where the
