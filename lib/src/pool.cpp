@@ -18,7 +18,10 @@
 //   leased   -> reserved   by CAS, under mu_, by the housekeeper revoking a leaked lease
 //   reserved -> empty      under mu_, when opening failed or after a revoke
 // Slot::conn is written only by a thread that owns the slot (reserved or leased) and
-// only under mu_, so a thread holding mu_ may read it to interrupt() a statement.
+// only under mu_. It is shared: a thread that must interrupt() a statement (shutdown
+// after its grace, leak reclaim) copies it under mu_ and calls interrupt() after
+// unlocking, since that can block (PQcancel opens a connection to the server); the copy
+// keeps the connection alive if its holder returns and closes it meanwhile.
 //
 // The Dekker pairs that keep a released connection from sitting idle while someone waits:
 // a releasing thread stores `idle` then loads signal_ (and wake_pending_); a thread
@@ -49,6 +52,7 @@ namespace internal {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ConnPtr = std::shared_ptr<Connection>;  // shared only to outlive an interrupt(); see the top
 
 /// Hot-path time: the TSC scaled to steady_clock nanoseconds where the CPU allows it
 /// (see fast_clock.hpp); it agrees with steady_clock to within microseconds, so deadlines
@@ -133,10 +137,14 @@ struct LeaseTrace {
 struct alignas(64) Slot {
     std::atomic<std::uint32_t> state{empty};
     std::atomic<std::int64_t> last_used_ns{0};  // relaxed; written on release, read by acquirers
-    std::unique_ptr<Connection> conn;           // see the ownership rule at the top
-    std::int64_t created_ns = 0;                // written with conn, under mu_
-    std::int64_t expires_ns = never;            // created + jittered max_lifetime; with conn
-    std::uint32_t epoch = 0;                    // evict_all() generation it was opened in; with conn
+    ConnPtr conn;  // see the ownership rule at the top
+    // conn.get(), for the lease holder, which reads it outside mu_ while a revoke may
+    // move `conn` away (atomic, so that read is never a data race). The same goes for
+    // expires_ns and epoch, which a revoked holder may read while the slot is refilled.
+    std::atomic<Connection*> raw{nullptr};
+    std::int64_t created_ns = 0;                   // written with conn, under mu_
+    std::atomic<std::int64_t> expires_ns{never};   // created + jittered max_lifetime; with conn
+    std::atomic<std::uint32_t> epoch{0};           // evict_all() generation it was opened in; with conn
     std::int64_t last_ping_ns = 0;              // housekeeper's keepalive; housekeeper only
     // A connection opened before one found dead: ping it before handing it out again.
     std::atomic<bool> suspect{false};
@@ -188,7 +196,7 @@ struct Waiter {
 struct Revoked {
     std::uint32_t slot;
     std::uint32_t word;
-    std::unique_ptr<Connection> conn;
+    ConnPtr conn;
 };
 
 class PoolCore {
@@ -267,7 +275,7 @@ private:
         bool created;
     };
     struct Opened {
-        std::unique_ptr<Connection> conn;
+        ConnPtr conn;
         std::string failure;
         std::int64_t took_ns;
     };
@@ -325,7 +333,7 @@ private:
     std::string breaker_message_unlocked(std::int64_t now, bool with_pool = true) const;
     void opened_unlocked(Slot& s, Opened& o) noexcept;
     void close_idle_unlocked(std::uint32_t slot, DestroyReason reason,
-                             std::vector<std::unique_ptr<Connection>>& victims) noexcept;
+                             std::vector<ConnPtr>& victims) noexcept;
     void make_available_unlocked(std::uint32_t slot, std::uint32_t word) noexcept;
     void mark_suspects_unlocked(std::int64_t created_before) noexcept;
     void give_permit_unlocked(bool probe = false) noexcept;
@@ -504,7 +512,7 @@ Lease PoolCore::acquire_impl(std::int64_t start, std::int64_t deadline, bool may
         }
         Slot& s = slots_[t.slot];
         if (!t.created && (s.suspect.load(std::memory_order_relaxed) || needs_validation(s, start))) {
-            if (!s.conn->ping()) {
+            if (!s.raw.load(std::memory_order_acquire)->ping()) {
                 shard().validation_failures.fetch_add(1, std::memory_order_relaxed);
                 destroy_leased(t.slot, t.word, DestroyReason::validation);
                 continue;  // the same deadline still holds
@@ -524,7 +532,7 @@ Lease PoolCore::make_lease(std::int64_t start, const Taken& t) {
     tl_hint = ThreadHint{id_, t.slot};
     Slot& s = slots_[t.slot];
     if (track_leaks_) note_lease(s, t.word, now);
-    return Lease(this, t.slot, s.conn.get(), now, t.word);
+    return Lease(this, t.slot, s.raw.load(std::memory_order_acquire), now, t.word);
 }
 
 void PoolCore::note_lease(Slot& s, std::uint32_t word, std::int64_t now) noexcept {
@@ -773,7 +781,8 @@ void PoolCore::release(std::uint32_t slot, std::uint32_t word, Connection* conn,
         }
     }
     // Too old, evicted, or surplus to core_size/max_size: close it instead of keeping it.
-    if ((s.expires_ns <= now || s.epoch != evict_epoch_.load(std::memory_order_relaxed) ||
+    if ((s.expires_ns.load(std::memory_order_relaxed) <= now ||
+         s.epoch.load(std::memory_order_relaxed) != evict_epoch_.load(std::memory_order_relaxed) ||
          surplus_.load(std::memory_order_relaxed)) &&
         retire_leased(slot, word, now))
         return;
@@ -817,7 +826,7 @@ void PoolCore::wake_front() noexcept {
 
 void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::int64_t now) noexcept {
     Slot& s = slots_[slot];
-    std::unique_ptr<Connection> victim;
+    ConnPtr victim;
     std::uint32_t* bell = nullptr;
     {
         std::lock_guard lk(mu_);
@@ -850,7 +859,7 @@ void PoolCore::release_slow(std::uint32_t slot, std::uint32_t idle_word, std::in
 }
 
 void PoolCore::release_revoked(std::uint32_t slot, std::uint32_t word, std::int64_t now) noexcept {
-    std::unique_ptr<Connection> victim;
+    ConnPtr victim;
     std::int64_t leased_ns = now;
     {
         std::lock_guard lk(mu_);
@@ -887,7 +896,7 @@ void PoolCore::destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyRea
         return;
     }
     Slot& s = slots_[slot];
-    std::unique_ptr<Connection> victim;
+    ConnPtr victim;
     bool was_revoked = false;
     {
         std::lock_guard lk(mu_);
@@ -919,7 +928,7 @@ void PoolCore::destroy_leased(std::uint32_t slot, std::uint32_t word, DestroyRea
 
 bool PoolCore::shutdown(std::chrono::milliseconds grace) {
     const auto deadline = Clock::now() + grace;
-    std::vector<std::unique_ptr<Connection>> victims;
+    std::vector<ConnPtr> victims;
     {
         std::lock_guard lk(mu_);
         if (!closed_) {
@@ -943,15 +952,19 @@ bool PoolCore::shutdown(std::chrono::milliseconds grace) {
         }
     }
     victims.clear();
-    std::unique_lock lk(mu_);
-    if (drained_cv_.wait_until(lk, deadline, [this] { return drained_unlocked(); })) return true;
-    // Out of grace: stop what leased connections are running. Their holders still own
-    // them; each is closed when it comes back.
-    for (std::uint32_t i = 0; i < capacity_; ++i) {
-        if (kind_of(slots_[i].state.load(std::memory_order_acquire)) == leased && slots_[i].conn)
-            slots_[i].conn->interrupt();
+    std::vector<ConnPtr> running;
+    {
+        std::unique_lock lk(mu_);
+        if (drained_cv_.wait_until(lk, deadline, [this] { return drained_unlocked(); })) return true;
+        // Out of grace: stop what leased connections are running. Their holders still own
+        // them; each is closed when it comes back.
+        for (std::uint32_t i = 0; i < capacity_; ++i) {
+            if (kind_of(slots_[i].state.load(std::memory_order_acquire)) == leased && slots_[i].conn)
+                running.push_back(slots_[i].conn);
+        }
+        for (auto& r : revoked_) running.push_back(r.conn);
     }
-    for (auto& r : revoked_) r.conn->interrupt();
+    for (auto& c : running) c->interrupt();  // outside the lock: it may block
     return false;
 }
 
@@ -1043,18 +1056,18 @@ std::int64_t PoolCore::lifecycle_pass(std::unique_lock<std::mutex>& lk) {
     const std::int64_t idle_ns = to_ns(config_.idle_timeout);
     const std::int64_t keepalive_ns = to_ns(config_.keepalive_interval);
     std::int64_t next = never;
-    std::vector<std::unique_ptr<Connection>> victims;
+    std::vector<ConnPtr> victims;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> to_ping;
     for (std::uint32_t i = 0; i < capacity_; ++i) {
         Slot& s = slots_[i];
         const std::uint32_t w = s.state.load(std::memory_order_acquire);
         if (kind_of(w) != idle) continue;
         const std::int64_t used = s.last_used_ns.load(std::memory_order_relaxed);
-        if (s.expires_ns <= now) {
+        if (s.expires_ns.load(std::memory_order_relaxed) <= now) {
             close_idle_unlocked(i, DestroyReason::lifetime, victims);
             continue;
         }
-        next = std::min(next, s.expires_ns);
+        next = std::min(next, s.expires_ns.load(std::memory_order_relaxed));
         if (idle_ns > 0 && total_ > min_idle_) {
             if (now - used >= idle_ns) {
                 close_idle_unlocked(i, DestroyReason::idle, victims);
@@ -1150,8 +1163,9 @@ void PoolCore::check_leaks(std::unique_lock<std::mutex>& lk) {
             // Take it back: the holder keeps a dangling-free Lease that throws LeaseRevoked.
             lk.lock();
             std::uint32_t expected = w;
+            ConnPtr running;
             if (!closed_ && s.state.compare_exchange_strong(expected, with_kind(w, reserved), std::memory_order_acq_rel)) {
-                s.conn->interrupt();
+                running = s.conn;
                 revoked_.push_back(Revoked{i, w, std::move(s.conn)});
                 s.state.store(with_kind(w, empty), std::memory_order_release);
                 sub_total_unlocked();
@@ -1162,6 +1176,9 @@ void PoolCore::check_leaks(std::unique_lock<std::mutex>& lk) {
                 pending.push_back(p);
             }
             lk.unlock();
+            // Stop its statement outside the lock (PQcancel may block). If the holder
+            // returns it meanwhile, our copy keeps it open until the call is done.
+            if (running) running->interrupt();
         }
     }
     for (auto& p : pending) {
@@ -1393,15 +1410,15 @@ void PoolCore::opened_unlocked(Slot& s, Opened& o) noexcept {
     }
     breaker_success_unlocked();
     s.conn = std::move(o.conn);
+    s.raw.store(s.conn.get(), std::memory_order_release);
     s.created_ns = now_ns();
     s.last_used_ns.store(s.created_ns, std::memory_order_relaxed);
     s.last_ping_ns = s.created_ns;
     s.suspect.store(false, std::memory_order_relaxed);
-    s.epoch = evict_epoch_.load(std::memory_order_relaxed);
+    s.epoch.store(evict_epoch_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     const std::int64_t life = to_ns(config_.max_lifetime);
-    s.expires_ns = life > 0 ? s.created_ns + life - static_cast<std::int64_t>(static_cast<double>(life) *
-                                                                              config_.max_lifetime_jitter * uniform01())
-                            : never;
+    const auto jitter = static_cast<std::int64_t>(static_cast<double>(life) * config_.max_lifetime_jitter * uniform01());
+    s.expires_ns.store(life > 0 ? s.created_ns + life - jitter : never, std::memory_order_relaxed);
 }
 
 void PoolCore::make_available_unlocked(std::uint32_t slot, std::uint32_t word) noexcept {
@@ -1421,7 +1438,7 @@ void PoolCore::make_available_unlocked(std::uint32_t slot, std::uint32_t word) n
 }
 
 void PoolCore::close_idle_unlocked(std::uint32_t slot, DestroyReason reason,
-                                   std::vector<std::unique_ptr<Connection>>& victims) noexcept {
+                                   std::vector<ConnPtr>& victims) noexcept {
     Slot& s = slots_[slot];
     std::uint32_t w = s.state.load(std::memory_order_relaxed);
     if (kind_of(w) != idle ||
@@ -1442,8 +1459,9 @@ bool PoolCore::retire_leased(std::uint32_t slot, std::uint32_t word, std::int64_
     {
         std::lock_guard lk(mu_);
         if (s.state.load(std::memory_order_acquire) != word) return false;  // revoked: caller sees it
-        if (s.expires_ns <= now) reason = DestroyReason::lifetime;
-        else if (s.epoch != evict_epoch_.load(std::memory_order_relaxed)) reason = DestroyReason::evicted;
+        if (s.expires_ns.load(std::memory_order_relaxed) <= now) reason = DestroyReason::lifetime;
+        else if (s.epoch.load(std::memory_order_relaxed) != evict_epoch_.load(std::memory_order_relaxed))
+            reason = DestroyReason::evicted;
         else if (!(total_ > core_ || total_ > max_)) return false;
     }
     destroy_leased(slot, word, reason);
@@ -1538,7 +1556,7 @@ void PoolCore::resize(std::size_t max_size, std::size_t min_idle) {
     if (min_idle > max_size)
         throw ConfigError("pool '" + config_.name + "': min_idle " + std::to_string(min_idle) +
                           " is above max_size " + std::to_string(max_size));
-    std::vector<std::unique_ptr<Connection>> victims;
+    std::vector<ConnPtr> victims;
     {
         std::lock_guard lk(mu_);
         max_ = max_size;
@@ -1569,7 +1587,7 @@ void PoolCore::resume() {
 }
 
 void PoolCore::evict_all() {
-    std::vector<std::unique_ptr<Connection>> victims;
+    std::vector<ConnPtr> victims;
     {
         std::lock_guard lk(mu_);
         evict_epoch_.fetch_add(1, std::memory_order_relaxed);

@@ -24,6 +24,8 @@ struct TestState {
     std::atomic<int> pings{0};
     std::atomic<int> resets{0};
     std::atomic<int> interrupts{0};
+    std::atomic<bool> hold_interrupts{false};  // interrupt() blocks while set (bounded: 30 s)
+    std::atomic<int> interrupting{0};          // threads inside interrupt() now
     std::atomic<bool> fail_connect{false};
     std::atomic<int> fail_next_connects{0};  // fail this many connects, then succeed
     std::atomic<bool> hold_connects{false};  // connect() blocks while set (bounded: 10 s)
@@ -67,7 +69,14 @@ public:
         if (st_->fail_reset.load()) throw poolbench::QueryError("reset failed (test)", "XX000", 0, false);
         in_tx_ = false;
     }
-    void interrupt() noexcept override { st_->interrupts.fetch_add(1); }
+    void interrupt() noexcept override {
+        // Like PQcancel, which opens a connection to the server: it may take a while.
+        st_->interrupts.fetch_add(1);
+        st_->interrupting.fetch_add(1);
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (st_->hold_interrupts.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+        st_->interrupting.fetch_sub(1);
+    }
     [[nodiscard]] bool is_broken() const noexcept override { return broken_; }
     [[nodiscard]] bool in_transaction() const noexcept override { return in_tx_; }
     [[nodiscard]] int id() const noexcept { return id_; }

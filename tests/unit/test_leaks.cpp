@@ -134,6 +134,31 @@ TEST_CASE("reclaim revokes a leaked lease and restores capacity", "[unit][leak]"
     CHECK(pool.stats().destroyed_by_reason[static_cast<std::size_t>(poolbench::DestroyReason::revoked)] == 1);
 }
 
+TEST_CASE("a slow interrupt of a reclaimed lease does not hold the pool's lock", "[unit][leak]") {
+    auto driver = std::make_shared<TestDriver>();
+    PoolConfig c = leak_cfg(30ms, 1);
+    c.leak_reclaim_after = 60ms;
+    Pool pool(driver, c);
+    driver->state().hold_interrupts = true;
+    Lease leaked = pool.acquire();
+    REQUIRE(eventually([&] { return driver->state().interrupting.load() == 1; }));
+    // The housekeeper is stuck interrupting the revoked connection: the capacity it freed
+    // can still be used, which takes the pool's lock.
+    std::atomic<bool> served{false};
+    std::thread user([&] {
+        Lease fresh = pool.acquire(5000ms);
+        served = fresh->ping();
+    });
+    const bool unblocked = eventually([&] { return served.load(); }, 5000ms);
+    driver->state().hold_interrupts = false;
+    user.join();
+    CHECK(unblocked);
+    CHECK(pool.stats().leaks_reclaimed == 1);
+    CHECK_THROWS_AS(leaked->ping(), poolbench::LeaseRevoked);
+    leaked.release();
+    CHECK(eventually([&] { return driver->state().live.load() == 1; }));
+}
+
 TEST_CASE("a revoked lease that is invalidated or dropped never double-returns", "[unit][leak]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = leak_cfg(100ms, 1);
