@@ -1,19 +1,24 @@
-// writer_gate.cpp — a FIFO turn for writers: each waiter sleeps on its own condition
-// variable and the releasing writer hands the turn straight to the front of the queue, so
-// no newcomer can barge in between and nobody is woken for nothing.
+// writer_gate.cpp — a FIFO turn for writers: each waiter sleeps on its own futex bell
+// and the releasing writer hands the turn straight to the front of the queue, so no
+// newcomer can barge in between and nobody is woken for nothing. The granted writer
+// returns without taking the gate's mutex again (see futex.hpp).
 #include "poolbench/writer_gate.hpp"
 
+#include "futex.hpp"
 #include "poolbench/error.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 namespace poolbench {
 
+// On the waiting thread's stack; next/prev guarded by mutex_. `granted` is set under
+// mutex_ and read by the sleeper without it.
 struct WriterGate::Waiter {
-    std::condition_variable cv;
+    internal::Bell bell;
     Waiter* next = nullptr;
     Waiter* prev = nullptr;
-    bool granted = false;
+    std::atomic<bool> granted{false};
 };
 
 Lease& WriteLease::lease() & {
@@ -67,10 +72,15 @@ void WriterGate::take_turn(std::chrono::steady_clock::time_point deadline, const
     ++queued_;
     ++waits_;
     const auto start = std::chrono::steady_clock::now();
-    const bool granted = w.cv.wait_until(lock, deadline, [&w] { return w.granted; });
-    if (granted) {
-        ++turns_;
-        return;  // give_turn() unlinked us and left held_ set: the turn is ours
+    for (;;) {
+        const std::uint32_t seen = w.bell.seen();
+        lock.unlock();
+        w.bell.wait_until(seen, deadline);
+        // give_turn() unlinked us, counted the turn and left held_ set: the turn is ours.
+        if (w.granted.load(std::memory_order_acquire)) return;
+        lock.lock();
+        if (w.granted.load(std::memory_order_relaxed)) return;
+        if (std::chrono::steady_clock::now() >= deadline) break;
     }
     // Timed out while still queued: leave the queue; nobody waits on us.
     if (w.prev != nullptr) w.prev->next = w.next;
@@ -91,20 +101,26 @@ void WriterGate::take_turn(std::chrono::steady_clock::time_point deadline, const
 }
 
 void WriterGate::give_turn() noexcept {
-    std::lock_guard lock(mutex_);
-    Waiter* w = head_;
-    if (w == nullptr) {
-        held_ = false;
-        return;
+    std::uint32_t* bell = nullptr;
+    {
+        std::lock_guard lock(mutex_);
+        Waiter* w = head_;
+        if (w == nullptr) {
+            held_ = false;
+            return;
+        }
+        // Hand-off: held_ stays true, so nobody arriving now can take the turn first.
+        head_ = w->next;
+        if (head_ != nullptr) head_->prev = nullptr;
+        else tail_ = nullptr;
+        --queued_;
+        ++turns_;
+        w->granted.store(true, std::memory_order_release);
+        bell = w->bell.mark();
     }
-    // Hand-off: held_ stays true, so nobody arriving now can take the turn first.
-    head_ = w->next;
-    if (head_ != nullptr) head_->prev = nullptr;
-    else tail_ = nullptr;
-    --queued_;
-    w->granted = true;
-    // Notify under the lock: once we unlock, the waiter may return and destroy `w`.
-    w->cv.notify_one();
+    // After unlocking, so the writer does not wake into a held mutex. It may already have
+    // returned (it saw `granted`): waking a stale address is harmless (futex.hpp).
+    internal::Bell::wake(bell);
 }
 
 std::size_t WriterGate::waiting() const {

@@ -41,7 +41,6 @@
 #include "poolbench/pool.hpp"
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
