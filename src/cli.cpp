@@ -100,6 +100,10 @@ void add_database_option(CLI::App& cmd, CommonOptions& options) {
 std::shared_ptr<Driver> open_driver(const DbUrl& db) {
     try {
         return make_driver(db);
+    } catch (const ConfigError& e) {
+        // A parameter in the URL the backend rejects (an unknown name, sslmode=bogus): a
+        // bad URL (exit 2), not an unusable database.
+        throw UsageFailure(scrub(fmt::format("--db: {}", e.what()), url_secrets(db.original)));
     } catch (const Error& e) {
         throw DatabaseUnusable(
             scrub(fmt::format("cannot use database {}: {}", db.redacted, e.what()), url_secrets(db.original)));

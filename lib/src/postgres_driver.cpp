@@ -40,6 +40,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -49,6 +50,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -207,6 +209,55 @@ int wait_socket(int fd, short events, std::optional<Clock::time_point> deadline)
 }
 
 void ignore_notice(void* /*arg*/, const char* /*message*/) noexcept {}
+
+/// libpq checks these values only when connecting, which would make a typo in the URL
+/// look like an unusable database (exit 3) rather than a bad URL (exit 2): check them
+/// when the driver is made. One line naming the parameter and the accepted values.
+void check_libpq_value(const std::string& name, const std::string& value, const std::string& redacted) {
+    struct Choice {
+        std::string_view name;
+        std::string_view values;  // space-separated
+    };
+    static constexpr std::array<Choice, 4> choices{{
+        {"sslmode", "disable allow prefer require verify-ca verify-full"},
+        {"gssencmode", "disable prefer require"},
+        {"channel_binding", "disable prefer require"},
+        {"target_session_attrs", "any read-write read-only primary standby prefer-standby"},
+    }};
+    for (const auto& c : choices) {
+        if (name != c.name) continue;
+        std::string_view rest = c.values;
+        while (!rest.empty()) {
+            const auto sp = rest.find(' ');
+            if (rest.substr(0, sp) == value) return;
+            rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+        }
+        std::string list(c.values);
+        std::replace(list.begin(), list.end(), ' ', ',');
+        throw ConfigError("invalid " + name + " '" + value + "' in PostgreSQL URL '" + redacted + "': use one of " +
+                          list);
+    }
+    static constexpr std::array<std::string_view, 6> integers{
+        "connect_timeout", "port", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"};
+    if (std::find(integers.begin(), integers.end(), name) == integers.end()) return;
+    // port may list one port per host: 5432,5433.
+    std::string_view rest = value;
+    bool ok = !rest.empty();
+    while (ok && !rest.empty()) {
+        const auto comma = name == "port" ? rest.find(',') : std::string_view::npos;
+        const std::string_view item = rest.substr(0, comma);
+        long long n = -1;
+        const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+        ok = !item.empty() && ec == std::errc() && ptr == item.data() + item.size() && n >= 0 &&
+             (name != "port" || (n >= 1 && n <= 65535));
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+    if (!ok) {
+        throw ConfigError("invalid " + name + " '" + value + "' in PostgreSQL URL '" + redacted + "': " +
+                          (name == "port" ? "use a port number from 1 to 65535"
+                                          : "use a whole number (connect_timeout and keepalives_* are seconds)"));
+    }
+}
 
 /// The default broken rule: connection exceptions (class 08), the server shutting down or
 /// the backend terminated (57P01-57P03), and 25006 (read-only transaction): a pool that
@@ -681,6 +732,7 @@ public:
                                   "options)");
             }
             if (name == "password") s->secrets.push_back(value);
+            check_libpq_value(name, value, url.redacted);
             if (name == "connect_timeout") {
                 // libpq counts whole seconds and ignores it in asynchronous connects: we apply it.
                 int seconds = 0;

@@ -86,6 +86,20 @@ TEST_CASE("a bad URL exits 2", "[cli]") {
     CHECK(r.out.empty());
 }
 
+TEST_CASE("a URL parameter the backend rejects exits 2, not 3", "[cli]") {
+    TempDir dir;
+    for (const char* q : {"sslmode=bogus", "sslmdoe=disable", "connect_timeout=soon"}) {
+        INFO(q);
+        // Port 1: were it taken for a database problem, the connect would fail with exit 3.
+        const auto r = run_in(dir.path(), {"stress", "--db", std::string("postgresql://u:hunter2@127.0.0.1:1/db?") + q,
+                                           "--ops", "10"});
+        CHECK(r.code == 2);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find(std::string(q).substr(0, std::string(q).find('='))) != std::string::npos);
+        CHECK(r.err.find("hunter2") == std::string::npos);
+    }
+}
+
 TEST_CASE("an unopenable SQLite path exits 3 naming the path", "[cli]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"stress", "--db", "sqlite:///nonexistent-dir/x.db", "--ops", "10"});

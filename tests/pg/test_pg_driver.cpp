@@ -75,6 +75,17 @@ TEST_CASE("pg: URL parameters reach libpq, poolbench's own are stripped", "[pg]"
         CHECK_THROWS_AS(driver("statement_timeout=fast"), ConfigError);
         CHECK_THROWS_AS(driver("statement_timeout=5parsecs"), ConfigError);
         CHECK_NOTHROW(driver("statement_timeout=250ms&connect_timeout=5&sslmode=disable"));
+        // Values libpq would only reject when connecting: a bad URL, not a dead database.
+        CHECK_THAT(thrown<ConfigError>([] { (void)driver("sslmode=bogus"); }).what(),
+                   Catch::Contains("invalid sslmode 'bogus'") &&
+                       Catch::Contains("use one of disable,allow,prefer,require,verify-ca,verify-full"));
+        CHECK_THAT(thrown<ConfigError>([] { (void)driver("connect_timeout=soon"); }).what(),
+                   Catch::Contains("invalid connect_timeout 'soon'"));
+        CHECK_THAT(thrown<ConfigError>([] { (void)driver("target_session_attrs=readwrite"); }).what(),
+                   Catch::Contains("read-write"));
+        CHECK_THAT(thrown<ConfigError>([] { (void)driver("port=70000"); }).what(),
+                   Catch::Contains("from 1 to 65535"));
+        CHECK_NOTHROW(driver("target_session_attrs=read-write&keepalives_idle=30&gssencmode=disable"));
     }
 }
 
