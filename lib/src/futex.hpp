@@ -37,7 +37,9 @@ public:
     [[nodiscard]] std::uint32_t seen() const noexcept { return word_.load(std::memory_order_acquire); }
 
     /// Marks the bell rung; wake() then wakes the sleeper. Split so the (system call)
-    /// wake can happen after the waker has released its lock.
+    /// wake can happen after the waker has released its lock. mark() writes the bell, so
+    /// call it BEFORE publishing whatever lets the sleeper return without the lock: the
+    /// sleeper may wake early, see the result and reuse the memory the bell lives in.
     std::uint32_t* mark() noexcept {
         word_.fetch_add(1, std::memory_order_release);
         return address();

@@ -183,11 +183,16 @@ struct Waiter {
     bool passed_over = false;   // woke to look and found running threads had taken it all
     bool looked_at_threshold = false;
 
-    /// Under mu_: sets the final outcome and marks the bell. The caller wakes the bell
+    /// Under mu_: marks the bell and sets the final outcome. The caller wakes the bell
     /// (Bell::wake) with the address returned, under mu_ or after releasing it.
+    /// The outcome store must be the last write to *this: a waiter that wakes early (its
+    /// deadline, a stale wake) and sees `handed` returns without mu_, and its stack frame
+    /// is reused at once. Marking first loses nothing: a waiter that sees the mark but
+    /// not yet the outcome takes mu_, which we hold, and reads the outcome under it.
     std::uint32_t* settle(Outcome o) noexcept {
+        std::uint32_t* const address = bell.mark();
         outcome.store(o, std::memory_order_release);
-        return bell.mark();
+        return address;
     }
 };
 
@@ -531,8 +536,12 @@ Lease PoolCore::make_lease(std::int64_t start, const Taken& t) {
     if (!t.created) sh.hits.fetch_add(1, std::memory_order_relaxed);
     tl_hint = ThreadHint{id_, t.slot};
     Slot& s = slots_[t.slot];
+    // Before note_lease publishes the trace, after which a revoke and refill could put
+    // another connection in the slot (harmless, the Lease would then be revoked, but
+    // this way the pointer is always the one this lease was given).
+    Connection* const conn = s.raw.load(std::memory_order_acquire);
     if (track_leaks_) note_lease(s, t.word, now);
-    return Lease(this, t.slot, s.raw.load(std::memory_order_acquire), now, t.word);
+    return Lease(this, t.slot, conn, now, t.word);
 }
 
 void PoolCore::note_lease(Slot& s, std::uint32_t word, std::int64_t now) noexcept {

@@ -115,8 +115,10 @@ void WriterGate::give_turn() noexcept {
         else tail_ = nullptr;
         --queued_;
         ++turns_;
-        w->granted.store(true, std::memory_order_release);
+        // `granted` is the last write to *w: a writer that wakes early and sees it returns
+        // without the mutex, and its stack frame is reused at once.
         bell = w->bell.mark();
+        w->granted.store(true, std::memory_order_release);
     }
     // After unlocking, so the writer does not wake into a held mutex. It may already have
     // returned (it saw `granted`): waking a stale address is harmless (futex.hpp).
