@@ -1,0 +1,284 @@
+// cmd_compare.cpp — `poolbench compare BASE.json NEW.json`: the regression check a CI
+// job runs after a load run, against a report it kept from an earlier one.
+//
+// Judged (exit 1 when any regressed):
+//   throughput_ops_s         fell by more than --throughput-drop percent
+//   latency_us.op.p50/p99    rose by more than --latency-rise percent and by at least
+//                            latency_floor_us (sub-microsecond swings on null:// are noise)
+//   failed + timed out ops   a higher share of NEW's operations than of BASE's
+//   leaks                    more reported leases in NEW
+//   writes.lost              any in NEW
+//   verdict                  NEW failed its own expectations
+// Shown, not judged: acquire p99, hit ratio, waits per operation, connections created.
+// Runs that differ in command, backend, workload, threads or pool size are still compared;
+// each difference is printed on a "note:" line first.
+// Exit 2 for a file that cannot be read, is not JSON, or is not a poolbench report.
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace poolbench::cli {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr double latency_floor_us = 5.0;
+
+struct CompareOptions {
+    std::string base_path, new_path;
+    double throughput_drop_pct = 10.0;
+    double latency_rise_pct = 25.0;
+    std::string json;
+};
+
+Json load_report(const std::string& path, std::string_view role) {
+    std::ifstream in(path);
+    if (!in) throw UsageFailure(fmt::format("compare: cannot read {} report {}: {}", role, path, std::strerror(errno)));
+    std::stringstream text;
+    text << in.rdbuf();
+    Json j;
+    try {
+        j = Json::parse(text.str());
+    } catch (const Json::parse_error& e) {
+        throw UsageFailure(fmt::format("compare: {} report {} is not valid JSON (at byte {}); give a file written by "
+                                       "'poolbench ... --json FILE'",
+                                       role, path, e.byte));
+    }
+    const auto schema = j.is_object() ? j.value("schema", std::string{}) : std::string{};
+    if (schema.rfind("poolbench/report@", 0) != 0) {
+        throw UsageFailure(fmt::format("compare: {} report {} is not a poolbench report (schema '{}'); give a file "
+                                       "written by 'poolbench ... --json FILE'",
+                                       role, path, schema));
+    }
+    if (schema != "poolbench/report@1") {
+        throw UsageFailure(fmt::format("compare: {} report {} has schema '{}'; this poolbench reads "
+                                       "poolbench/report@1",
+                                       role, path, schema));
+    }
+    return j;
+}
+
+/// The number at a JSON pointer, or nullopt when absent or not a number.
+std::optional<double> number_at(const Json& j, const char* pointer) {
+    const Json::json_pointer p(pointer);
+    if (!j.contains(p)) return std::nullopt;
+    const Json& v = j.at(p);
+    if (!v.is_number()) return std::nullopt;
+    return v.get<double>();
+}
+
+std::string text_at(const Json& j, const char* pointer) {
+    const Json::json_pointer p(pointer);
+    if (!j.contains(p)) return "-";
+    const Json& v = j.at(p);
+    return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+struct Row {
+    std::string name;
+    std::optional<double> base, now;
+    std::string limit;  // empty: shown, not judged
+    bool regressed = false;
+    int decimals = 0;
+};
+
+std::string fmt_value(const std::optional<double>& v, int decimals) {
+    if (!v) return "-";
+    return fmt::format("{:.{}f}", *v, decimals);
+}
+
+std::optional<double> change_pct(const Row& r) {
+    if (!r.base || !r.now || *r.base == 0) return std::nullopt;
+    return (*r.now - *r.base) / *r.base * 100.0;
+}
+
+double failure_share(const Json& j) {
+    const double total = number_at(j, "/ops/total").value_or(0);
+    const double bad = number_at(j, "/ops/failed").value_or(0) + number_at(j, "/ops/timed_out").value_or(0);
+    return total > 0 ? bad / total * 100.0 : 0.0;
+}
+
+std::vector<std::string> differences(const Json& a, const Json& b) {
+    std::vector<std::string> out;
+    for (const auto& [label, pointer] : std::vector<std::pair<const char*, const char*>>{
+             {"command", "/command"},
+             {"backend", "/database/backend"},
+             {"workload", "/config/workload"},
+             {"threads", "/config/threads"},
+             {"pool size", "/config/pool_max"}}) {
+        const std::string x = text_at(a, pointer), y = text_at(b, pointer);
+        if (x != y) out.push_back(fmt::format("{} {} vs {}", label, x, y));
+    }
+    return out;
+}
+
+std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions& o) {
+    std::vector<Row> rows;
+    {
+        Row r{"throughput (ops/s)", number_at(base, "/throughput_ops_s"), number_at(now, "/throughput_ops_s"),
+              fmt::format("-{:g}%", o.throughput_drop_pct)};
+        r.regressed = r.base && r.now && *r.now < *r.base * (1.0 - o.throughput_drop_pct / 100.0);
+        rows.push_back(r);
+    }
+    for (const auto& [name, pointer] : std::vector<std::pair<const char*, const char*>>{
+             {"op latency p50 (us)", "/latency_us/op/p50"}, {"op latency p99 (us)", "/latency_us/op/p99"}}) {
+        Row r{name, number_at(base, pointer), number_at(now, pointer), fmt::format("+{:g}%", o.latency_rise_pct)};
+        r.decimals = 1;
+        r.regressed = r.base && r.now && *r.now > *r.base * (1.0 + o.latency_rise_pct / 100.0) &&
+                      *r.now - *r.base >= latency_floor_us;
+        rows.push_back(r);
+    }
+    {
+        Row r{"failed + timed out (% of ops)", failure_share(base), failure_share(now), "any rise"};
+        r.decimals = 3;
+        r.regressed = *r.now > *r.base;
+        rows.push_back(r);
+    }
+    {
+        auto count = [](const Json& j) -> std::optional<double> {
+            if (!j.contains("leaks") || !j["leaks"].is_array()) return std::nullopt;
+            return static_cast<double>(j["leaks"].size());
+        };
+        Row r{"leaks reported", count(base), count(now), "any rise"};
+        r.regressed = r.now && *r.now > r.base.value_or(0);
+        rows.push_back(r);
+    }
+    {
+        Row r{"writes lost", number_at(base, "/writes/lost"), number_at(now, "/writes/lost"), "any"};
+        r.regressed = r.now && *r.now > 0;
+        rows.push_back(r);
+    }
+    {
+        Row r{"acquire latency p99 (us)", number_at(base, "/latency_us/acquire/p99"),
+              number_at(now, "/latency_us/acquire/p99"), ""};
+        r.decimals = 1;
+        rows.push_back(r);
+    }
+    {
+        Row r{"pool hit ratio", number_at(base, "/pool/hit_ratio"), number_at(now, "/pool/hit_ratio"), ""};
+        r.decimals = 4;
+        rows.push_back(r);
+    }
+    {
+        auto per_op = [](const Json& j) -> std::optional<double> {
+            const auto waits = number_at(j, "/pool/waits");
+            const auto total = number_at(j, "/ops/total");
+            if (!waits || !total || *total == 0) return std::nullopt;
+            return *waits / *total;
+        };
+        Row r{"queued acquires per op", per_op(base), per_op(now), ""};
+        r.decimals = 4;
+        rows.push_back(r);
+    }
+    {
+        Row r{"connections created", number_at(base, "/pool/created"), number_at(now, "/pool/created"), ""};
+        rows.push_back(r);
+    }
+    {
+        Row r{"own verdict failed (1 = yes)", text_at(base, "/verdict") == "fail" ? 1.0 : 0.0,
+              text_at(now, "/verdict") == "fail" ? 1.0 : 0.0, "NEW fails"};
+        r.regressed = *r.now > 0;
+        rows.push_back(r);
+    }
+    return rows;
+}
+
+ExitCode run_compare(const CompareOptions& o) {
+    const Json base = load_report(o.base_path, "BASE");
+    const Json now = load_report(o.new_path, "NEW");
+    CommonOptions out;
+    out.json = o.json;
+    check_json_target(out);
+
+    const auto notes = differences(base, now);
+    const auto rows = compare(base, now, o);
+    std::size_t regressions = 0;
+    for (const auto& r : rows) regressions += r.regressed ? 1 : 0;
+
+    std::string text = fmt::format("compare: {} (BASE) -> {} (NEW)\n", o.base_path, o.new_path);
+    for (const auto& n : notes) text += fmt::format("note: the runs differ: {}\n", n);
+    text += fmt::format("{:<32}{:>14}{:>14}{:>10}  {}\n", "metric", "base", "new", "change", "verdict");
+    for (const auto& r : rows) {
+        const auto c = change_pct(r);
+        const std::string change = c ? fmt::format("{:+.1f}%", *c) : "-";
+        std::string verdict = r.limit.empty() ? "(not judged)"
+                                              : fmt::format("{} (limit {})", r.regressed ? "REGRESSED" : "ok", r.limit);
+        text += fmt::format("{:<32}{:>14}{:>14}{:>10}  {}\n", r.name, fmt_value(r.base, r.decimals),
+                            fmt_value(r.now, r.decimals), change, verdict);
+    }
+    text += regressions == 0 ? "result: no regression\n"
+                             : fmt::format("result: {} regression{}\n", regressions, regressions == 1 ? "" : "s");
+
+    Json j{{"schema", "poolbench/compare@1"}, {"base", o.base_path}, {"new", o.new_path},
+           {"throughput_drop_pct", o.throughput_drop_pct}, {"latency_rise_pct", o.latency_rise_pct},
+           {"latency_floor_us", latency_floor_us}, {"differences", notes}};
+    Json metrics = Json::array();
+    for (const auto& r : rows) {
+        const auto c = change_pct(r);
+        metrics.push_back(Json{{"name", r.name},
+                               {"base", r.base ? Json(*r.base) : Json(nullptr)},
+                               {"new", r.now ? Json(*r.now) : Json(nullptr)},
+                               {"change_pct", c ? Json(std::round(*c * 10) / 10) : Json(nullptr)},
+                               {"judged", !r.limit.empty()},
+                               {"regressed", r.regressed}});
+    }
+    j["metrics"] = std::move(metrics);
+    j["regressions"] = regressions;
+    j["verdict"] = regressions == 0 ? "pass" : "fail";
+
+    if (o.json == "-") {
+        fmt::print(stderr, "{}", text);
+        fmt::print("{}\n", j.dump(2));
+    } else {
+        fmt::print("{}", text);
+        if (!o.json.empty()) {
+            std::ofstream file(o.json, std::ios::trunc);
+            file << j.dump(2) << '\n';
+            if (!file) throw UsageFailure(fmt::format("--json: cannot write {}: {}", o.json, std::strerror(errno)));
+        }
+    }
+    return regressions == 0 ? ExitCode::ok : ExitCode::failed;
+}
+
+}  // namespace
+
+Command add_compare_command(CLI::App& app) {
+    auto options = std::make_shared<CompareOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "compare",
+        "Compare two JSON reports (BASE, then NEW) and fail (exit 1) when NEW regressed: throughput, op latency, "
+        "errors, leaks or lost writes");
+    cmd->add_option("BASE", options->base_path, "The earlier report (poolbench ... --json FILE)")
+        ->required()
+        ->type_name("BASE.json");
+    cmd->add_option("NEW", options->new_path, "The report to judge against it")->required()->type_name("NEW.json");
+    cmd->add_option("--throughput-drop", options->throughput_drop_pct,
+                    "Largest throughput drop, in percent, that is not a regression")
+        ->check(CLI::Range(0.0, 100.0))
+        ->capture_default_str()
+        ->type_name("PCT");
+    cmd->add_option("--latency-rise", options->latency_rise_pct,
+                    fmt::format("Largest rise of op latency p50/p99, in percent, that is not a regression (rises "
+                                "under {:g} us never are)",
+                                latency_floor_us))
+        ->check(CLI::Range(0.0, 10000.0))
+        ->capture_default_str()
+        ->type_name("PCT");
+    cmd->add_option("--json", options->json, "Write the comparison as JSON to FILE, or to stdout with '-'")
+        ->type_name("FILE|-");
+    return Command{cmd, [options] { return run_compare(*options); }};
+}
+
+}  // namespace poolbench::cli
