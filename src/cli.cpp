@@ -273,6 +273,7 @@ int run_cli(int argc, char** argv) {
 
     std::vector<Command> commands;
     commands.push_back(add_stress_command(app));
+    commands.push_back(add_soak_command(app));
     commands.push_back(add_leak_command(app));
     commands.push_back(add_compare_command(app));
 

@@ -134,6 +134,7 @@ struct Command {
     std::function<ExitCode()> run;
 };
 [[nodiscard]] Command add_stress_command(CLI::App& app);
+[[nodiscard]] Command add_soak_command(CLI::App& app);
 [[nodiscard]] Command add_leak_command(CLI::App& app);
 [[nodiscard]] Command add_compare_command(CLI::App& app);
 

@@ -1,4 +1,7 @@
-// cmd_stress.cpp — `poolbench stress`: options → RunPlan → Runner → Report → renderers.
+// cmd_stress.cpp — `poolbench stress` and `poolbench soak`: options → RunPlan → Runner →
+// Report → renderers. A soak is a stress run bounded by time and paced at --rate
+// operations per second (sysbench --rate), with leak tracking on; it also fails when the
+// run falls behind its rate or a sample interval completes no operation (a stall).
 #include "cli.hpp"
 #include "runner.hpp"
 #include "workload.hpp"
@@ -28,13 +31,14 @@ struct StressOptions {
     double write_ratio = 0.2;
     std::uint64_t rows = 10'000;
     bool baseline = false;
+    double rate = 0;  ///< soak only
 
     CLI::Option* write_ratio_option = nullptr;
 };
 
-RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db) {
+RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db, std::string_view command) {
     RunPlan plan;
-    plan.command = "stress";
+    plan.command = std::string(command);
     plan.db = parse_db_url(db.url());  // ConfigError: exit 2
 
     if (o.min_idle > o.pool_size) {
@@ -53,7 +57,18 @@ RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db) {
     }
     plan.pool.validate();
 
-    apply_load_options(o.load, o.common, plan.load);
+    if (command == "soak") {
+        plan.load.threads = o.load.threads;
+        plan.load.duration = parse_duration(o.load.duration, "--duration");
+        plan.load.rate_ops_s = o.rate;
+        plan.load.sample_interval = parse_duration(o.common.sample_interval, "--sample-interval");
+        if (plan.load.sample_interval > *plan.load.duration) {
+            throw UsageFailure(fmt::format("--sample-interval {} is longer than --duration {}", o.common.sample_interval,
+                                           o.load.duration));
+        }
+    } else {
+        apply_load_options(o.load, o.common, plan.load);
+    }
     plan.load.connect_timeout = plan.pool.acquire_timeout;
 
     const auto kind = parse_workload(o.workload);
@@ -68,10 +83,10 @@ RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db) {
     return plan;
 }
 
-ExitCode run_stress(const StressOptions& o) {
+ExitCode run_stress(const StressOptions& o, std::string_view command) {
     check_json_target(o.common);
     const DatabaseChoice db = DatabaseChoice::resolve(o.common.db);
-    RunPlan plan = make_plan(o, db);
+    RunPlan plan = make_plan(o, db, command);
 
     std::shared_ptr<Driver> driver = open_driver(plan.db);
 
@@ -84,19 +99,8 @@ ExitCode run_stress(const StressOptions& o) {
     return emit_report(report, o.common);
 }
 
-}  // namespace
-
-Command add_stress_command(CLI::App& app) {
-    auto o = std::make_shared<StressOptions>();
-    CLI::App* cmd = app.add_subcommand(
-        "stress", "Run concurrent workers through the pool and report latency, throughput and pool behaviour");
-
-    add_database_option(*cmd, o->common);
-
-    add_load_options(*cmd, o->load,
-                     {"Concurrent worker threads", "Total operations, all threads together",
-                      "Run for this long instead of --ops"});
-
+/// The Pool and Workload groups, shared by stress and soak.
+void add_pool_and_workload_options(CLI::App* cmd, const std::shared_ptr<StressOptions>& o) {
     cmd->add_option("--pool-size", o->pool_size, "Maximum connections in the pool")
         ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))
         ->capture_default_str()
@@ -142,6 +146,22 @@ Command add_stress_command(CLI::App& app) {
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}))
         ->capture_default_str()
         ->group("Workload");
+}
+
+}  // namespace
+
+Command add_stress_command(CLI::App& app) {
+    auto o = std::make_shared<StressOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "stress", "Run concurrent workers through the pool and report latency, throughput and pool behaviour");
+
+    add_database_option(*cmd, o->common);
+
+    add_load_options(*cmd, o->load,
+                     {"Concurrent worker threads", "Total operations, all threads together",
+                      "Run for this long instead of --ops"});
+
+    add_pool_and_workload_options(cmd, o);
 
     cmd->add_flag("--baseline", o->baseline,
                   "Then run the same workload without a pool (connect per operation; at most 20000 ops or 10 s) "
@@ -149,7 +169,44 @@ Command add_stress_command(CLI::App& app) {
         ->group("Comparison");
 
     add_output_options(*cmd, o->common);
-    return {cmd, [o] { return run_stress(*o); }};
+    return {cmd, [o] { return run_stress(*o, "stress"); }};
+}
+
+Command add_soak_command(CLI::App& app) {
+    auto o = std::make_shared<StressOptions>();
+    o->load.threads = 16;
+    o->load.duration = "60s";
+    o->rate = 1000;
+    o->leak_threshold = "10s";
+    CLI::App* cmd = app.add_subcommand(
+        "soak",
+        "Run a steady, paced load for a long time and fail on what builds up: errors, leaks, lost writes, "
+        "falling behind the rate, stalls");
+
+    add_database_option(*cmd, o->common);
+    cmd->add_option("--duration", o->load.duration, "How long to run")
+        ->type_name("DURATION")
+        ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
+        ->capture_default_str()
+        ->group("Load");
+    cmd->add_option("--rate", o->rate, "Target operations per second, all threads together (0: as fast as possible)")
+        ->check(CLI::Range(0.0, 100'000'000.0))
+        ->capture_default_str()
+        ->group("Load");
+    cmd->add_option("--threads", o->load.threads, "Concurrent worker threads")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}))
+        ->capture_default_str()
+        ->group("Load");
+
+    add_pool_and_workload_options(cmd, o);
+    cmd->get_option("--leak-threshold")
+        ->description("Report any lease held longer than this, with the stack that acquired it; the run then fails")
+        ->capture_default_str();
+
+    add_output_options(*cmd, o->common);
+    // Visible here: a soak's timeline is much of its point.
+    cmd->get_option("--sample-interval")->group("Output")->description("Timeline sampling interval");
+    return {cmd, [o] { return run_stress(*o, "soak"); }};
 }
 
 }  // namespace poolbench::cli

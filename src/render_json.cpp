@@ -110,6 +110,7 @@ public:
         config["write_ratio"] = number(r.config.write_ratio);
         config["rows"] = r.config.rows;
         config["sample_interval_s"] = number(r.config.sample_interval_s);
+        if (r.config.rate_ops_s > 0) config["rate_ops_s"] = number(r.config.rate_ops_s);
         if (r.config.leak_threshold_ms > 0) config["leak_threshold_ms"] = r.config.leak_threshold_ms;
         if (r.config.leak_reclaim_after_ms > 0) config["leak_reclaim_after_ms"] = r.config.leak_reclaim_after_ms;
         j["config"] = std::move(config);

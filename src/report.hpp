@@ -150,6 +150,7 @@ struct RunConfig {
     double write_ratio = 0;                 ///< fraction of operations that write
     std::uint64_t rows = 0;                 ///< seeded rows (read / mixed)
     double sample_interval_s = 1;
+    double rate_ops_s = 0;                  ///< soak --rate: target operations per second (0: unpaced)
     std::int64_t leak_threshold_ms = 0;     ///< 0: leak tracking off
     std::int64_t leak_reclaim_after_ms = 0; ///< 0: no reclaim
 };

@@ -547,6 +547,25 @@ Expectation expect_eq_zero(std::string name, std::uint64_t actual) {
 
 }  // namespace
 
+void Runner::add_pacing_expectations(Report& report, const LoadResult& result) const {
+    // A paced run (soak) must keep up with its target rate...
+    const double rate = plan_.load.rate_ops_s;
+    report.expectations.push_back({"throughput_ops_s >= 95% of the target rate", fmt::format(">= {:.1f}", rate * 0.95),
+                                   result.throughput_ops_s(), result.throughput_ops_s() >= rate * 0.95});
+    // ...and never stall: every full sample interval that should hold at least 10
+    // operations completes at least one (a hang shows here long before a timeout).
+    const double interval_s = std::chrono::duration<double>(plan_.load.sample_interval).count();
+    if (rate * interval_s < 10) return;
+    std::uint64_t stalled = 0;
+    double previous_t = 0;
+    for (const auto& p : result.timeline) {
+        const bool full = p.t_s - previous_t >= interval_s * 0.9;
+        if (full && p.ops_s <= 0) ++stalled;
+        previous_t = p.t_s;
+    }
+    report.expectations.push_back(expect_eq_zero("timeline intervals without a completed operation", stalled));
+}
+
 Report Runner::run(const RunHooks& hooks) {
     const Workload workload(plan_.workload, plan_.db.backend, make_run_id());
     preflight(workload);
@@ -568,6 +587,7 @@ Report Runner::run(const RunHooks& hooks) {
                                                                              : 0.0;
     report.config.rows = plan_.workload.rows;
     report.config.sample_interval_s = std::chrono::duration<double>(plan_.load.sample_interval).count();
+    report.config.rate_ops_s = plan_.load.rate_ops_s;
     report.config.leak_threshold_ms = plan_.pool.leak_threshold.count();
     report.config.leak_reclaim_after_ms = plan_.pool.leak_reclaim_after.count();
     report.leaks_tracked = plan_.pool.leak_threshold.count() > 0;
@@ -622,6 +642,7 @@ Report Runner::run(const RunHooks& hooks) {
     report.expectations.push_back(expect_eq_zero("pool.active_at_end", report.pool.active_at_end));
     if (report.leaks_tracked) report.expectations.push_back(expect_eq_zero("leaks.reported", report.pool.leaks_detected));
     if (result.cancelled) report.expectations.push_back({"run completed", "not interrupted", 0, false});
+    if (plan_.load.rate_ops_s > 0 && !result.cancelled) add_pacing_expectations(report, result);
 
     if (plan_.baseline && !result.cancelled) {
         report.baseline = run_baseline(workload, hooks, report.throughput_ops_s);
