@@ -141,6 +141,10 @@ void add_output_options(CLI::App& cmd, CommonOptions& options) {
     cmd.add_option("--json", options.json, "Write the JSON report to FILE, or to stdout with '-'")
         ->type_name("FILE|-")
         ->group("Output");
+    cmd.add_option("--junit", options.junit,
+                   "Write the expectations as JUnit XML to FILE (one test case each), for CI test reports")
+        ->type_name("FILE")
+        ->group("Output");
     cmd.add_flag("--no-progress", options.no_progress, "No live progress line (never shown when stderr is not a terminal)")
         ->group("Output");
     cmd.add_option("--sample-interval", options.sample_interval, "Timeline sampling interval")
@@ -183,12 +187,13 @@ DatabaseChoice::~DatabaseChoice() {
 // Report output.
 
 void check_json_target(const CommonOptions& options) {
-    if (options.json.empty() || options.json == "-") return;
-    std::FILE* f = std::fopen(options.json.c_str(), "a");
-    if (f == nullptr) {
-        throw UsageFailure(fmt::format("--json: cannot write {}: {}", options.json, std::strerror(errno)));
+    for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"--json", &options.json},
+                                     std::pair<const char*, const std::string*>{"--junit", &options.junit}}) {
+        if (path->empty() || *path == "-") continue;
+        std::FILE* f = std::fopen(path->c_str(), "a");
+        if (f == nullptr) throw UsageFailure(fmt::format("{}: cannot write {}: {}", flag, *path, std::strerror(errno)));
+        std::fclose(f);
     }
-    std::fclose(f);
 }
 
 ExitCode emit_report(const Report& report, const CommonOptions& options) {
@@ -210,6 +215,15 @@ ExitCode emit_report(const Report& report, const CommonOptions& options) {
                 fmt::print(stderr, "poolbench: --json: cannot write {}: {}\n", options.json, std::strerror(errno));
                 return ExitCode::usage;
             }
+        }
+    }
+    if (!options.junit.empty()) {
+        std::ofstream file(options.junit, std::ios::trunc);
+        file << make_junit_renderer()->render(report);
+        file.close();
+        if (!file) {
+            fmt::print(stderr, "poolbench: --junit: cannot write {}: {}\n", options.junit, std::strerror(errno));
+            return ExitCode::usage;
         }
     }
     return report.passed() ? ExitCode::ok : ExitCode::failed;

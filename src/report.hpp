@@ -202,5 +202,6 @@ public:
 
 [[nodiscard]] std::unique_ptr<Renderer> make_text_renderer();
 [[nodiscard]] std::unique_ptr<Renderer> make_json_renderer();
+[[nodiscard]] std::unique_ptr<Renderer> make_junit_renderer();  ///< JUnit XML: one testcase per expectation
 
 }  // namespace poolbench::cli

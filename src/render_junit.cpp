@@ -1,0 +1,91 @@
+// render_junit.cpp — the report as JUnit XML (--junit FILE), the format CI systems
+// (GitLab, Jenkins, GitHub Actions reporters) read: one <testsuite> per run, one
+// <testcase> per expectation, a <failure> for each that did not hold, the run's settings
+// as <property> elements and the text report in <system-out>.
+#include "report.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace poolbench::cli {
+
+namespace {
+
+/// Escapes text for XML attributes and character data; drops the control characters
+/// XML 1.0 cannot carry at all.
+std::string xml(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&apos;"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') break;
+                out += c;
+        }
+    }
+    return out;
+}
+
+std::string number(double v) {
+    if (v == static_cast<double>(static_cast<std::int64_t>(v))) return fmt::format("{}", static_cast<std::int64_t>(v));
+    return fmt::format("{:.3f}", v);
+}
+
+class JunitRenderer final : public Renderer {
+public:
+    [[nodiscard]] std::string render(const Report& r) const override {
+        std::size_t failures = 0;
+        for (const auto& e : r.expectations) failures += e.passed ? 0 : 1;
+        const std::string suite = "poolbench " + r.command + (r.scenario ? " " + *r.scenario : "");
+        const std::string time = fmt::format("{:.3f}", r.duration_s);
+        std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+        out += fmt::format("<testsuites name=\"poolbench\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{}\">\n",
+                           r.expectations.size(), failures, time);
+        out += fmt::format(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{}\" "
+            "timestamp=\"{}\">\n",
+            xml(suite), r.expectations.size(), failures, time, xml(format_utc(std::chrono::system_clock::now())));
+        out += "    <properties>\n";
+        auto property = [&](std::string_view name, const std::string& value) {
+            out += fmt::format("      <property name=\"{}\" value=\"{}\"/>\n", xml(name), xml(value));
+        };
+        property("database", r.url_redacted);
+        property("backend", r.backend);
+        property("workload", r.config.workload);
+        property("threads", fmt::format("{}", r.config.threads));
+        property("pool_max", fmt::format("{}", r.config.pool_max));
+        property("throughput_ops_s", fmt::format("{:.1f}", r.throughput_ops_s));
+        property("ops_total", fmt::format("{}", r.ops.total));
+        property("verdict", r.verdict());
+        out += "    </properties>\n";
+        const std::string classname = "poolbench." + r.command;
+        for (const auto& e : r.expectations) {
+            out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"0\"", xml(classname), xml(e.name));
+            if (e.passed) {
+                out += "/>\n";
+                continue;
+            }
+            const std::string message = fmt::format("expected {}, actual {}", e.expected, number(e.actual));
+            out += fmt::format(">\n      <failure type=\"expectation\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                               xml(message), xml(message));
+        }
+        out += fmt::format("    <system-out>{}</system-out>\n", xml(make_text_renderer()->render(r)));
+        out += "  </testsuite>\n</testsuites>\n";
+        return out;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Renderer> make_junit_renderer() { return std::make_unique<JunitRenderer>(); }
+
+}  // namespace poolbench::cli

@@ -1,0 +1,50 @@
+// test_cli_junit.cpp — --junit FILE: the expectations as JUnit XML for CI test reports.
+#include "cli_support.hpp"
+
+using namespace clitest;  // NOLINT(google-build-using-namespace): test file
+using nlohmann::json;
+
+namespace {
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("--junit writes one test case per expectation, escaped, with the text report", "[cli][junit]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "500", "--threads", "2",
+                                       "--no-progress", "--json", "r.json", "--junit", "r.xml"});
+    REQUIRE(r.code == 0);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    const std::string x = slurp(dir.path() / "r.xml");
+    const auto n = j.at("expectations").size();
+    CHECK(x.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites ", 0) == 0);
+    CHECK(count_of(x, "<testcase ") == n);
+    CHECK(x.find("tests=\"" + std::to_string(n) + "\" failures=\"0\"") != std::string::npos);
+    CHECK(count_of(x, "<failure") == 0);
+    CHECK(x.find("name=\"pool.peak_total &lt;= pool.max_size\"") != std::string::npos);  // '<' escaped
+    CHECK(x.find("<property name=\"backend\" value=\"null\"/>") != std::string::npos);
+    CHECK(x.find("<system-out>command: stress") != std::string::npos);
+    CHECK(x.find("</testsuite>\n</testsuites>\n") != std::string::npos);
+}
+
+TEST_CASE("--junit marks each expectation that failed, and an unwritable path exits 2", "[cli][junit]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"soak", "--db", "null://", "--rate", "100000000", "--duration", "1s",
+                                       "--threads", "1", "--no-progress", "--junit", "s.xml"});
+    CHECK(r.code == 1);
+    const std::string x = slurp(dir.path() / "s.xml");
+    CHECK(count_of(x, "<failure ") == 1);
+    CHECK(x.find("failures=\"1\"") != std::string::npos);
+    CHECK(x.find("<failure type=\"expectation\" message=\"expected &gt;= 95000000.0, actual ") != std::string::npos);
+    CHECK(x.find("classname=\"poolbench.soak\"") != std::string::npos);
+
+    const auto bad = run_in(dir.path(), {"stress", "--db", "null://", "--junit", "/nonexistent-dir/r.xml"});
+    CHECK(bad.code == 2);
+    CHECK(count_lines(bad.err) == 1);
+    CHECK(bad.err.find("--junit") != std::string::npos);
+}
