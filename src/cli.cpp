@@ -289,6 +289,7 @@ int run_cli(int argc, char** argv) {
     commands.push_back(add_stress_command(app));
     commands.push_back(add_soak_command(app));
     commands.push_back(add_leak_command(app));
+    commands.push_back(add_diagnose_command(app));
     commands.push_back(add_compare_command(app));
 
     try {

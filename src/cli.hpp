@@ -138,6 +138,7 @@ struct Command {
 [[nodiscard]] Command add_soak_command(CLI::App& app);
 [[nodiscard]] Command add_leak_command(CLI::App& app);
 [[nodiscard]] Command add_compare_command(CLI::App& app);
+[[nodiscard]] Command add_diagnose_command(CLI::App& app);
 
 /// The whole CLI: parse, dispatch, map every failure to one stderr line and an exit code.
 [[nodiscard]] int run_cli(int argc, char** argv);
