@@ -145,6 +145,10 @@ void add_output_options(CLI::App& cmd, CommonOptions& options) {
                    "Write the expectations as JUnit XML to FILE (one test case each), for CI test reports")
         ->type_name("FILE")
         ->group("Output");
+    cmd.add_option("--html", options.html,
+                   "Write the report as one self-contained HTML page (timeline charts included) to FILE")
+        ->type_name("FILE")
+        ->group("Output");
     cmd.add_flag("--no-progress", options.no_progress, "No live progress line (never shown when stderr is not a terminal)")
         ->group("Output");
     cmd.add_option("--sample-interval", options.sample_interval, "Timeline sampling interval")
@@ -188,13 +192,28 @@ DatabaseChoice::~DatabaseChoice() {
 
 void check_json_target(const CommonOptions& options) {
     for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"--json", &options.json},
-                                     std::pair<const char*, const std::string*>{"--junit", &options.junit}}) {
+                                     std::pair<const char*, const std::string*>{"--junit", &options.junit},
+                                     std::pair<const char*, const std::string*>{"--html", &options.html}}) {
         if (path->empty() || *path == "-") continue;
         std::FILE* f = std::fopen(path->c_str(), "a");
         if (f == nullptr) throw UsageFailure(fmt::format("{}: cannot write {}: {}", flag, *path, std::strerror(errno)));
         std::fclose(f);
     }
 }
+
+namespace {
+
+/// Writes `content` to `path`; on failure prints one line naming `flag` and returns false.
+bool write_report_file(const char* flag, const std::string& path, const std::string& content) {
+    std::ofstream file(path, std::ios::trunc);
+    file << content;
+    file.close();
+    if (file) return true;
+    fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, std::strerror(errno));
+    return false;
+}
+
+}  // namespace
 
 ExitCode emit_report(const Report& report, const CommonOptions& options) {
     const bool json_to_stdout = options.json == "-";
@@ -207,25 +226,14 @@ ExitCode emit_report(const Report& report, const CommonOptions& options) {
         if (json_to_stdout) {
             std::fputs(json.c_str(), stdout);
             std::fflush(stdout);
-        } else {
-            std::ofstream file(options.json, std::ios::trunc);
-            file << json;
-            file.close();
-            if (!file) {
-                fmt::print(stderr, "poolbench: --json: cannot write {}: {}\n", options.json, std::strerror(errno));
-                return ExitCode::usage;
-            }
-        }
-    }
-    if (!options.junit.empty()) {
-        std::ofstream file(options.junit, std::ios::trunc);
-        file << make_junit_renderer()->render(report);
-        file.close();
-        if (!file) {
-            fmt::print(stderr, "poolbench: --junit: cannot write {}: {}\n", options.junit, std::strerror(errno));
+        } else if (!write_report_file("--json", options.json, json)) {
             return ExitCode::usage;
         }
     }
+    if (!options.junit.empty() && !write_report_file("--junit", options.junit, make_junit_renderer()->render(report)))
+        return ExitCode::usage;
+    if (!options.html.empty() && !write_report_file("--html", options.html, make_html_renderer()->render(report)))
+        return ExitCode::usage;
     return report.passed() ? ExitCode::ok : ExitCode::failed;
 }
 

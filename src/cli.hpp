@@ -48,6 +48,7 @@ struct CommonOptions {
     std::string db;                     ///< --db; empty: $POOLBENCH_DB or a temporary SQLite file
     std::string json;                   ///< --json FILE or "-" (stdout); empty: no JSON
     std::string junit;                  ///< --junit FILE; empty: none
+    std::string html;                   ///< --html FILE; empty: none
     bool no_progress = false;           ///< --no-progress
     std::string sample_interval = "1s"; ///< --sample-interval (hidden)
 };
@@ -95,7 +96,7 @@ private:
 /// be created) is DatabaseUnusable (exit 3) with one redacted line.
 [[nodiscard]] std::shared_ptr<Driver> open_driver(const DbUrl& db);
 
-/// Fails early (UsageFailure) when --json or --junit names a file that cannot be written.
+/// Fails early (UsageFailure) when --json, --junit or --html names a file that cannot be written.
 void check_json_target(const CommonOptions& options);
 
 /// Writes the text report to stdout (stderr when --json - takes stdout) and the JSON

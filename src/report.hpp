@@ -203,5 +203,6 @@ public:
 [[nodiscard]] std::unique_ptr<Renderer> make_text_renderer();
 [[nodiscard]] std::unique_ptr<Renderer> make_json_renderer();
 [[nodiscard]] std::unique_ptr<Renderer> make_junit_renderer();  ///< JUnit XML: one testcase per expectation
+[[nodiscard]] std::unique_ptr<Renderer> make_html_renderer();   ///< one self-contained page, SVG timeline
 
 }  // namespace poolbench::cli

@@ -1,4 +1,5 @@
-// test_cli_junit.cpp — --junit FILE: the expectations as JUnit XML for CI test reports.
+// test_cli_report_files.cpp — --junit FILE (the expectations as JUnit XML for CI test reports)
+// and --html FILE (one self-contained page).
 #include "cli_support.hpp"
 
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
@@ -47,4 +48,35 @@ TEST_CASE("--junit marks each expectation that failed, and an unwritable path ex
     CHECK(bad.code == 2);
     CHECK(count_lines(bad.err) == 1);
     CHECK(bad.err.find("--junit") != std::string::npos);
+}
+
+TEST_CASE("--html writes one self-contained page: verdict, escaped expectations, timeline charts, leak stacks",
+          "[cli][html]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--duration", "1s", "--threads", "4",
+                                       "--sample-interval", "100ms", "--no-progress", "--json", "r.json", "--html",
+                                       "r.html"});
+    REQUIRE(r.code == 0);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    const std::string h = slurp(dir.path() / "r.html");
+    CHECK(h.rfind("<!DOCTYPE html>", 0) == 0);
+    CHECK(h.find("<h1>poolbench stress — <span class=\"pass\">PASS</span></h1>") != std::string::npos);
+    CHECK(count_of(h, "<td class=\"pass\">pass</td>") == j.at("expectations").size());
+    CHECK(h.find("pool.peak_total &lt;= pool.max_size") != std::string::npos);
+    CHECK(count_of(h, "<polyline ") == 3);  // throughput, p99, waiting
+    CHECK(h.find("<script") == std::string::npos);
+    CHECK(h.find("</body></html>\n") != std::string::npos);
+
+    // The leak command's report has leaks, each with the stack that acquired it.
+    const auto leak = run_in(dir.path(), {"leak", "--db", "null://", "--threshold", "200ms", "--ops", "200",
+                                          "--no-progress", "--html", "leak.html"});
+    REQUIRE(leak.code == 0);
+    const std::string lh = slurp(dir.path() / "leak.html");
+    CHECK(lh.find("<h2>Leaks</h2>") != std::string::npos);
+    CHECK(lh.find("poolbench_leak_injected_lease") != std::string::npos);
+
+    const auto bad = run_in(dir.path(), {"stress", "--db", "null://", "--html", "/nonexistent-dir/r.html"});
+    CHECK(bad.code == 2);
+    CHECK(count_lines(bad.err) == 1);
+    CHECK(bad.err.find("--html") != std::string::npos);
 }
