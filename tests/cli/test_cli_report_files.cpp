@@ -15,7 +15,7 @@ std::size_t count_of(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("--junit writes one test case per expectation, escaped, with the text report", "[cli][junit]") {
+TEST_CASE("junit: --junit writes one test case per expectation, escaped, with the text report", "[cli][junit]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "500", "--threads", "2",
                                        "--no-progress", "--json", "r.json", "--junit", "r.xml"});
@@ -33,7 +33,7 @@ TEST_CASE("--junit writes one test case per expectation, escaped, with the text 
     CHECK(x.find("</testsuite>\n</testsuites>\n") != std::string::npos);
 }
 
-TEST_CASE("--junit marks each expectation that failed, and an unwritable path exits 2", "[cli][junit]") {
+TEST_CASE("junit: --junit marks each expectation that failed, and an unwritable path exits 2", "[cli][junit]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"soak", "--db", "null://", "--rate", "100000000", "--duration", "1s",
                                        "--threads", "1", "--no-progress", "--junit", "s.xml"});
@@ -50,7 +50,7 @@ TEST_CASE("--junit marks each expectation that failed, and an unwritable path ex
     CHECK(bad.err.find("--junit") != std::string::npos);
 }
 
-TEST_CASE("--html writes one self-contained page: verdict, escaped expectations, timeline charts, leak stacks",
+TEST_CASE("html: --html writes one self-contained page: verdict, escaped expectations, timeline charts, leak stacks",
           "[cli][html]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--duration", "1s", "--threads", "4",
