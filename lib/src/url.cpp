@@ -9,6 +9,7 @@
 
 #include "poolbench/error.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -212,6 +213,23 @@ void parse_postgres(std::string_view url, std::string_view original, std::size_t
     out.conninfo = (scheme_len == std::string_view("postgresql").size() ? "postgresql" : "postgres");
     out.conninfo += url.substr(scheme_len);
     std::string_view rest = url.substr(scheme_len + 3);
+    // A password with an unencoded '@' or '/' splits differently for libpq than for the
+    // redaction, and libpq's error would then quote part of it: refuse such URLs first.
+    {
+        const std::size_t authority_end = rest.find_first_of("/?#");
+        const std::string_view authority = rest.substr(0, authority_end);
+        const auto ats = std::count(authority.begin(), authority.end(), '@');
+        if (ats > 1) {
+            fail(original, "the user name or password contains an unencoded '@': percent-encode it as %40");
+        }
+        if (ats == 0 && authority_end != std::string_view::npos && rest[authority_end] == '/') {
+            const std::string_view path = rest.substr(authority_end, rest.find_first_of("?#", authority_end) - authority_end);
+            if (path.find('@') != std::string_view::npos) {
+                fail(original, "an '@' after the first '/': if the password contains '/', '?' or '#', percent-encode "
+                               "them (%2F, %3F, %23)");
+            }
+        }
+    }
     // Like libpq: user credentials end at the first '@' before any '/'.
     std::size_t p = 0;
     while (p < rest.size() && rest[p] != '@' && rest[p] != '/') ++p;

@@ -272,3 +272,22 @@ TEST_CASE("DbUrl::redacted never contains the password", "[unit][url][redact]") 
         CHECK(u.conninfo == url);  // libpq still gets the password
     }
 }
+
+TEST_CASE("postgresql: an unencoded '@' or '/' in the password is refused without showing it", "[unit][url]") {
+    // libpq splits these URLs differently from the redaction, and its error would quote
+    // part of the password; poolbench refuses them first.
+    const std::string at = parse_error("postgresql://u:pa@ssQQQ@127.0.0.1:1/db");
+    CHECK(contains(at, "unencoded '@'"));
+    CHECK(contains(at, "%40"));
+    CHECK_FALSE(contains(at, "ssQQQ"));
+    CHECK_FALSE(contains(at, "pa@"));
+    const std::string slash = parse_error("postgresql://u:pa/ssQQQ@127.0.0.1:1/db");
+    CHECK(contains(slash, "%2F"));
+    CHECK_FALSE(contains(slash, "ssQQQ"));
+    CHECK_FALSE(contains(slash, "pa/"));
+    // Encoded, both are fine.
+    CHECK(parse_db_url("postgresql://u:pa%40ss@127.0.0.1:1/db").backend == Backend::postgresql);
+    CHECK(parse_db_url("postgresql://u:pa%2Fss@127.0.0.1:1/db").backend == Backend::postgresql);
+    // An '@' in a query value is not in the password.
+    CHECK(parse_db_url("postgresql://u:pw@h/db?application_name=a@b").backend == Backend::postgresql);
+}
