@@ -48,6 +48,9 @@ Json load_report(const std::string& path, std::string_view role) {
     if (!in) throw UsageFailure(fmt::format("compare: cannot read {} report {}: {}", role, path, std::strerror(errno)));
     std::stringstream text;
     text << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+        throw UsageFailure(fmt::format("compare: cannot read {} report {} (a directory?)", role, path));
+    }
     Json j;
     try {
         j = Json::parse(text.str());
@@ -56,7 +59,9 @@ Json load_report(const std::string& path, std::string_view role) {
                                        "'poolbench ... --json FILE'",
                                        role, path, e.byte));
     }
-    const auto schema = j.is_object() ? j.value("schema", std::string{}) : std::string{};
+    const Json* schema_value = j.is_object() && j.contains("schema") ? &j["schema"] : nullptr;
+    const std::string schema =
+        schema_value != nullptr && schema_value->is_string() ? schema_value->get<std::string>() : std::string{};
     if (schema.rfind("poolbench/report@", 0) != 0) {
         throw UsageFailure(fmt::format("compare: {} report {} is not a poolbench report (schema '{}'); give a file "
                                        "written by 'poolbench ... --json FILE'",
@@ -66,6 +71,26 @@ Json load_report(const std::string& path, std::string_view role) {
         throw UsageFailure(fmt::format("compare: {} report {} has schema '{}'; this poolbench reads "
                                        "poolbench/report@1",
                                        role, path, schema));
+    }
+    // The judged fields must be there, with the right types: a report that lacks them
+    // must not pass as "no regression".
+    for (const auto& [pointer, type] : std::vector<std::pair<const char*, const char*>>{
+             {"/throughput_ops_s", "number"},
+             {"/ops/total", "number"},
+             {"/ops/failed", "number"},
+             {"/ops/timed_out", "number"},
+             {"/latency_us/op/p50", "number"},
+             {"/latency_us/op/p99", "number"},
+             {"/leaks", "array"},
+             {"/verdict", "string"}}) {
+        const Json::json_pointer ptr(pointer);
+        const bool ok = j.contains(ptr) && (std::string_view(type) == "number"  ? j.at(ptr).is_number()
+                                            : std::string_view(type) == "array" ? j.at(ptr).is_array()
+                                                                                 : j.at(ptr).is_string());
+        if (!ok) {
+            throw UsageFailure(fmt::format("compare: {} report {} has no {} {} (is it a complete poolbench report?)",
+                                           role, path, type, std::string(pointer + 1)));
+        }
     }
     return j;
 }
@@ -96,6 +121,7 @@ struct Row {
 
 std::string fmt_value(const std::optional<double>& v, int decimals) {
     if (!v) return "-";
+    if (std::fabs(*v) >= 1e12) return fmt::format("{:.4g}", *v);
     return fmt::format("{:.{}f}", *v, decimals);
 }
 
@@ -117,7 +143,8 @@ std::vector<std::string> differences(const Json& a, const Json& b) {
              {"backend", "/database/backend"},
              {"workload", "/config/workload"},
              {"threads", "/config/threads"},
-             {"pool size", "/config/pool_max"}}) {
+             {"pool size", "/config/pool_max"},
+             {"target rate (ops/s; a paced run's throughput follows it)", "/config/rate_ops_s"}}) {
         const std::string x = text_at(a, pointer), y = text_at(b, pointer);
         if (x != y) out.push_back(fmt::format("{} {} vs {}", label, x, y));
     }
@@ -196,6 +223,9 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
 }
 
 ExitCode run_compare(const CompareOptions& o) {
+    if (!std::isfinite(o.throughput_drop_pct) || !std::isfinite(o.latency_rise_pct)) {
+        throw UsageFailure("compare: --throughput-drop and --latency-rise take a number of percent");
+    }
     const Json base = load_report(o.base_path, "BASE");
     const Json now = load_report(o.new_path, "NEW");
     CommonOptions out;
@@ -209,13 +239,13 @@ ExitCode run_compare(const CompareOptions& o) {
 
     std::string text = fmt::format("compare: {} (BASE) -> {} (NEW)\n", o.base_path, o.new_path);
     for (const auto& n : notes) text += fmt::format("note: the runs differ: {}\n", n);
-    text += fmt::format("{:<32}{:>14}{:>14}{:>10}  {}\n", "metric", "base", "new", "change", "verdict");
+    text += fmt::format("{:<32} {:>14} {:>14} {:>10}  {}\n", "metric", "base", "new", "change", "verdict");
     for (const auto& r : rows) {
         const auto c = change_pct(r);
-        const std::string change = c ? fmt::format("{:+.1f}%", *c) : "-";
+        const std::string change = !c ? "-" : std::fabs(*c) >= 1e6 ? fmt::format("{:+.3g}%", *c) : fmt::format("{:+.1f}%", *c);
         std::string verdict = r.limit.empty() ? "(not judged)"
                                               : fmt::format("{} (limit {})", r.regressed ? "REGRESSED" : "ok", r.limit);
-        text += fmt::format("{:<32}{:>14}{:>14}{:>10}  {}\n", r.name, fmt_value(r.base, r.decimals),
+        text += fmt::format("{:<32} {:>14} {:>14} {:>10}  {}\n", r.name, fmt_value(r.base, r.decimals),
                             fmt_value(r.now, r.decimals), change, verdict);
     }
     text += regressions == 0 ? "result: no regression\n"

@@ -136,3 +136,35 @@ TEST_CASE("compare: unreadable, non-JSON and foreign files exit 2 with one line"
     CHECK(usage.code == 2);
     CHECK(count_lines(usage.err) == 1);
 }
+
+TEST_CASE("compare: a report missing a judged field, or with the wrong type, exits 2 rather than passing",
+          "[cli][compare]") {
+    TempDir dir;
+    const json base = base_report(dir);
+    const std::vector<std::pair<std::string, std::function<void(json&)>>> cases{
+        {"throughput_ops_s", [](json& j) { j.erase("throughput_ops_s"); }},
+        {"throughput_ops_s", [](json& j) { j["throughput_ops_s"] = "fast"; }},
+        {"latency_us/op/p50", [](json& j) { j.erase("latency_us"); }},
+        {"ops/total", [](json& j) { j["ops"] = "x"; }},
+        {"verdict", [](json& j) { j["verdict"] = 5; }},
+    };
+    for (const auto& [field, change] : cases) {
+        INFO(field);
+        json now = base;
+        change(now);
+        write(dir, "new.json", now);
+        const auto r = compare(dir);
+        CHECK(r.code == 2);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find("NEW report new.json has no") != std::string::npos);
+        CHECK(r.err.find(field) != std::string::npos);
+    }
+    json odd = base;
+    odd["schema"] = 5;
+    write(dir, "new.json", odd);
+    CHECK(compare(dir).code == 2);
+    write(dir, "new.json", base);
+    const auto nan = compare(dir, {"--throughput-drop", "nan"});
+    CHECK(nan.code == 2);
+    CHECK(count_lines(nan.err) == 1);
+}
