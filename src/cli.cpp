@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <charconv>
 #include <csignal>
@@ -79,6 +80,16 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
         throw UsageFailure(fmt::format("{}: {}", option, error));
     }
     return out;
+}
+
+std::string check_finite(const std::string& text) {
+    try {
+        std::size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used == text.size() && std::isfinite(v)) return {};
+    } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): reported below
+    }
+    return "'" + text + "' is not a finite number";
 }
 
 std::string check_duration(const std::string& text) {

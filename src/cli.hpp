@@ -42,6 +42,8 @@ public:
 [[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option = "duration");
 /// "" when `text` is a valid duration, else the reason (a CLI11 validator's contract).
 [[nodiscard]] std::string check_duration(const std::string& text);
+/// "" when `text` is a finite number (CLI::Range lets NaN through), else the reason.
+[[nodiscard]] std::string check_finite(const std::string& text);
 
 /// Options every running command has.
 struct CommonOptions {

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace poolbench::cli {
@@ -34,6 +35,7 @@ struct StressOptions {
     double rate = 0;  ///< soak only
 
     CLI::Option* write_ratio_option = nullptr;
+    CLI::Option* sample_interval_option = nullptr;  ///< soak only
 };
 
 RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db, std::string_view command) {
@@ -62,6 +64,11 @@ RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db, std::string_
         plan.load.duration = parse_duration(o.load.duration, "--duration");
         plan.load.rate_ops_s = o.rate;
         plan.load.sample_interval = parse_duration(o.common.sample_interval, "--sample-interval");
+        if (o.sample_interval_option != nullptr && o.sample_interval_option->count() == 0 &&
+            plan.load.sample_interval * 10 > *plan.load.duration) {
+            // The default interval for a short soak: a tenth of it (at least 10 ms).
+            plan.load.sample_interval = std::max(std::chrono::milliseconds{10}, *plan.load.duration / 10);
+        }
         if (plan.load.sample_interval > *plan.load.duration) {
             throw UsageFailure(fmt::format("--sample-interval {} is longer than --duration {}", o.common.sample_interval,
                                            o.load.duration));
@@ -139,7 +146,7 @@ void add_pool_and_workload_options(CLI::App* cmd, const std::shared_ptr<StressOp
         ->capture_default_str()
         ->group("Workload");
     o->write_ratio_option = cmd->add_option("--write-ratio", o->write_ratio, "Fraction of writes (mixed only)")
-                                ->check(CLI::Range(0.0, 1.0))
+                                ->check(CLI::Validator(check_finite, "NUMBER") & CLI::Range(0.0, 1.0))
                                 ->capture_default_str()
                                 ->group("Workload");
     cmd->add_option("--rows", o->rows, "Rows seeded in poolbench_accounts (read, mixed)")
@@ -190,7 +197,7 @@ Command add_soak_command(CLI::App& app) {
         ->capture_default_str()
         ->group("Load");
     cmd->add_option("--rate", o->rate, "Target operations per second, all threads together (0: as fast as possible)")
-        ->check(CLI::Range(0.0, 100'000'000.0))
+        ->check(CLI::Validator(check_finite, "NUMBER") & CLI::Range(0.0, 100'000'000.0))
         ->capture_default_str()
         ->group("Load");
     cmd->add_option("--threads", o->load.threads, "Concurrent worker threads")
@@ -205,7 +212,10 @@ Command add_soak_command(CLI::App& app) {
 
     add_output_options(*cmd, o->common);
     // Visible here: a soak's timeline is much of its point.
-    cmd->get_option("--sample-interval")->group("Output")->description("Timeline sampling interval");
+    o->sample_interval_option = cmd->get_option("--sample-interval");
+    o->sample_interval_option->group("Output")
+        ->description("Timeline sampling interval (default 1s, or a tenth of a shorter --duration)")
+        ->type_name("DURATION");
     return {cmd, [o] { return run_stress(*o, "soak"); }};
 }
 

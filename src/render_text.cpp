@@ -81,7 +81,7 @@ public:
                        r.config.pool_min_idle, human_ms(r.config.acquire_timeout_ms));
         if (r.config.ops) fmt::format_to(it, "operations requested: {}\n", *r.config.ops);
         if (r.config.duration_s) fmt::format_to(it, "duration requested: {:.3f} s\n", *r.config.duration_s);
-        if (r.config.rate_ops_s > 0) fmt::format_to(it, "target rate: {:.0f} ops/s\n", r.config.rate_ops_s);
+        if (r.config.rate_ops_s > 0) fmt::format_to(it, "target rate: {:g} ops/s\n", r.config.rate_ops_s);
         fmt::format_to(it, "duration: {:.3f} s{}\n", r.duration_s, r.interrupted ? " (interrupted)" : "");
 
         // Counts.
@@ -221,7 +221,7 @@ public:
             if (e.passed) continue;
             if (!header) out += "failed expectations:\n";
             header = true;
-            fmt::format_to(it, "  {}: expected {}, actual {}\n", e.name, e.expected, e.actual);
+            fmt::format_to(it, "  {}: expected {}, actual {:.6g}\n", e.name, e.expected, e.actual);
         }
         fmt::format_to(it, "verdict: {}\n", r.passed() ? "PASS" : "FAIL");
         return out;

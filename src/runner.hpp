@@ -127,7 +127,7 @@ private:
     [[nodiscard]] std::optional<std::uint64_t> count_written(const Workload& workload, std::string& error);
     [[nodiscard]] BaselineSection run_baseline(const Workload& workload, const RunHooks& hooks, double pooled_ops_s);
     [[nodiscard]] std::string redact(std::string_view text) const;
-    /// With LoadSpec::rate_ops_s (soak): the run kept up with the rate and never stalled.
+    /// Paced runs: the run kept up with LoadSpec::rate_ops_s. Soaks: no stalled interval.
     void add_pacing_expectations(Report& report, const LoadResult& result) const;
 
     RunPlan plan_;

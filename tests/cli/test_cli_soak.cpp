@@ -58,6 +58,9 @@ TEST_CASE("soak fails (exit 1) when it cannot keep up with --rate", "[cli][soak]
 }
 
 TEST_CASE("soak reports a stall: sample intervals in which no operation completed", "[cli][soak]") {
+    // Paced, and unpaced (--rate 0: judged against the run's own average rate).
+    const std::string rate = GENERATE(std::string("400"), std::string("0"));
+    INFO("--rate " << rate);
     TempDir dir;
     const fs::path db = dir.path() / "soak.db";
     // Once the soak's writes reach the file, another connection takes SQLite's exclusive
@@ -93,7 +96,7 @@ TEST_CASE("soak reports a stall: sample intervals in which no operation complete
         sqlite3_close(h);
     });
     const auto r = run_in(dir.path(), {"soak", "--db", "sqlite://" + db.string() + "?busy_timeout=10000", "--workload",
-                                       "write", "--rate", "400", "--duration", "4s", "--threads", "4",
+                                       "write", "--rate", rate, "--duration", "4s", "--threads", "4",
                                        "--sample-interval", "250ms", "--no-progress", "--json", "r.json"});
     holder.join();
     REQUIRE(locked);
@@ -107,12 +110,23 @@ TEST_CASE("soak reports a stall: sample intervals in which no operation complete
     CHECK(j.at("ops").at("failed") == 0);
 }
 
+TEST_CASE("a short soak samples a tenth of its duration by default", "[cli][soak]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"soak", "--db", "null://", "--duration", "500ms", "--rate", "1000", "--threads",
+                                       "2", "--no-progress", "--json", "-"});
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    CHECK(j.at("config").at("sample_interval_s") == 0.05);
+    CHECK(j.at("timeline").size() >= 9);
+}
+
 TEST_CASE("soak usage errors exit 2 with one line", "[cli][soak]") {
     TempDir dir;
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"soak", "--db", "null://", "--ops", "10"},
              {"soak", "--db", "null://", "--rate", "-5"},
              {"soak", "--db", "null://", "--duration", "soon"},
+             {"soak", "--db", "null://", "--rate", "nan"},
              {"soak", "--db", "null://", "--duration", "1s", "--sample-interval", "2s"}}) {
         INFO(args[3]);
         const auto r = run_in(dir.path(), args);
