@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cerrno>
 #include <charconv>
@@ -202,11 +203,23 @@ DatabaseChoice::~DatabaseChoice() {
 // Report output.
 
 void check_json_target(const CommonOptions& options) {
-    for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"--json", &options.json},
-                                     std::pair<const char*, const std::string*>{"--junit", &options.junit},
-                                     std::pair<const char*, const std::string*>{"--html", &options.html}}) {
+    const std::array<std::pair<const char*, const std::string*>, 3> targets{
+        {{"--json", &options.json}, {"--junit", &options.junit}, {"--html", &options.html}}};
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        const auto& [flag, path] = targets[i];
+        if (path->empty() || (*path == "-" && i == 0)) continue;
+        if (*path == "-") throw UsageFailure(fmt::format("{} writes to a file; '-' (stdout) is for --json only", flag));
+        for (std::size_t k = 0; k < i; ++k) {
+            if (*targets[k].second == *path) {
+                throw UsageFailure(fmt::format("{} and {} name the same file {}", targets[k].first, flag, *path));
+            }
+        }
+    }
+    // Emptied now, so a run that ends early (an unusable database, exit 3) never leaves a
+    // previous run's report behind for a CI step to publish.
+    for (const auto& [flag, path] : targets) {
         if (path->empty() || *path == "-") continue;
-        std::FILE* f = std::fopen(path->c_str(), "a");
+        std::FILE* f = std::fopen(path->c_str(), "w");
         if (f == nullptr) throw UsageFailure(fmt::format("{}: cannot write {}: {}", flag, *path, std::strerror(errno)));
         std::fclose(f);
     }

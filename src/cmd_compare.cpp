@@ -108,7 +108,7 @@ std::string text_at(const Json& j, const char* pointer) {
     const Json::json_pointer p(pointer);
     if (!j.contains(p)) return "-";
     const Json& v = j.at(p);
-    return v.is_string() ? v.get<std::string>() : v.dump();
+    return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 struct Row {
@@ -270,12 +270,12 @@ ExitCode run_compare(const CompareOptions& o) {
 
     if (o.json == "-") {
         fmt::print(stderr, "{}", text);
-        fmt::print("{}\n", j.dump(2));
+        fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
     } else {
         fmt::print("{}", text);
         if (!o.json.empty()) {
             std::ofstream file(o.json, std::ios::trunc);
-            file << j.dump(2) << '\n';
+            file << j.dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
             if (!file) throw UsageFailure(fmt::format("--json: cannot write {}: {}", o.json, std::strerror(errno)));
         }
     }

@@ -232,12 +232,12 @@ ExitCode run_diagnose(const DiagnoseOptions& o) {
 
     if (o.common.json == "-") {
         fmt::print(stderr, "{}", text);
-        fmt::print("{}\n", j.dump(2));
+        fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
     } else {
         fmt::print("{}", text);
         if (!o.common.json.empty()) {
             std::ofstream file(o.common.json, std::ios::trunc);
-            file << j.dump(2) << '\n';
+            file << j.dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
             if (!file) throw UsageFailure(fmt::format("--json: cannot write {}: {}", o.common.json, std::strerror(errno)));
         }
     }

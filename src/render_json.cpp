@@ -177,7 +177,7 @@ public:
         j["errors_other"] = r.errors_other;
         j["interrupted"] = r.interrupted;
         j["verdict"] = r.verdict();
-        return j.dump(2) + "\n";
+        return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
     }
 };
 

@@ -562,7 +562,7 @@ void Runner::add_pacing_expectations(Report& report, const LoadResult& result) c
     const double rate = plan_.load.rate_ops_s;
     if (rate > 0) {
         report.expectations.push_back({"throughput_ops_s >= 95% of the target rate",
-                                       fmt::format(">= {:.6g}", rate * 0.95), result.throughput_ops_s(),
+                                       fmt::format(">= {:.1f}", rate * 0.95), result.throughput_ops_s(),
                                        result.throughput_ops_s() >= rate * 0.95});
     }
     // ...and a soak must never stall: every full sample interval that should hold at

@@ -2,6 +2,8 @@
 // and --html FILE (one self-contained page).
 #include "cli_support.hpp"
 
+#include <fstream>
+
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
 using nlohmann::json;
 
@@ -79,4 +81,22 @@ TEST_CASE("html: --html writes one self-contained page: verdict, escaped expecta
     CHECK(bad.code == 2);
     CHECK(count_lines(bad.err) == 1);
     CHECK(bad.err.find("--html") != std::string::npos);
+}
+
+TEST_CASE("report files: a failed run leaves no stale report, and clashing targets exit 2", "[cli][junit]") {
+    TempDir dir;
+    for (const char* name : {"r.json", "r.xml", "r.html"}) std::ofstream(dir.path() / name) << "stale, and green";
+    const auto r = run_in(dir.path(), {"stress", "--db", "sqlite:///nonexistent-dir/x.db", "--ops", "10", "--json",
+                                       "r.json", "--junit", "r.xml", "--html", "r.html"});
+    CHECK(r.code == 3);
+    for (const char* name : {"r.json", "r.xml", "r.html"}) {
+        INFO(name);
+        CHECK(slurp(dir.path() / name).empty());
+    }
+    const auto dash = run_in(dir.path(), {"stress", "--db", "null://", "--junit", "-"});
+    CHECK(dash.code == 2);
+    CHECK(dash.err.find("'-' (stdout) is for --json only") != std::string::npos);
+    const auto same = run_in(dir.path(), {"stress", "--db", "null://", "--json", "x", "--junit", "x"});
+    CHECK(same.code == 2);
+    CHECK(same.err.find("--json and --junit name the same file x") != std::string::npos);
 }
