@@ -87,6 +87,8 @@ public:
 
     /// The URL as given: may hold a password, so never print it (print DbUrl::redacted).
     [[nodiscard]] const std::string& url() const noexcept { return url_; }
+    /// True for the embedded SQLite file in a fresh temporary directory (no --db, no $POOLBENCH_DB).
+    [[nodiscard]] bool temporary() const noexcept { return !temp_dir_.empty(); }
 
 private:
     DatabaseChoice(std::string url, std::string temp_dir) : url_(std::move(url)), temp_dir_(std::move(temp_dir)) {}

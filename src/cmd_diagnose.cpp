@@ -22,6 +22,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -122,9 +125,25 @@ void postgres_facts(Connection& c, const DbUrl& db, Facts& f) {
     }
 }
 
-void sqlite_facts(Connection& c, const DbUrl& db, Facts& f) {
+/// The journal mode stored in a SQLite file, read without changing anything.
+std::string stored_journal_mode(const std::string& path) {
+    sqlite3* h = nullptr;
+    std::string mode = "unknown";
+    if (sqlite3_open_v2(path.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+            if (const unsigned char* text = sqlite3_column_text(st, 0)) mode = reinterpret_cast<const char*>(text);
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(h);
+    return mode;
+}
+
+void sqlite_facts(Connection& c, const DbUrl& db, const std::string& stored_journal, Facts& f) {
     f.set("server", "SQLite " + one(c, "SELECT sqlite_version()"));
     f.set("file", db.memory ? ":memory:" : db.path);
+    if (!db.memory) f.set("journal_mode stored in the file before poolbench connected", stored_journal);
     const std::string journal = one(c, "PRAGMA journal_mode");
     const std::string busy = one(c, "PRAGMA busy_timeout");
     f.set("journal_mode", journal);
@@ -142,8 +161,14 @@ void sqlite_facts(Connection& c, const DbUrl& db, Facts& f) {
         f.findings.push_back({"warn", fmt::format("journal_mode is {}: readers wait behind a writer (add "
                                                   "?journal_mode=WAL to the URL)",
                                                   journal)});
-    } else {
+    } else if (!db.memory) {
         f.findings.push_back({"ok", fmt::format("journal_mode {}: readers do not block on the writer", journal)});
+    }
+    if (!db.memory && stored_journal != "unknown" && stored_journal != journal) {
+        f.findings.push_back({"warn", fmt::format("opening the file as a pool does switched it from journal_mode {} "
+                                                  "to {}, which SQLite keeps in the file (poolbench's pool does the "
+                                                  "same; set journal_mode in the URL to choose)",
+                                                  stored_journal, journal)});
     }
     if (to_int(busy) == 0) {
         f.findings.push_back({"warn", "busy_timeout is 0: a writer that finds the file locked fails at once with "
@@ -156,6 +181,17 @@ ExitCode run_diagnose(const DiagnoseOptions& o) {
     const DatabaseChoice choice = DatabaseChoice::resolve(o.common.db);
     const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
     const auto timeout = parse_duration(o.timeout, "--timeout");
+    std::string stored_journal = "unknown";
+    if (db.backend == Backend::sqlite && !db.memory) {
+        // diagnose inspects a database; it never creates one (a typo in the path would
+        // otherwise pass as a fresh, empty database).
+        if (!choice.temporary() && ::access(db.path.c_str(), F_OK) != 0) {
+            throw DatabaseUnusable(fmt::format("cannot use database {}: no such file (diagnose inspects an existing "
+                                               "database and never creates one)",
+                                               db.redacted));
+        }
+        if (!choice.temporary()) stored_journal = stored_journal_mode(db.path);
+    }
     std::shared_ptr<Driver> driver = open_driver(db);
     const auto secrets = url_secrets(db.original);
     auto unusable = [&](const std::exception& e) {
@@ -181,7 +217,7 @@ ExitCode run_diagnose(const DiagnoseOptions& o) {
                 std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
         }
         if (db.backend == Backend::postgresql) postgres_facts(*conn, db, facts);
-        if (db.backend == Backend::sqlite) sqlite_facts(*conn, db, facts);
+        if (db.backend == Backend::sqlite) sqlite_facts(*conn, db, stored_journal, facts);
         if (db.backend == Backend::null) facts.set("server", "none (null://: no database)");
     } catch (const std::exception& e) {
         throw unusable(e);

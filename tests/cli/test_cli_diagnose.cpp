@@ -3,8 +3,11 @@
 // case is in test_cli_pg.cpp.
 #include "cli_support.hpp"
 
+#include <sqlite3.h>
+
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -40,19 +43,46 @@ TEST_CASE("diagnose on the embedded SQLite default passes and reports its settin
 TEST_CASE("diagnose warns about a rollback journal and busy_timeout 0, and fails on query_only", "[cli][diagnose]") {
     TempDir dir;
     const std::string base = "sqlite://" + (dir.path() / "d.db").string();
+    REQUIRE(run_in(dir.path(), {"stress", "--db", base, "--ops", "10", "--threads", "1"}).code == 0);  // creates it
     const auto warned = run_in(dir.path(), {"diagnose", "--db", base + "?journal_mode=DELETE&busy_timeout=0",
                                             "--samples", "3", "--json", "w.json"});
     CHECK(warned.code == 0);
     const json w = parse_json(slurp(dir.path() / "w.json"));
     const auto warnings = levels(w, "warn");
-    REQUIRE(warnings.size() == 2);
+    REQUIRE(warnings.size() == 3);
     CHECK(warnings[0].find("journal_mode is delete") != std::string::npos);
-    CHECK(warnings[1].find("busy_timeout is 0") != std::string::npos);
+    CHECK(warnings[1].find("switched it from journal_mode wal to delete") != std::string::npos);  // stress left WAL
+    CHECK(warnings[2].find("busy_timeout is 0") != std::string::npos);
 
     const auto failed = run_in(dir.path(), {"diagnose", "--db", base + "?query_only=1", "--samples", "3"});
     CHECK(failed.code == 1);
     CHECK(failed.out.find("[problem] query_only is on") != std::string::npos);
     CHECK(failed.out.find("verdict: FAIL (1 problem)") != std::string::npos);
+}
+
+TEST_CASE("diagnose never creates a database, and says when opening it changed its journal mode",
+          "[cli][diagnose]") {
+    TempDir dir;
+    const auto missing = run_in(dir.path(), {"diagnose", "--db", "sqlite://" + (dir.path() / "typo.db").string()});
+    CHECK(missing.code == 3);
+    CHECK(count_lines(missing.err) == 1);
+    CHECK(missing.err.find("never creates one") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.path() / "typo.db"));
+
+    // A file in a rollback journal, as another program would leave it.
+    const fs::path file = dir.path() / "delete.db";
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "PRAGMA journal_mode=DELETE; CREATE TABLE t(x)", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+    const auto r = run_in(dir.path(), {"diagnose", "--db", "sqlite://" + file.string(), "--samples", "2", "--json", "-"});
+    CHECK(r.code == 0);
+    const json j = parse_json(r.out);
+    CHECK(j.at("settings").at("journal_mode stored in the file before poolbench connected") == "delete");
+    CHECK(j.at("settings").at("journal_mode") == "wal");
+    const auto warnings = levels(j, "warn");
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].find("switched it from journal_mode delete to wal") != std::string::npos);
 }
 
 TEST_CASE("diagnose on null:// and on an unusable database", "[cli][diagnose]") {
