@@ -41,6 +41,7 @@ struct CompareOptions {
     double throughput_drop_pct = 10.0;
     double latency_rise_pct = 25.0;
     std::string json;
+    bool no_progress = false;  ///< accepted, no effect
 };
 
 Json load_report(const std::string& path, std::string_view role) {
@@ -308,6 +309,8 @@ Command add_compare_command(CLI::App& app) {
         ->type_name("PCT");
     cmd->add_option("--json", options->json, "Write the comparison as JSON to FILE, or to stdout with '-'")
         ->type_name("FILE|-");
+    cmd->add_flag("--no-progress", options->no_progress,
+                  "Accepted for scripts that pass it to every command (no progress line here)");
     return Command{cmd, [options] { return run_compare(*options); }};
 }
 

@@ -299,6 +299,8 @@ Command add_diagnose_command(CLI::App& app) {
     cmd->add_option("--json", o->common.json, "Write the findings as JSON to FILE, or to stdout with '-'")
         ->type_name("FILE|-")
         ->group("Output");
+    cmd->add_flag("--no-progress", o->common.no_progress, "Accepted for scripts that pass it to every command (no progress line here)")
+        ->group("Output");
     return {cmd, [o] { return run_diagnose(*o); }};
 }
 

@@ -223,7 +223,7 @@ void worker_main(Phase& ph, Source& source, std::size_t index) {
         (void)::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
         const double per_worker_s = static_cast<double>(ph.spec.threads) / ph.spec.rate_ops_s;
         period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(per_worker_s));
-        next += period * static_cast<long>(index) / static_cast<long>(ph.spec.threads);
+        next += period * static_cast<long>(index + 1) / static_cast<long>(ph.spec.threads);
     }
 
     while (!ph.stop.load(std::memory_order_relaxed)) {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <climits>
@@ -28,6 +29,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -521,6 +523,30 @@ private:
             if (!is_pragma_value(value)) {
                 throw ConfigError("SQLite option " + name + "='" + value + "' in '" + describe_ +
                                   "' has a value SQLite options cannot take (allowed: letters, digits, '_', '.', '-')");
+            }
+            // SQLite ignores a value it does not know for these (journal_mode=bogus leaves the
+            // mode as it was), so the URL would silently not mean what it says.
+            static const std::array<std::pair<std::string_view, std::string_view>, 4> choices{{
+                {"journal_mode", "delete truncate persist memory wal off"},
+                {"synchronous", "off normal full extra 0 1 2 3"},
+                {"locking_mode", "normal exclusive"},
+                {"temp_store", "default file memory 0 1 2"},
+            }};
+            for (const auto& [pragma, values] : choices) {
+                if (key != pragma) continue;
+                const std::string v = lower(value);
+                bool ok = false;
+                for (std::string_view rest = values; !rest.empty() && !ok;) {
+                    const auto sp = rest.find(' ');
+                    ok = rest.substr(0, sp) == v;
+                    rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+                }
+                if (!ok) {
+                    std::string list(values);
+                    std::replace(list.begin(), list.end(), ' ', ',');
+                    throw ConfigError("SQLite option " + name + "='" + value + "' in '" + describe_ +
+                                      "' is not one of " + list);
+                }
             }
             pragmas_.push_back("PRAGMA " + name + "=" + value);
         }

@@ -178,6 +178,11 @@ TEST_CASE("bad SQLite options are ConfigErrors naming the option", "[sqlite]") {
     CHECK(contains(config_error(base + "?busy_timeout=soon"), "busy_timeout='soon'"));
     CHECK(contains(config_error(base + "?busy_timeout=-1"), "busy_timeout='-1'"));
     CHECK(contains(config_error(base + "?busy_timeout=99999999999"), "busy_timeout"));
+    // SQLite would ignore these values silently (the mode stays as it was).
+    CHECK(contains(config_error(base + "?journal_mode=bogus"), "journal_mode='bogus'"));
+    CHECK(contains(config_error(base + "?journal_mode=bogus"), "delete,truncate,persist,memory,wal,off"));
+    CHECK(contains(config_error(base + "?synchronous=sometimes"), "synchronous='sometimes'"));
+    CHECK_NOTHROW(make_driver(base + "?journal_mode=DELETE&synchronous=FULL&temp_store=memory"));
 }
 
 TEST_CASE("query binds positional parameters and returns typed values", "[sqlite]") {
