@@ -210,7 +210,13 @@ void check_json_target(const CommonOptions& options) {
         if (path->empty() || (*path == "-" && i == 0)) continue;
         if (*path == "-") throw UsageFailure(fmt::format("{} writes to a file; '-' (stdout) is for --json only", flag));
         for (std::size_t k = 0; k < i; ++k) {
-            if (*targets[k].second == *path) {
+            const std::string& other = *targets[k].second;
+            if (other.empty() || other == "-") continue;
+            // Compared as the files they are: ./a.out, /abs/a.out and a symlink are one file.
+            std::error_code ec1, ec2;
+            const auto a = std::filesystem::weakly_canonical(std::filesystem::absolute(other, ec1), ec1);
+            const auto b = std::filesystem::weakly_canonical(std::filesystem::absolute(*path, ec2), ec2);
+            if (other == *path || (!ec1 && !ec2 && a == b)) {
                 throw UsageFailure(fmt::format("{} and {} name the same file {}", targets[k].first, flag, *path));
             }
         }

@@ -93,6 +93,19 @@ Json load_report(const std::string& path, std::string_view role) {
                                            role, path, type, std::string(pointer + 1)));
         }
     }
+    const std::string verdict = j["verdict"].get<std::string>();
+    if (verdict != "pass" && verdict != "fail") {
+        throw UsageFailure(fmt::format("compare: {} report {} has verdict '{}' (a report says pass or fail)", role,
+                                       path, verdict));
+    }
+    for (const char* pointer : {"/throughput_ops_s", "/ops/total", "/ops/failed", "/ops/timed_out",
+                                "/latency_us/op/p50", "/latency_us/op/p99"}) {
+        const double v = j.at(Json::json_pointer(pointer)).get<double>();
+        if (!(v >= 0) || !std::isfinite(v)) {
+            throw UsageFailure(fmt::format("compare: {} report {} has {} = {} (must be a finite number >= 0)", role,
+                                           path, std::string(pointer + 1), v));
+        }
+    }
     return j;
 }
 

@@ -15,7 +15,8 @@ namespace poolbench::cli {
 
 namespace {
 
-std::string esc(std::string_view text) {
+std::string esc(std::string_view raw) {
+    const std::string text = valid_utf8(raw);
     std::string out;
     out.reserve(text.size());
     for (const char c : text) {

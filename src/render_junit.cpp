@@ -17,7 +17,8 @@ namespace {
 
 /// Escapes text for XML attributes and character data; drops the control characters
 /// XML 1.0 cannot carry at all.
-std::string xml(std::string_view text) {
+std::string xml(std::string_view raw) {
+    const std::string text = valid_utf8(raw);
     std::string out;
     out.reserve(text.size());
     for (const char c : text) {

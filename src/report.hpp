@@ -186,6 +186,10 @@ struct Report {
 [[nodiscard]] PoolSection make_pool_section(const PoolStats& final_stats, std::size_t min_idle,
                                             std::size_t active_at_end, bool shutdown_clean);
 
+/// `text` with every byte sequence that is not valid UTF-8 replaced by U+FFFD, and the
+/// noncharacters U+FFFE/U+FFFF too (XML cannot carry them): file paths are bytes.
+[[nodiscard]] std::string valid_utf8(std::string_view text);
+
 /// "2024-05-01T12:34:56.789Z" (UTC, milliseconds).
 [[nodiscard]] std::string format_utc(std::chrono::system_clock::time_point at);
 

@@ -219,15 +219,17 @@ void parse_postgres(std::string_view url, std::string_view original, std::size_t
         const std::size_t authority_end = rest.find_first_of("/?#");
         const std::string_view authority = rest.substr(0, authority_end);
         const auto ats = std::count(authority.begin(), authority.end(), '@');
-        if (ats > 1) {
-            fail(original, "the user name or password contains an unencoded '@': percent-encode it as %40");
-        }
-        if (ats == 0 && authority_end != std::string_view::npos && rest[authority_end] == '/') {
-            const std::string_view path = rest.substr(authority_end, rest.find_first_of("?#", authority_end) - authority_end);
-            if (path.find('@') != std::string_view::npos) {
-                fail(original, "an '@' after the first '/': if the password contains '/', '?' or '#', percent-encode "
-                               "them (%2F, %3F, %23)");
-            }
+        const std::string_view after = authority_end == std::string_view::npos ? std::string_view{}
+                                                                                : rest.substr(authority_end);
+        const bool at_in_path =
+            !after.empty() && after.front() == '/' && after.substr(0, after.find_first_of("?#")).find('@') != std::string_view::npos;
+        if (ats > 1 || at_in_path) {
+            // Where the password ends is unknowable here: show nothing before the last '@'.
+            const std::string_view tail = url.substr(0, url.find_first_of("?#", scheme_len + 3));
+            std::string shown = std::string(url.substr(0, scheme_len + 3)) + "***" + std::string(tail.substr(tail.rfind('@')));
+            throw ConfigError("invalid database URL '" + printable(shown) +
+                              "': the user name or password contains an unencoded '@', '/', '?' or '#': "
+                              "percent-encode them (%40, %2F, %3F, %23)");
         }
     }
     // Like libpq: user credentials end at the first '@' before any '/'.

@@ -99,4 +99,23 @@ TEST_CASE("report files: a failed run leaves no stale report, and clashing targe
     const auto same = run_in(dir.path(), {"stress", "--db", "null://", "--json", "x", "--junit", "x"});
     CHECK(same.code == 2);
     CHECK(same.err.find("--json and --junit name the same file x") != std::string::npos);
+    const auto spelled = run_in(dir.path(), {"stress", "--db", "null://", "--json", "a.out", "--html", "./a.out"});
+    CHECK(spelled.code == 2);
+    CHECK(spelled.err.find("name the same file") != std::string::npos);
+}
+
+TEST_CASE("report files: a file path that is not UTF-8 still gives valid UTF-8 XML and HTML", "[cli][junit]") {
+    TempDir dir;
+    const std::string db = "sqlite://" + (dir.path() / "bad\xff\xfe.db").string();
+    const auto r = run_in(dir.path(), {"stress", "--db", db, "--ops", "20", "--threads", "1", "--no-progress",
+                                       "--json", "r.json", "--junit", "r.xml", "--html", "r.html"});
+    REQUIRE(r.code == 0);
+    for (const char* name : {"r.xml", "r.html"}) {
+        INFO(name);
+        const std::string text = slurp(dir.path() / name);
+        CHECK(text.find('\xff') == std::string::npos);
+        CHECK(text.find('\xfe') == std::string::npos);
+        CHECK(text.find("bad\xEF\xBF\xBD\xEF\xBF\xBD.db") != std::string::npos);  // U+FFFD for each bad byte
+    }
+    CHECK_NOTHROW(parse_json(slurp(dir.path() / "r.json")));
 }

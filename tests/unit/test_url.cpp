@@ -285,6 +285,11 @@ TEST_CASE("postgresql: an unencoded '@' or '/' in the password is refused withou
     CHECK(contains(slash, "%2F"));
     CHECK_FALSE(contains(slash, "ssQQQ"));
     CHECK_FALSE(contains(slash, "pa/"));
+    // Both at once: nothing before the last '@' may show.
+    const std::string both = parse_error("postgresql://u:pa@ss/QQQ@127.0.0.1:1/db");
+    CHECK_FALSE(contains(both, "QQQ"));
+    CHECK_FALSE(contains(both, "ss/"));
+    CHECK(contains(both, "postgresql://***@127.0.0.1:1/db"));
     // Encoded, both are fine.
     CHECK(parse_db_url("postgresql://u:pa%40ss@127.0.0.1:1/db").backend == Backend::postgresql);
     CHECK(parse_db_url("postgresql://u:pa%2Fss@127.0.0.1:1/db").backend == Backend::postgresql);
