@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -45,13 +46,14 @@ struct CompareOptions {
 };
 
 Json load_report(const std::string& path, std::string_view role) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw UsageFailure(fmt::format("compare: {} report {} is a directory; give the JSON file", role, path));
+    }
     std::ifstream in(path);
     if (!in) throw UsageFailure(fmt::format("compare: cannot read {} report {}: {}", role, path, std::strerror(errno)));
     std::stringstream text;
     text << in.rdbuf();
-    if (!in.good() && !in.eof()) {
-        throw UsageFailure(fmt::format("compare: cannot read {} report {} (a directory?)", role, path));
-    }
     Json j;
     try {
         j = Json::parse(text.str());

@@ -124,7 +124,8 @@ TEST_CASE("compare: unreadable, non-JSON and foreign files exit 2 with one line"
              {"missing.json", "cannot read BASE report missing.json"},
              {"garbage.json", "is not valid JSON"},
              {"other.json", "is not a poolbench report"},
-             {"future.json", "reads poolbench/report@1"}}) {
+             {"future.json", "reads poolbench/report@1"},
+             {".", "is a directory"}}) {
         INFO(file);
         const auto r = run_in(dir.path(), {"compare", file, "new.json"});
         CHECK(r.code == 2);
