@@ -15,22 +15,7 @@ namespace poolbench::cli {
 
 namespace {
 
-std::string esc(std::string_view raw) {
-    const std::string text = valid_utf8(raw);
-    std::string out;
-    out.reserve(text.size());
-    for (const char c : text) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
+std::string esc(std::string_view text) { return markup_escape(text); }
 
 std::string us(double v) {
     if (v >= 1e6) return fmt::format("{:.2f} s", v / 1e6);

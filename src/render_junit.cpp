@@ -15,26 +15,7 @@ namespace poolbench::cli {
 
 namespace {
 
-/// Escapes text for XML attributes and character data; drops the control characters
-/// XML 1.0 cannot carry at all.
-std::string xml(std::string_view raw) {
-    const std::string text = valid_utf8(raw);
-    std::string out;
-    out.reserve(text.size());
-    for (const char c : text) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&apos;"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') break;
-                out += c;
-        }
-    }
-    return out;
-}
+std::string xml(std::string_view text) { return markup_escape(text); }
 
 std::string number(double v) {
     if (v == static_cast<double>(static_cast<std::int64_t>(v))) return fmt::format("{}", static_cast<std::int64_t>(v));

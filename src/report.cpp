@@ -8,6 +8,25 @@
 
 namespace poolbench::cli {
 
+std::string markup_escape(std::string_view raw) {
+    const std::string text = valid_utf8(raw);
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;  // valid in XML and HTML alike
+            default:
+                if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') break;
+                out += c;
+        }
+    }
+    return out;
+}
+
 std::string valid_utf8(std::string_view text) {
     std::string out;
     out.reserve(text.size());
