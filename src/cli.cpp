@@ -245,6 +245,19 @@ bool write_report_file(const char* flag, const std::string& path, const std::str
 
 }  // namespace
 
+void emit_text_and_json(const std::string& text, const std::string& json, const std::string& json_option) {
+    if (json_option == "-") {
+        fmt::print(stderr, "{}", text);
+        fmt::print("{}\n", json);
+        return;
+    }
+    fmt::print("{}", text);
+    if (json_option.empty()) return;
+    std::ofstream file(json_option, std::ios::trunc);
+    file << json << '\n';
+    if (!file) throw UsageFailure(fmt::format("--json: cannot write {}: {}", json_option, std::strerror(errno)));
+}
+
 ExitCode emit_report(const Report& report, const CommonOptions& options) {
     const bool json_to_stdout = options.json == "-";
     const std::string text = make_text_renderer()->render(report);

@@ -100,6 +100,11 @@ private:
 /// be created) is DatabaseUnusable (exit 3) with one redacted line.
 [[nodiscard]] std::shared_ptr<Driver> open_driver(const DbUrl& db);
 
+/// For commands with their own documents (compare, diagnose): `text` to stdout and `json`
+/// to the --json FILE; with --json -, the JSON to stdout and the text to stderr. Throws
+/// UsageFailure when the file cannot be written.
+void emit_text_and_json(const std::string& text, const std::string& json, const std::string& json_option);
+
 /// Fails early (UsageFailure) when --json, --junit or --html names a file that cannot be written.
 void check_json_target(const CommonOptions& options);
 

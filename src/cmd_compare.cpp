@@ -284,17 +284,7 @@ ExitCode run_compare(const CompareOptions& o) {
     j["regressions"] = regressions;
     j["verdict"] = regressions == 0 ? "pass" : "fail";
 
-    if (o.json == "-") {
-        fmt::print(stderr, "{}", text);
-        fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
-    } else {
-        fmt::print("{}", text);
-        if (!o.json.empty()) {
-            std::ofstream file(o.json, std::ios::trunc);
-            file << j.dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
-            if (!file) throw UsageFailure(fmt::format("--json: cannot write {}: {}", o.json, std::strerror(errno)));
-        }
-    }
+    emit_text_and_json(text, j.dump(2, ' ', false, Json::error_handler_t::replace), o.json);
     return regressions == 0 ? ExitCode::ok : ExitCode::failed;
 }
 

@@ -266,17 +266,7 @@ ExitCode run_diagnose(const DiagnoseOptions& o) {
     j["findings"] = std::move(findings);
     j["verdict"] = problems > 0 ? "fail" : "pass";
 
-    if (o.common.json == "-") {
-        fmt::print(stderr, "{}", text);
-        fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
-    } else {
-        fmt::print("{}", text);
-        if (!o.common.json.empty()) {
-            std::ofstream file(o.common.json, std::ios::trunc);
-            file << j.dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
-            if (!file) throw UsageFailure(fmt::format("--json: cannot write {}: {}", o.common.json, std::strerror(errno)));
-        }
-    }
+    emit_text_and_json(text, j.dump(2, ' ', false, Json::error_handler_t::replace), o.common.json);
     return problems > 0 ? ExitCode::failed : ExitCode::ok;
 }
 
