@@ -226,16 +226,9 @@ void check_libpq_value(const std::string& name, const std::string& value, const 
     }};
     for (const auto& c : choices) {
         if (name != c.name) continue;
-        std::string_view rest = c.values;
-        while (!rest.empty()) {
-            const auto sp = rest.find(' ');
-            if (rest.substr(0, sp) == value) return;
-            rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
-        }
-        std::string list(c.values);
-        std::replace(list.begin(), list.end(), ' ', ',');
+        if (one_of(value, c.values)) return;
         throw ConfigError("invalid " + name + " '" + value + "' in PostgreSQL URL '" + redacted + "': use one of " +
-                          list);
+                          comma_list(c.values));
     }
     static constexpr std::array<std::string_view, 6> integers{
         "connect_timeout", "port", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"};

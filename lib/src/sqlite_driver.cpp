@@ -533,20 +533,9 @@ private:
                 {"temp_store", "default file memory 0 1 2"},
             }};
             for (const auto& [pragma, values] : choices) {
-                if (key != pragma) continue;
-                const std::string v = lower(value);
-                bool ok = false;
-                for (std::string_view rest = values; !rest.empty() && !ok;) {
-                    const auto sp = rest.find(' ');
-                    ok = rest.substr(0, sp) == v;
-                    rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
-                }
-                if (!ok) {
-                    std::string list(values);
-                    std::replace(list.begin(), list.end(), ' ', ',');
-                    throw ConfigError("SQLite option " + name + "='" + value + "' in '" + describe_ +
-                                      "' is not one of " + list);
-                }
+                if (key != pragma || one_of(lower(value), values)) continue;
+                throw ConfigError("SQLite option " + name + "='" + value + "' in '" + describe_ + "' is not one of " +
+                                  comma_list(values));
             }
             pragmas_.push_back("PRAGMA " + name + "=" + value);
         }
