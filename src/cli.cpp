@@ -1,5 +1,6 @@
 // cli.cpp — the shared CLI plumbing and the dispatcher behind main().
 #include "cli.hpp"
+#include "report_files.hpp"
 
 #include <poolbench/drivers.hpp>
 #include <poolbench/error.hpp>
@@ -150,14 +151,14 @@ void apply_load_options(const LoadOptions& o, const CommonOptions& common, LoadS
 }
 
 void add_output_options(CLI::App& cmd, CommonOptions& options) {
-    cmd.add_option("--json", options.json, "Write the JSON report to FILE, or to stdout with '-'")
-        ->type_name("FILE|-")
-        ->group("Output");
-    cmd.add_option("--junit", options.junit,
+    options.json_option = cmd.add_option("--json", options.json, "Write the JSON report to FILE, or to stdout with '-'")
+                              ->type_name("FILE|-")
+                              ->group("Output");
+    options.junit_option = cmd.add_option("--junit", options.junit,
                    "Write the expectations as JUnit XML to FILE (one test case each), for CI test reports")
         ->type_name("FILE")
         ->group("Output");
-    cmd.add_option("--html", options.html,
+    options.html_option = cmd.add_option("--html", options.html,
                    "Write the report as one self-contained HTML page (timeline charts included) to FILE")
         ->type_name("FILE")
         ->group("Output");
@@ -202,82 +203,55 @@ DatabaseChoice::~DatabaseChoice() {
 // ---------------------------------------------------------------------------------------
 // Report output.
 
-void check_json_target(const CommonOptions& options) {
-    const std::array<std::pair<const char*, const std::string*>, 3> targets{
-        {{"--json", &options.json}, {"--junit", &options.junit}, {"--html", &options.html}}};
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-        const auto& [flag, path] = targets[i];
-        if (path->empty() || (*path == "-" && i == 0)) continue;
-        if (*path == "-") throw UsageFailure(fmt::format("{} writes to a file; '-' (stdout) is for --json only", flag));
-        for (std::size_t k = 0; k < i; ++k) {
-            const std::string& other = *targets[k].second;
-            if (other.empty() || other == "-") continue;
-            // Compared as the files they are: ./a.out, /abs/a.out and a symlink are one file.
-            std::error_code ec1, ec2;
-            const auto a = std::filesystem::weakly_canonical(std::filesystem::absolute(other, ec1), ec1);
-            const auto b = std::filesystem::weakly_canonical(std::filesystem::absolute(*path, ec2), ec2);
-            if (other == *path || (!ec1 && !ec2 && a == b)) {
-                throw UsageFailure(fmt::format("{} and {} name the same file {}", targets[k].first, flag, *path));
-            }
-        }
-    }
-    // Emptied now, so a run that ends early (an unusable database, exit 3) never leaves a
-    // previous run's report behind for a CI step to publish.
-    for (const auto& [flag, path] : targets) {
-        if (path->empty() || *path == "-") continue;
-        std::FILE* f = std::fopen(path->c_str(), "w");
-        if (f == nullptr) throw UsageFailure(fmt::format("{}: cannot write {}: {}", flag, *path, std::strerror(errno)));
-        std::fclose(f);
-    }
-}
-
-namespace {
-
-/// Writes `content` to `path`; on failure prints one line naming `flag` and returns false.
-bool write_report_file(const char* flag, const std::string& path, const std::string& content) {
-    std::ofstream file(path, std::ios::trunc);
-    file << content;
-    file.close();
-    if (file) return true;
-    fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, std::strerror(errno));
-    return false;
-}
-
-}  // namespace
-
 void emit_text_and_json(const std::string& text, const std::string& json, const std::string& json_option) {
+    disarm_error_reports();
     if (json_option == "-") {
         fmt::print(stderr, "{}", text);
         fmt::print("{}\n", json);
         return;
     }
     fmt::print("{}", text);
+    std::fflush(stdout);
     if (json_option.empty()) return;
-    std::ofstream file(json_option, std::ios::trunc);
-    file << json << '\n';
-    if (!file) throw UsageFailure(fmt::format("--json: cannot write {}: {}", json_option, std::strerror(errno)));
+    if (auto error = write_atomically(json_option, json + "\n"); !error.empty()) {
+        throw UsageFailure(fmt::format("--json: cannot write {}: {}", json_option, error));
+    }
 }
 
-ExitCode emit_report(const Report& report, const CommonOptions& options) {
+ExitCode emit_report(Report report, const CommonOptions& options) {
+    if (report.interrupted && !report.error) {
+        report.error = RunError{static_cast<int>(ExitCode::interrupted),
+                                fmt::format("interrupted by a signal {:.1f} s into the run{}; the figures cover the part "
+                                            "that ran",
+                                            report.duration_s,
+                                            report.interrupted_at.empty() ? "" : " (" + report.interrupted_at + ")")};
+    }
     const bool json_to_stdout = options.json == "-";
     const std::string text = make_text_renderer()->render(report);
     std::FILE* text_out = json_to_stdout ? stderr : stdout;
     std::fputs(text.c_str(), text_out);
     std::fflush(text_out);
-    if (!options.json.empty()) {
-        const std::string json = make_json_renderer()->render(report);
-        if (json_to_stdout) {
-            std::fputs(json.c_str(), stdout);
+    disarm_error_reports();
+    ExitCode code = report.error ? static_cast<ExitCode>(report.error->exit_code)
+                    : report.passed() ? ExitCode::ok
+                                      : ExitCode::failed;
+    auto write = [&](const char* flag, const std::string& path, const Renderer& renderer) {
+        if (path.empty()) return;
+        if (path == "-") {
+            const std::string doc = renderer.render(report);
+            std::fputs(doc.c_str(), stdout);
             std::fflush(stdout);
-        } else if (!write_report_file("--json", options.json, json)) {
-            return ExitCode::usage;
+            return;
         }
-    }
-    if (!options.junit.empty() && !write_report_file("--junit", options.junit, make_junit_renderer()->render(report)))
-        return ExitCode::usage;
-    if (!options.html.empty() && !write_report_file("--html", options.html, make_html_renderer()->render(report)))
-        return ExitCode::usage;
-    return report.passed() ? ExitCode::ok : ExitCode::failed;
+        if (auto error = write_atomically(path, renderer.render(report)); !error.empty()) {
+            fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, error);
+            code = ExitCode::usage;
+        }
+    };
+    write("--json", options.json, *make_json_renderer());
+    write("--junit", options.junit, *make_junit_renderer());
+    write("--html", options.html, *make_html_renderer());
+    return code;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -324,7 +298,10 @@ int run_cli(int argc, char** argv) {
         for (auto& s : url_secrets(argv[i])) secrets.push_back(std::move(s));
     }
     auto fail = [&](ExitCode code, const std::string& message) {
-        fmt::print(stderr, "poolbench: {}\n", scrub(one_line(message), secrets));
+        const std::string line = scrub(one_line(message), secrets);
+        fmt::print(stderr, "poolbench: {}\n", line);
+        // Reports already armed say what went wrong instead of staying stale or empty.
+        write_error_reports(static_cast<int>(code), line);
         return static_cast<int>(code);
     };
 
@@ -334,7 +311,7 @@ int run_cli(int argc, char** argv) {
     app.require_subcommand(1);
     app.footer(
         "Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad usage or URL, "
-        "3 the database could not be used.");
+        "3 the database could not be used, 130 interrupted (Ctrl-C).");
 
     std::vector<Command> commands;
     commands.push_back(add_stress_command(app));
@@ -359,6 +336,9 @@ int run_cli(int argc, char** argv) {
             if (c.app->parsed()) return static_cast<int>(c.run());
         }
         return fail(ExitCode::usage, "no command given (see 'poolbench --help')");
+    } catch (const UnsafeReportPath& e) {
+        disarm_error_reports();  // the targets themselves are the problem: write nothing
+        return fail(ExitCode::usage, e.what());
     } catch (const UsageFailure& e) {
         return fail(ExitCode::usage, e.what());
     } catch (const ConfigError& e) {

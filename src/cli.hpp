@@ -29,6 +29,7 @@ enum class ExitCode : int {
     failed = 1,    ///< ran, but an expectation, threshold, leak or lost write failed it
     usage = 2,     ///< bad usage, bad URL or bad scenario file
     database = 3,  ///< the database could not be used
+    interrupted = 130,  ///< stopped by SIGINT/SIGTERM (the shell's 128 + SIGINT); the report says where
 };
 
 /// Bad usage found after CLI11 accepted the flags (exit 2). One line, no trailing period.
@@ -53,6 +54,11 @@ struct CommonOptions {
     std::string html;                   ///< --html FILE; empty: none
     bool no_progress = false;           ///< --no-progress
     std::string sample_interval = "1s"; ///< --sample-interval (hidden)
+    /// The options themselves (null when a command fills the fields by hand): tells
+    /// `--json ''` (an error) from no --json at all.
+    const CLI::Option* json_option = nullptr;
+    const CLI::Option* junit_option = nullptr;
+    const CLI::Option* html_option = nullptr;
 };
 /// --db (group "Database"); add it first so --help lists the database first.
 void add_database_option(CLI::App& cmd, CommonOptions& options);
@@ -105,13 +111,12 @@ private:
 /// UsageFailure when the file cannot be written.
 void emit_text_and_json(const std::string& text, const std::string& json, const std::string& json_option);
 
-/// Fails early (UsageFailure) when --json, --junit or --html names a file that cannot be written.
-void check_json_target(const CommonOptions& options);
-
-/// Writes the text report to stdout (stderr when --json - takes stdout) and the JSON
-/// report where --json says. Returns ok or failed from the verdict; usage when the JSON
-/// file cannot be written.
-[[nodiscard]] ExitCode emit_report(const Report& report, const CommonOptions& options);
+/// Writes the text report to stdout (stderr when --json - takes stdout) and the JSON,
+/// JUnit and HTML reports where the options say (each by rename: report_files.hpp), then
+/// disarms the error reports. An interrupted run gets its RunError (exit 130) here.
+/// Returns the report's exit code (ok, failed, interrupted), or usage when a report file
+/// cannot be written.
+[[nodiscard]] ExitCode emit_report(Report report, const CommonOptions& options);
 
 /// The live progress line on stderr, pgbench -P style. Shown only when stderr is a
 /// terminal and --no-progress was not given; otherwise every call does nothing.

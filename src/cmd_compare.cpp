@@ -14,6 +14,7 @@
 // each difference is printed on a "note:" line first.
 // Exit 2 for a file that cannot be read, is not JSON, or is not a poolbench report.
 #include "cli.hpp"
+#include "report_files.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -42,6 +43,7 @@ struct CompareOptions {
     double throughput_drop_pct = 10.0;
     double latency_rise_pct = 25.0;
     std::string json;
+    const CLI::Option* json_option = nullptr;
     bool no_progress = false;  ///< accepted, no effect
 };
 
@@ -74,6 +76,13 @@ Json load_report(const std::string& path, std::string_view role) {
         throw UsageFailure(fmt::format("compare: {} report {} has schema '{}'; this poolbench reads "
                                        "poolbench/report@1",
                                        role, path, schema));
+    }
+    if (j.contains("verdict") && j["verdict"] == "error") {
+        const Json* message = j.contains("/error/message"_json_pointer) ? &j.at("/error/message"_json_pointer) : nullptr;
+        throw UsageFailure(fmt::format("compare: {} report {} is from a run that did not complete ({}); run it again",
+                                       role, path,
+                                       message != nullptr && message->is_string() ? message->get<std::string>()
+                                                                                   : std::string("verdict 'error'")));
     }
     // The judged fields must be there, with the right types: a report that lacks them
     // must not pass as "no regression".
@@ -242,11 +251,14 @@ ExitCode run_compare(const CompareOptions& o) {
     if (!std::isfinite(o.throughput_drop_pct) || !std::isfinite(o.latency_rise_pct)) {
         throw UsageFailure("compare: --throughput-drop and --latency-rise take a number of percent");
     }
-    const Json base = load_report(o.base_path, "BASE");
-    const Json now = load_report(o.new_path, "NEW");
     CommonOptions out;
     out.json = o.json;
-    check_json_target(out);
+    out.json_option = o.json_option;
+    // The inputs are what a CI job keeps: --json must never replace one of them.
+    check_report_targets(out, {{o.base_path, "compare's BASE report"}, {o.new_path, "compare's NEW report"}});
+    arm_error_reports(out, "compare");
+    const Json base = load_report(o.base_path, "BASE");
+    const Json now = load_report(o.new_path, "NEW");
 
     const auto notes = differences(base, now);
     const auto rows = compare(base, now, o);
@@ -312,8 +324,9 @@ Command add_compare_command(CLI::App& app) {
         ->check(CLI::Range(0.0, 10000.0))
         ->capture_default_str()
         ->type_name("PCT");
-    cmd->add_option("--json", options->json, "Write the comparison as JSON to FILE, or to stdout with '-'")
-        ->type_name("FILE|-");
+    options->json_option =
+        cmd->add_option("--json", options->json, "Write the comparison as JSON to FILE, or to stdout with '-'")
+            ->type_name("FILE|-");
     cmd->add_flag("--no-progress", options->no_progress,
                   "Accepted for scripts that pass it to every command (no progress line here)");
     return Command{cmd, [options] { return run_compare(*options); }};

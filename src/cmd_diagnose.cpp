@@ -11,6 +11,7 @@
 //      writer, busy_timeout 0 fails writers at once.
 // A database that cannot be used at all exits 3, like every other command.
 #include "cli.hpp"
+#include "report_files.hpp"
 #include "runner.hpp"
 
 #include <poolbench/connection.hpp>
@@ -177,9 +178,11 @@ void sqlite_facts(Connection& c, const DbUrl& db, const std::string& stored_jour
 }
 
 ExitCode run_diagnose(const DiagnoseOptions& o) {
-    check_json_target(o.common);
+    check_report_targets(o.common);
+    arm_error_reports(o.common, "diagnose");
     const DatabaseChoice choice = DatabaseChoice::resolve(o.common.db);
     const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
+    guard_reports_against(o.common, db);
     const auto timeout = parse_duration(o.timeout, "--timeout");
     std::string stored_journal = "unknown";
     if (db.backend == Backend::sqlite && !db.memory) {
@@ -286,7 +289,7 @@ Command add_diagnose_command(CLI::App& app) {
         ->type_name("DURATION")
         ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
         ->capture_default_str();
-    cmd->add_option("--json", o->common.json, "Write the findings as JSON to FILE, or to stdout with '-'")
+    o->common.json_option = cmd->add_option("--json", o->common.json, "Write the findings as JSON to FILE, or to stdout with '-'")
         ->type_name("FILE|-")
         ->group("Output");
     cmd->add_flag("--no-progress", o->common.no_progress, "Accepted for scripts that pass it to every command (no progress line here)")

@@ -10,6 +10,7 @@
 // and a second phase must run without failures → the leaked leases are returned late →
 // shutdown → report.
 #include "cli.hpp"
+#include "report_files.hpp"
 #include "runner.hpp"
 #include "workload.hpp"
 
@@ -481,9 +482,11 @@ Report run_leak_check(const LeakPlan& plan, const std::shared_ptr<Driver>& drive
 }
 
 ExitCode run_leak(const LeakOptions& o) {
-    check_json_target(o.common);
+    check_report_targets(o.common);
+    arm_error_reports(o.common, "leak");
     const DatabaseChoice db = DatabaseChoice::resolve(o.common.db);
     const LeakPlan plan = make_plan(o, db);
+    guard_reports_against(o.common, plan.db);
 
     std::shared_ptr<Driver> driver = open_driver(plan.db);
 

@@ -3,6 +3,7 @@
 // operations per second (sysbench --rate), with leak tracking on; it also fails when the
 // run falls behind its rate or a sample interval completes no operation (a stall).
 #include "cli.hpp"
+#include "report_files.hpp"
 #include "runner.hpp"
 #include "workload.hpp"
 
@@ -91,9 +92,11 @@ RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db, std::string_
 }
 
 ExitCode run_stress(const StressOptions& o, std::string_view command) {
-    check_json_target(o.common);
+    check_report_targets(o.common);
+    arm_error_reports(o.common, std::string(command));
     const DatabaseChoice db = DatabaseChoice::resolve(o.common.db);
     RunPlan plan = make_plan(o, db, command);
+    guard_reports_against(o.common, plan.db);
 
     std::shared_ptr<Driver> driver = open_driver(plan.db);
 

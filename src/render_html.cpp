@@ -53,7 +53,8 @@ public:
     [[nodiscard]] std::string render(const Report& r) const override {
         std::string o;
         auto it = std::back_inserter(o);
-        const bool pass = r.passed();
+        const bool pass = r.passed() && !r.error;
+        const char* word = r.error ? "ERROR" : pass ? "PASS" : "FAIL";
         fmt::format_to(it,
                        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>poolbench {} — {}"
                        "</title>\n<style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:60em}}"
@@ -61,9 +62,17 @@ public:
                        "3px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}.pass{{color:#1a7f37}}"
                        ".fail{{color:#cf222e;font-weight:bold}}pre{{background:#f6f8fa;padding:.5em;overflow-x:auto}}"
                        "</style></head><body>\n",
-                       esc(r.command), pass ? "PASS" : "FAIL");
+                       esc(r.command), word);
         fmt::format_to(it, "<h1>poolbench {}{} — <span class=\"{}\">{}</span></h1>\n", esc(r.command),
-                       r.scenario ? " " + esc(*r.scenario) : "", pass ? "pass" : "fail", pass ? "PASS" : "FAIL");
+                       r.scenario ? " " + esc(*r.scenario) : "", pass ? "pass" : "fail", word);
+        if (r.error) {
+            fmt::format_to(it, "<p class=\"fail\">The run did not complete (exit {}): {}</p>\n", r.error->exit_code,
+                           esc(r.error->message));
+        }
+        if (!r.ran) {
+            fmt::format_to(it, "<p>database <code>{}</code></p>\n</body></html>\n", esc(r.url_redacted));
+            return o;
+        }
         fmt::format_to(it,
                        "<p>database <code>{}</code> (backend {}) · workload {} · {} threads · pool max {}, min idle "
                        "{} · {:.3f} s{}</p>\n",

@@ -99,6 +99,14 @@ public:
         j["command"] = r.command;
         j["scenario"] = r.scenario ? Json(*r.scenario) : Json(nullptr);
         j["database"] = Json{{"backend", r.backend}, {"url", r.url_redacted}};
+        if (!r.ran) {
+            // A command that failed before it ran (exit 2 or 3): what went wrong, nothing else.
+            j["error"] = Json{{"exit_code", r.error ? r.error->exit_code : 1},
+                              {"message", r.error ? r.error->message : std::string()}};
+            j["interrupted"] = false;
+            j["verdict"] = r.verdict();
+            return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+        }
 
         Json config{{"threads", r.config.threads},
                     {"pool_max", r.config.pool_max},
@@ -176,6 +184,8 @@ public:
         j["errors"] = std::move(errors);
         j["errors_other"] = r.errors_other;
         j["interrupted"] = r.interrupted;
+        if (!r.interrupted_at.empty()) j["interrupted_at"] = r.interrupted_at;
+        if (r.error) j["error"] = Json{{"exit_code", r.error->exit_code}, {"message", r.error->message}};
         j["verdict"] = r.verdict();
         return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
     }

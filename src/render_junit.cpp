@@ -22,20 +22,45 @@ std::string number(double v) {
     return fmt::format("{:.3f}", v);
 }
 
+/// The test case that says the run did not complete (exit 2, 3 or 130).
+std::string error_case(const Report& r) {
+    const std::string message = fmt::format("exit {}: {}", r.error->exit_code, r.error->message);
+    return fmt::format(
+        "    <testcase classname=\"poolbench.{}\" name=\"run completed\" time=\"0\">\n      <error type=\"exit {}\" "
+        "message=\"{}\">{}</error>\n    </testcase>\n",
+        xml(r.command), r.error->exit_code, xml(message), xml(message));
+}
+
+/// A command that failed before it ran: one test case with the <error>.
+std::string render_error_only(const Report& r) {
+    const std::string suite = "poolbench " + r.command + (r.scenario ? " " + *r.scenario : "");
+    std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    out += "<testsuites name=\"poolbench\" tests=\"1\" failures=\"0\" errors=\"1\" time=\"0\">\n";
+    out += fmt::format(
+        "  <testsuite name=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0\" timestamp=\"{}\">\n",
+        xml(suite), xml(format_utc(std::chrono::system_clock::now())));
+    if (r.error) out += error_case(r);
+    out += "  </testsuite>\n</testsuites>\n";
+    return out;
+}
+
 class JunitRenderer final : public Renderer {
 public:
     [[nodiscard]] std::string render(const Report& r) const override {
+        if (!r.ran) return render_error_only(r);
         std::size_t failures = 0;
         for (const auto& e : r.expectations) failures += e.passed ? 0 : 1;
         const std::string suite = "poolbench " + r.command + (r.scenario ? " " + *r.scenario : "");
         const std::string time = fmt::format("{:.3f}", r.duration_s);
         std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-        out += fmt::format("<testsuites name=\"poolbench\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{}\">\n",
-                           r.expectations.size(), failures, time);
+        const std::size_t errors = r.error ? 1 : 0;
+        const std::size_t tests = r.expectations.size() + errors;
+        out += fmt::format("<testsuites name=\"poolbench\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">\n",
+                           tests, failures, errors, time);
         out += fmt::format(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{}\" "
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\" "
             "timestamp=\"{}\">\n",
-            xml(suite), r.expectations.size(), failures, time, xml(format_utc(std::chrono::system_clock::now())));
+            xml(suite), tests, failures, errors, time, xml(format_utc(std::chrono::system_clock::now())));
         out += "    <properties>\n";
         auto property = [&](std::string_view name, const std::string& value) {
             out += fmt::format("      <property name=\"{}\" value=\"{}\"/>\n", xml(name), xml(value));
@@ -60,6 +85,7 @@ public:
             out += fmt::format(">\n      <failure type=\"expectation\" message=\"{}\">{}</failure>\n    </testcase>\n",
                                xml(message), xml(message));
         }
+        if (r.error) out += error_case(r);
         out += fmt::format("    <system-out>{}</system-out>\n", xml(make_text_renderer()->render(r)));
         out += "  </testsuite>\n</testsuites>\n";
         return out;

@@ -223,7 +223,11 @@ public:
             header = true;
             fmt::format_to(it, "  {}: expected {}, actual {:.6g}\n", e.name, e.expected, e.actual);
         }
-        fmt::format_to(it, "verdict: {}\n", r.passed() ? "PASS" : "FAIL");
+        if (r.error) {
+            fmt::format_to(it, "verdict: ERROR (exit {}): {}\n", r.error->exit_code, r.error->message);
+        } else {
+            fmt::format_to(it, "verdict: {}\n", r.passed() ? "PASS" : "FAIL");
+        }
         return out;
     }
 };

@@ -155,7 +155,18 @@ struct RunConfig {
     std::int64_t leak_reclaim_after_ms = 0; ///< 0: no reclaim
 };
 
+/// Why a run did not complete: exit 2 (bad usage), 3 (unusable database) or 130
+/// (interrupted). A report with an error has verdict "error".
+struct RunError {
+    int exit_code = 0;
+    std::string message;  ///< already redacted
+};
+
 struct Report {
+    /// False for the report a failed command leaves (report_files.hpp): only command,
+    /// scenario, database and error are meaningful then.
+    bool ran = true;
+    std::optional<RunError> error;
     std::string command;
     std::optional<std::string> scenario;
     std::string backend;       ///< "sqlite", "postgresql", "null"
@@ -176,9 +187,11 @@ struct Report {
     std::vector<ErrorSample> errors;
     std::uint64_t errors_other = 0;  ///< errors beyond the distinct messages kept
     bool interrupted = false;        ///< stopped early by SIGINT/SIGTERM
+    std::string interrupted_at;      ///< where: "during the baseline", "in phase 'steady'"; "" = the load
 
     [[nodiscard]] bool passed() const noexcept;  ///< every expectation held
-    [[nodiscard]] const char* verdict() const noexcept { return passed() ? "pass" : "fail"; }
+    /// "error" when the run did not complete (error is set), else "pass" or "fail".
+    [[nodiscard]] const char* verdict() const noexcept { return error ? "error" : passed() ? "pass" : "fail"; }
 };
 
 /// Fills the pool section from a snapshot taken after the run (counters) and the number

@@ -663,6 +663,11 @@ Report Runner::run(const RunHooks& hooks) {
 
     if (plan_.baseline && !result.cancelled) {
         report.baseline = run_baseline(workload, hooks, report.throughput_ops_s);
+        if (hooks.cancel != nullptr && hooks.cancel->load()) {
+            report.interrupted = true;
+            report.interrupted_at = "during the baseline";
+            report.expectations.push_back({"run completed", "not interrupted", 0, false});
+        }
     }
     return report;
 }

@@ -74,8 +74,9 @@ struct Result {
     std::string err;
 };
 
-// Runs poolbench with `args` in `dir` (also its TMPDIR); POOLBENCH_DB is not inherited.
-inline Result run_in(const fs::path& dir, const std::vector<std::string>& args) {
+// Starts poolbench with `args` in `dir` (also its TMPDIR); POOLBENCH_DB is not inherited.
+// stdout and stderr go to dir/stdout.txt and dir/stderr.txt; finish() collects them.
+inline pid_t spawn_in(const fs::path& dir, const std::vector<std::string>& args) {
     std::vector<std::string> argv_storage{POOLBENCH_BIN};
     argv_storage.insert(argv_storage.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -106,6 +107,13 @@ inline Result run_in(const fs::path& dir, const std::vector<std::string>& args) 
     const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     REQUIRE(rc == 0);
+    return pid;
+}
+
+// Waits for a process started by spawn_in and collects its exit code and output.
+inline Result finish(const fs::path& dir, pid_t pid) {
+    const fs::path out_path = dir / "stdout.txt";
+    const fs::path err_path = dir / "stderr.txt";
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) REQUIRE(errno == EINTR);
 
@@ -114,6 +122,11 @@ inline Result run_in(const fs::path& dir, const std::vector<std::string>& args) 
     r.out = slurp(out_path);
     r.err = slurp(err_path);
     return r;
+}
+
+// Runs poolbench with `args` in `dir` (also its TMPDIR); POOLBENCH_DB is not inherited.
+inline Result run_in(const fs::path& dir, const std::vector<std::string>& args) {
+    return finish(dir, spawn_in(dir, args));
 }
 inline Result run_in(const fs::path& dir, std::initializer_list<std::string> args) {
     return run_in(dir, std::vector<std::string>(args));

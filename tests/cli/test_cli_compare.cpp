@@ -171,3 +171,27 @@ TEST_CASE("compare: a report missing a judged field, or with the wrong type, exi
     CHECK(nan.code == 2);
     CHECK(count_lines(nan.err) == 1);
 }
+
+TEST_CASE("compare: a report of a run that did not complete exits 2, and --json never replaces an input",
+          "[cli][compare]") {
+    TempDir dir;
+    const json base = base_report(dir);
+    // A real error report: what a run that could not use its database leaves.
+    const auto failed = run_in(dir.path(), {"stress", "--db", "sqlite:///nonexistent-dir/x.db", "--json", "new.json"});
+    REQUIRE(failed.code == 3);
+    const auto r = compare(dir);
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find("NEW report new.json is from a run that did not complete (cannot use database") !=
+          std::string::npos);
+
+    write(dir, "new.json", base);
+    const std::string before = slurp(dir.path() / "base.json");
+    for (const char* target : {"base.json", "./new.json"}) {
+        INFO(target);
+        const auto clash = compare(dir, {"--json", target});
+        CHECK(clash.code == 2);
+        CHECK(clash.err.find("a report must not replace it") != std::string::npos);
+    }
+    CHECK(slurp(dir.path() / "base.json") == before);
+}

@@ -2,6 +2,7 @@
 // and --html FILE (one self-contained page).
 #include "cli_support.hpp"
 
+#include <csignal>
 #include <fstream>
 
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
@@ -83,25 +84,113 @@ TEST_CASE("html: --html writes one self-contained page: verdict, escaped expecta
     CHECK(bad.err.find("--html") != std::string::npos);
 }
 
-TEST_CASE("report files: a failed run leaves no stale report, and clashing targets exit 2", "[cli][junit]") {
+TEST_CASE("report files: a failed run replaces a stale report with one that says why, and clashing targets exit 2",
+          "[cli][junit]") {
     TempDir dir;
     for (const char* name : {"r.json", "r.xml", "r.html"}) std::ofstream(dir.path() / name) << "stale, and green";
     const auto r = run_in(dir.path(), {"stress", "--db", "sqlite:///nonexistent-dir/x.db", "--ops", "10", "--json",
                                        "r.json", "--junit", "r.xml", "--html", "r.html"});
     CHECK(r.code == 3);
-    for (const char* name : {"r.json", "r.xml", "r.html"}) {
-        INFO(name);
-        CHECK(slurp(dir.path() / name).empty());
-    }
-    const auto dash = run_in(dir.path(), {"stress", "--db", "null://", "--junit", "-"});
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    CHECK(j.at("schema") == "poolbench/report@1");
+    CHECK(j.at("command") == "stress");
+    CHECK(j.at("verdict") == "error");
+    CHECK(j.at("error").at("exit_code") == 3);
+    CHECK(j.at("error").at("message").get<std::string>().find("cannot use database") != std::string::npos);
+    CHECK(j.at("database").at("backend") == "sqlite");
+    const std::string x = slurp(dir.path() / "r.xml");
+    CHECK(x.find("errors=\"1\"") != std::string::npos);
+    CHECK(x.find("<error type=\"exit 3\" message=\"exit 3: cannot use database") != std::string::npos);
+    const std::string h = slurp(dir.path() / "r.html");
+    CHECK(h.find("ERROR</span></h1>") != std::string::npos);
+    CHECK(h.find("The run did not complete (exit 3)") != std::string::npos);
+
+    // A bad URL (exit 2) says so too.
+    const auto bad_url = run_in(dir.path(), {"stress", "--db", "mysql://x", "--json", "r.json"});
+    CHECK(bad_url.code == 2);
+    CHECK(parse_json(slurp(dir.path() / "r.json")).at("error").at("exit_code") == 2);
+
+    for (const char* name : {"r.json", "r.xml", "r.html"}) std::ofstream(dir.path() / name) << "kept";
+    const auto dash = run_in(dir.path(), {"stress", "--db", "null://", "--junit", "-", "--json", "r.json"});
     CHECK(dash.code == 2);
     CHECK(dash.err.find("'-' (stdout) is for --json only") != std::string::npos);
-    const auto same = run_in(dir.path(), {"stress", "--db", "null://", "--json", "x", "--junit", "x"});
+    const auto same = run_in(dir.path(), {"stress", "--db", "null://", "--json", "r.json", "--junit", "r.json"});
     CHECK(same.code == 2);
-    CHECK(same.err.find("--json and --junit name the same file x") != std::string::npos);
-    const auto spelled = run_in(dir.path(), {"stress", "--db", "null://", "--json", "a.out", "--html", "./a.out"});
+    CHECK(same.err.find("--json and --junit name the same file r.json") != std::string::npos);
+    const auto spelled = run_in(dir.path(), {"stress", "--db", "null://", "--json", "r.xml", "--html", "./r.xml"});
     CHECK(spelled.code == 2);
     CHECK(spelled.err.find("name the same file") != std::string::npos);
+    const auto empty = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "10", "--json", "", "--html", "r.html"});
+    CHECK(empty.code == 2);
+    CHECK(empty.err == "poolbench: --json was given an empty file name; name a file, or leave --json out\n");
+    // An unsafe target is the one case where nothing is written: the files are as they were.
+    for (const char* name : {"r.json", "r.xml", "r.html"}) {
+        INFO(name);
+        CHECK(slurp(dir.path() / name) == "kept");
+    }
+}
+
+TEST_CASE("report files: a report never replaces the SQLite database or its companion files", "[cli][junit]") {
+    TempDir dir;
+    const auto made = run_in(dir.path(), {"stress", "--db", "sqlite://x.db", "--workload", "write", "--ops", "50",
+                                          "--threads", "2", "--no-progress"});
+    REQUIRE(made.code == 0);
+    const std::string before = slurp(dir.path() / "x.db");
+    REQUIRE(!before.empty());
+    for (const char* target : {"x.db", "./x.db", "x.db-wal", "x.db-shm", "x.db-journal"}) {
+        for (const char* flag : {"--json", "--junit", "--html"}) {
+            INFO(flag << " " << target);
+            const auto r = run_in(dir.path(), {"stress", "--db", "sqlite://x.db", "--ops", "10", flag, target});
+            CHECK(r.code == 2);
+            CHECK(count_lines(r.err) == 1);
+            CHECK(r.err.find("a report must not replace it") != std::string::npos);
+        }
+    }
+    CHECK(slurp(dir.path() / "x.db") == before);
+    CHECK_FALSE(fs::exists(dir.path() / "x.db-journal"));
+}
+
+TEST_CASE("report files: a report is renamed into place, readable, and leaves no temporary file", "[cli][junit]") {
+    TempDir dir;
+    fs::create_directory(dir.path() / "out");
+    std::ofstream(dir.path() / "out" / "real.json") << "old";
+    fs::create_symlink("real.json", dir.path() / "out" / "link.json");
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "100", "--threads", "2", "--no-progress",
+                                       "--json", "out/link.json", "--junit", "out/r.xml"});
+    REQUIRE(r.code == 0);
+    // The link is still a link, and the file it names has the report.
+    CHECK(fs::is_symlink(dir.path() / "out" / "link.json"));
+    CHECK(parse_json(slurp(dir.path() / "out" / "real.json")).at("verdict") == "pass");
+    const auto perms = fs::status(dir.path() / "out" / "r.xml").permissions();
+    CHECK((perms & fs::perms::owner_read) != fs::perms::none);
+    CHECK((perms & fs::perms::others_read) != fs::perms::none);  // not mkstemp's 0600 (umask 022 under ctest)
+    std::size_t files = 0;
+    for (const auto& e : fs::directory_iterator(dir.path() / "out")) {
+        INFO(e.path());
+        CHECK(e.path().filename().string().find(".poolbench-") == std::string::npos);
+        ++files;
+    }
+    CHECK(files == 3);
+}
+
+TEST_CASE("report files: Ctrl-C exits 130 with a report that says it was interrupted", "[cli][junit]") {
+    TempDir dir;
+    const pid_t pid = spawn_in(dir.path(), {"stress", "--db", "sqlite://x.db", "--duration", "60s", "--threads", "2",
+                                            "--no-progress", "--json", "r.json", "--junit", "r.xml"});
+    // The database file appears in the preflight, after the signal handler is installed.
+    // Polled with a bound: the condition is a file the child creates, not a time.
+    for (int i = 0; i < 3000 && !fs::exists(dir.path() / "x.db"); ++i) ::usleep(10'000);
+    REQUIRE(fs::exists(dir.path() / "x.db"));
+    REQUIRE(::kill(pid, SIGINT) == 0);
+    const Result r = finish(dir.path(), pid);
+    CHECK(r.code == 130);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    CHECK(j.at("interrupted") == true);
+    CHECK(j.at("verdict") == "error");
+    CHECK(j.at("error").at("exit_code") == 130);
+    CHECK(j.at("duration_s").get<double>() < 60.0);
+    CHECK(slurp(dir.path() / "r.xml").find("<error type=\"exit 130\"") != std::string::npos);
+    CHECK(r.out.find("verdict: ERROR (exit 130): interrupted by a signal") != std::string::npos);
 }
 
 TEST_CASE("report files: a file path that is not UTF-8 still gives valid UTF-8 XML and HTML", "[cli][junit]") {

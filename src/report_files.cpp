@@ -1,0 +1,222 @@
+// report_files.cpp — report targets checked before a run, written by rename after it,
+// and the error report a failed run leaves instead of an empty or stale file.
+#include "report_files.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utility>
+
+namespace poolbench::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Target {
+    const char* flag;
+    const std::string* path;
+    const CLI::Option* option;
+};
+
+std::array<Target, 3> targets_of(const CommonOptions& o) {
+    return {{{"--json", &o.json, o.json_option}, {"--junit", &o.junit, o.junit_option}, {"--html", &o.html, o.html_option}}};
+}
+
+/// The file a path names, for comparing: absolute, symlinks and ./.. resolved as far as
+/// the path exists.
+fs::path identity(const std::string& path) {
+    std::error_code ec;
+    fs::path abs = fs::absolute(path, ec);
+    if (ec) return fs::path(path);
+    fs::path canonical = fs::weakly_canonical(abs, ec);
+    return ec ? abs.lexically_normal() : canonical;
+}
+
+/// Where a rename must land: a symlink's target (so the link stays a link).
+fs::path rename_target(const std::string& path) {
+    std::error_code ec;
+    if (fs::is_symlink(fs::symlink_status(path, ec))) return identity(path);
+    return fs::path(path);
+}
+
+struct Armed {
+    CommonOptions options;  // the option pointers are not used once armed
+    std::string command;
+    std::optional<std::string> scenario;
+    std::string backend;
+    std::string url_redacted;
+};
+
+std::optional<Armed>& armed() {
+    static std::optional<Armed> state;
+    return state;
+}
+
+}  // namespace
+
+std::vector<ProtectedFile> database_files(const DbUrl& db) {
+    if (db.backend != Backend::sqlite || db.memory || db.path.empty()) return {};
+    return {{db.path, "the database file"},
+            {db.path + "-wal", "the database's write-ahead log"},
+            {db.path + "-shm", "the database's shared-memory file"},
+            {db.path + "-journal", "the database's rollback journal"}};
+}
+
+void check_report_targets(const CommonOptions& options, const std::vector<ProtectedFile>& protect) {
+    const auto targets = targets_of(options);
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        const auto& [flag, path, option] = targets[i];
+        if (path->empty()) {
+            if (option != nullptr && option->count() > 0) {
+                throw UnsafeReportPath(fmt::format("{} was given an empty file name; name a file, or leave {} out", flag, flag));
+            }
+            continue;
+        }
+        if (*path == "-") {
+            if (i == 0) continue;
+            throw UnsafeReportPath(fmt::format("{} writes to a file; '-' (stdout) is for --json only", flag));
+        }
+        const fs::path self = identity(*path);
+        for (std::size_t k = 0; k < i; ++k) {
+            const std::string& other = *targets[k].path;
+            if (other.empty() || other == "-") continue;
+            if (other == *path || identity(other) == self) {
+                throw UnsafeReportPath(fmt::format("{} and {} name the same file {}", targets[k].flag, flag, *path));
+            }
+        }
+        for (const auto& p : protect) {
+            if (p.path == *path || identity(p.path) == self) {
+                throw UnsafeReportPath(fmt::format("{} {} is {}; a report must not replace it (name another file)", flag,
+                                                   *path, p.what));
+            }
+        }
+        std::error_code ec;
+        if (fs::is_directory(*path, ec)) {
+            throw UnsafeReportPath(fmt::format("{}: {} is a directory; name a file in it", flag, *path));
+        }
+        const fs::path dir = rename_target(*path).parent_path();
+        const std::string dir_text = dir.empty() ? std::string(".") : dir.string();
+        if (!fs::is_directory(dir_text, ec)) {
+            throw UnsafeReportPath(fmt::format("{}: cannot write {}: directory {} does not exist", flag, *path, dir_text));
+        }
+        if (::access(dir_text.c_str(), W_OK) != 0) {
+            throw UnsafeReportPath(
+                fmt::format("{}: cannot write {}: directory {}: {}", flag, *path, dir_text, std::strerror(errno)));
+        }
+    }
+}
+
+std::string write_atomically(const std::string& path, std::string_view content) {
+    std::error_code ec;
+    const fs::path target = rename_target(path);
+    const auto status = fs::status(target, ec);
+    if (!ec && fs::exists(status) && !fs::is_regular_file(status)) {
+        // A device or a pipe (/dev/stdout, a FIFO a CI step reads): write into it; renaming
+        // over it would replace the device node.
+        std::FILE* f = std::fopen(target.c_str(), "w");
+        if (f == nullptr) return std::strerror(errno);
+        const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+        const int close_result = std::fclose(f);
+        return ok && close_result == 0 ? std::string{} : std::string(std::strerror(errno));
+    }
+    const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    std::string pattern = (dir / ("." + target.filename().string() + ".poolbench-XXXXXX")).string();
+    std::vector<char> name(pattern.begin(), pattern.end());
+    name.push_back('\0');
+    const int fd = ::mkstemp(name.data());
+    if (fd < 0) return std::strerror(errno);
+    const std::string temp(name.data());
+    auto fail = [&](int err) {
+        ::close(fd);
+        ::unlink(temp.c_str());
+        return std::string(std::strerror(err));
+    };
+    // mkstemp makes the file 0600; a report is as readable as any file the user creates.
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    if (::fchmod(fd, static_cast<mode_t>(0666 & ~mask)) != 0) return fail(errno);
+    std::size_t done = 0;
+    while (done < content.size()) {
+        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail(errno);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) return fail(errno);
+    if (::close(fd) != 0) {
+        const int err = errno;
+        ::unlink(temp.c_str());
+        return std::strerror(err);
+    }
+    if (::rename(temp.c_str(), target.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(temp.c_str());
+        return std::strerror(err);
+    }
+    return {};
+}
+
+void arm_error_reports(const CommonOptions& options, std::string command, std::optional<std::string> scenario) {
+    Armed a;
+    a.options.json = options.json;
+    a.options.junit = options.junit;
+    a.options.html = options.html;
+    a.command = std::move(command);
+    a.scenario = std::move(scenario);
+    armed() = std::move(a);
+}
+
+void note_error_report_database(std::string backend, std::string url_redacted) {
+    if (!armed()) return;
+    armed()->backend = std::move(backend);
+    armed()->url_redacted = std::move(url_redacted);
+}
+
+void guard_reports_against(const CommonOptions& options, const DbUrl& db) {
+    check_report_targets(options, database_files(db));
+    note_error_report_database(std::string(to_string(db.backend)), db.redacted);
+}
+
+void disarm_error_reports() noexcept { armed().reset(); }
+
+void write_error_reports(int exit_code, const std::string& message) {
+    if (!armed()) return;
+    const Armed a = std::move(*armed());
+    armed().reset();
+    Report r;
+    r.ran = false;
+    r.command = a.command;
+    r.scenario = a.scenario;
+    r.backend = a.backend;
+    r.url_redacted = a.url_redacted;
+    r.error = RunError{exit_code, message};
+    struct Output {
+        const char* flag;
+        const std::string* path;
+        std::unique_ptr<Renderer> renderer;
+    };
+    Output outputs[] = {{"--json", &a.options.json, make_json_renderer()},
+                        {"--junit", &a.options.junit, make_junit_renderer()},
+                        {"--html", &a.options.html, make_html_renderer()}};
+    for (const auto& [flag, target, renderer] : outputs) {
+        const std::string& path = *target;
+        if (path.empty() || path == "-") continue;  // stdout carries the error line already
+        if (auto error = write_atomically(path, renderer->render(r)); !error.empty()) {
+            fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, error);
+        }
+    }
+}
+
+}  // namespace poolbench::cli
