@@ -5,8 +5,9 @@
 // it honours the same contracts as a real backend: connect latency gives up at the
 // connect deadline, and statement latency ends early when the statement is interrupted.
 // Injected errors use the wrapped backend's codes (SQLITE_IOERR / 08006 for a lost
-// connection, SQLITE_INTERRUPT / 57014 for a cancelled statement) so callers classify
-// them like real ones; every message starts with "injected:".
+// connection, SQLITE_INTERRUPT / 57014 for a cancelled statement) and the kinds a real
+// one gets (connection_lost, statement_timeout), so callers classify them like real ones;
+// every message starts with "injected:".
 #include "poolbench/drivers.hpp"
 #include "poolbench/error.hpp"
 
@@ -47,7 +48,7 @@ public:
     void reset() override {
         if (settings_->fail_reset.load(std::memory_order_relaxed)) {
             throw QueryError("injected: reset failed (FaultDriver fail_reset)", postgres_ ? "08006" : "SQLITE_IOERR",
-                             postgres_ ? 0 : 10, false);
+                             postgres_ ? 0 : 10, false, ErrorKind::connection_lost);
         }
         if (broken_) throw_broken("injected: reset on a connection broken by FaultDriver");
         inner_->reset();
@@ -68,7 +69,8 @@ public:
 
 private:
     [[noreturn]] void throw_broken(const char* message) const {
-        throw QueryError(message, postgres_ ? "08006" : "SQLITE_IOERR", postgres_ ? 0 : 10, true);
+        throw QueryError(message, postgres_ ? "08006" : "SQLITE_IOERR", postgres_ ? 0 : 10, true,
+                         ErrorKind::connection_lost);
     }
 
     void before_statement() {
@@ -82,7 +84,8 @@ private:
             if (cv_.wait_for(lock, std::chrono::microseconds(latency_us), [this] { return interrupted_; })) {
                 interrupted_ = false;
                 throw QueryError("injected: statement interrupted during FaultDriver query latency",
-                                 postgres_ ? "57014" : "SQLITE_INTERRUPT", postgres_ ? 0 : 9, false);
+                                 postgres_ ? "57014" : "SQLITE_INTERRUPT", postgres_ ? 0 : 9, false,
+                                 ErrorKind::statement_timeout);
             }
         }
         if (settings_->break_on_query.exchange(false)) {

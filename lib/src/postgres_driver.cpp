@@ -33,7 +33,13 @@
 // broken rule (default class 08, 57P01/57P02/57P03, 25006). A broken connection stays broken; the pool then closes it. Note that
 // the server reports a wrong parameter count as 08P01 (protocol violation), so that
 // mistake also costs the connection.
+//
+// Every QueryError leaves through PgConnection::fail, which classifies it with
+// postgres_error_kind (error_kind.cpp): the SQLSTATE's own kind when it has one (25006
+// stays read_only though the default rule breaks the connection), else connection_lost
+// when broken, else other.
 #include "drivers_internal.hpp"
+#include "error_kind.hpp"
 #include "poolbench/error.hpp"
 
 #include <libpq-fe.h>
@@ -375,9 +381,9 @@ public:
     Rows query(std::string_view sql, std::span<const Value> params) override {
         check_usable(sql);
         if (params.size() > 65535) {
-            throw QueryError("a statement takes at most 65535 parameters, " + std::to_string(params.size()) +
-                                 " were given, in: " + sql_excerpt(sql),
-                             "54023", 0, false);
+            fail("a statement takes at most 65535 parameters, " + std::to_string(params.size()) +
+                     " were given, in: " + sql_excerpt(sql),
+                 "54023", false);
         }
         std::vector<std::string> storage(params.size());
         std::vector<const char*> values(params.size(), nullptr);
@@ -459,13 +465,19 @@ private:
         (void)PQcancel(cancel_.get(), errbuf, static_cast<int>(sizeof errbuf));
     }
 
+    /// The driver's one failure path: classifies the error, remembers a broken
+    /// connection, and throws the QueryError.
+    [[noreturn]] void fail(const std::string& message, std::string code, bool broken) {
+        if (broken) broken_ = true;
+        const ErrorKind kind = postgres_error_kind(code, broken);
+        throw QueryError(message, std::move(code), 0, broken, kind);
+    }
+
     void check_usable(std::string_view sql) {
         if (!is_broken()) return;
-        broken_ = true;
-        throw QueryError("the connection to " + settings_->redacted +
-                             " is broken (the server closed it or it failed earlier); not running: " +
-                             sql_excerpt(sql),
-                         "08003", 0, true);
+        fail("the connection to " + settings_->redacted +
+                 " is broken (the server closed it or it failed earlier); not running: " + sql_excerpt(sql),
+             "08003", true);
     }
 
     /// The name of the prepared statement for `sql`, preparing it first if needed;
@@ -501,11 +513,10 @@ private:
     [[noreturn]] void fail_send(std::string_view sql) {
         // libpq could not send: the connection failed, or is in a state we never leave
         // it in. Either way it cannot be trusted with another statement.
-        broken_ = true;
         const bool bad = PQstatus(conn_.get()) == CONNECTION_BAD;
-        throw QueryError("cannot send to " + settings_->redacted + ": " +
-                             settings_->scrub(one_line(PQerrorMessage(conn_.get()))) + " in: " + sql_excerpt(sql),
-                         bad ? "08006" : "08000", 0, true);
+        fail("cannot send to " + settings_->redacted + ": " + settings_->scrub(one_line(PQerrorMessage(conn_.get()))) +
+                 " in: " + sql_excerpt(sql),
+             bad ? "08006" : "08000", true);
     }
 
     /// Waits for every result of the statement just sent. Throws QueryError for the first
@@ -536,11 +547,10 @@ private:
                     if (give_up_on_timeout || cancelled) {
                         // No answer even after the cancel: the server or network is gone
                         // as far as we can tell. The connection's state is unknown.
-                        broken_ = true;
-                        throw QueryError("no response from " + settings_->redacted + " within " +
-                                             std::to_string(ms_between(start, Clock::now())) +
-                                             " ms; connection abandoned, in: " + sql_excerpt(sql),
-                                         "57014", 0, true);
+                        fail("no response from " + settings_->redacted + " within " +
+                                 std::to_string(ms_between(start, Clock::now())) +
+                                 " ms; connection abandoned, in: " + sql_excerpt(sql),
+                             "57014", true);
                     }
                     send_cancel();
                     cancelled = true;
@@ -548,10 +558,8 @@ private:
                     continue;
                 }
                 if (r < 0) {
-                    broken_ = true;
-                    throw QueryError("cannot wait for " + settings_->redacted + ": poll() failed, in: " +
-                                         sql_excerpt(sql),
-                                     "08006", 0, true);
+                    fail("cannot wait for " + settings_->redacted + ": poll() failed, in: " + sql_excerpt(sql),
+                         "08006", true);
                 }
                 // On failure libpq has marked the connection bad; PQgetResult then returns
                 // at once with whatever it had read (often the server's FATAL message).
@@ -581,9 +589,9 @@ private:
         if (lost || PQstatus(conn_.get()) == CONNECTION_BAD) broken_ = true;
         if (first_error) throw_error(first_error.get(), sql, cancelled, start);
         if (broken_) {
-            throw QueryError("lost the connection to " + settings_->redacted + ": " +
-                                 settings_->scrub(one_line(PQerrorMessage(conn_.get()))) + " in: " + sql_excerpt(sql),
-                             "08006", 0, true);
+            fail("lost the connection to " + settings_->redacted + ": " +
+                     settings_->scrub(one_line(PQerrorMessage(conn_.get()))) + " in: " + sql_excerpt(sql),
+                 "08006", true);
         }
         return last;
     }
@@ -593,7 +601,6 @@ private:
         const bool bad = PQstatus(conn_.get()) == CONNECTION_BAD;
         std::string code = state != nullptr ? state : (bad ? "08006" : "XX000");
         const bool broken = bad || matches_sqlstate(code, settings_->broken_sqlstates);
-        if (broken) broken_ = true;
         std::string message;
         if (cancelled && code == "57014") {
             message = "statement cancelled after " + std::to_string(ms_between(start, Clock::now())) +
@@ -607,7 +614,7 @@ private:
         message += code;
         message += ") in: ";
         message += sql_excerpt(sql);
-        throw QueryError(message, std::move(code), 0, broken);
+        fail(message, std::move(code), broken);
     }
 
     static Rows to_rows(const ResultPtr& res) {

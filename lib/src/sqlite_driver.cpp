@@ -15,6 +15,7 @@
 // Each connection caches its prepared statements by SQL text (at most
 // max_cached_statements; beyond that an arbitrary entry is finalized to make room).
 #include "drivers_internal.hpp"
+#include "error_kind.hpp"
 #include "poolbench/error.hpp"
 
 #include <sqlite3.h>
@@ -27,6 +28,7 @@
 #include <climits>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -92,29 +94,17 @@ std::string_view code_name(int code) noexcept {
 }
 
 /// The name for QueryError::code(): the extended name when known, else the primary
-/// code's name (so prefix checks such as is_busy() still work), else "SQLITE_<number>".
+/// code's name (so a prefix check on the name still finds the primary code), else "SQLITE_<number>".
 std::string code_string(int code) {
     if (auto name = code_name(code); !name.empty()) return std::string(name);
     if (auto name = code_name(code & 0xff); !name.empty()) return std::string(name);
     return "SQLITE_" + std::to_string(code);
 }
 
-/// Which failures leave a connection unusable, so the pool must close it.
-///   broken: IOERR* (the file or its locks are in an unknown state), CORRUPT*, NOTADB,
-///           CANTOPEN* (the file went away under the connection), READONLY_DBMOVED (the
-///           file was renamed or deleted; a new connection opens the right one).
-///   not broken: FULL (a disk-full condition hits every connection alike; the
-///           statement is rolled back and the connection is fine once space frees up),
-///           BUSY/LOCKED (retry), CONSTRAINT, INTERRUPT, SCHEMA, NOMEM, and the rest.
-bool is_broken_code(int code) noexcept {
-    switch (code & 0xff) {
-        case SQLITE_IOERR:
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB:
-        case SQLITE_CANTOPEN: return true;
-        default: return code == SQLITE_READONLY_DBMOVED;
-    }
-}
+/// Which failures leave a connection unusable, so the pool must close it: those whose
+/// kind is connection_lost (IOERR*, CORRUPT*, NOTADB, CANTOPEN*, READONLY_DBMOVED; the
+/// table and the reasons are in error_kind.cpp, sqlite_error_kind).
+bool is_broken_code(int code) noexcept { return sqlite_error_kind(code, false) == ErrorKind::connection_lost; }
 
 /// The first 120 characters of `sql` on one line, for error messages.
 std::string sql_excerpt(std::string_view sql) {
@@ -235,19 +225,25 @@ public:
     [[nodiscard]] bool in_transaction() const noexcept override { return sqlite3_get_autocommit(db_.get()) == 0; }
 
 private:
-    /// Throws QueryError for the failure `rc` of `sql` (and remembers a broken connection).
+    /// Throws QueryError for the failure `rc` of `sql`.
     [[noreturn]] void fail(int rc, std::string_view sql) {
         int code = sqlite3_extended_errcode(db_.get());
         if ((code & 0xff) != (rc & 0xff)) code = rc;
-        const bool broken = is_broken_code(code);
-        if (broken) broken_ = true;
-        std::string name = code_string(code);
         std::string message = sqlite3_errmsg(db_.get());
         message += " (";
-        message += name;
+        message += code_string(code);
         message += ") in: ";
         message += sql_excerpt(sql);
-        throw QueryError(message, std::move(name), code, broken);
+        raise(code, message);
+    }
+
+    /// The driver's one failure path: classifies `code` (and remembers a broken
+    /// connection) and throws the QueryError.
+    [[noreturn]] void raise(int code, const std::string& message) {
+        const ErrorKind kind = sqlite_error_kind(code, false);
+        const bool broken = kind == ErrorKind::connection_lost;
+        if (broken) broken_ = true;
+        throw QueryError(message, code_string(code), code, broken, kind);
     }
 
     /// Prepares the first statement of `sql`; returns what follows it.
@@ -329,11 +325,10 @@ private:
     void run(CachedStmt& entry, std::span<const Value> params, Rows* out, std::string_view sql) {
         sqlite3_stmt* stmt = entry.stmt.get();
         if (params.size() != entry.params_needed) {
-            throw QueryError("the statement takes " + std::to_string(entry.params_needed) + " parameter" +
-                                 (entry.params_needed == 1 ? "" : "s") + " but " + std::to_string(params.size()) +
-                                 (params.size() == 1 ? " was" : " were") + " given (SQLITE_RANGE) in: " +
-                                 sql_excerpt(sql),
-                             "SQLITE_RANGE", SQLITE_RANGE, false);
+            raise(SQLITE_RANGE, "the statement takes " + std::to_string(entry.params_needed) + " parameter" +
+                                    (entry.params_needed == 1 ? "" : "s") + " but " +
+                                    std::to_string(params.size()) + (params.size() == 1 ? " was" : " were") +
+                                    " given (SQLITE_RANGE) in: " + sql_excerpt(sql));
         }
         const ResetGuard guard(stmt);
         for (std::size_t i = 0; i < entry.position.size(); ++i) {
@@ -574,5 +569,24 @@ std::shared_ptr<Driver> make_sqlite_driver(const DbUrl& url) { return std::make_
 std::string sqlite_code_string(int code) { return code_string(code); }
 
 bool sqlite_is_broken_code(int code) noexcept { return is_broken_code(code); }
+
+std::optional<int> sqlite_code_from_name(std::string_view name) {
+    // Every name code_name knows, gathered once (thread-safe static initialisation).
+    static const auto by_name = [] {
+        std::unordered_map<std::string_view, int, StringHash, std::equal_to<>> out;
+        for (int code = 0; code < (1 << 16); ++code) {
+            if (const auto n = code_name(code); !n.empty()) out.emplace(n, code);
+        }
+        return out;
+    }();
+    if (const auto it = by_name.find(name); it != by_name.end()) return it->second;
+    constexpr std::string_view prefix = "SQLITE_";
+    if (name.substr(0, prefix.size()) != prefix) return std::nullopt;
+    const std::string_view digits = name.substr(prefix.size());
+    int code = 0;
+    const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), code);
+    if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
+    return code;
+}
 
 }  // namespace poolbench::internal

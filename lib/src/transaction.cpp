@@ -233,7 +233,12 @@ void Transaction::quietly_rollback() noexcept {
 bool is_retryable(const std::exception& e) noexcept {
     const auto* q = dynamic_cast<const QueryError*>(&e);
     if (q == nullptr) return false;
-    return q->is_busy() || q->code() == "40001" || q->code() == "40P01";
+    switch (q->kind()) {
+        case ErrorKind::busy:
+        case ErrorKind::serialization_failure:
+        case ErrorKind::deadlock: return true;
+        default: return false;
+    }
 }
 
 namespace internal {

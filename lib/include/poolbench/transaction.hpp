@@ -204,9 +204,9 @@ struct RetryPolicy {
     std::chrono::milliseconds max{250};
 };
 
-/// True for errors a fresh attempt of the whole transaction may not hit: QueryError with
-/// SQLITE_BUSY* / SQLITE_LOCKED* (QueryError::is_busy()), or PostgreSQL 40001
-/// (serialization_failure) / 40P01 (deadlock_detected).
+/// True for errors a fresh attempt of the whole transaction may not hit: a QueryError whose
+/// kind() is busy (SQLITE_BUSY* / SQLITE_LOCKED*), serialization_failure (PostgreSQL
+/// 40001) or deadlock (40P01).
 [[nodiscard]] bool is_retryable(const std::exception& e) noexcept;
 
 namespace internal {
