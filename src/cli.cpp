@@ -44,12 +44,22 @@ std::string duration_error(std::string_view text, std::string_view why) {
     return fmt::format("invalid duration '{}': {} (examples: 250ms, 30s, 10m, 1h)", text, why);
 }
 
+}  // namespace
+
 // Parses into `out`; returns "" on success or the reason.
-std::string parse_duration_into(std::string_view text, std::chrono::milliseconds& out) {
+std::string parse_duration_into(std::string_view text, std::chrono::milliseconds& out, bool allow_zero) {
     std::size_t digits = 0;
     while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-    if (digits == 0) return duration_error(text, "expected a whole number followed by ms, s, m or h");
-    const std::string_view unit = text.substr(digits);
+    if (digits == 0) return duration_error(text, "expected a number followed by ms, s, m or h");
+    // An optional fraction: 1.5s, 0.25m (rounded to whole milliseconds).
+    std::size_t end = digits;
+    if (end < text.size() && text[end] == '.') {
+        ++end;
+        const std::size_t frac_start = end;
+        while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+        if (end == frac_start) return duration_error(text, "expected digits after the decimal point");
+    }
+    const std::string_view unit = text.substr(end);
     std::int64_t scale = 0;
     if (unit == "ms") {
         scale = 1;
@@ -69,16 +79,22 @@ std::string parse_duration_into(std::string_view text, std::chrono::milliseconds
     if (ec != std::errc{} || ptr != text.data() + digits || value > max_duration_ms / scale) {
         return duration_error(text, "longer than the 30-day maximum");
     }
-    if (value == 0) return duration_error(text, "must be greater than zero");
-    out = std::chrono::milliseconds{value * scale};
+    std::int64_t ms = value * scale;
+    if (end > digits) {
+        double fraction = 0;
+        double place = 0.1;
+        for (std::size_t i = digits + 1; i < end; ++i, place /= 10) fraction += (text[i] - '0') * place;
+        ms += static_cast<std::int64_t>(std::llround(fraction * static_cast<double>(scale)));
+        if (ms > max_duration_ms) return duration_error(text, "longer than the 30-day maximum");
+    }
+    if (ms == 0 && !allow_zero) return duration_error(text, "must be greater than zero");
+    out = std::chrono::milliseconds{ms};
     return {};
 }
 
-}  // namespace
-
 std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option) {
     std::chrono::milliseconds out{0};
-    if (auto error = parse_duration_into(text, out); !error.empty()) {
+    if (auto error = parse_duration_into(text, out, false); !error.empty()) {
         throw UsageFailure(fmt::format("{}: {}", option, error));
     }
     return out;
@@ -96,7 +112,7 @@ std::string check_finite(const std::string& text) {
 
 std::string check_duration(const std::string& text) {
     std::chrono::milliseconds ignored{0};
-    return parse_duration_into(text, ignored);
+    return parse_duration_into(text, ignored, false);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -315,10 +331,13 @@ int run_cli(int argc, char** argv) {
 
     std::vector<Command> commands;
     commands.push_back(add_stress_command(app));
+    commands.push_back(add_run_command(app));
+    commands.push_back(add_scenarios_command(app));
     commands.push_back(add_soak_command(app));
     commands.push_back(add_leak_command(app));
     commands.push_back(add_diagnose_command(app));
     commands.push_back(add_compare_command(app));
+    commands.push_back(add_hold_lock_command(app));
 
     try {
         app.parse(argc, argv);

@@ -38,9 +38,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// Parses "250ms", "30s", "10m", "1h" (a whole number and a unit). Throws UsageFailure
+/// Parses "250ms", "1.5s", "10m", "1h" (parse_duration_into, zero refused). Throws UsageFailure
 /// naming `option` and the text.
 [[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option = "duration");
+/// The one duration grammar: a number (with an optional fraction: 1.5s) and ms, s, m or h,
+/// at most 30 days, rounded to milliseconds. Sets `out` and returns "", or returns why not.
+[[nodiscard]] std::string parse_duration_into(std::string_view text, std::chrono::milliseconds& out, bool allow_zero);
 /// "" when `text` is a valid duration, else the reason (a CLI11 validator's contract).
 [[nodiscard]] std::string check_duration(const std::string& text);
 /// "" when `text` is a finite number (CLI::Range lets NaN through), else the reason.
@@ -154,6 +157,9 @@ struct Command {
 [[nodiscard]] Command add_leak_command(CLI::App& app);
 [[nodiscard]] Command add_compare_command(CLI::App& app);
 [[nodiscard]] Command add_diagnose_command(CLI::App& app);
+[[nodiscard]] Command add_run_command(CLI::App& app);
+[[nodiscard]] Command add_scenarios_command(CLI::App& app);
+[[nodiscard]] Command add_hold_lock_command(CLI::App& app);  ///< internal: the sqlite.lock fault's other process
 
 /// The whole CLI: parse, dispatch, map every failure to one stderr line and an exit code.
 [[nodiscard]] int run_cli(int argc, char** argv);

@@ -454,7 +454,7 @@ Report run_leak_check(const LeakPlan& plan, const std::shared_ptr<Driver>& drive
     report.latency_us = summarize(total);
     report.timeline = total.timeline;
     report.interrupted = total.cancelled || (hooks.cancel != nullptr && hooks.cancel->load());
-    for (const auto& e : total.errors) report.errors.push_back({scrub(e.message, secrets), e.count});
+    for (const auto& e : total.errors) report.errors.push_back({scrub(e.message, secrets), e.count, e.kind, e.code});
     report.errors_other = total.errors_other;
 
     const std::uint64_t n = plan.leaks;
@@ -492,7 +492,9 @@ ExitCode run_leak(const LeakOptions& o) {
 
     install_interrupt_handler();
     ProgressLine progress(o.common.no_progress);
-    const RunHooks hooks{progress.callback(), &interrupt_flag()};
+    RunHooks hooks;
+    hooks.on_sample = progress.callback();
+    hooks.cancel = &interrupt_flag();
     const Report report = run_leak_check(plan, driver, hooks);
     progress.finish();
     return emit_report(report, o.common);

@@ -78,6 +78,7 @@ RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db, std::string_
         apply_load_options(o.load, o.common, plan.load);
     }
     plan.load.connect_timeout = plan.pool.acquire_timeout;
+    plan.load.error_backoff = std::chrono::milliseconds{10};
 
     const auto kind = parse_workload(o.workload);
     if (!kind) throw UsageFailure(fmt::format("--workload: unknown workload '{}'", o.workload));
@@ -102,7 +103,9 @@ ExitCode run_stress(const StressOptions& o, std::string_view command) {
 
     install_interrupt_handler();
     ProgressLine progress(o.common.no_progress);
-    const RunHooks hooks{progress.callback(), &interrupt_flag()};
+    RunHooks hooks;
+    hooks.on_sample = progress.callback();
+    hooks.cancel = &interrupt_flag();
     Runner runner(std::move(plan), std::move(driver));
     const Report report = runner.run(hooks);
     progress.finish();

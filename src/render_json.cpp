@@ -1,8 +1,6 @@
 // render_json.cpp — the "poolbench/report@1" document (DESIGN.md). Field names are a
 // contract: add fields, never rename them.
-#include "report.hpp"
-
-#include <nlohmann/json.hpp>
+#include "report_json.hpp"
 
 #include <cmath>
 
@@ -91,9 +89,58 @@ Json leak_check(const LeakCheckSection& c) {
     return j;
 }
 
-class JsonRenderer final : public Renderer {
-public:
-    [[nodiscard]] std::string render(const Report& r) const override {
+Json error_counts(const ErrorCounts& counts) {
+    Json out = Json::object();
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+        if (counts[k] != 0) out[std::string(to_string(static_cast<ErrorKind>(k)))] = counts[k];
+    }
+    return out;
+}
+
+Json optional_number(const std::optional<double>& v) { return v ? number(round3(*v)) : Json(nullptr); }
+
+Json phase_json(const PhaseRecord& p) {
+    Json j{{"name", p.name},
+           {"threads", p.threads},
+           {"workload", p.workload},
+           {"write_ratio", number(p.write_ratio)},
+           {"rate_ops_s", number(p.rate_ops_s)}};
+    if (p.ops_requested) j["ops_requested"] = *p.ops_requested;
+    if (p.duration_requested_s) j["duration_requested_s"] = number(*p.duration_requested_s);
+    j["started_s"] = round3(p.started_s);
+    j["duration_s"] = round3(p.duration_s);
+    j["ops"] = ops(p.ops);
+    j["throughput_ops_s"] = round3(p.throughput_ops_s);
+    j["latency_us"] = latency_set(p.latency_us);
+    j["errors_by_class"] = error_counts(p.errors_by_class);
+    j["writes_acknowledged"] = p.writes_acknowledged;
+    j["cancelled"] = p.cancelled;
+    return j;
+}
+
+Json fault_json(const FaultRecord& f) {
+    return Json{{"index", f.index},
+                {"kind", f.kind},
+                {"phase", f.phase},
+                {"at_s", number(f.at_s)},
+                {"for_s", optional_number(f.for_s)},
+                {"started_s", optional_number(f.started_s)},
+                {"ended_s", optional_number(f.ended_s)},
+                {"reverted", f.reverted},
+                {"error", f.error},
+                {"detail", f.detail},
+                {"recovery_ms", optional_number(f.recovery_ms)},
+                {"recovery_basis", f.recovery_basis},
+                {"level_ops_s", round3(f.level_ops_s)},
+                {"outage_ms", optional_number(f.outage_ms)},
+                {"failed", f.failed},
+                {"errors_by_class", error_counts(f.errors_by_class)},
+                {"leaks_reported", f.leaks_reported ? Json(*f.leaks_reported) : Json(nullptr)}};
+}
+
+}  // namespace
+
+Json report_to_json(const Report& r) {
         Json j;
         j["schema"] = report_schema;
         j["command"] = r.command;
@@ -105,7 +152,7 @@ public:
                               {"message", r.error ? r.error->message : std::string()}};
             j["interrupted"] = false;
             j["verdict"] = r.verdict();
-            return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+            return j;
         }
 
         Json config{{"threads", r.config.threads},
@@ -121,6 +168,8 @@ public:
         if (r.config.rate_ops_s > 0) config["rate_ops_s"] = number(r.config.rate_ops_s);
         if (r.config.leak_threshold_ms > 0) config["leak_threshold_ms"] = r.config.leak_threshold_ms;
         if (r.config.leak_reclaim_after_ms > 0) config["leak_reclaim_after_ms"] = r.config.leak_reclaim_after_ms;
+        config["error_backoff_ms"] = r.config.error_backoff_ms;
+        config["starvation_threshold_ms"] = number(static_cast<double>(r.config.starvation_threshold_us) / 1000.0);
         j["config"] = std::move(config);
 
         j["duration_s"] = round3(r.duration_s);
@@ -156,14 +205,18 @@ public:
                                     {"active", p.active},
                                     {"idle", p.idle},
                                     {"waiting", p.waiting},
-                                    {"p99_us", round3(p.p99_us)}});
+                                    {"p99_us", round3(p.p99_us)},
+                                    {"failed", p.failed}});
         }
         j["timeline"] = std::move(timeline);
 
         Json expectations = Json::array();
         for (const auto& e : r.expectations) {
-            expectations.push_back(
-                Json{{"name", e.name}, {"expected", e.expected}, {"actual", number(e.actual)}, {"passed", e.passed}});
+            Json item{{"name", e.name}, {"expected", e.expected},
+                      {"actual", e.note.empty() ? number(e.actual) : Json(nullptr)}, {"passed", e.passed}};
+            if (!e.scope.empty()) item["scope"] = e.scope;
+            if (!e.note.empty()) item["note"] = e.note;
+            expectations.push_back(std::move(item));
         }
         j["expectations"] = std::move(expectations);
 
@@ -180,14 +233,36 @@ public:
         }
 
         Json errors = Json::array();
-        for (const auto& e : r.errors) errors.push_back(Json{{"message", e.message}, {"count", e.count}});
+        for (const auto& e : r.errors) {
+            errors.push_back(Json{{"kind", e.kind}, {"code", e.code}, {"count", e.count}, {"message", e.message}});
+        }
         j["errors"] = std::move(errors);
         j["errors_other"] = r.errors_other;
+        j["errors_by_class"] = error_counts(r.errors_by_class);
+        if (!r.phases.empty()) {
+            Json phases = Json::array();
+            for (const auto& p : r.phases) phases.push_back(phase_json(p));
+            j["phases"] = std::move(phases);
+            Json faults = Json::array();
+            for (const auto& f : r.faults) faults.push_back(fault_json(f));
+            j["faults"] = std::move(faults);
+            if (!r.recovery_rule.empty()) j["recovery_rule"] = r.recovery_rule;
+            j["aborted"] = r.aborted;
+            if (r.aborted) j["abort_reason"] = r.abort_reason;
+        }
         j["interrupted"] = r.interrupted;
         if (!r.interrupted_at.empty()) j["interrupted_at"] = r.interrupted_at;
         if (r.error) j["error"] = Json{{"exit_code", r.error->exit_code}, {"message", r.error->message}};
         j["verdict"] = r.verdict();
-        return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+        return j;
+}
+
+namespace {
+
+class JsonRenderer final : public Renderer {
+public:
+    [[nodiscard]] std::string render(const Report& r) const override {
+        return report_to_json(r).dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
     }
 };
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <poolbench/config.hpp>
+#include <poolbench/error.hpp>
 #include <poolbench/histogram.hpp>
 #include <poolbench/stats.hpp>
 
@@ -48,6 +49,7 @@ struct TimelinePoint {
     double ops_s = 0;   ///< successful operations per second in the interval
     std::size_t active = 0, idle = 0, waiting = 0;  ///< pool gauges at the sample
     double p99_us = 0;  ///< p99 of whole-op latency in the interval
+    std::uint64_t failed = 0;  ///< operations that failed or timed out in the interval
 };
 
 /// One circuit-breaker state change (the reason is already redacted).
@@ -119,10 +121,16 @@ struct WritesSection {
 };
 
 struct Expectation {
+    Expectation() = default;
+    Expectation(std::string name_, std::string expected_, double actual_, bool passed_)
+        : name(std::move(name_)), expected(std::move(expected_)), actual(actual_), passed(passed_) {}
+
     std::string name;      ///< e.g. "ops.failed == 0"
     std::string expected;  ///< e.g. "== 0"
     double actual = 0;
     bool passed = false;
+    std::string scope;     ///< "" (the run), "phase NAME", "fault N (KIND) in phase NAME"
+    std::string note;      ///< why there is no actual value ("no samples"); actual is then meaningless
 };
 
 struct BaselineSection {
@@ -136,9 +144,18 @@ struct BaselineSection {
 };
 
 struct ErrorSample {
-    std::string message;  ///< already redacted
+    ErrorSample() = default;
+    ErrorSample(std::string message_, std::uint64_t count_, std::string kind_ = {}, std::string code_ = {})
+        : message(std::move(message_)), count(count_), kind(std::move(kind_)), code(std::move(code_)) {}
+
+    std::string message;  ///< one example, already redacted
     std::uint64_t count = 0;
+    std::string kind;     ///< the ErrorKind name ("connection_lost", "pool_timeout", ...)
+    std::string code;     ///< SQLSTATE or SQLite code name; "" for the pool's own errors
 };
+
+/// Failed operations counted by ErrorKind (index: static_cast<std::size_t>(kind)).
+using ErrorCounts = std::array<std::uint64_t, error_kind_count>;
 
 struct RunConfig {
     std::size_t threads = 0;
@@ -153,6 +170,52 @@ struct RunConfig {
     double rate_ops_s = 0;                  ///< soak --rate: target operations per second (0: unpaced)
     std::int64_t leak_threshold_ms = 0;     ///< 0: leak tracking off
     std::int64_t leak_reclaim_after_ms = 0; ///< 0: no reclaim
+    std::int64_t error_backoff_ms = 0;      ///< a worker's pause after a failed operation
+    std::int64_t starvation_threshold_us = 0;  ///< the pool's bounded-barging limit
+};
+
+/// One phase of a scenario: its settings and what it measured.
+struct PhaseRecord {
+    std::string name;
+    std::size_t threads = 0;
+    std::string workload;
+    double write_ratio = 0;
+    double rate_ops_s = 0;                    ///< 0: unpaced
+    std::optional<std::uint64_t> ops_requested;
+    std::optional<double> duration_requested_s;
+    double started_s = 0;                     ///< since the run's first phase started
+    double duration_s = 0;
+    OpCounts ops;
+    double throughput_ops_s = 0;
+    LatencySet latency_us;
+    ErrorCounts errors_by_class{};
+    std::uint64_t writes_acknowledged = 0;
+    bool cancelled = false;                   ///< stopped early (Ctrl-C, abort_on_fail)
+};
+
+/// One fault of a scenario: when it was asked for, when it really ran, and what it did.
+struct FaultRecord {
+    std::size_t index = 0;                    ///< 1-based within its phase (as --set counts)
+    std::string kind;                         ///< "sqlite.lock", "pg.restart", ...
+    std::string phase;
+    double at_s = 0;                          ///< asked: offset into the phase
+    std::optional<double> for_s;              ///< asked: how long (none: pg.restart)
+    std::optional<double> started_s, ended_s; ///< actual, since the run started (none: never started)
+    bool reverted = false;                    ///< the fault was undone (also on failure and Ctrl-C)
+    std::string error;                        ///< why it did not start or revert ("" = fine)
+    std::string detail;                       ///< what it did ("terminated 10 backends", command output)
+    /// Fault end → the first interval from which throughput is back to 90% of the level
+    /// (two consecutive intervals, no failed operation in them); none = not recovered in the phase.
+    std::optional<double> recovery_ms;
+    std::string recovery_basis;               ///< "before" (level before the fault) or "after" (at = 0)
+    double level_ops_s = 0;                   ///< the throughput level recovery was measured against
+    /// First failed operation → first success that began after it; 0 = nothing failed;
+    /// none = still failing when the phase ended.
+    std::optional<double> outage_ms;
+    /// leak faults: reports whose stack shows poolbench_scenario_leaked_lease (the injector).
+    std::optional<std::uint64_t> leaks_reported;
+    std::uint64_t failed = 0;                 ///< operations that failed from the fault's start to its recovery
+    ErrorCounts errors_by_class{};            ///< ... by class
 };
 
 /// Why a run did not complete: exit 2 (bad usage), 3 (unusable database) or 130
@@ -186,6 +249,12 @@ struct Report {
     std::optional<BaselineSection> baseline;
     std::vector<ErrorSample> errors;
     std::uint64_t errors_other = 0;  ///< errors beyond the distinct messages kept
+    ErrorCounts errors_by_class{};   ///< failed and timed-out operations by ErrorKind
+    std::vector<PhaseRecord> phases;  ///< scenarios
+    std::vector<FaultRecord> faults;  ///< scenarios, in the order they were scheduled
+    std::string recovery_rule;        ///< how recovery_ms is measured (scenarios with faults)
+    bool aborted = false;             ///< stopped by abort_on_fail
+    std::string abort_reason;
     bool interrupted = false;        ///< stopped early by SIGINT/SIGTERM
     std::string interrupted_at;      ///< where: "during the baseline", "in phase 'steady'"; "" = the load
 

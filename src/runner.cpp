@@ -31,7 +31,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t max_shards = 64;  // each shard holds four ~40 KiB histograms
-constexpr std::size_t max_error_messages = 5;
+constexpr std::size_t max_error_messages = 8;
 constexpr std::uint64_t claim_batch = 4;
 
 /// Nanoseconds from a to b on the fast clock; 0 if a refinement moved it backwards.
@@ -50,61 +50,50 @@ struct alignas(64) Shard {
     Histogram acquire, query, op;  // whole phase, ns
     Histogram interval_op;         // since the last sample; the sampler swaps it out
     std::uint64_t ok = 0, failed = 0, timed_out = 0, writes = 0;
+    ErrorCounts by_kind{};         // failed + timed_out, by ErrorKind
 };
 
-// The first few distinct errors, with counts. Messages that differ only in their
-// numbers ("timed out after 1 ms (3/4 in use, 24 waiting)") count as one error; the
-// first message seen is kept as its example. Error path only.
+// Errors grouped by class and code (ErrorKind, then SQLSTATE or SQLite code): messages
+// that differ in timestamps, pids or counts are one group, whose first message is kept as
+// its example. Error path only.
 class ErrorLog {
 public:
-    void note(const char* what) {
-        std::string key = shape_of(what);
+    void note(const std::exception& e, ErrorKind kind) {
+        const auto* q = dynamic_cast<const QueryError*>(&e);
+        std::string code = q != nullptr ? q->code() : std::string();
         std::lock_guard lock(mu_);
-        for (std::size_t i = 0; i < keys_.size(); ++i) {
-            if (keys_[i] == key) {
-                ++samples_[i].count;
+        for (auto& s : samples_) {
+            if (s.kind == to_string(kind) && s.code == code) {
+                ++s.count;
                 return;
             }
         }
         if (samples_.size() < max_error_messages) {
-            keys_.push_back(std::move(key));
-            samples_.push_back({what, 1});
+            samples_.push_back({e.what(), 1, std::string(to_string(kind)), std::move(code)});
         } else {
             ++other_;
         }
     }
     void move_into(LoadResult& r) {
         std::lock_guard lock(mu_);
+        std::stable_sort(samples_.begin(), samples_.end(),
+                         [](const ErrorSample& a, const ErrorSample& b) { return a.count > b.count; });
         r.errors = std::move(samples_);
         r.errors_other = other_;
     }
 
 private:
-    static std::string shape_of(std::string_view message) {
-        std::string key;
-        key.reserve(message.size());
-        for (std::size_t i = 0; i < message.size(); ++i) {
-            const bool digit = message[i] >= '0' && message[i] <= '9';
-            if (!digit) {
-                key.push_back(message[i]);
-            } else if (key.empty() || key.back() != '#') {
-                key.push_back('#');
-            }
-        }
-        return key;
-    }
-
     std::mutex mu_;
-    std::vector<std::string> keys_;
     std::vector<ErrorSample> samples_;
     std::uint64_t other_ = 0;
 };
 
 struct Phase {
-    Phase(const Workload& w, const LoadSpec& s) : workload(w), spec(s) {}
+    Phase(const Workload& w, const LoadSpec& s, const std::atomic<OutageProbe*>* p) : workload(w), spec(s), probe(p) {}
 
     const Workload& workload;
     const LoadSpec& spec;
+    const std::atomic<OutageProbe*>* probe;
     std::vector<std::unique_ptr<Shard>> shards;
     std::uint64_t seed = 0;
     ErrorLog errors;
@@ -154,6 +143,36 @@ struct DriverSource {
     static void invalidate(std::unique_ptr<Connection>& /*c*/) noexcept {}
 };
 
+// Counts a failed operation by its class, marks the outage probe, and backs off as a
+// client would (woken at once when the phase stops).
+void failed_op(Phase& ph, Shard& shard, const std::exception* e, std::int64_t started_ns) {
+    static const std::runtime_error unknown("unknown exception");
+    const std::exception& error = e != nullptr ? *e : unknown;
+    const ErrorKind kind = error_kind(error);
+    ph.errors.note(error, kind);
+    {
+        std::lock_guard lock(shard.mu);
+        if (kind == ErrorKind::pool_timeout) {
+            ++shard.timed_out;
+        } else {
+            ++shard.failed;
+        }
+        ++shard.by_kind[static_cast<std::size_t>(kind)];
+    }
+    if (const auto* slot = ph.probe) {
+        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) {
+            if (probe->first_failure_ns.load(std::memory_order_relaxed) == 0) {
+                std::int64_t expected = 0;
+                probe->first_failure_ns.compare_exchange_strong(expected, started_ns, std::memory_order_relaxed);
+            }
+        }
+    }
+    if (ph.spec.error_backoff.count() > 0) {
+        std::unique_lock lock(ph.pace_mu);
+        ph.pace_cv.wait_for(lock, ph.spec.error_backoff, [&] { return ph.stop.load(std::memory_order_relaxed); });
+    }
+}
+
 template <class Source>
 void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
     namespace fc = internal::fast_clock;
@@ -172,21 +191,22 @@ void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
         t2 = fc::now_ns();
         Source::close(handle);
         t3 = fc::now_ns();
-    } catch (const PoolTimeout& e) {
-        ph.errors.note(e.what());
-        std::lock_guard lock(shard.mu);
-        ++shard.timed_out;
-        return;
     } catch (const std::exception& e) {
-        ph.errors.note(e.what());
-        std::lock_guard lock(shard.mu);
-        ++shard.failed;
+        failed_op(ph, shard, &e, t0);
         return;
     } catch (...) {
-        ph.errors.note("unknown exception");
-        std::lock_guard lock(shard.mu);
-        ++shard.failed;
+        failed_op(ph, shard, nullptr, t0);
         return;
+    }
+    if (const auto* slot = ph.probe) {
+        // An outage ends with the first success that began after its first failure.
+        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) {
+            const std::int64_t failed_at = probe->first_failure_ns.load(std::memory_order_relaxed);
+            if (failed_at != 0 && t0 > failed_at && probe->first_success_after_ns.load(std::memory_order_relaxed) == 0) {
+                std::int64_t expected = 0;
+                probe->first_success_after_ns.compare_exchange_strong(expected, t3, std::memory_order_relaxed);
+            }
+        }
     }
     const std::uint64_t op_ns = ns_between(t0, t3);
     std::lock_guard lock(shard.mu);
@@ -283,7 +303,8 @@ public:
 private:
     void sample() {
         internal::fast_clock::refine();  // workers time operations with it (rate-limited, cheap)
-        std::uint64_t ok = 0, failed = 0;
+        std::uint64_t ok = 0, failed = 0, timed_out = 0;
+        ErrorCounts by_kind{};
         merged_.clear();
         for (auto& shard : ph_.shards) {
             {
@@ -291,6 +312,8 @@ private:
                 std::swap(shard->interval_op, spare_);
                 ok += shard->ok;
                 failed += shard->failed + shard->timed_out;
+                timed_out += shard->timed_out;
+                for (std::size_t k = 0; k < by_kind.size(); ++k) by_kind[k] += shard->by_kind[k];
             }
             merged_.merge(spare_);
             spare_.clear();
@@ -312,9 +335,16 @@ private:
         }
         s.ok = ok;
         s.failed = failed;
+        s.timed_out = timed_out;
+        s.point.failed = failed - last_failed_;
+        ErrorCounts interval{};
+        for (std::size_t k = 0; k < by_kind.size(); ++k) interval[k] = by_kind[k] - last_by_kind_[k];
         last_ = now;
         last_ok_ = ok;
+        last_failed_ = failed;
+        last_by_kind_ = by_kind;
         out_.timeline.push_back(s.point);
+        out_.interval_errors.push_back(interval);
         if (hooks_.on_sample) {
             try {
                 hooks_.on_sample(s);
@@ -332,6 +362,8 @@ private:
     bool finish_ = false;
     Clock::time_point last_;
     std::uint64_t last_ok_ = 0;
+    std::uint64_t last_failed_ = 0;
+    ErrorCounts last_by_kind_{};
     Histogram merged_, spare_;
 };
 
@@ -339,7 +371,7 @@ template <class Source>
 LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, const LoadSpec& spec,
                      const RunHooks& hooks) {
     LoadResult result;
-    Phase ph(workload, spec);
+    Phase ph(workload, spec, hooks.probe);
     const std::size_t threads = std::max<std::size_t>(spec.threads, 1);
     const std::size_t shard_count = std::min(threads, max_shards);
     ph.shards.reserve(shard_count);
@@ -385,6 +417,7 @@ LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, 
     }
 
     release_gate();
+    if (hooks.on_start) hooks.on_start(ph.start);
     Sampler sampler(ph, pool, hooks, result);
     std::thread sampler_thread([&sampler] { sampler.run(); });
 
@@ -421,6 +454,7 @@ LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, 
         result.ops.failed += shard->failed;
         result.ops.timed_out += shard->timed_out;
         result.writes_acknowledged += shard->writes;
+        for (std::size_t k = 0; k < result.errors_by_kind.size(); ++k) result.errors_by_kind[k] += shard->by_kind[k];
     }
     result.ops.total = result.ops.ok + result.ops.failed + result.ops.timed_out;
     ph.errors.move_into(result);
@@ -605,6 +639,8 @@ Report Runner::run(const RunHooks& hooks) {
     report.config.rate_ops_s = plan_.load.rate_ops_s;
     report.config.leak_threshold_ms = plan_.pool.leak_threshold.count();
     report.config.leak_reclaim_after_ms = plan_.pool.leak_reclaim_after.count();
+    report.config.error_backoff_ms = plan_.load.error_backoff.count();
+    report.config.starvation_threshold_us = plan_.pool.starvation_threshold.count();
     report.leaks_tracked = plan_.pool.leak_threshold.count() > 0;
 
     LoadResult result;
@@ -629,8 +665,9 @@ Report Runner::run(const RunHooks& hooks) {
     report.latency_us = summarize(result);
     report.timeline = result.timeline;
     report.interrupted = result.cancelled;
-    for (const auto& e : result.errors) report.errors.push_back({redact(e.message), e.count});
+    for (const auto& e : result.errors) report.errors.push_back({redact(e.message), e.count, e.kind, e.code});
     report.errors_other = result.errors_other;
+    report.errors_by_class = result.errors_by_kind;
 
     report.expectations.push_back(expect_eq_zero("ops.failed", result.ops.failed));
     report.expectations.push_back(expect_eq_zero("ops.timed_out", result.ops.timed_out));

@@ -56,6 +56,17 @@ struct LoadSpec {
     std::chrono::milliseconds sample_interval{1000};
     /// Deadline for connect() in unpooled runs (pooled runs use the pool's acquire timeout).
     std::chrono::milliseconds connect_timeout{30'000};
+    /// A worker pauses this long after a failed operation, as a real client backs off, so
+    /// the counts during an outage measure the outage rather than a spin rate (0: none).
+    std::chrono::milliseconds error_backoff{0};
+};
+
+/// Marks the first failed operation and the first success that began after it (fast
+/// clock nanoseconds, 0 = not yet): the outage as time. Workers update the probe that
+/// RunHooks::probe points to at that moment; whoever owns it may swap it.
+struct OutageProbe {
+    std::atomic<std::int64_t> first_failure_ns{0};
+    std::atomic<std::int64_t> first_success_after_ns{0};
 };
 
 /// What the sampler sees at each tick; handed to the progress callback.
@@ -64,6 +75,7 @@ struct ProgressSample {
     std::size_t max_size = 0;         ///< pool max (0 unpooled)
     std::uint64_t ok = 0;             ///< cumulative
     std::uint64_t failed = 0;         ///< cumulative, timeouts included
+    std::uint64_t timed_out = 0;      ///< cumulative, the acquire timeouts among `failed`
 };
 
 struct RunHooks {
@@ -71,6 +83,11 @@ struct RunHooks {
     std::function<void(const ProgressSample&)> on_sample;
     /// When it becomes true the phase stops early (SIGINT). May be null.
     const std::atomic<bool>* cancel = nullptr;
+    /// Called once on the controlling thread when the workers are released, with the
+    /// phase's start (timeline t_s counts from it). Scenarios start their fault clock here.
+    std::function<void(std::chrono::steady_clock::time_point)> on_start;
+    /// Where workers mark failures and recoveries (see OutageProbe). May be null.
+    const std::atomic<OutageProbe*>* probe = nullptr;
 };
 
 /// The raw outcome of one load phase (histograms in nanoseconds).
@@ -80,7 +97,10 @@ struct LoadResult {
     Histogram acquire_ns, query_ns, op_ns;
     std::uint64_t writes_acknowledged = 0;
     std::vector<TimelinePoint> timeline;
-    std::vector<ErrorSample> errors;  ///< first few distinct messages (unredacted)
+    /// Failed operations by ErrorKind in each timeline interval (aligned with `timeline`).
+    std::vector<ErrorCounts> interval_errors;
+    ErrorCounts errors_by_kind{};      ///< the whole phase
+    std::vector<ErrorSample> errors;  ///< one example per error class and code (unredacted), most frequent first
     std::uint64_t errors_other = 0;
     std::size_t max_total_seen = 0;   ///< highest stats().total the sampler saw
     bool limit_violated = false;      ///< stats().total > max_size at some sample

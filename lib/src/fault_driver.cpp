@@ -75,7 +75,10 @@ private:
 
     void before_statement() {
         if (broken_) throw_broken("injected: connection lost earlier (FaultDriver break_on_query)");
-        const auto latency_us = settings_->query_latency_us.load(std::memory_order_relaxed);
+        std::uint32_t latency_us = settings_->query_latency_us.load(std::memory_order_relaxed);
+        if (const auto jitter_us = settings_->query_jitter_us.load(std::memory_order_relaxed); jitter_us > 0) {
+            latency_us += std::uniform_int_distribution<std::uint32_t>(0, jitter_us)(rng_);
+        }
         if (latency_us > 0) {
             std::unique_lock lock(mutex_);
             // Like SQLite, an interrupt only cancels a statement that is running: a stale

@@ -24,6 +24,7 @@ struct FaultSettings {
     std::atomic<bool> refuse_connect{false};          ///< connect() throws ConnectError
     std::atomic<std::uint32_t> connect_latency_us{0};  ///< added before each connect
     std::atomic<std::uint32_t> query_latency_us{0};    ///< added before each execute/query
+    std::atomic<std::uint32_t> query_jitter_us{0};     ///< plus a uniform 0..this, per statement
     std::atomic<bool> fail_ping{false};                ///< ping() returns false
     std::atomic<bool> break_on_query{false};           ///< the next statement breaks its connection
     std::atomic<bool> fail_reset{false};               ///< reset() throws

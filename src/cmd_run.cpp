@@ -1,0 +1,183 @@
+// cmd_run.cpp — `poolbench run FILE|NAME`, `poolbench scenarios`, and the hidden
+// `poolbench __hold-sqlite-lock` that the sqlite.lock fault starts as its other process.
+#include "cli.hpp"
+#include "faults.hpp"
+#include "report_files.hpp"
+#include "scenario_file.hpp"
+#include "scenario_runner.hpp"
+
+#include <poolbench/url.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <map>
+
+namespace poolbench::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunOptions {
+    CommonOptions common;
+    std::string scenario;
+    std::vector<std::string> sets;
+    std::string restart_command;
+    bool check = false;
+};
+
+std::string self_exe() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string() : exe.string();
+}
+
+std::string count_of(std::size_t n, std::string_view one, std::string_view many) {
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+/// --check: the file against each backend it names (or the database given).
+ExitCode check_only(const ScenarioSpec& spec, const RunOptions& o) {
+    ScenarioRunOptions options{o.restart_command.empty() ? "(given at run time)" : o.restart_command, self_exe()};
+    std::string db_text = !o.common.db.empty() ? o.common.db : spec.db_url;
+    std::vector<DbUrl> targets;
+    if (!db_text.empty()) {
+        targets.push_back(parse_db_url(db_text));
+    } else {
+        for (auto b : spec.backends) {
+            targets.push_back(parse_db_url(b == Backend::sqlite       ? "sqlite:///tmp/poolbench-check.db"
+                                           : b == Backend::postgresql ? "postgresql://check@127.0.0.1/check"
+                                                                      : "null://"));
+        }
+    }
+    for (const auto& db : targets) check_scenario(spec, db, options);
+    std::size_t faults = 0, expectations = spec.expect.size();
+    for (const auto& p : spec.phases) {
+        faults += p.faults.size();
+        expectations += p.expect.size();
+        for (const auto& f : p.faults) expectations += f.expect.size();
+    }
+    fmt::print("{}: scenario '{}' is valid: {}, {}, {}; runs on {}\n", spec.source, spec.name,
+               count_of(spec.phases.size(), "phase", "phases"), count_of(faults, "fault", "faults"),
+               count_of(expectations, "expectation", "expectations"), [&] {
+                   std::string out;
+                   for (auto b : spec.backends) out += (out.empty() ? "" : ", ") + std::string(to_string(b));
+                   return out;
+               }());
+    return ExitCode::ok;
+}
+
+ExitCode run_run(const RunOptions& o) {
+    if (!o.check) {
+        check_report_targets(o.common);
+        arm_error_reports(o.common, "run", o.scenario);
+    }
+    std::string note;
+    const fs::path path = resolve_scenario(o.scenario, note);
+    if (!note.empty()) fmt::print(stderr, "poolbench: {}\n", note);
+    const ScenarioSpec spec = load_scenario(path, o.sets);
+    if (o.check) return check_only(spec, o);
+
+    // --db, else the file's [database] url, else $POOLBENCH_DB, else a temporary SQLite file.
+    const DatabaseChoice choice = DatabaseChoice::resolve(!o.common.db.empty() ? o.common.db : spec.db_url);
+    const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
+    guard_reports_against(o.common, db);
+    const ScenarioRunOptions options{o.restart_command, self_exe()};
+    check_scenario(spec, db, options);
+    std::shared_ptr<Driver> driver = open_driver(db);
+
+    install_interrupt_handler();
+    ProgressLine progress(o.common.no_progress);
+    RunHooks hooks;
+    hooks.on_sample = progress.callback();
+    hooks.cancel = &interrupt_flag();
+    Report report = run_scenario(spec, db, driver, options, hooks);
+    progress.finish();
+    return emit_report(std::move(report), o.common);
+}
+
+ExitCode list_scenarios() {
+    std::map<std::string, std::pair<fs::path, ScenarioSpec>> found;
+    std::vector<std::string> broken;
+    std::error_code ec;
+    for (const auto& dir : scenario_dirs()) {
+        if (!fs::is_directory(dir, ec)) continue;
+        for (const auto& entry : fs::directory_iterator(dir, ec)) {
+            if (entry.path().extension() != ".toml") continue;
+            const std::string name = entry.path().stem().string();
+            if (found.count(name) != 0) continue;  // an earlier directory wins
+            try {
+                found.emplace(name, std::make_pair(entry.path(), load_scenario(entry.path(), {})));
+            } catch (const UsageFailure& e) {
+                broken.push_back(e.what());
+            }
+        }
+    }
+    if (found.empty() && broken.empty()) {
+        throw UsageFailure("no shipped scenarios found (looked in $POOLBENCH_SCENARIOS, the install's "
+                           "share/poolbench/scenarios and the source checkout)");
+    }
+    std::size_t width = 4;
+    for (const auto& [name, item] : found) width = std::max(width, name.size());
+    for (const auto& [name, item] : found) {
+        std::string backends;
+        for (auto b : item.second.backends) backends += (backends.empty() ? "" : ",") + std::string(to_string(b));
+        fmt::print("{:<{}}  {:<22}  {}\n", name, width, backends, item.second.description);
+    }
+    fmt::print("\nRun one with 'poolbench run NAME' (shorten it with --set, e.g. --set phase.steady.duration=5s); "
+               "files are in {}\n",
+               found.empty() ? std::string("-") : found.begin()->second.first.parent_path().string());
+    for (const auto& b : broken) fmt::print(stderr, "poolbench: skipped a broken scenario: {}\n", b);
+    return broken.empty() ? ExitCode::ok : ExitCode::usage;
+}
+
+}  // namespace
+
+Command add_run_command(CLI::App& app) {
+    auto o = std::make_shared<RunOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "run", "Run a scenario: phases of load with faults injected and recovery measured (a TOML file, or the name "
+               "of a shipped scenario: see 'poolbench scenarios')");
+    cmd->add_option("SCENARIO", o->scenario, "A scenario file (with a '/' or ending in .toml), or a shipped name")
+        ->required()
+        ->type_name("FILE|NAME");
+    add_database_option(*cmd, o->common);
+    cmd->get_option("--db")->description(
+        "Database URL (overrides the file's [database] url): sqlite:///abs/path.db, sqlite://rel/path.db, "
+        "postgresql://user:pass@host:port/db, null://");
+    cmd->add_option("--set", o->sets,
+                    "Override one value: scenario.KEY, pool.KEY, phase.NAME.KEY, phase.NAME.fault.N.KEY (N from 1); "
+                    "repeatable")
+        ->type_name("KEY=VALUE")
+        ->group("Scenario");
+    cmd->add_option("--restart-command", o->restart_command,
+                    "Shell command that restarts the PostgreSQL server, for pg.restart faults (a scenario file never "
+                    "carries one)")
+        ->type_name("CMD")
+        ->group("Scenario");
+    cmd->add_flag("--check", o->check, "Validate the scenario (and --set) without running anything: exit 0 or 2")
+        ->group("Scenario");
+    add_output_options(*cmd, o->common);
+    return {cmd, [o] { return run_run(*o); }};
+}
+
+Command add_scenarios_command(CLI::App& app) {
+    CLI::App* cmd = app.add_subcommand("scenarios", "List the shipped scenarios: name, backends, description");
+    return {cmd, [] { return list_scenarios(); }};
+}
+
+Command add_hold_lock_command(CLI::App& app) {
+    struct Args {
+        std::string url, mode;
+    };
+    auto a = std::make_shared<Args>();
+    CLI::App* cmd = app.add_subcommand("__hold-sqlite-lock", "");  // internal: the sqlite.lock fault's other process
+    cmd->group("");
+    cmd->add_option("URL", a->url)->required();
+    cmd->add_option("MODE", a->mode)->required();
+    return {cmd, [a] { return static_cast<ExitCode>(hold_sqlite_lock(a->url, a->mode)); }};
+}
+
+}  // namespace poolbench::cli

@@ -1,0 +1,531 @@
+// faults.cpp — starting and reverting each fault kind (faults.hpp).
+#include "faults.hpp"
+
+#include <poolbench/error.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char** environ;  // NOLINT(readability-redundant-declaration)
+
+namespace poolbench::cli {
+
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------
+// This run's own PostgreSQL backends.
+
+void BackendRegistry::add(long pid) {
+    std::lock_guard lock(mu_);
+    pids_.insert(pid);
+}
+
+void BackendRegistry::remove(long pid) {
+    std::lock_guard lock(mu_);
+    if (auto it = pids_.find(pid); it != pids_.end()) pids_.erase(it);
+}
+
+std::vector<long> BackendRegistry::snapshot() const {
+    std::lock_guard lock(mu_);
+    return {pids_.begin(), pids_.end()};
+}
+
+namespace {
+
+class TrackedConnection final : public Connection {
+public:
+    TrackedConnection(std::unique_ptr<Connection> inner, std::shared_ptr<BackendRegistry> registry, long pid)
+        : inner_(std::move(inner)), registry_(std::move(registry)), pid_(pid) {
+        registry_->add(pid_);
+    }
+    ~TrackedConnection() override { registry_->remove(pid_); }
+    TrackedConnection(const TrackedConnection&) = delete;
+    TrackedConnection& operator=(const TrackedConnection&) = delete;
+
+    void execute(std::string_view sql) override { inner_->execute(sql); }
+    Rows query(std::string_view sql, std::span<const Value> params) override { return inner_->query(sql, params); }
+    bool ping() noexcept override { return inner_->ping(); }
+    void reset() override { inner_->reset(); }
+    void interrupt() noexcept override { inner_->interrupt(); }
+    [[nodiscard]] bool is_broken() const noexcept override { return inner_->is_broken(); }
+    [[nodiscard]] bool in_transaction() const noexcept override { return inner_->in_transaction(); }
+    [[nodiscard]] bool needs_reset() const noexcept override { return inner_->needs_reset(); }
+
+private:
+    std::unique_ptr<Connection> inner_;
+    std::shared_ptr<BackendRegistry> registry_;
+    long pid_;
+};
+
+}  // namespace
+
+TrackingDriver::TrackingDriver(std::shared_ptr<Driver> inner, std::shared_ptr<BackendRegistry> registry)
+    : inner_(std::move(inner)), registry_(std::move(registry)) {}
+
+std::unique_ptr<Connection> TrackingDriver::connect(Clock::time_point deadline) {
+    auto conn = inner_->connect(deadline);
+    long pid = 0;
+    try {
+        pid = static_cast<long>(conn->query("SELECT pg_backend_pid()").int_at(0));
+    } catch (const Error& e) {
+        throw ConnectError(std::string("a new connection could not report its backend pid: ") + e.what());
+    }
+    return std::make_unique<TrackedConnection>(std::move(conn), registry_, pid);
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Child processes: the SQLite lock holder and the restart command.
+
+struct Child {
+    pid_t pid = -1;
+    int in = -1;   // our end of its stdin (-1: none)
+    int out = -1;  // our end of its stdout+stderr
+};
+
+void close_fd(int& fd) noexcept {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+}
+
+/// Starts argv[0] with its stdin and stdout+stderr on pipes; `own_group` puts it in a new
+/// process group so a timeout can stop everything it started.
+Child spawn_child(const std::vector<std::string>& args, bool own_group) {
+    int in_pipe[2], out_pipe[2];
+    if (::pipe2(in_pipe, O_CLOEXEC) != 0) throw FaultFailure(fmt::format("pipe: {}", std::strerror(errno)));
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+        ::close(in_pipe[0]);
+        ::close(in_pipe[1]);
+        throw FaultFailure(fmt::format("pipe: {}", std::strerror(errno)));
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDERR_FILENO);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    if (own_group) {
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+        posix_spawnattr_setpgroup(&attr, 0);
+    }
+    std::vector<std::string> storage(args);
+    std::vector<char*> argv;
+    for (auto& a : storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    ::close(in_pipe[0]);
+    ::close(out_pipe[1]);
+    if (rc != 0) {
+        ::close(in_pipe[1]);
+        ::close(out_pipe[0]);
+        throw FaultFailure(fmt::format("cannot start {}: {}", args[0], std::strerror(rc)));
+    }
+    ::fcntl(out_pipe[0], F_SETFL, ::fcntl(out_pipe[0], F_GETFL) | O_NONBLOCK);
+    return {pid, in_pipe[1], out_pipe[0]};
+}
+
+/// Appends what `fd` has to `buffer` (keeping its last `keep` bytes): returns once
+/// something was read and nothing more is waiting, or at `deadline` (at once when it has
+/// passed). Returns false at EOF.
+bool drain(int fd, std::string& buffer, Clock::time_point deadline, std::size_t keep = 8192) {
+    char chunk[4096];
+    bool got = false;
+    while (true) {
+        const ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n > 0) {
+            buffer.append(chunk, static_cast<std::size_t>(n));
+            if (buffer.size() > keep) buffer.erase(0, buffer.size() - keep);
+            got = true;
+            continue;
+        }
+        if (n == 0) return false;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return false;
+        const auto now = Clock::now();
+        if (got || now >= deadline) return true;
+        pollfd p{fd, POLLIN, 0};
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        if (::poll(&p, 1, static_cast<int>(std::clamp<long long>(wait, 1, 1000))) == 0 && Clock::now() >= deadline) {
+            return true;
+        }
+    }
+}
+
+/// Waits for `pid` until `deadline`; returns its status, or nullopt if it still runs.
+std::optional<int> wait_child(pid_t pid, Clock::time_point deadline) {
+    while (true) {
+        int status = 0;
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) return status;
+        if (r < 0 && errno != EINTR) return -1;
+        if (Clock::now() >= deadline) return std::nullopt;
+        // No pidfd in glibc 2.36's headers; a 5 ms poll bounds the wait (process exit is not
+        // on any measured path).
+        ::poll(nullptr, 0, 5);
+    }
+}
+
+std::string describe_status(int status) {
+    if (WIFEXITED(status)) return fmt::format("exit {}", WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
+    return "ended";
+}
+
+std::string last_lines(std::string text, std::size_t max_lines = 12) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    std::size_t lines = 0, at = text.size();
+    while (at > 0) {
+        const auto nl = text.rfind('\n', at - 1);
+        if (nl == std::string::npos) break;
+        if (++lines >= max_lines) return text.substr(nl + 1);
+        at = nl;
+    }
+    return text;
+}
+
+class SqliteLock final : public ActiveFault {
+public:
+    SqliteLock(const FaultSpec& spec, const FaultTargets& t) : mode_(spec.mode), timeout_(spec.timeout) {
+        if (t.self_exe.empty()) throw FaultFailure("cannot find this program's own path to start the lock holder");
+        child_ = spawn_child({t.self_exe, "__hold-sqlite-lock", t.db.original, spec.mode}, false);
+        // The holder prints "locked" once it holds the lock, or why it could not.
+        const auto deadline = Clock::now() + timeout_;
+        std::string said;
+        while (said.find('\n') == std::string::npos) {
+            if (!drain(child_.out, said, deadline) || Clock::now() >= deadline) break;
+        }
+        if (said.rfind("locked\n", 0) != 0) {
+            stop_child();
+            const std::string why = last_lines(said);
+            throw FaultFailure(fmt::format("the lock holder process did not take the {} lock within {} ms{}", mode_,
+                                           timeout_.count(), why.empty() ? "" : ": " + why));
+        }
+    }
+    ~SqliteLock() override { stop_child(); }
+
+    void stop() override {
+        if (!stop_child()) throw FaultFailure("the lock holder process did not exit within its timeout; it was killed");
+    }
+    [[nodiscard]] std::string detail() const override {
+        return fmt::format("process {} held the {} lock", pid_text_, mode_);
+    }
+
+private:
+    // Closing its stdin tells the holder to roll back and exit; killed if it does not.
+    bool stop_child() {
+        if (child_.pid < 0) return true;
+        pid_text_ = std::to_string(child_.pid);
+        close_fd(child_.in);
+        bool clean = wait_child(child_.pid, Clock::now() + timeout_).has_value();
+        if (!clean) {
+            ::kill(child_.pid, SIGKILL);
+            (void)wait_child(child_.pid, Clock::now() + std::chrono::seconds(5));
+        }
+        close_fd(child_.out);
+        child_.pid = -1;
+        return clean;
+    }
+
+    Child child_;
+    std::string mode_;
+    std::chrono::milliseconds timeout_;
+    std::string pid_text_;
+};
+
+class PgRestart final : public ActiveFault {
+public:
+    PgRestart(const FaultSpec& spec, const FaultTargets& t) : command_(t.restart_command), timeout_(spec.timeout) {
+        if (command_.empty()) throw FaultFailure("pg.restart needs --restart-command CMD");
+        child_ = spawn_child({"/bin/sh", "-c", command_}, true);
+        close_fd(child_.in);
+    }
+    ~PgRestart() override {
+        if (child_.pid >= 0) kill_group();
+        close_fd(child_.out);
+    }
+
+    bool finished() override {
+        if (child_.pid < 0) return true;
+        (void)drain(child_.out, output_, Clock::now());
+        if (auto status = wait_child(child_.pid, Clock::now())) {
+            (void)drain(child_.out, output_, Clock::now());
+            status_ = describe_status(*status);
+            ok_ = WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+            child_.pid = -1;
+            return true;
+        }
+        return false;
+    }
+
+    void stop() override {
+        if (!finished()) {
+            kill_group();
+            status_ = fmt::format("did not finish within {} ms; stopped", timeout_.count());
+            ok_ = false;
+        }
+        if (!ok_) throw FaultFailure(fmt::format("--restart-command: {}{}", status_, output_.empty() ? "" : ": " + last_lines(output_, 3)));
+    }
+    [[nodiscard]] std::string detail() const override {
+        return fmt::format("--restart-command {}{}", status_.empty() ? "running" : status_,
+                           output_.empty() ? "" : "; output: " + last_lines(output_));
+    }
+
+private:
+    void kill_group() {
+        ::kill(-child_.pid, SIGTERM);
+        if (!wait_child(child_.pid, Clock::now() + std::chrono::seconds(2))) {
+            ::kill(-child_.pid, SIGKILL);
+            (void)wait_child(child_.pid, Clock::now() + std::chrono::seconds(5));
+        }
+        child_.pid = -1;
+    }
+
+    std::string command_;
+    std::chrono::milliseconds timeout_;
+    Child child_;
+    std::string output_;
+    std::string status_;
+    bool ok_ = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// Side connections.
+
+class PgLockTable final : public ActiveFault {
+public:
+    PgLockTable(const FaultSpec& spec, const FaultTargets& t, std::string table) : table_(std::move(table)) {
+        conn_ = t.driver->connect(Clock::now() + spec.timeout);
+        conn_->execute("BEGIN");
+        try {
+            conn_->execute(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", table_));
+        } catch (const Error& e) {
+            throw FaultFailure(fmt::format("LOCK TABLE {}: {}", table_, e.what()));
+        }
+    }
+    void stop() override {
+        try {
+            conn_->execute("ROLLBACK");
+        } catch (const Error& e) {
+            // Closing the connection ends the transaction on the server all the same.
+            conn_.reset();
+            throw FaultFailure(fmt::format("ROLLBACK of the lock on {}: {} (the connection was closed instead)", table_,
+                                           e.what()));
+        }
+        conn_.reset();
+    }
+    [[nodiscard]] std::string detail() const override {
+        return fmt::format("ACCESS EXCLUSIVE lock on {} from a side connection", table_);
+    }
+
+private:
+    std::string table_;
+    std::unique_ptr<Connection> conn_;
+};
+
+class PgTerminate final : public ActiveFault {
+public:
+    PgTerminate(const FaultSpec& spec, const FaultTargets& t) : every_(spec.every), backends_(t.backends) {
+        if (!backends_) throw FaultFailure("pg.terminate_backends needs this run's backend registry");
+        conn_ = t.driver->connect(Clock::now() + spec.timeout);
+        terminate();
+        next_ = Clock::now() + every_;
+    }
+    void tick(Clock::time_point now) override {
+        if (every_.count() == 0 || now < next_) return;
+        terminate();
+        next_ = now + every_;
+    }
+    void stop() override { conn_.reset(); }
+    [[nodiscard]] std::string detail() const override {
+        return fmt::format("terminated {} backend{} of this run in {} round{}", terminated_, terminated_ == 1 ? "" : "s",
+                           rounds_, rounds_ == 1 ? "" : "s");
+    }
+
+private:
+    void terminate() {
+        ++rounds_;
+        for (const long pid : backends_->snapshot()) {
+            try {
+                (void)conn_->query("SELECT pg_terminate_backend($1)", {Value{static_cast<std::int64_t>(pid)}});
+                ++terminated_;
+            } catch (const Error& e) {
+                throw FaultFailure(fmt::format("pg_terminate_backend({}): {}", pid, e.what()));
+            }
+        }
+    }
+
+    std::chrono::milliseconds every_;
+    std::shared_ptr<BackendRegistry> backends_;
+    std::unique_ptr<Connection> conn_;
+    Clock::time_point next_;
+    std::uint64_t terminated_ = 0, rounds_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// In-process faults.
+
+class ConnectionStorm final : public ActiveFault {
+public:
+    explicit ConnectionStorm(const FaultTargets& t) : settings_(t.settings) {
+        settings_->refuse_connect = true;
+        settings_->drop_probability = 1.0;
+        if (t.pool != nullptr) t.pool->evict_all();
+    }
+    void stop() override {
+        settings_->drop_probability = 0.0;
+        settings_->refuse_connect = false;
+    }
+    [[nodiscard]] std::string detail() const override {
+        return "every pooled connection dropped on its next statement, idle ones evicted, new connections refused";
+    }
+
+private:
+    std::shared_ptr<FaultSettings> settings_;
+};
+
+class Latency final : public ActiveFault {
+public:
+    Latency(const FaultSpec& spec, const FaultTargets& t) : settings_(t.settings), spec_(spec) {
+        settings_->query_latency_us = static_cast<std::uint32_t>(spec.latency.count() * 1000);
+        settings_->query_jitter_us = static_cast<std::uint32_t>(spec.jitter.count() * 1000);
+    }
+    void stop() override {
+        settings_->query_latency_us = 0;
+        settings_->query_jitter_us = 0;
+    }
+    [[nodiscard]] std::string detail() const override {
+        return fmt::format("{} ms + 0..{} ms added to each statement", spec_.latency.count(), spec_.jitter.count());
+    }
+
+private:
+    std::shared_ptr<FaultSettings> settings_;
+    FaultSpec spec_;
+};
+
+}  // namespace
+
+// Not static and not inlined: the leak reports must show this frame, as a real leak shows
+// the function that forgot its lease.
+[[gnu::noinline]] Lease poolbench_scenario_leaked_lease(Pool& pool, std::chrono::milliseconds timeout) {
+    Lease lease = pool.acquire(timeout);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // keeps the call a call
+    return lease;
+}
+
+namespace {
+
+class Leak final : public ActiveFault {
+public:
+    Leak(const FaultSpec& spec, const FaultTargets& t) {
+        if (t.pool == nullptr) throw FaultFailure("the leak fault needs the pool");
+        for (std::uint32_t i = 0; i < spec.leaks; ++i) {
+            try {
+                leases_.push_back(poolbench_scenario_leaked_lease(*t.pool, spec.timeout));
+            } catch (const Error& e) {
+                throw FaultFailure(fmt::format("leaking lease {} of {}: {}", i + 1, spec.leaks, e.what()));
+            }
+        }
+    }
+    void stop() override { leases_.clear(); }
+    [[nodiscard]] std::string detail() const override {
+        return fmt::format("{} lease{} held from poolbench_scenario_leaked_lease() until the fault ended", leases_.size(),
+                           leases_.size() == 1 ? "" : "s");
+    }
+
+private:
+    std::vector<Lease> leases_;
+};
+
+}  // namespace
+
+std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets, const std::string& table) {
+    try {
+        switch (spec.kind) {
+            case FaultKind::sqlite_lock: return std::make_unique<SqliteLock>(spec, targets);
+            case FaultKind::pg_lock_table: return std::make_unique<PgLockTable>(spec, targets, table);
+            case FaultKind::pg_terminate_backends: return std::make_unique<PgTerminate>(spec, targets);
+            case FaultKind::pg_restart: return std::make_unique<PgRestart>(spec, targets);
+            case FaultKind::connection_storm: return std::make_unique<ConnectionStorm>(targets);
+            case FaultKind::latency: return std::make_unique<Latency>(spec, targets);
+            case FaultKind::leak: return std::make_unique<Leak>(spec, targets);
+        }
+    } catch (const FaultFailure&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw FaultFailure(e.what());
+    }
+    throw FaultFailure("unknown fault kind");
+}
+
+int hold_sqlite_lock(const std::string& url, const std::string& mode) {
+    // Dies with poolbench: the lock must never outlive the run that asked for it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() == 1) return 1;
+    try {
+        const DbUrl db = parse_db_url(url);
+        if (db.backend != Backend::sqlite) {
+            std::fputs("error: sqlite.lock needs a SQLite database\n", stdout);
+            return 2;
+        }
+        auto driver = make_driver(db);
+        auto conn = driver->connect(Clock::now() + std::chrono::seconds(30));
+        // SQLite's busy handler is not fair: against writers that keep the lock busy it
+        // can wait for as long as they run. Asking in a tight loop finds the gaps between
+        // their transactions within microseconds to milliseconds.
+        conn->execute("PRAGMA busy_timeout=0");
+        const auto give_up = Clock::now() + std::chrono::seconds(30);
+        auto begin = [&](const char* sql) {
+            while (true) {
+                try {
+                    conn->execute(sql);
+                    return;
+                } catch (const QueryError& e) {
+                    if (!e.is_busy() || Clock::now() >= give_up) throw;
+                    std::this_thread::yield();
+                }
+            }
+        };
+        if (mode == "all") {
+            // Readers block too: an exclusive locking mode keeps every lock this connection
+            // takes, and EXCLUSIVE with a write takes them all (rollback journal: the
+            // EXCLUSIVE file lock; WAL: the exclusive WAL-index locks).
+            conn->execute("PRAGMA locking_mode=EXCLUSIVE");
+            begin("BEGIN EXCLUSIVE");
+            conn->execute("CREATE TABLE IF NOT EXISTS poolbench_lock_probe (x INTEGER)");
+            conn->execute("INSERT INTO poolbench_lock_probe VALUES (1)");
+        } else {
+            begin("BEGIN IMMEDIATE");
+        }
+        std::fputs("locked\n", stdout);
+        std::fflush(stdout);
+        char buffer[256];
+        while (::read(STDIN_FILENO, buffer, sizeof buffer) > 0) {
+        }
+        conn->execute("ROLLBACK");
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stdout, "error: %s\n", e.what());
+        std::fflush(stdout);
+        return 3;
+    }
+}
+
+}  // namespace poolbench::cli

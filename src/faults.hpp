@@ -1,0 +1,107 @@
+// faults.hpp — the faults a scenario injects under load, each started and reverted by
+// the scenario engine's fault clock (scenario_runner.cpp).
+//
+//   sqlite.lock            another process (this binary, `poolbench __hold-sqlite-lock`)
+//                          holds the file's write lock (mode write) or every lock (mode
+//                          all); it dies with its parent (PR_SET_PDEATHSIG and EOF on its
+//                          stdin), so the lock never outlives poolbench
+//   pg.lock_table          LOCK TABLE ... IN ACCESS EXCLUSIVE MODE from a side connection
+//   pg.terminate_backends  pg_terminate_backend on the PIDs this run's own connections
+//                          reported (BackendRegistry), never a match on application_name
+//   pg.restart             --restart-command, run with a timeout, its output kept
+//   connection_storm       every pooled connection dropped and new ones refused
+//   latency                added latency with jitter on each statement (FaultDriver)
+//   leak                   leases leaked from poolbench_scenario_leaked_lease()
+//
+// Thread-safety: an ActiveFault is started, ticked and stopped by one thread (the fault
+// clock). BackendRegistry is safe from any thread. TrackingDriver is a Driver (safe from
+// any number of threads); its connections follow Connection's contract.
+#pragma once
+
+#include "scenario.hpp"
+
+#include <poolbench/connection.hpp>
+#include <poolbench/drivers.hpp>
+#include <poolbench/pool.hpp>
+#include <poolbench/url.hpp>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace poolbench::cli {
+
+/// The PostgreSQL backend PIDs of this run's open connections.
+class BackendRegistry {
+public:
+    void add(long pid);
+    void remove(long pid);
+    [[nodiscard]] std::vector<long> snapshot() const;
+
+private:
+    mutable std::mutex mu_;
+    std::multiset<long> pids_;
+};
+
+/// Wraps a PostgreSQL driver: each new connection asks `SELECT pg_backend_pid()` once and
+/// is listed in the registry until it closes.
+class TrackingDriver final : public Driver {
+public:
+    TrackingDriver(std::shared_ptr<Driver> inner, std::shared_ptr<BackendRegistry> registry);
+    std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) override;
+    [[nodiscard]] std::string_view backend() const noexcept override { return inner_->backend(); }
+    [[nodiscard]] std::string describe() const override { return inner_->describe(); }
+
+private:
+    std::shared_ptr<Driver> inner_;
+    std::shared_ptr<BackendRegistry> registry_;
+};
+
+/// A fault could not be started or reverted; the message says why.
+class FaultFailure : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// What faults act on.
+struct FaultTargets {
+    std::shared_ptr<Driver> driver;           ///< the real driver: side connections
+    std::shared_ptr<FaultSettings> settings;  ///< the FaultDriver in front of the pool
+    Pool* pool = nullptr;
+    DbUrl db;
+    std::string restart_command;              ///< --restart-command ("" = none)
+    std::shared_ptr<BackendRegistry> backends; ///< PostgreSQL only
+    std::string self_exe;                     ///< this binary, for sqlite.lock's holder process
+};
+
+/// A fault in effect. stop() reverts it and is called exactly once, also on failure and
+/// Ctrl-C; tick() is called every few milliseconds while it lasts.
+class ActiveFault {
+public:
+    ActiveFault() = default;
+    ActiveFault(const ActiveFault&) = delete;
+    ActiveFault& operator=(const ActiveFault&) = delete;
+    virtual ~ActiveFault() = default;
+    virtual void tick(std::chrono::steady_clock::time_point /*now*/) {}
+    /// True when the fault ended by itself (pg.restart: its command exited).
+    [[nodiscard]] virtual bool finished() { return false; }
+    /// Reverts; throws FaultFailure when that failed (the report says so).
+    virtual void stop() = 0;
+    /// What the fault did, for the report.
+    [[nodiscard]] virtual std::string detail() const { return {}; }
+};
+
+/// Starts `spec`; throws FaultFailure when it cannot. `table` is the table pg.lock_table
+/// locks when the fault names none.
+[[nodiscard]] std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets,
+                                                       const std::string& table);
+
+/// The body of `poolbench __hold-sqlite-lock URL MODE`: takes the lock, prints "locked",
+/// holds it until its stdin closes, rolls back. Returns the exit code.
+[[nodiscard]] int hold_sqlite_lock(const std::string& url, const std::string& mode);
+
+}  // namespace poolbench::cli

@@ -1,0 +1,34 @@
+// recovery.hpp — how long a phase took to get back to its level after a fault, read off
+// its fine-grained timeline (scenario_runner.hpp states the rule in every report).
+//
+// Thread-safety: a pure function.
+#pragma once
+
+#include "report.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace poolbench::cli {
+
+struct Recovery {
+    std::optional<double> recovery_ms;  ///< none: not back to the level before the phase ended
+    std::string basis;                  ///< "before" or "after" (no full interval before the fault)
+    double level_ops_s = 0;
+    std::uint64_t failed = 0;           ///< failed operations from the fault's start to its recovery
+    ErrorCounts errors_by_class{};      ///< ... by class
+};
+
+/// Consecutive intervals at the level, without failures, that mark a recovery.
+inline constexpr std::size_t recovery_intervals = 2;
+/// The share of the level that counts as recovered.
+inline constexpr double recovery_share = 0.9;
+
+/// `timeline` holds a phase's points (t_s = end of each interval since the phase
+/// started), `interval_errors` the failures in each; the fault ran from `start_s` to
+/// `end_s` (seconds since the phase started).
+[[nodiscard]] Recovery measure_recovery(const std::vector<TimelinePoint>& timeline,
+                                        const std::vector<ErrorCounts>& interval_errors, double start_s, double end_s);
+
+}  // namespace poolbench::cli

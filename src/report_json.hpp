@@ -1,0 +1,15 @@
+// report_json.hpp — the report as a JSON value ("poolbench/report@1"), for the JSON
+// renderer and for expectations, which are evaluated on the very paths the JSON has.
+//
+// Thread-safety: a pure function of its argument.
+#pragma once
+
+#include "report.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace poolbench::cli {
+
+[[nodiscard]] nlohmann::ordered_json report_to_json(const Report& report);
+
+}  // namespace poolbench::cli

@@ -1,0 +1,89 @@
+// scenario.hpp — a scenario: a database, pool settings, ordered phases, faults inside
+// phases, and expectations; loaded from TOML (scenario_file.cpp, format documented in
+// scenarios/README.md) and run by one engine (scenario_runner.cpp).
+//
+// Thread-safety: plain value types; built on the main thread, then read-only.
+#pragma once
+
+#include "workload.hpp"
+
+#include <poolbench/config.hpp>
+#include <poolbench/url.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace poolbench::cli {
+
+/// Where a value came from, for error messages: "file.toml:12:5" or "--set phase.x.threads".
+struct SourcePlace {
+    std::string text;
+};
+
+/// One expectation as written ("latency_us.op.p99 < 50ms") and where.
+struct ExpectText {
+    std::string text;
+    SourcePlace where;
+};
+
+/// The fault kinds (scenarios/README.md describes each).
+enum class FaultKind {
+    sqlite_lock,           ///< "sqlite.lock": another process holds the file's lock
+    pg_lock_table,         ///< "pg.lock_table": LOCK TABLE ... ACCESS EXCLUSIVE from a side connection
+    pg_terminate_backends, ///< "pg.terminate_backends": pg_terminate_backend on this run's own backends
+    pg_restart,            ///< "pg.restart": the server restarted by --restart-command
+    connection_storm,      ///< "connection_storm": connections dropped and new ones refused
+    latency,               ///< "latency": added latency (with jitter) on each statement
+    leak,                  ///< "leak": leases leaked from a function of the runner
+};
+[[nodiscard]] std::string_view to_string(FaultKind kind) noexcept;
+[[nodiscard]] std::optional<FaultKind> parse_fault_kind(std::string_view text) noexcept;
+/// The backends a fault can run on.
+[[nodiscard]] std::vector<Backend> fault_backends(FaultKind kind);
+
+struct FaultSpec {
+    FaultKind kind = FaultKind::latency;
+    std::chrono::milliseconds at{0};  ///< offset into the phase
+    /// How long ("for"); pg.restart has none: it ends when the command exits.
+    std::chrono::milliseconds duration{0};
+    std::string mode = "write";                     ///< sqlite.lock: "write" or "all"
+    std::string table;                              ///< pg.lock_table ("" = the phase's workload table)
+    std::chrono::milliseconds every{0};             ///< pg.terminate_backends: repeat period (0 = once)
+    std::chrono::milliseconds latency{0};           ///< latency: added to each statement
+    std::chrono::milliseconds jitter{0};            ///< latency: plus a uniform 0..jitter
+    std::uint32_t leaks = 3;                        ///< leak: leases leaked
+    std::chrono::milliseconds timeout{60'000};      ///< starting or reverting may take this long
+    std::vector<ExpectText> expect;                 ///< scoped to this fault's record
+    SourcePlace where;
+};
+
+struct PhaseSpec {
+    std::string name;
+    std::size_t threads = 10;
+    std::optional<std::uint64_t> ops;
+    std::optional<std::chrono::milliseconds> duration;
+    double rate = 0;  ///< arrival rate, ops/s over all threads (0: as fast as possible)
+    WorkloadSpec workload;
+    std::vector<FaultSpec> faults;
+    std::vector<ExpectText> expect;  ///< scoped to this phase's record
+    SourcePlace where;
+};
+
+struct ScenarioSpec {
+    std::string name;
+    std::string description;
+    std::vector<Backend> backends{Backend::sqlite, Backend::postgresql, Backend::null};
+    std::string db_url;  ///< [database] url; may be empty
+    PoolConfig pool;
+    std::vector<PhaseSpec> phases;
+    std::vector<ExpectText> expect;          ///< run scope
+    std::vector<ExpectText> abort_on_fail;   ///< also checked live; a failure stops the run
+    std::chrono::milliseconds abort_grace{0};
+    std::chrono::milliseconds error_backoff{10};  ///< a worker's pause after a failed operation
+    std::string source;  ///< the file it came from
+};
+
+}  // namespace poolbench::cli

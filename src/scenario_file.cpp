@@ -1,0 +1,532 @@
+// scenario_file.cpp — TOML → ScenarioSpec (toml++), --set overrides, and finding the
+// shipped scenarios. Unknown keys, wrong types and impossible values are errors at their
+// file:line:column; nothing here runs anything.
+#include "scenario_file.hpp"
+
+#include "cli.hpp"
+#include "expectation.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <unistd.h>
+
+#ifndef POOLBENCH_SOURCE_SCENARIOS
+#define POOLBENCH_SOURCE_SCENARIOS ""
+#endif
+
+namespace poolbench::cli {
+
+namespace fs = std::filesystem;
+
+std::string_view to_string(FaultKind kind) noexcept {
+    switch (kind) {
+        case FaultKind::sqlite_lock: return "sqlite.lock";
+        case FaultKind::pg_lock_table: return "pg.lock_table";
+        case FaultKind::pg_terminate_backends: return "pg.terminate_backends";
+        case FaultKind::pg_restart: return "pg.restart";
+        case FaultKind::connection_storm: return "connection_storm";
+        case FaultKind::latency: return "latency";
+        case FaultKind::leak: return "leak";
+    }
+    return "?";
+}
+
+std::optional<FaultKind> parse_fault_kind(std::string_view text) noexcept {
+    for (auto k : {FaultKind::sqlite_lock, FaultKind::pg_lock_table, FaultKind::pg_terminate_backends,
+                   FaultKind::pg_restart, FaultKind::connection_storm, FaultKind::latency, FaultKind::leak}) {
+        if (text == to_string(k)) return k;
+    }
+    return std::nullopt;
+}
+
+std::vector<Backend> fault_backends(FaultKind kind) {
+    switch (kind) {
+        case FaultKind::sqlite_lock: return {Backend::sqlite};
+        case FaultKind::pg_lock_table:
+        case FaultKind::pg_terminate_backends:
+        case FaultKind::pg_restart: return {Backend::postgresql};
+        case FaultKind::connection_storm:
+        case FaultKind::latency:
+        case FaultKind::leak: return {Backend::sqlite, Backend::postgresql, Backend::null};
+    }
+    return {};
+}
+
+namespace {
+
+/// Reads one scenario; `place()` turns a node into "file:line:col" (or the --set it came from).
+class Reader {
+public:
+    Reader(std::string file, std::map<const toml::node*, std::string> from_set)
+        : file_(std::move(file)), from_set_(std::move(from_set)) {}
+
+    [[noreturn]] void fail(const toml::node& node, const std::string& what) const {
+        throw UsageFailure(fmt::format("{}: {}", place(node), what));
+    }
+
+    [[nodiscard]] std::string place(const toml::node& node) const {
+        if (auto it = from_set_.find(&node); it != from_set_.end()) return fmt::format("--set {}", it->second);
+        const auto& src = node.source();
+        if (src.begin.line == 0) return file_;
+        return fmt::format("{}:{}:{}", file_, src.begin.line, src.begin.column);
+    }
+
+    /// Fails on any key of `table` not in `allowed`.
+    void only(const toml::table& table, std::string_view where, std::initializer_list<std::string_view> allowed) const {
+        for (auto&& [key, node] : table) {
+            if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
+            std::string list;
+            for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+            const auto& src = key.source();
+            const std::string at = from_set_.count(&node) != 0 || src.begin.line == 0
+                                       ? place(node)
+                                       : fmt::format("{}:{}:{}", file_, src.begin.line, src.begin.column);
+            throw UsageFailure(fmt::format("{}: unknown key '{}' in {} (expected one of: {})", at, key.str(), where, list));
+        }
+    }
+
+    std::string text(const toml::node& n, std::string_view key) const {
+        if (const auto* s = n.as_string()) return s->get();
+        fail(n, fmt::format("{} must be text (in quotes), not {}", key, type_name(n)));
+    }
+
+    bool boolean(const toml::node& n, std::string_view key) const {
+        if (const auto* b = n.as_boolean()) return b->get();
+        fail(n, fmt::format("{} must be true or false, not {}", key, type_name(n)));
+    }
+
+    std::int64_t integer(const toml::node& n, std::string_view key, std::int64_t lo, std::int64_t hi) const {
+        const auto* i = n.as_integer();
+        if (i == nullptr) fail(n, fmt::format("{} must be a whole number, not {}", key, type_name(n)));
+        if (i->get() < lo || i->get() > hi) fail(n, fmt::format("{} must be between {} and {} (got {})", key, lo, hi, i->get()));
+        return i->get();
+    }
+
+    double number(const toml::node& n, std::string_view key, double lo, double hi) const {
+        double v = 0;
+        if (const auto* i = n.as_integer()) {
+            v = static_cast<double>(i->get());
+        } else if (const auto* f = n.as_floating_point()) {
+            v = f->get();
+        } else {
+            fail(n, fmt::format("{} must be a number, not {}", key, type_name(n)));
+        }
+        if (!std::isfinite(v) || v < lo || v > hi) fail(n, fmt::format("{} must be between {} and {} (got {})", key, lo, hi, v));
+        return v;
+    }
+
+    std::chrono::milliseconds duration(const toml::node& n, std::string_view key, bool allow_zero) const {
+        const std::string t = n.is_string() ? n.as_string()->get() : std::string();
+        if (!n.is_string()) {
+            if (allow_zero && n.is_integer() && n.as_integer()->get() == 0) return std::chrono::milliseconds{0};
+            fail(n, fmt::format("{} must be a duration in quotes, such as \"250ms\", \"1.5s\", \"10m\" (not {})", key,
+                                type_name(n)));
+        }
+        std::chrono::milliseconds out{0};
+        if (auto error = parse_duration_into(t, out, allow_zero); !error.empty()) fail(n, fmt::format("{}: {}", key, error));
+        return out;
+    }
+
+    std::vector<ExpectText> expectations(const toml::node& n, std::string_view key) const {
+        const auto* array = n.as_array();
+        if (array == nullptr) fail(n, fmt::format("{} must be a list of strings, e.g. [\"writes.lost == 0\"]", key));
+        std::vector<ExpectText> out;
+        for (const auto& item : *array) {
+            ExpectText e{text(item, key), {place(item)}};
+            std::string error;
+            if (!parse_expectation(e.text, error)) fail(item, error);
+            out.push_back(std::move(e));
+        }
+        return out;
+    }
+
+    static std::string type_name(const toml::node& n) {
+        switch (n.type()) {
+            case toml::node_type::string: return "text";
+            case toml::node_type::integer: return "a whole number";
+            case toml::node_type::floating_point: return "a number";
+            case toml::node_type::boolean: return "true/false";
+            case toml::node_type::array: return "a list";
+            case toml::node_type::table: return "a table";
+            default: return "a date or time";
+        }
+    }
+
+    const std::string& file() const noexcept { return file_; }
+
+private:
+    std::string file_;
+    std::map<const toml::node*, std::string> from_set_;
+};
+
+void read_scenario_table(const Reader& r, const toml::table& t, ScenarioSpec& s) {
+    r.only(t, "[scenario]", {"name", "description", "backends", "expect", "abort_on_fail", "abort_grace", "error_backoff"});
+    if (const auto* n = t.get("name")) s.name = r.text(*n, "name");
+    if (const auto* n = t.get("description")) s.description = r.text(*n, "description");
+    if (const auto* n = t.get("backends")) {
+        const auto* array = n->as_array();
+        if (array == nullptr || array->empty()) r.fail(*n, "backends must be a list such as [\"sqlite\", \"postgresql\"]");
+        s.backends.clear();
+        for (const auto& item : *array) {
+            const std::string name = r.text(item, "backends");
+            if (name == "sqlite") s.backends.push_back(Backend::sqlite);
+            else if (name == "postgresql") s.backends.push_back(Backend::postgresql);
+            else if (name == "null") s.backends.push_back(Backend::null);
+            else r.fail(item, fmt::format("unknown backend '{}' (expected sqlite, postgresql or null)", name));
+        }
+    }
+    if (const auto* n = t.get("expect")) s.expect = r.expectations(*n, "expect");
+    if (const auto* n = t.get("abort_on_fail")) s.abort_on_fail = r.expectations(*n, "abort_on_fail");
+    if (const auto* n = t.get("abort_grace")) s.abort_grace = r.duration(*n, "abort_grace", true);
+    if (const auto* n = t.get("error_backoff")) s.error_backoff = r.duration(*n, "error_backoff", true);
+}
+
+void read_pool_table(const Reader& r, const toml::table& t, PoolConfig& p) {
+    r.only(t, "[pool]",
+           {"max_size", "min_idle", "core_size", "max_waiting", "max_connecting", "acquire_timeout",
+            "validation_interval", "starvation_threshold", "idle_timeout", "max_lifetime", "max_lifetime_jitter",
+            "keepalive_interval", "connect_attempts", "connect_backoff_base", "connect_backoff_max",
+            "breaker_failures", "breaker_cooldown", "reset_on_release", "idle_order", "leak_threshold",
+            "leak_reclaim_after", "leak_trace_every", "housekeeping_interval"});
+    auto size = [&](const char* key, std::size_t& out, std::int64_t lo) {
+        if (const auto* n = t.get(key)) out = static_cast<std::size_t>(r.integer(*n, key, lo, 10'000));
+    };
+    auto dur = [&](const char* key, std::chrono::milliseconds& out, bool zero) {
+        if (const auto* n = t.get(key)) out = r.duration(*n, key, zero);
+    };
+    size("max_size", p.max_size, 1);
+    size("min_idle", p.min_idle, 0);
+    size("core_size", p.core_size, 0);
+    size("max_waiting", p.max_waiting, 0);
+    size("max_connecting", p.max_connecting, 1);
+    dur("acquire_timeout", p.acquire_timeout, false);
+    dur("validation_interval", p.validation_interval, true);
+    if (const auto* n = t.get("starvation_threshold")) {
+        p.starvation_threshold = std::chrono::duration_cast<std::chrono::microseconds>(r.duration(*n, "starvation_threshold", true));
+    }
+    dur("idle_timeout", p.idle_timeout, true);
+    dur("max_lifetime", p.max_lifetime, true);
+    if (const auto* n = t.get("max_lifetime_jitter")) p.max_lifetime_jitter = r.number(*n, "max_lifetime_jitter", 0, 1);
+    dur("keepalive_interval", p.keepalive_interval, true);
+    if (const auto* n = t.get("connect_attempts")) p.connect_attempts = static_cast<int>(r.integer(*n, "connect_attempts", 1, 100));
+    dur("connect_backoff_base", p.connect_backoff_base, true);
+    dur("connect_backoff_max", p.connect_backoff_max, true);
+    if (const auto* n = t.get("breaker_failures")) p.breaker_failures = static_cast<int>(r.integer(*n, "breaker_failures", 0, 1000));
+    dur("breaker_cooldown", p.breaker_cooldown, false);
+    if (const auto* n = t.get("reset_on_release")) p.reset_on_release = r.boolean(*n, "reset_on_release");
+    if (const auto* n = t.get("idle_order")) {
+        const std::string order = r.text(*n, "idle_order");
+        if (order == "lifo") p.idle_order = IdleOrder::lifo;
+        else if (order == "fifo") p.idle_order = IdleOrder::fifo;
+        else r.fail(*n, fmt::format("idle_order must be \"lifo\" or \"fifo\" (got \"{}\")", order));
+    }
+    dur("leak_threshold", p.leak_threshold, true);
+    dur("leak_reclaim_after", p.leak_reclaim_after, true);
+    if (const auto* n = t.get("leak_trace_every")) p.leak_trace_every = static_cast<std::uint32_t>(r.integer(*n, "leak_trace_every", 0, 1'000'000));
+    dur("housekeeping_interval", p.housekeeping_interval, false);
+    try {
+        p.validate();
+    } catch (const ConfigError& e) {
+        throw UsageFailure(fmt::format("{}: [pool]: {}", r.place(t), e.what()));
+    }
+}
+
+FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& phase) {
+    r.only(t, fmt::format("a [[phase.fault]] of phase '{}'", phase),
+           {"kind", "at", "for", "mode", "table", "every", "latency", "jitter", "leaks", "timeout", "expect"});
+    FaultSpec f;
+    f.where = {r.place(t)};
+    const auto* kind = t.get("kind");
+    if (kind == nullptr) r.fail(t, fmt::format("a fault of phase '{}' has no kind (one of: sqlite.lock, pg.lock_table, "
+                                               "pg.terminate_backends, pg.restart, connection_storm, latency, leak)",
+                                               phase));
+    const std::string kind_text = r.text(*kind, "kind");
+    const auto k = parse_fault_kind(kind_text);
+    if (!k) {
+        r.fail(*kind, fmt::format("unknown fault kind '{}' (one of: sqlite.lock, pg.lock_table, pg.terminate_backends, "
+                                  "pg.restart, connection_storm, latency, leak)",
+                                  kind_text));
+    }
+    f.kind = *k;
+    if (const auto* n = t.get("at")) f.at = r.duration(*n, "at", true);
+    if (const auto* n = t.get("for")) {
+        if (f.kind == FaultKind::pg_restart) r.fail(*n, "pg.restart has no 'for': it ends when --restart-command exits");
+        f.duration = r.duration(*n, "for", false);
+    } else if (f.kind != FaultKind::pg_restart) {
+        r.fail(t, fmt::format("the {} fault of phase '{}' needs 'for' (how long it lasts, e.g. for = \"5s\")", kind_text, phase));
+    }
+    auto only_for = [&](const char* key, FaultKind owner) -> const toml::node* {
+        const auto* n = t.get(key);
+        if (n != nullptr && f.kind != owner) {
+            r.fail(*n, fmt::format("'{}' applies to {} faults, not {}", key, to_string(owner), kind_text));
+        }
+        return n;
+    };
+    if (const auto* n = only_for("mode", FaultKind::sqlite_lock)) {
+        f.mode = r.text(*n, "mode");
+        if (f.mode != "write" && f.mode != "all") r.fail(*n, fmt::format("mode must be \"write\" or \"all\" (got \"{}\")", f.mode));
+    }
+    if (const auto* n = only_for("table", FaultKind::pg_lock_table)) f.table = r.text(*n, "table");
+    if (const auto* n = only_for("every", FaultKind::pg_terminate_backends)) f.every = r.duration(*n, "every", false);
+    if (const auto* n = only_for("latency", FaultKind::latency)) f.latency = r.duration(*n, "latency", true);
+    if (const auto* n = only_for("jitter", FaultKind::latency)) f.jitter = r.duration(*n, "jitter", true);
+    if (f.kind == FaultKind::latency && f.latency.count() == 0 && f.jitter.count() == 0) {
+        r.fail(t, "a latency fault needs latency (and optionally jitter), e.g. latency = \"50ms\"");
+    }
+    if (const auto* n = only_for("leaks", FaultKind::leak)) f.leaks = static_cast<std::uint32_t>(r.integer(*n, "leaks", 1, 1000));
+    // Starting or reverting: 10 s, but a restart command gets a minute.
+    f.timeout = f.kind == FaultKind::pg_restart ? std::chrono::milliseconds{60'000} : std::chrono::milliseconds{10'000};
+    if (const auto* n = t.get("timeout")) f.timeout = r.duration(*n, "timeout", false);
+    if (const auto* n = t.get("expect")) f.expect = r.expectations(*n, "expect");
+    return f;
+}
+
+PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
+    r.only(t, "[[phase]]",
+           {"name", "threads", "duration", "ops", "rate", "workload", "mix", "write_ratio", "rows", "expect", "fault"});
+    PhaseSpec p;
+    p.where = {r.place(t)};
+    p.name = fmt::format("phase{}", index + 1);
+    if (const auto* n = t.get("name")) p.name = r.text(*n, "name");
+    if (p.name.empty() || p.name.find_first_of(". \t") != std::string::npos) {
+        r.fail(t.get("name") != nullptr ? *t.get("name") : static_cast<const toml::node&>(t),
+               fmt::format("phase name '{}' must be a non-empty word without dots or spaces (--set uses it)", p.name));
+    }
+    if (const auto* n = t.get("threads")) p.threads = static_cast<std::size_t>(r.integer(*n, "threads", 1, 10'000));
+    const auto* duration = t.get("duration");
+    const auto* ops = t.get("ops");
+    if (duration != nullptr && ops != nullptr) r.fail(*ops, fmt::format("phase '{}' has both duration and ops; give one", p.name));
+    if (duration == nullptr && ops == nullptr) {
+        r.fail(t, fmt::format("phase '{}' has neither duration nor ops (e.g. duration = \"10s\" or ops = 10000)", p.name));
+    }
+    if (duration != nullptr) p.duration = r.duration(*duration, "duration", false);
+    if (ops != nullptr) p.ops = static_cast<std::uint64_t>(r.integer(*ops, "ops", 1, 1'000'000'000'000));
+    if (const auto* n = t.get("rate")) p.rate = r.number(*n, "rate", 0, 100'000'000);
+    const auto* workload = t.get("workload");
+    const auto* mix = t.get("mix");
+    if (workload != nullptr && mix != nullptr) r.fail(*mix, fmt::format("phase '{}' has both workload and mix; give one", p.name));
+    if (workload != nullptr) {
+        const std::string w = r.text(*workload, "workload");
+        const auto kind = parse_workload(w);
+        if (!kind) r.fail(*workload, fmt::format("unknown workload '{}' (one of: select1, read, write, mixed)", w));
+        p.workload.kind = *kind;
+    }
+    if (mix != nullptr) {
+        const auto* table = mix->as_table();
+        if (table == nullptr) r.fail(*mix, "mix must be a table of weights, e.g. mix = { read = 8, write = 2 }");
+        r.only(*table, "mix", {"read", "write"});
+        double read = 0, write = 0;
+        if (const auto* n = table->get("read")) read = r.number(*n, "mix.read", 0, 1e9);
+        if (const auto* n = table->get("write")) write = r.number(*n, "mix.write", 0, 1e9);
+        if (read + write <= 0) r.fail(*mix, "mix needs a positive weight, e.g. mix = { read = 8, write = 2 }");
+        p.workload.kind = write == 0 ? WorkloadKind::read : read == 0 ? WorkloadKind::write : WorkloadKind::mixed;
+        p.workload.write_ratio = write / (read + write);
+    }
+    if (const auto* n = t.get("write_ratio")) {
+        if (p.workload.kind != WorkloadKind::mixed || mix != nullptr) r.fail(*n, "write_ratio applies only to workload = \"mixed\"");
+        p.workload.write_ratio = r.number(*n, "write_ratio", 0, 1);
+    }
+    if (const auto* n = t.get("rows")) p.workload.rows = static_cast<std::uint64_t>(r.integer(*n, "rows", 1, 100'000'000));
+    if (const auto* n = t.get("expect")) p.expect = r.expectations(*n, "expect");
+    if (const auto* n = t.get("fault")) {
+        const auto* faults = n->as_array();
+        if (faults == nullptr || !faults->is_array_of_tables()) r.fail(*n, "fault must be written as [[phase.fault]] tables");
+        for (const auto& item : *faults) p.faults.push_back(read_fault(r, *item.as_table(), p.name));
+    }
+    for (const auto& f : p.faults) {
+        if (p.duration && f.at >= *p.duration) {
+            throw UsageFailure(fmt::format("{}: the {} fault starts at {} ms, after phase '{}' ends ({} ms)", f.where.text,
+                                           to_string(f.kind), f.at.count(), p.name, p.duration->count()));
+        }
+    }
+    return p;
+}
+
+/// The node a "--set KEY=VALUE" replaces, created in `root`; throws on an unknown KEY.
+toml::table* set_target(toml::table& root, const std::string& key, std::string& leaf, const std::string& set) {
+    std::vector<std::string> parts;
+    for (std::size_t start = 0;;) {
+        const auto dot = key.find('.', start);
+        parts.push_back(key.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    auto table_of = [&](const char* name) -> toml::table* {
+        if (auto* t = root.get_as<toml::table>(name)) return t;
+        root.insert_or_assign(name, toml::table{});
+        return root.get_as<toml::table>(name);
+    };
+    auto phases = [&]() -> toml::array* {
+        auto* a = root.get_as<toml::array>("phase");
+        if (a == nullptr) throw UsageFailure(fmt::format("--set {}: the scenario has no phases", set));
+        return a;
+    };
+    const std::string grammar =
+        "use scenario.KEY, database.url, pool.KEY, phase.NAME.KEY or phase.NAME.fault.N.KEY";
+    if (parts.size() == 2 && (parts[0] == "scenario" || parts[0] == "pool" || parts[0] == "database")) {
+        leaf = parts[1];
+        return table_of(parts[0].c_str());
+    }
+    if (parts.size() >= 3 && parts[0] == "phase") {
+        toml::table* phase = nullptr;
+        std::string names;
+        std::size_t index = 0;
+        for (auto& node : *phases()) {
+            ++index;
+            auto* t = node.as_table();
+            if (t == nullptr) continue;
+            const auto* n = t->get_as<std::string>("name");
+            const std::string name = n != nullptr ? n->get() : fmt::format("phase{}", index);
+            names += (names.empty() ? "" : ", ") + name;
+            if (name == parts[1]) phase = t;
+        }
+        if (phase == nullptr) throw UsageFailure(fmt::format("--set {}: no phase named '{}' (phases: {})", set, parts[1], names));
+        if (parts.size() == 3) {
+            leaf = parts[2];
+            return phase;
+        }
+        if (parts.size() == 5 && parts[2] == "fault") {
+            auto* faults = phase->get_as<toml::array>("fault");
+            char* end = nullptr;
+            const unsigned long n = std::strtoul(parts[3].c_str(), &end, 10);
+            const std::size_t count = faults == nullptr ? 0 : faults->size();
+            if (parts[3].empty() || *end != '\0' || n < 1 || n > count) {
+                throw UsageFailure(fmt::format("--set {}: phase '{}' has {} fault{}; N counts them from 1", set, parts[1],
+                                               count, count == 1 ? "" : "s"));
+            }
+            leaf = parts[4];
+            return (*faults)[n - 1].as_table();
+        }
+    }
+    throw UsageFailure(fmt::format("--set {}: unknown key '{}' ({})", set, key, grammar));
+}
+
+}  // namespace
+
+ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>& sets) {
+    const std::string file = path.string();
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw UsageFailure(fmt::format("scenario {} is a directory; give a .toml file", file));
+    if (!fs::exists(path, ec)) throw UsageFailure(fmt::format("scenario file {} does not exist", file));
+    toml::table root;
+    try {
+        root = toml::parse_file(file);
+    } catch (const toml::parse_error& e) {
+        throw UsageFailure(fmt::format("{}:{}:{}: {}", file, e.source().begin.line, e.source().begin.column,
+                                       std::string(e.description())));
+    }
+    std::map<const toml::node*, std::string> from_set;
+    for (const auto& set : sets) {
+        const auto eq = set.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            throw UsageFailure(fmt::format("--set {}: expected KEY=VALUE, e.g. --set phase.steady.duration=30m", set));
+        }
+        const std::string key = set.substr(0, eq);
+        const std::string value = set.substr(eq + 1);
+        std::string leaf;
+        toml::table* target = set_target(root, key, leaf, set);
+        // Typed as in the file: 30 is a number, true a boolean; 30m or write (not TOML) is text.
+        toml::table parsed;
+        try {
+            parsed = toml::parse("v = " + value);
+        } catch (const toml::parse_error&) {
+            parsed = toml::table{};
+            parsed.insert_or_assign("v", value);
+        }
+        target->insert_or_assign(leaf, *parsed.get("v"));
+        from_set[target->get(leaf)] = set;
+    }
+
+    const Reader r(file, std::move(from_set));
+    r.only(root, "the file", {"scenario", "database", "pool", "phase"});
+    ScenarioSpec s;
+    s.source = file;
+    s.name = path.stem().string();
+    if (const auto* n = root.get("scenario")) {
+        if (!n->is_table()) r.fail(*n, "[scenario] must be a table");
+        read_scenario_table(r, *n->as_table(), s);
+    }
+    if (const auto* n = root.get("database")) {
+        if (!n->is_table()) r.fail(*n, "[database] must be a table");
+        r.only(*n->as_table(), "[database]", {"url"});
+        if (const auto* u = n->as_table()->get("url")) s.db_url = r.text(*u, "url");
+    }
+    s.pool.name = "poolbench";
+    if (const auto* n = root.get("pool")) {
+        if (!n->is_table()) r.fail(*n, "[pool] must be a table");
+        read_pool_table(r, *n->as_table(), s.pool);
+    }
+    const bool backends_given = root.get("scenario") != nullptr && root.get("scenario")->as_table() != nullptr &&
+                                root.get("scenario")->as_table()->get("backends") != nullptr;
+    const auto* phases = root.get("phase");
+    if (phases == nullptr) throw UsageFailure(fmt::format("{}: the scenario has no [[phase]]; add at least one", file));
+    if (!phases->is_array_of_tables()) r.fail(*phases, "phases must be written as [[phase]] tables");
+    std::size_t index = 0;
+    for (const auto& node : *phases->as_array()) {
+        PhaseSpec p = read_phase(r, *node.as_table(), index++);
+        for (const auto& other : s.phases) {
+            if (other.name == p.name) throw UsageFailure(fmt::format("{}: a second phase is named '{}'", p.where.text, p.name));
+        }
+        s.phases.push_back(std::move(p));
+    }
+    // The backends: as listed, each able to run every fault; or, unlisted, those that can.
+    for (const auto& p : s.phases) {
+        for (const auto& f : p.faults) {
+            const auto can = fault_backends(f.kind);
+            std::vector<Backend> kept;
+            for (auto b : s.backends) {
+                if (std::find(can.begin(), can.end(), b) != can.end()) {
+                    kept.push_back(b);
+                } else if (backends_given) {
+                    throw UsageFailure(fmt::format("{}: [scenario] backends lists {}, but a {} fault cannot run there",
+                                                   f.where.text, to_string(b), to_string(f.kind)));
+                }
+            }
+            s.backends = std::move(kept);
+        }
+    }
+    if (s.backends.empty()) {
+        throw UsageFailure(fmt::format("{}: no backend can run all of this scenario's faults; split it into one "
+                                       "scenario per backend",
+                                       file));
+    }
+    return s;
+}
+
+std::vector<fs::path> scenario_dirs() {
+    std::vector<fs::path> out;
+    if (const char* env = std::getenv("POOLBENCH_SCENARIOS"); env != nullptr && *env != '\0') out.emplace_back(env);
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) out.push_back(exe.parent_path().parent_path() / "share" / "poolbench" / "scenarios");
+    if (*POOLBENCH_SOURCE_SCENARIOS != '\0') out.emplace_back(POOLBENCH_SOURCE_SCENARIOS);
+    return out;
+}
+
+fs::path resolve_scenario(const std::string& arg, std::string& note) {
+    if (arg.empty()) throw UsageFailure("run: give a scenario file or the name of a shipped one (see 'poolbench scenarios')");
+    const bool is_file = arg.find('/') != std::string::npos ||
+                         (arg.size() > 5 && arg.compare(arg.size() - 5, 5, ".toml") == 0);
+    if (is_file) return fs::path(arg);
+    std::error_code ec;
+    for (const auto& dir : scenario_dirs()) {
+        const fs::path candidate = dir / (arg + ".toml");
+        if (fs::is_regular_file(candidate, ec)) {
+            if (fs::exists(arg, ec)) {
+                note = fmt::format("note: ran the shipped scenario '{}' ({}), not the file ./{} (write ./{} to run that)",
+                                   arg, candidate.string(), arg, arg);
+            }
+            return candidate;
+        }
+    }
+    throw UsageFailure(fmt::format("run: no shipped scenario named '{}' (see 'poolbench scenarios'; a file needs a '/' "
+                                   "or the .toml ending)",
+                                   arg));
+}
+
+}  // namespace poolbench::cli

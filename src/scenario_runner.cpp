@@ -1,0 +1,558 @@
+// scenario_runner.cpp — checking a scenario against the database chosen, and running it:
+// drivers (the real one, PostgreSQL backend tracking, the fault decorator), one pool, the
+// phases in order with their fault clocks, then one report and its expectations.
+#include "scenario_runner.hpp"
+
+#include "cli.hpp"
+#include "expectation.hpp"
+#include "fault_clock.hpp"
+#include "faults.hpp"
+#include "recovery.hpp"
+#include "report_json.hpp"
+
+#include <poolbench/drivers.hpp>
+#include <poolbench/error.hpp>
+#include <poolbench/internal/fast_clock.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace poolbench::cli {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+double seconds(std::chrono::milliseconds d) { return std::chrono::duration<double>(d).count(); }
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+std::string backend_list(const std::vector<Backend>& backends) {
+    std::string out;
+    for (auto b : backends) out += (out.empty() ? "" : ", ") + std::string(to_string(b));
+    return out;
+}
+
+/// The table pg.lock_table locks when the fault names none: the phase's workload table.
+std::string default_table(const PhaseSpec& p) {
+    switch (p.workload.kind) {
+        case WorkloadKind::write:
+        case WorkloadKind::mixed: return "poolbench_writes";
+        case WorkloadKind::read: return "poolbench_accounts";
+        case WorkloadKind::select1: break;
+    }
+    return {};
+}
+
+bool plain_identifier(const std::string& name) {
+    if (name.empty() || name.size() > 63) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
+               c == '.';
+    });
+}
+
+std::string fault_scope(const FaultRecord& f) {
+    return fmt::format("fault {} ({}) in phase {}", f.index, f.kind, f.phase);
+}
+
+bool any_writes(const ScenarioSpec& spec) {
+    return std::any_of(spec.phases.begin(), spec.phases.end(), [](const PhaseSpec& p) {
+        return p.workload.kind == WorkloadKind::write ||
+               (p.workload.kind == WorkloadKind::mixed && p.workload.write_ratio > 0);
+    });
+}
+
+/// The report's shape before the run: what expectations may name.
+Report skeleton(const ScenarioSpec& spec) {
+    Report r;
+    r.command = "run";
+    r.scenario = spec.name;
+    if (any_writes(spec)) r.writes = WritesSection{};
+    for (const auto& p : spec.phases) {
+        PhaseRecord rec;
+        rec.name = p.name;
+        r.phases.push_back(rec);
+        std::size_t index = 0;
+        for (const auto& f : p.faults) {
+            FaultRecord fr;
+            fr.index = ++index;
+            fr.kind = std::string(to_string(f.kind));
+            fr.phase = p.name;
+            if (f.kind == FaultKind::leak) fr.leaks_reported = 0;
+            r.faults.push_back(fr);
+        }
+    }
+    return r;
+}
+
+const std::vector<std::string_view> live_paths{"ops.ok", "ops.failed", "ops.timed_out", "ops.total"};
+
+}  // namespace
+
+void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRunOptions& options) {
+    if (std::find(spec.backends.begin(), spec.backends.end(), db.backend) == spec.backends.end()) {
+        throw UsageFailure(fmt::format("scenario '{}' runs on {}, not on {} ({}); pass --db with one of those",
+                                       spec.name, backend_list(spec.backends), to_string(db.backend), db.redacted));
+    }
+    const Json shape = report_to_json(skeleton(spec));
+    auto check_paths = [&](const std::vector<ExpectText>& list, const Json& scope, const std::string& where) {
+        for (const auto& e : list) {
+            std::string error;
+            const auto parsed = parse_expectation(e.text, error);
+            if (!parsed) throw UsageFailure(fmt::format("{}: {}", e.where.text, error));
+            if (auto why = check_expectation_path(*parsed, scope); !why.empty()) {
+                throw UsageFailure(fmt::format("{}: expectation '{}' ({}): {}", e.where.text, e.text, where, why));
+            }
+        }
+    };
+    check_paths(spec.expect, shape, "run scope");
+    for (const auto& e : spec.abort_on_fail) {
+        std::string error;
+        const auto parsed = parse_expectation(e.text, error);
+        if (!parsed) throw UsageFailure(fmt::format("{}: {}", e.where.text, error));
+        if (std::find(live_paths.begin(), live_paths.end(), parsed->path) == live_paths.end()) {
+            throw UsageFailure(fmt::format("{}: abort_on_fail '{}': only ops.ok, ops.failed, ops.timed_out and ops.total "
+                                           "are known while the run goes on",
+                                           e.where.text, e.text));
+        }
+    }
+    std::size_t fault_index = 0;
+    for (std::size_t i = 0; i < spec.phases.size(); ++i) {
+        const auto& p = spec.phases[i];
+        check_paths(p.expect, shape.at("phases").at(i), "phase " + p.name);
+        for (const auto& f : p.faults) {
+            const Json& scope = shape.at("faults").at(fault_index++);
+            check_paths(f.expect, scope, fmt::format("a {} fault of phase {}", to_string(f.kind), p.name));
+            const auto can = fault_backends(f.kind);
+            if (std::find(can.begin(), can.end(), db.backend) == can.end()) {
+                throw UsageFailure(fmt::format("{}: a {} fault runs on {}, not on {} ({})", f.where.text,
+                                               to_string(f.kind), backend_list(can), to_string(db.backend),
+                                               db.redacted));
+            }
+            if (f.kind == FaultKind::sqlite_lock && db.memory) {
+                throw UsageFailure(fmt::format("{}: sqlite.lock needs a database file another process can open, not "
+                                               "an in-memory database",
+                                               f.where.text));
+            }
+            if (f.kind == FaultKind::pg_restart && options.restart_command.empty()) {
+                throw UsageFailure(fmt::format("{}: this scenario restarts the server: pass --restart-command CMD (for "
+                                               "the throwaway server, scripts/pg_sandbox.sh restart-command prints one)",
+                                               f.where.text));
+            }
+            if (f.kind == FaultKind::pg_lock_table) {
+                const std::string table = f.table.empty() ? default_table(p) : f.table;
+                if (table.empty()) {
+                    throw UsageFailure(fmt::format("{}: pg.lock_table needs a table: phase '{}' runs select1, which "
+                                                   "uses none (set table = \"...\")",
+                                                   f.where.text, p.name));
+                }
+                if (!plain_identifier(table)) {
+                    throw UsageFailure(fmt::format("{}: table '{}' must be a plain lower-case name (schema.table "
+                                                   "allowed)",
+                                                   f.where.text, table));
+                }
+            }
+            if (f.kind == FaultKind::leak) {
+                if (spec.pool.leak_threshold.count() == 0 || spec.pool.leak_threshold >= f.duration) {
+                    throw UsageFailure(fmt::format("{}: a leak fault needs [pool] leak_threshold shorter than its 'for' "
+                                                   "({} ms), so the pool can report the leaks",
+                                                   f.where.text, f.duration.count()));
+                }
+                if (f.leaks >= spec.pool.max_size) {
+                    throw UsageFailure(fmt::format("{}: leaking {} leases from a pool of {} leaves the load nothing",
+                                                   f.where.text, f.leaks, spec.pool.max_size));
+                }
+            }
+        }
+    }
+}
+
+namespace {
+
+/// One phase's part of the run, kept for the report.
+struct PhaseOutcome {
+    LoadResult load;
+    double started_s = 0;  // since the run started
+    std::vector<FaultRun> faults;
+};
+
+class ScenarioRun {
+public:
+    ScenarioRun(const ScenarioSpec& spec, const DbUrl& db, std::shared_ptr<Driver> driver,
+                const ScenarioRunOptions& options, const RunHooks& hooks)
+        : spec_(spec), db_(db), driver_(std::move(driver)), options_(options), hooks_(hooks),
+          secrets_(url_secrets(db.original)), run_id_(make_run_id()) {}
+
+    Report run() {
+        // One run id per phase: a worker's write sequence starts again in each phase.
+        for (const auto& p : spec_.phases) workloads_.emplace_back(p.workload, db_.backend, run_id_ + "-" + p.name);
+        preflight();
+
+        auto settings = std::make_shared<FaultSettings>();
+        std::shared_ptr<BackendRegistry> registry;
+        std::shared_ptr<Driver> base = driver_;
+        if (db_.backend == Backend::postgresql) {
+            registry = std::make_shared<BackendRegistry>();
+            base = std::make_shared<TrackingDriver>(driver_, registry);
+        }
+        auto faulty = std::make_shared<FaultDriver>(base, settings);
+
+        Report report = header();
+        run_start_ = Clock::now();
+        {
+            Pool pool(faulty, spec_.pool);
+            FaultTargets targets{driver_, settings, &pool, db_, options_.restart_command, registry, options_.self_exe};
+            for (std::size_t i = 0; i < spec_.phases.size() && !stop_.load(); ++i) {
+                outcomes_.push_back(run_phase(i, pool, targets, report));
+            }
+            const std::size_t active_at_end = pool.stats().active;
+            const bool clean = pool.shutdown(std::chrono::seconds(5));
+            report.pool = make_pool_section(pool.stats(), spec_.pool.min_idle, active_at_end, clean);
+            if (report.leaks_tracked) {
+                for (const auto& l : pool.leaks()) {
+                    if (l.kind != LeakReport::Kind::returned) report.leaks.push_back(make_leak_record(l));
+                }
+            }
+        }
+        for (auto& e : report.pool.breaker.history) e.reason = redact(e.reason);
+        assemble(report);
+        evaluate(report);
+        return report;
+    }
+
+private:
+    [[nodiscard]] std::string redact(std::string_view text) const { return scrub(std::string(text), secrets_); }
+
+    void preflight() {
+        try {
+            auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
+            for (const auto& w : workloads_) w.setup(*conn);
+        } catch (const std::exception& e) {
+            throw DatabaseUnusable(redact(fmt::format("cannot use database {}: {}", db_.redacted, e.what())));
+        }
+    }
+
+    Report header() const {
+        Report r;
+        r.command = "run";
+        r.scenario = spec_.name;
+        r.backend = std::string(to_string(db_.backend));
+        r.url_redacted = db_.redacted;
+        r.config.pool_max = spec_.pool.max_size;
+        r.config.pool_min_idle = spec_.pool.min_idle;
+        r.config.acquire_timeout_ms = spec_.pool.acquire_timeout.count();
+        r.config.leak_threshold_ms = spec_.pool.leak_threshold.count();
+        r.config.leak_reclaim_after_ms = spec_.pool.leak_reclaim_after.count();
+        r.config.error_backoff_ms = spec_.error_backoff.count();
+        r.config.starvation_threshold_us = spec_.pool.starvation_threshold.count();
+        std::size_t threads = 0;
+        for (const auto& p : spec_.phases) threads = std::max(threads, p.threads);
+        r.config.threads = threads;
+        r.config.workload = spec_.phases.size() == 1 ? std::string(to_string(spec_.phases[0].workload.kind)) : "phases";
+        r.leaks_tracked = spec_.pool.leak_threshold.count() > 0;
+        r.recovery_rule = recovery_rule;
+        return r;
+    }
+
+    /// The sampling rule: 100 ms in a phase with faults (recovery needs it) or one bounded
+    /// by operations; otherwise at least 20 points, at most 1 s apart.
+    static std::chrono::milliseconds sample_interval(const PhaseSpec& p) {
+        using std::chrono::milliseconds;
+        if (!p.faults.empty() || !p.duration) return milliseconds{100};
+        return std::clamp(*p.duration / 20, milliseconds{10}, milliseconds{1000});
+    }
+
+    PhaseOutcome run_phase(std::size_t index, Pool& pool, FaultTargets& targets, Report& report) {
+        const PhaseSpec& p = spec_.phases[index];
+        LoadSpec load;
+        load.threads = p.threads;
+        load.ops = p.ops;
+        load.duration = p.duration;
+        load.rate_ops_s = p.rate;
+        load.sample_interval = sample_interval(p);
+        load.connect_timeout = spec_.pool.acquire_timeout;
+        load.error_backoff = spec_.error_backoff;
+
+        std::atomic<bool> stop_phase{false};
+        const std::string table = p.faults.empty() ? std::string() : default_table(p);
+        std::string lock_table = table;
+        for (const auto& f : p.faults) {
+            if (f.kind == FaultKind::pg_lock_table && !f.table.empty()) lock_table = f.table;
+        }
+        FaultClock clock(p, targets, lock_table, hooks_.cancel, stop_phase);
+        PhaseOutcome out;
+        RunHooks hooks;
+        hooks.cancel = &stop_phase;
+        hooks.probe = clock.probe_slot();
+        hooks.on_start = [&](Clock::time_point start) {
+            out.started_s = seconds_between(run_start_, start);
+            clock.start(start);
+        };
+        hooks.on_sample = [&](const ProgressSample& sample) {
+            if (hooks_.on_sample) hooks_.on_sample(sample);
+            check_abort(sample, out.started_s, stop_phase, report);
+        };
+        out.load = run_load(pool, workloads_[index], load, hooks);
+        out.faults = std::move(clock.finish());
+        if (clock.interrupted() || (hooks_.cancel != nullptr && hooks_.cancel->load())) {
+            report.interrupted = true;
+            report.interrupted_at = fmt::format("in phase '{}', {:.1f} s into it", p.name, out.load.duration_s);
+            stop_ = true;
+        }
+        if (stop_phase.load()) stop_ = true;
+        done_ok_ += out.load.ops.ok;
+        done_failed_ += out.load.ops.failed;
+        done_timed_out_ += out.load.ops.timed_out;
+        return out;
+    }
+
+    /// abort_on_fail: checked at each sample once abort_grace has passed since the run began.
+    void check_abort(const ProgressSample& s, double phase_started_s, std::atomic<bool>& stop_phase, Report& report) {
+        if (spec_.abort_on_fail.empty() || report.aborted) return;
+        const double now_s = phase_started_s + s.point.t_s;
+        if (now_s < seconds(spec_.abort_grace)) return;
+        const std::uint64_t ok = done_ok_ + s.ok;
+        const std::uint64_t timed_out = done_timed_out_ + s.timed_out;
+        const std::uint64_t failed = done_failed_ + (s.failed - s.timed_out);
+        const Json live{{"ops", Json{{"ok", ok}, {"failed", failed}, {"timed_out", timed_out}, {"total", ok + failed + timed_out}}}};
+        for (const auto& e : spec_.abort_on_fail) {
+            std::string error;
+            const auto parsed = parse_expectation(e.text, error);
+            if (!parsed) continue;  // checked before the run
+            const Expectation x = evaluate_expectation(*parsed, live, {});
+            if (!x.passed) {
+                report.aborted = true;
+                report.abort_reason = fmt::format("abort_on_fail '{}' failed at {:.1f} s (actual {})", e.text, now_s, x.actual);
+                stop_phase = true;
+                return;
+            }
+        }
+    }
+
+    void assemble(Report& report) {
+        Histogram acquire, query, op;
+        for (std::size_t i = 0; i < outcomes_.size(); ++i) {
+            const PhaseSpec& p = spec_.phases[i];
+            const PhaseOutcome& o = outcomes_[i];
+            const LoadResult& r = o.load;
+            PhaseRecord rec;
+            rec.name = p.name;
+            rec.threads = p.threads;
+            rec.workload = std::string(to_string(p.workload.kind));
+            rec.write_ratio = p.workload.kind == WorkloadKind::write   ? 1.0
+                              : p.workload.kind == WorkloadKind::mixed ? p.workload.write_ratio
+                                                                       : 0.0;
+            rec.rate_ops_s = p.rate;
+            rec.ops_requested = p.ops;
+            if (p.duration) rec.duration_requested_s = seconds(*p.duration);
+            rec.started_s = o.started_s;
+            rec.duration_s = r.duration_s;
+            rec.ops = r.ops;
+            rec.throughput_ops_s = r.throughput_ops_s();
+            rec.latency_us = summarize(r);
+            rec.errors_by_class = r.errors_by_kind;
+            rec.writes_acknowledged = r.writes_acknowledged;
+            rec.cancelled = r.cancelled;
+            report.phases.push_back(rec);
+
+            acquire.merge(r.acquire_ns);
+            query.merge(r.query_ns);
+            op.merge(r.op_ns);
+            report.ops.ok += r.ops.ok;
+            report.ops.failed += r.ops.failed;
+            report.ops.timed_out += r.ops.timed_out;
+            report.duration_s += r.duration_s;
+            for (std::size_t k = 0; k < report.errors_by_class.size(); ++k) report.errors_by_class[k] += r.errors_by_kind[k];
+            writes_acknowledged_ += r.writes_acknowledged;
+            for (auto point : r.timeline) {
+                point.t_s += o.started_s;
+                report.timeline.push_back(point);
+            }
+            merge_errors(report, r);
+            report.pool.peak_total = std::max(report.pool.peak_total, r.max_total_seen);
+            limit_violated_ = limit_violated_ || r.limit_violated;
+
+            for (std::size_t k = 0; k < o.faults.size(); ++k) {
+                report.faults.push_back(fault_record(p, k, o, report));
+            }
+        }
+        // Phases that never ran (Ctrl-C, abort) still appear, with nothing measured.
+        for (std::size_t i = outcomes_.size(); i < spec_.phases.size(); ++i) {
+            PhaseRecord rec;
+            rec.name = spec_.phases[i].name;
+            rec.threads = spec_.phases[i].threads;
+            rec.workload = std::string(to_string(spec_.phases[i].workload.kind));
+            rec.cancelled = true;
+            report.phases.push_back(rec);
+            std::size_t index = 0;
+            for (const auto& f : spec_.phases[i].faults) {
+                FaultRecord fr;
+                fr.index = ++index;
+                fr.kind = std::string(to_string(f.kind));
+                fr.phase = rec.name;
+                fr.at_s = seconds(f.at);
+                fr.error = "did not start: the run stopped before its phase";
+                fr.reverted = true;
+                report.faults.push_back(fr);
+            }
+        }
+        report.ops.total = report.ops.ok + report.ops.failed + report.ops.timed_out;
+        report.throughput_ops_s = report.duration_s > 0 ? static_cast<double>(report.ops.ok) / report.duration_s : 0;
+        report.latency_us = {summarize_ns(acquire), summarize_ns(query), summarize_ns(op)};
+
+        if (any_writes(spec_)) {
+            WritesSection w;
+            w.acknowledged = writes_acknowledged_;
+            try {
+                auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
+                w.checked = true;
+                for (std::size_t i = 0; i < outcomes_.size(); ++i) {
+                    if (!workloads_[i].writes()) continue;
+                    const auto verified = workloads_[i].count_written(*conn);
+                    if (!verified) {
+                        w.checked = false;
+                        break;
+                    }
+                    w.verified += *verified;
+                }
+                w.lost = w.checked && w.acknowledged > w.verified ? w.acknowledged - w.verified : 0;
+            } catch (const std::exception& e) {
+                report.errors.push_back({redact(fmt::format("write verification failed: {}", e.what())), 1, "other", ""});
+            }
+            report.writes = w;
+        }
+    }
+
+    void merge_errors(Report& report, const LoadResult& r) const {
+        for (const auto& e : r.errors) {
+            auto it = std::find_if(report.errors.begin(), report.errors.end(),
+                                   [&](const ErrorSample& s) { return s.kind == e.kind && s.code == e.code; });
+            if (it != report.errors.end()) {
+                it->count += e.count;
+            } else {
+                report.errors.push_back({redact(e.message), e.count, e.kind, e.code});
+            }
+        }
+        report.errors_other += r.errors_other;
+        std::stable_sort(report.errors.begin(), report.errors.end(),
+                         [](const ErrorSample& a, const ErrorSample& b) { return a.count > b.count; });
+    }
+
+    FaultRecord fault_record(const PhaseSpec& p, std::size_t k, const PhaseOutcome& o, const Report& report) const {
+        const FaultSpec& f = p.faults[k];
+        const FaultRun& run = o.faults[k];
+        FaultRecord rec;
+        rec.index = k + 1;
+        rec.kind = std::string(to_string(f.kind));
+        rec.phase = p.name;
+        rec.at_s = seconds(f.at);
+        if (f.kind != FaultKind::pg_restart) rec.for_s = seconds(f.duration);
+        rec.reverted = run.reverted;
+        rec.error = redact(run.error);
+        rec.detail = redact(run.detail);
+        if (f.kind == FaultKind::leak) {
+            std::uint64_t traced = 0;
+            for (const auto& l : report.leaks) {
+                if (std::any_of(l.stack.begin(), l.stack.end(), [](const std::string& frame) {
+                        return frame.find("poolbench_scenario_leaked_lease") != std::string::npos;
+                    })) {
+                    ++traced;
+                }
+            }
+            rec.leaks_reported = traced;
+        }
+        if (!run.started || run.error.rfind("did not start", 0) == 0) return rec;
+        const Clock::time_point phase_start = run_start_ + std::chrono::duration_cast<Clock::duration>(
+                                                               std::chrono::duration<double>(o.started_s));
+        const double start_s = seconds_between(phase_start, *run.started);
+        const double end_s = run.ended ? seconds_between(phase_start, *run.ended) : o.load.duration_s;
+        rec.started_s = o.started_s + start_s;
+        rec.ended_s = o.started_s + end_s;
+        const Recovery r = measure_recovery(o.load.timeline, o.load.interval_errors, start_s, end_s);
+        rec.recovery_ms = r.recovery_ms;
+        rec.recovery_basis = r.basis;
+        rec.level_ops_s = r.level_ops_s;
+        rec.failed = r.failed;
+        rec.errors_by_class = r.errors_by_class;
+        const std::int64_t failed_at = run.probe->first_failure_ns.load();
+        const std::int64_t ok_at = run.probe->first_success_after_ns.load();
+        if (failed_at == 0) {
+            rec.outage_ms = 0.0;
+        } else if (ok_at != 0) {
+            rec.outage_ms = static_cast<double>(ok_at - failed_at) / 1e6;
+        }
+        return rec;
+    }
+
+    void evaluate(Report& report) const {
+        auto& ex = report.expectations;
+        if (report.writes) {
+            if (report.writes->checked) {
+                ex.push_back({"writes.lost == 0", "== 0", static_cast<double>(report.writes->lost), report.writes->lost == 0});
+            } else if (db_.backend != Backend::null) {
+                ex.push_back({"writes verified", "count query succeeds", 0, false});
+            }
+        }
+        ex.push_back({"pool.peak_total <= pool.max_size", fmt::format("<= {}", report.pool.max_size),
+                      static_cast<double>(report.pool.peak_total),
+                      report.pool.peak_total <= report.pool.max_size && !limit_violated_});
+        ex.push_back({"pool.active_at_end == 0", "== 0", static_cast<double>(report.pool.active_at_end),
+                      report.pool.active_at_end == 0});
+        for (const auto& f : report.faults) {
+            const bool ran = f.started_s.has_value() && f.error.empty();
+            Expectation e{"fault ran and was reverted", "started, reverted, no error", ran && f.reverted ? 1.0 : 0.0,
+                          ran && f.reverted};
+            e.scope = fault_scope(f);
+            if (!f.error.empty()) e.note = f.error;
+            ex.push_back(std::move(e));
+        }
+
+        const Json json = report_to_json(report);
+        auto add = [&](const std::vector<ExpectText>& list, const Json& scope, const std::string& name) {
+            for (const auto& e : list) {
+                std::string error;
+                if (const auto parsed = parse_expectation(e.text, error)) ex.push_back(evaluate_expectation(*parsed, scope, name));
+            }
+        };
+        add(spec_.expect, json, {});
+        add(spec_.abort_on_fail, json, {});
+        std::size_t fault_index = 0;
+        for (std::size_t i = 0; i < spec_.phases.size(); ++i) {
+            add(spec_.phases[i].expect, json.at("phases").at(i), "phase " + spec_.phases[i].name);
+            for (const auto& f : spec_.phases[i].faults) {
+                add(f.expect, json.at("faults").at(fault_index), fault_scope(report.faults[fault_index]));
+                ++fault_index;
+            }
+        }
+        if (report.aborted) ex.push_back({"run not aborted", "abort_on_fail held", 0, false});
+        if (report.interrupted) ex.push_back({"run completed", "not interrupted", 0, false});
+    }
+
+    const ScenarioSpec& spec_;
+    const DbUrl& db_;
+    std::shared_ptr<Driver> driver_;
+    const ScenarioRunOptions& options_;
+    const RunHooks& hooks_;
+    std::vector<std::string> secrets_;
+    std::string run_id_;
+    std::vector<Workload> workloads_;
+    std::vector<PhaseOutcome> outcomes_;
+    Clock::time_point run_start_;
+    std::atomic<bool> stop_{false};
+    std::uint64_t done_ok_ = 0, done_failed_ = 0, done_timed_out_ = 0;
+    std::uint64_t writes_acknowledged_ = 0;
+    bool limit_violated_ = false;
+};
+
+}  // namespace
+
+Report run_scenario(const ScenarioSpec& spec, const DbUrl& db, std::shared_ptr<Driver> driver,
+                    const ScenarioRunOptions& options, const RunHooks& hooks) {
+    ScenarioRun run(spec, db, std::move(driver), options, hooks);
+    return run.run();
+}
+
+}  // namespace poolbench::cli

@@ -1,0 +1,45 @@
+// scenario_runner.hpp — the scenario engine: one pool for the whole run, the phases in
+// order through run_load, each phase's faults on a fault clock, recovery and outage
+// measured from the fine-grained timeline, one report, expectations evaluated on it.
+//
+// Thread-safety: check_scenario and run_scenario are called from the main thread;
+// run_scenario starts and joins its own threads (workers, sampler, fault clock).
+#pragma once
+
+#include "report.hpp"
+#include "runner.hpp"
+#include "scenario.hpp"
+
+#include <poolbench/connection.hpp>
+#include <poolbench/url.hpp>
+
+#include <memory>
+#include <string>
+
+namespace poolbench::cli {
+
+struct ScenarioRunOptions {
+    std::string restart_command;  ///< --restart-command ("" = none)
+    std::string self_exe;         ///< this binary (sqlite.lock starts its lock holder from it)
+};
+
+/// Everything that can be checked before anything runs, against the database chosen:
+/// the backend is one the scenario allows, each fault can run on it (and has what it
+/// needs: --restart-command, a table to lock, leak tracking), every expectation names a
+/// path the report will have. Throws UsageFailure naming the file:line:column.
+void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRunOptions& options);
+
+/// Runs the scenario. `hooks.on_sample` sees every timeline point (progress line);
+/// `hooks.cancel` is the interrupt flag. Throws DatabaseUnusable when the preflight
+/// connection or the workload setup fails.
+[[nodiscard]] Report run_scenario(const ScenarioSpec& spec, const DbUrl& db, std::shared_ptr<Driver> driver,
+                                  const ScenarioRunOptions& options, const RunHooks& hooks);
+
+/// The rule recovery_ms follows, as the report states it.
+inline constexpr const char* recovery_rule =
+    "recovery_ms: from the fault's end to the start of the first 100 ms interval from which two consecutive "
+    "intervals each reach 90% of the phase's throughput before the fault (after it, for a fault at 0) with no "
+    "failed operation; outage_ms: from the first failed operation after the fault started to the first success "
+    "that began after it";
+
+}  // namespace poolbench::cli
