@@ -6,6 +6,9 @@
 #        export POOLBENCH_PG_DIR=<dir>
 #   scripts/pg_sandbox.sh stop [DIR]        stop it and remove DIR (default $POOLBENCH_PG_DIR)
 #   scripts/pg_sandbox.sh restart [DIR]     pg_ctl restart -m fast (same port, same data)
+#   scripts/pg_sandbox.sh restart-command [DIR]
+#                                           prints the command that restarts it, for
+#                                           poolbench run --restart-command "$(...)"
 #   scripts/pg_sandbox.sh halt [DIR]        stop the server, keep DIR (for outage tests)
 #   scripts/pg_sandbox.sh resume [DIR]      start a halted server again (same port, same data)
 #   scripts/pg_sandbox.sh run CMD [ARG...]  start, run CMD with the variables exported, stop
@@ -205,6 +208,12 @@ cmd_restart() {
         die "restarting the server in $dir/data failed" "$dir/server.log"
 }
 
+cmd_restart_command() {
+    sandbox_dir "${1:-}"
+    [[ -f "$dir/$marker" ]] || die "$dir is not a pg_sandbox directory"
+    printf '%q restart %q\n' "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$dir"
+}
+
 cmd_run() {
     [[ $# -gt 0 ]] || die "usage: $0 run CMD [ARG...]"
     local exports
@@ -223,11 +232,12 @@ case "${1:-}" in
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
     restart) shift; cmd_restart "$@" ;;
+    restart-command) shift; cmd_restart_command "$@" ;;
     halt) shift; cmd_halt "$@" ;;
     resume) shift; cmd_resume "$@" ;;
     run) shift; cmd_run "$@" ;;
     *)
-        printf 'usage: %s start | stop [DIR] | restart [DIR] | halt [DIR] | resume [DIR] | run CMD [ARG...]\n' "$0" >&2
+        printf 'usage: %s start | stop [DIR] | restart [DIR] | restart-command [DIR] | halt [DIR] | resume [DIR] | run CMD [ARG...]\n' "$0" >&2
         exit 2
         ;;
 esac

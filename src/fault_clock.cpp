@@ -25,6 +25,12 @@ FaultClock::FaultClock(const PhaseSpec& phase, FaultTargets& targets, std::strin
 
 FaultClock::~FaultClock() { (void)finish(); }
 
+void FaultClock::start_faults_at_zero() {
+    for (auto& f : runs_) {
+        if (f.spec->at.count() == 0) begin(f);
+    }
+}
+
 void FaultClock::start(Clock::time_point phase_start) {
     phase_start_ = phase_start;
     thread_ = std::thread([this] {
@@ -78,7 +84,8 @@ void FaultClock::run() {
             if (!active) continue;
             active->tick(now);
             const bool timed = f.spec->kind != FaultKind::pg_restart;
-            const bool over = timed ? now >= phase_start_ + f.spec->at + f.spec->duration
+            // A fault lasts its 'for' from when it took effect (a lock may take a moment to get).
+            const bool over = timed ? now >= *f.started + f.spec->duration
                                     : active->finished() || now >= *f.started + f.spec->timeout;
             if (over) end(f, active);
         }

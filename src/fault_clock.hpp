@@ -43,6 +43,8 @@ public:
     FaultClock& operator=(const FaultClock&) = delete;
     ~FaultClock();
 
+    /// Starts the faults at 0 before the load does, so none of the phase runs without them.
+    void start_faults_at_zero();
     /// Starts the clock at the phase's start (RunHooks::on_start).
     void start(std::chrono::steady_clock::time_point phase_start);
     /// The probe of the fault started last, for the workers (RunHooks::probe).

@@ -439,6 +439,7 @@ public:
         for (std::uint32_t i = 0; i < spec.leaks; ++i) {
             try {
                 leases_.push_back(poolbench_scenario_leaked_lease(*t.pool, spec.timeout));
+                ++leaked_;
             } catch (const Error& e) {
                 throw FaultFailure(fmt::format("leaking lease {} of {}: {}", i + 1, spec.leaks, e.what()));
             }
@@ -446,12 +447,13 @@ public:
     }
     void stop() override { leases_.clear(); }
     [[nodiscard]] std::string detail() const override {
-        return fmt::format("{} lease{} held from poolbench_scenario_leaked_lease() until the fault ended", leases_.size(),
-                           leases_.size() == 1 ? "" : "s");
+        return fmt::format("{} lease{} held from poolbench_scenario_leaked_lease() until the fault ended", leaked_,
+                           leaked_ == 1 ? "" : "s");
     }
 
 private:
     std::vector<Lease> leases_;
+    std::size_t leaked_ = 0;
 };
 
 }  // namespace

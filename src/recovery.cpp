@@ -52,8 +52,15 @@ Recovery measure_recovery(const std::vector<TimelinePoint>& timeline, const std:
 
     // What failed from the fault's start until it recovered (or the phase ended).
     const double window_end = recovered_at < n ? begin_of(recovered_at) : timeline.empty() ? end_s : timeline.back().t_s;
+    double stall_begin = -1;
     for (std::size_t i = 0; i < n; ++i) {
         if (timeline[i].t_s <= start_s || begin_of(i) >= std::max(window_end, end_s)) continue;
+        if (timeline[i].ops_s <= 0) {
+            if (stall_begin < 0) stall_begin = begin_of(i);
+            r.stalled_ms = std::max(r.stalled_ms, (timeline[i].t_s - stall_begin) * 1000.0);
+        } else {
+            stall_begin = -1;
+        }
         r.failed += timeline[i].failed;
         if (i < interval_errors.size()) {
             for (std::size_t k = 0; k < r.errors_by_class.size(); ++k) r.errors_by_class[k] += interval_errors[i][k];

@@ -16,6 +16,9 @@ struct Recovery {
     std::optional<double> recovery_ms;  ///< none: not back to the level before the phase ended
     std::string basis;                  ///< "before" or "after" (no full interval before the fault)
     double level_ops_s = 0;
+    /// The longest stretch of intervals that completed no operation, from the fault's start
+    /// to its recovery: operations that block (a lock) rather than fail show here.
+    double stalled_ms = 0;
     std::uint64_t failed = 0;           ///< failed operations from the fault's start to its recovery
     ErrorCounts errors_by_class{};      ///< ... by class
 };

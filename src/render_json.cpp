@@ -91,9 +91,8 @@ Json leak_check(const LeakCheckSection& c) {
 
 Json error_counts(const ErrorCounts& counts) {
     Json out = Json::object();
-    for (std::size_t k = 0; k < counts.size(); ++k) {
-        if (counts[k] != 0) out[std::string(to_string(static_cast<ErrorKind>(k)))] = counts[k];
-    }
+    // Every class, zeros too: a path such as errors_by_class.busy always exists.
+    for (std::size_t k = 0; k < counts.size(); ++k) out[std::string(to_string(static_cast<ErrorKind>(k)))] = counts[k];
     return out;
 }
 
@@ -133,6 +132,7 @@ Json fault_json(const FaultRecord& f) {
                 {"recovery_basis", f.recovery_basis},
                 {"level_ops_s", round3(f.level_ops_s)},
                 {"outage_ms", optional_number(f.outage_ms)},
+                {"stalled_ms", round3(f.stalled_ms)},
                 {"failed", f.failed},
                 {"errors_by_class", error_counts(f.errors_by_class)},
                 {"leaks_reported", f.leaks_reported ? Json(*f.leaks_reported) : Json(nullptr)}};

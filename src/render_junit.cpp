@@ -76,12 +76,14 @@ public:
         out += "    </properties>\n";
         const std::string classname = "poolbench." + r.command;
         for (const auto& e : r.expectations) {
-            out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"0\"", xml(classname), xml(e.name));
+            const std::string name = e.scope.empty() ? e.name : e.scope + ": " + e.name;
+            out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"0\"", xml(classname), xml(name));
             if (e.passed) {
                 out += "/>\n";
                 continue;
             }
-            const std::string message = fmt::format("expected {}, actual {}", e.expected, number(e.actual));
+            const std::string message =
+                fmt::format("expected {}, actual {}", e.expected, e.note.empty() ? number(e.actual) : e.note);
             out += fmt::format(">\n      <failure type=\"expectation\" message=\"{}\">{}</failure>\n    </testcase>\n",
                                xml(message), xml(message));
         }

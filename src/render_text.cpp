@@ -62,6 +62,55 @@ void append_latency(std::string& out, const LatencySet& l, const char* acquire_l
     row("op", l.op);
 }
 
+std::string classes(const ErrorCounts& counts) {
+    std::string out;
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+        if (counts[k] == 0) continue;
+        out += fmt::format("{}{} {}", out.empty() ? "" : ", ", to_string(static_cast<ErrorKind>(k)), counts[k]);
+    }
+    return out;
+}
+
+std::string ms_or(const std::optional<double>& v, const char* none) {
+    return v ? fmt::format("{:.0f} ms", *v) : std::string(none);
+}
+
+void append_phases_and_faults(std::string& out, const Report& r) {
+    auto it = std::back_inserter(out);
+    if (!r.phases.empty()) {
+        fmt::format_to(it, "phases:\n  {:<14} {:>7} {:>9} {:>9} {:>12} {:>9} {:>11} {:>11}\n", "name", "threads",
+                       "workload", "time", "ok", "failed", "ops/s", "op p99");
+        for (const auto& p : r.phases) {
+            fmt::format_to(it, "  {:<14} {:>7} {:>9} {:>9} {:>12} {:>9} {:>11.1f} {:>11}{}\n", p.name, p.threads,
+                           p.workload, fmt::format("{:.2f} s", p.duration_s), p.ops.ok, p.ops.failed + p.ops.timed_out,
+                           p.throughput_ops_s, p.latency_us.op.count ? human_us(p.latency_us.op.p99) : "-",
+                           p.cancelled ? "  (stopped early)" : "");
+        }
+    }
+    if (!r.faults.empty()) {
+        out += "faults (times from the start of the run):\n";
+        for (const auto& f : r.faults) {
+            fmt::format_to(it, "  {} in phase {}: ", f.kind, f.phase);
+            if (f.started_s) {
+                fmt::format_to(it, "{:.2f} s to {:.2f} s", *f.started_s, f.ended_s.value_or(*f.started_s));
+            } else {
+                out += "did not run";
+            }
+            if (f.started_s && f.error.rfind("did not start", 0) != 0) {
+                fmt::format_to(it, "; recovery {}{}, outage {}, stalled {:.0f} ms, {} failed",
+                               ms_or(f.recovery_ms, "not within the phase"),
+                               f.recovery_basis == "after" ? " (against the level after it)" : "",
+                               ms_or(f.outage_ms, "until the phase ended"), f.stalled_ms, f.failed);
+                if (const auto c = classes(f.errors_by_class); !c.empty()) fmt::format_to(it, " ({})", c);
+            }
+            out += '\n';
+            if (!f.detail.empty()) fmt::format_to(it, "    {}\n", f.detail);
+            if (!f.error.empty()) fmt::format_to(it, "    error: {}\n", f.error);
+        }
+    }
+    if (r.aborted) fmt::format_to(it, "aborted: {}\n", r.abort_reason);
+}
+
 class TextRenderer final : public Renderer {
 public:
     [[nodiscard]] std::string render(const Report& r) const override {
@@ -93,6 +142,8 @@ public:
                        "throughput: {:.1f} ops/s (successful operations per second of wall time; each includes "
                        "acquire, the workload statements and release)\n",
                        r.throughput_ops_s);
+
+        append_phases_and_faults(out, r);
 
         // Pool.
         const auto& p = r.pool;
@@ -210,8 +261,12 @@ public:
 
         // Errors.
         if (!r.errors.empty()) {
-            fmt::format_to(it, "errors ({} kinds; one example message each):\n", r.errors.size());
-            for (const auto& e : r.errors) fmt::format_to(it, "  {} x {}\n", e.count, e.message);
+            fmt::format_to(it, "errors ({} {}, most frequent first; one example message each):\n", r.errors.size(),
+                           r.errors.size() == 1 ? "class" : "classes");
+            for (const auto& e : r.errors) {
+                fmt::format_to(it, "  {} x {}{}: {}\n", e.count, e.kind.empty() ? "error" : e.kind,
+                               e.code.empty() ? "" : " " + e.code, e.message);
+            }
             if (r.errors_other) fmt::format_to(it, "  {} other errors\n", r.errors_other);
         }
 
@@ -221,7 +276,9 @@ public:
             if (e.passed) continue;
             if (!header) out += "failed expectations:\n";
             header = true;
-            fmt::format_to(it, "  {}: expected {}, actual {:.6g}\n", e.name, e.expected, e.actual);
+            const std::string actual = e.note.empty() ? fmt::format("{:.6g}", e.actual) : e.note;
+            fmt::format_to(it, "  {}{}: expected {}, actual {}\n", e.scope.empty() ? "" : e.scope + ": ", e.name,
+                           e.expected, actual);
         }
         if (r.error) {
             fmt::format_to(it, "verdict: ERROR (exit {}): {}\n", r.error->exit_code, r.error->message);

@@ -214,6 +214,7 @@ struct FaultRecord {
     std::optional<double> outage_ms;
     /// leak faults: reports whose stack shows poolbench_scenario_leaked_lease (the injector).
     std::optional<std::uint64_t> leaks_reported;
+    double stalled_ms = 0;                    ///< longest stretch with no completed operation (blocked, not failed)
     std::uint64_t failed = 0;                 ///< operations that failed from the fault's start to its recovery
     ErrorCounts errors_by_class{};            ///< ... by class
 };

@@ -295,6 +295,7 @@ private:
             if (hooks_.on_sample) hooks_.on_sample(sample);
             check_abort(sample, out.started_s, stop_phase, report);
         };
+        clock.start_faults_at_zero();
         out.load = run_load(pool, workloads_[index], load, hooks);
         out.faults = std::move(clock.finish());
         if (clock.interrupted() || (hooks_.cancel != nullptr && hooks_.cancel->load())) {
@@ -467,7 +468,8 @@ private:
         if (!run.started || run.error.rfind("did not start", 0) == 0) return rec;
         const Clock::time_point phase_start = run_start_ + std::chrono::duration_cast<Clock::duration>(
                                                                std::chrono::duration<double>(o.started_s));
-        const double start_s = seconds_between(phase_start, *run.started);
+        // A fault at 0 starts just before the load does.
+        const double start_s = std::max(0.0, seconds_between(phase_start, *run.started));
         const double end_s = run.ended ? seconds_between(phase_start, *run.ended) : o.load.duration_s;
         rec.started_s = o.started_s + start_s;
         rec.ended_s = o.started_s + end_s;
@@ -476,6 +478,7 @@ private:
         rec.recovery_basis = r.basis;
         rec.level_ops_s = r.level_ops_s;
         rec.failed = r.failed;
+        rec.stalled_ms = r.stalled_ms;
         rec.errors_by_class = r.errors_by_class;
         const std::int64_t failed_at = run.probe->first_failure_ns.load();
         const std::int64_t ok_at = run.probe->first_success_after_ns.load();

@@ -1,0 +1,387 @@
+// test_cli_run.cpp — `poolbench run` and `poolbench scenarios` on SQLite and null://:
+// the file format's errors (exit 2 before anything runs), --set, the shipped scenarios
+// (shortened), a SQLite lock held by another process, abort_on_fail, Ctrl-C.
+#include "cli_support.hpp"
+
+#include <sqlite3.h>
+
+#include <csignal>
+#include <fstream>
+
+using namespace clitest;  // NOLINT(google-build-using-namespace): test file
+using nlohmann::json;
+
+namespace {
+
+void write_file(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+const char* const minimal = R"(
+[scenario]
+description = "a test"
+
+[[phase]]
+name = "load"
+threads = 2
+duration = "300ms"
+)";
+
+/// The fault record of `j` by index.
+const json& fault(const json& j, std::size_t i) { return j.at("faults").at(i); }
+
+/// True when the process `pid` exists and its command line holds `needle`.
+bool process_with(const std::string& needle) {
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const std::string cmdline = slurp(entry.path() / "cmdline");
+        std::string flat = cmdline;
+        std::replace(flat.begin(), flat.end(), '\0', ' ');
+        if (flat.find(needle) != std::string::npos && flat.find("__hold-sqlite-lock") != std::string::npos) return true;
+    }
+    return false;
+}
+
+/// Takes SQLite's write lock on `path` from this process (busy timeout `ms`): true when
+/// nobody else holds it for that long.
+bool can_take_write_lock(const fs::path& path, int ms) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_busy_timeout(db, ms);
+    const bool ok = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+    if (ok) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    return ok;
+}
+
+}  // namespace
+
+TEST_CASE("run: every shipped scenario is valid, and 'scenarios' lists each with its backends", "[cli][run]") {
+    TempDir dir;
+    const auto list = run_in(dir.path(), {"scenarios"});
+    REQUIRE(list.code == 0);
+    std::size_t shipped = 0;
+    for (const auto& entry : fs::directory_iterator(fs::path(POOLBENCH_SOURCE_DIR) / "scenarios")) {
+        if (entry.path().extension() != ".toml") continue;
+        ++shipped;
+        const std::string name = entry.path().stem().string();
+        INFO(name);
+        CHECK(list.out.find(name + " ") != std::string::npos);
+        const auto check = run_in(dir.path(), {"run", "--check", name});
+        CHECK(check.code == 0);
+        CHECK(check.out.find("is valid") != std::string::npos);
+    }
+    CHECK(shipped >= 9);
+    CHECK(list.out.find("lock-recovery-sqlite") != std::string::npos);
+    CHECK(list.out.find("postgresql") != std::string::npos);
+}
+
+TEST_CASE("run: a bad scenario file exits 2 with file:line:column before anything runs", "[cli][run]") {
+    TempDir dir;
+    struct Case {
+        const char* name;
+        std::string text;
+        const char* says;
+    };
+    const std::vector<Case> cases{
+        {"TOML syntax", "[scenario\nname = 1\n", "bad.toml:1:"},
+        {"unknown key", std::string(minimal) + "colour = \"red\"\n", "bad.toml:9:1: unknown key 'colour' in [[phase]]"},
+        {"wrong type", "[pool]\nmax_size = \"ten\"\n" + std::string(minimal), "bad.toml:2:12: max_size must be a whole number"},
+        {"bad duration", std::string(minimal) + "[[phase.fault]]\nkind = \"latency\"\nfor = \"5 parsecs\"\nlatency = \"1ms\"\n",
+         "bad.toml:11:7: for: invalid duration"},
+        {"unknown fault", std::string(minimal) + "[[phase.fault]]\nkind = \"meteor\"\nfor = \"1s\"\n",
+         "unknown fault kind 'meteor'"},
+        {"no duration or ops", "[[phase]]\nname = \"x\"\nthreads = 2\n", "phase 'x' has neither duration nor ops"},
+        {"bad expectation path",
+         "[scenario]\nexpect = [\"latency_us.op.p98 < 5ms\"]\n" + std::string(minimal).substr(std::string(minimal).find("[[phase]]")),
+         "bad.toml:2:11: expectation 'latency_us.op.p98 < 5ms' (run scope): the report has no 'latency_us.op.p98'"},
+        {"bad expectation unit", "[scenario]\nexpect = [\"ops.failed < 5ms\"]\n[[phase]]\nduration = \"1s\"\n",
+         "ops.failed is not a time"},
+        {"fault the backend cannot do", std::string(minimal) + "[[phase.fault]]\nkind = \"pg.lock_table\"\nfor = \"1s\"\n",
+         "runs on postgresql, not on sqlite"},
+        {"fault after the phase", std::string(minimal) + "[[phase.fault]]\nkind = \"latency\"\nat = \"1s\"\nfor = \"1s\"\nlatency = \"1ms\"\n",
+         "starts at 1000 ms, after phase 'load' ends (300 ms)"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.name);
+        write_file(dir.path() / "bad.toml", c.text);
+        const auto r = run_in(dir.path(), {"run", "./bad.toml", "--db", "sqlite://x.db", "--json", "r.json"});
+        CHECK(r.code == 2);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find(c.says) != std::string::npos);
+        CHECK_FALSE(fs::exists(dir.path() / "x.db"));  // nothing ran
+        // The report says why, for CI.
+        CHECK(parse_json(slurp(dir.path() / "r.json")).at("verdict") == "error");
+        const auto check = run_in(dir.path(), {"run", "--check", "./bad.toml", "--db", "sqlite://x.db"});
+        CHECK(check.code == 2);
+    }
+    const auto missing = run_in(dir.path(), {"run", "no-such-scenario"});
+    CHECK(missing.code == 2);
+    CHECK(missing.err.find("no shipped scenario named 'no-such-scenario'") != std::string::npos);
+    const auto pg_only = run_in(dir.path(), {"run", "lock-recovery-postgres", "--db", "null://"});
+    CHECK(pg_only.code == 2);
+    CHECK(pg_only.err.find("runs on postgresql, not on null") != std::string::npos);
+}
+
+TEST_CASE("run: --set overrides values by one grammar, and an unknown key exits 2", "[cli][run]") {
+    TempDir dir;
+    write_file(dir.path() / "s.toml", std::string(minimal) +
+                                          "[[phase.fault]]\nkind = \"latency\"\nat = \"0s\"\nfor = \"100ms\"\nlatency = \"1ms\"\n");
+    const auto r = run_in(dir.path(), {"run", "./s.toml", "--db", "null://", "--no-progress", "--json", "-",
+                                       "--set", "phase.load.duration=400ms", "--set", "pool.max_size=3", "--set",
+                                       "phase.load.threads=3", "--set", "phase.load.fault.1.for=200ms", "--set",
+                                       "scenario.expect=[\"ops.ok > 0\"]"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    CHECK(j.at("phases").at(0).at("duration_requested_s") == 0.4);
+    CHECK(j.at("phases").at(0).at("threads") == 3);
+    CHECK(j.at("pool").at("max_size") == 3);
+    CHECK(fault(j, 0).at("for_s") == 0.2);
+    bool found = false;
+    for (const auto& e : j.at("expectations")) found = found || e.at("name") == "ops.ok > 0";
+    CHECK(found);
+
+    for (const char* bad : {"pool.colour=red", "phase.nope.threads=2", "phase.load.fault.2.for=1s", "threads=2",
+                            "pool.max_size", "phase.load.threads=many"}) {
+        INFO(bad);
+        const auto b = run_in(dir.path(), {"run", "./s.toml", "--db", "null://", "--set", bad});
+        CHECK(b.code == 2);
+        CHECK(count_lines(b.err) == 1);
+        CHECK(b.err.find("--set") != std::string::npos);
+    }
+}
+
+TEST_CASE("run: a shipped name that is also a file here says which one ran", "[cli][run]") {
+    TempDir dir;
+    write_file(dir.path() / "stress-100", "not a scenario");
+    const auto r = run_in(dir.path(), {"run", "--check", "stress-100"});
+    CHECK(r.code == 0);
+    CHECK(r.err.find("ran the shipped scenario 'stress-100'") != std::string::npos);
+    CHECK(r.err.find("write ./stress-100 to run that") != std::string::npos);
+}
+
+TEST_CASE("run: lock-recovery-sqlite holds the write lock from another process, then recovers", "[cli][run][sqlite]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"run", "lock-recovery-sqlite", "--db", "sqlite://x.db", "--no-progress",
+                                       "--json", "r.json", "--junit", "r.xml", "--set", "phase.load.duration=3s",
+                                       "--set", "phase.load.fault.1.at=1s", "--set", "phase.load.fault.1.for=1s"});
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    CHECK(j.at("command") == "run");
+    CHECK(j.at("scenario") == "lock-recovery-sqlite");
+    const json& f = fault(j, 0);
+    CHECK(f.at("kind") == "sqlite.lock");
+    CHECK(f.at("reverted") == true);
+    CHECK(f.at("error") == "");
+    CHECK(f.at("detail").get<std::string>().find("held the write lock") != std::string::npos);
+    const double started = f.at("started_s").get<double>();
+    const double ended = f.at("ended_s").get<double>();
+    CHECK(started >= 1.0);
+    CHECK(ended - started >= 1.0);
+    CHECK(f.at("recovery_ms").is_number());
+    // The lock was real: writers completed nothing in an interval wholly inside the window.
+    std::size_t inside = 0, stalled = 0;
+    double previous = 0;
+    for (const auto& p : j.at("timeline")) {
+        const double t = p.at("t_s").get<double>();
+        if (previous >= started && t <= ended) {
+            ++inside;
+            if (p.at("ops_s").get<double>() == 0) ++stalled;
+        }
+        previous = t;
+    }
+    CHECK(inside >= 5);
+    CHECK(stalled >= 1);
+    CHECK(f.at("stalled_ms").get<double>() >= 100);
+    CHECK(j.at("timeline").size() >= 20);
+    CHECK(j.at("writes").at("lost") == 0);
+    CHECK(j.at("writes").at("verified") == j.at("writes").at("acknowledged"));
+    CHECK(j.at("recovery_rule").get<std::string>().find("90%") != std::string::npos);
+    // After the run the lock is free.
+    CHECK(can_take_write_lock(dir.path() / "x.db", 2000));
+    // JUnit: one test case per expectation, scoped ones named by their scope.
+    const std::string x = slurp(dir.path() / "r.xml");
+    CHECK(x.find("name=\"fault 1 (sqlite.lock) in phase load: recovery_ms &lt; 1500\"") != std::string::npos);
+    CHECK(r.out.find("sqlite.lock in phase load:") != std::string::npos);
+}
+
+TEST_CASE("run: the lock holder dies with poolbench, even when poolbench is killed", "[cli][run][sqlite]") {
+    TempDir dir;
+    const fs::path db = dir.path() / "x.db";
+    const pid_t pid = spawn_in(dir.path(), {"run", "lock-recovery-sqlite", "--db", "sqlite://" + db.string(),
+                                            "--no-progress", "--set", "phase.load.duration=60s", "--set",
+                                            "phase.load.fault.1.at=0s", "--set", "phase.load.fault.1.for=50s"});
+    // Bounded poll for a condition (the holder process exists), not for a time.
+    bool held = false;
+    for (int i = 0; i < 3000 && !held; ++i) {
+        held = process_with(db.string());
+        if (!held) ::usleep(10'000);
+    }
+    REQUIRE(held);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    (void)finish(dir.path(), pid);
+    // PR_SET_PDEATHSIG: the holder goes with its parent and its lock with it.
+    CHECK(can_take_write_lock(db, 10'000));
+}
+
+TEST_CASE("run: Ctrl-C during a fault reverts it, exits 130 and reports where it stopped", "[cli][run][sqlite]") {
+    TempDir dir;
+    const fs::path db = dir.path() / "x.db";
+    const pid_t pid = spawn_in(dir.path(), {"run", "lock-recovery-sqlite", "--db", "sqlite://" + db.string(),
+                                            "--no-progress", "--json", "r.json", "--set", "phase.load.duration=60s",
+                                            "--set", "phase.load.fault.1.at=0s", "--set", "phase.load.fault.1.for=50s"});
+    bool held = false;
+    for (int i = 0; i < 3000 && !held; ++i) {
+        held = process_with(db.string());
+        if (!held) ::usleep(10'000);
+    }
+    REQUIRE(held);
+    REQUIRE(::kill(pid, SIGINT) == 0);
+    const Result r = finish(dir.path(), pid);
+    CHECK(r.code == 130);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    CHECK(j.at("interrupted") == true);
+    CHECK(j.at("interrupted_at").get<std::string>().find("in phase 'load'") != std::string::npos);
+    CHECK(fault(j, 0).at("reverted") == true);
+    CHECK(fault(j, 0).at("ended_s").is_number());
+    CHECK(j.at("writes").at("lost") == 0);
+    CHECK_FALSE(process_with(db.string()));
+    CHECK(can_take_write_lock(db, 2000));
+}
+
+TEST_CASE("run: connection-storm and leak-injection (shortened) pass on null://", "[cli][run]") {
+    TempDir dir;
+    const auto storm = run_in(dir.path(), {"run", "connection-storm", "--db", "null://", "--no-progress", "--json", "-",
+                                           "--set", "phase.storm.duration=2s", "--set", "phase.storm.threads=20",
+                                           "--set", "phase.storm.fault.1.at=500ms", "--set",
+                                           "phase.storm.fault.1.for=800ms"});
+    INFO(storm.err);
+    REQUIRE(storm.code == 0);
+    const json s = parse_json(storm.out);
+    CHECK(s.at("errors_by_class").at("circuit_open").get<int>() > 0);
+    CHECK(fault(s, 0).at("recovery_ms").is_number());
+    CHECK(fault(s, 0).at("outage_ms").get<double>() > 0);
+    // Workers back off after a failure: the counts measure the outage, not a spin rate
+    // (20 threads, 10 ms back-off, 0.8 s: about 1,600; without it, hundreds of thousands).
+    CHECK(fault(s, 0).at("failed").get<int>() < 20 * 100 * 3);
+    CHECK(s.at("config").at("error_backoff_ms") == 10);
+
+    const auto leak = run_in(dir.path(), {"run", "leak-injection", "--db", "null://", "--no-progress", "--json", "-",
+                                          "--set", "phase.load.duration=2500ms", "--set", "pool.leak_threshold=300ms",
+                                          "--set", "phase.load.fault.1.at=200ms", "--set", "phase.load.fault.1.for=1500ms"});
+    INFO(leak.err);
+    REQUIRE(leak.code == 0);
+    const json l = parse_json(leak.out);
+    CHECK(fault(l, 0).at("leaks_reported") == 3);
+    CHECK(l.at("pool").at("leaks_detected") == 3);
+    for (const auto& record : l.at("leaks")) {
+        bool traced = false;
+        for (const auto& frame : record.at("stack")) {
+            traced = traced || frame.get<std::string>().find("poolbench_scenario_leaked_lease") != std::string::npos;
+        }
+        CHECK(traced);
+    }
+}
+
+TEST_CASE("run: abort_on_fail stops the run early, reverts faults, and fails it", "[cli][run]") {
+    TempDir dir;
+    write_file(dir.path() / "a.toml", R"(
+[scenario]
+abort_on_fail = ["ops.failed <= 10"]
+abort_grace = "200ms"
+
+[[phase]]
+name = "load"
+threads = 4
+duration = "30s"
+
+[[phase.fault]]
+kind = "connection_storm"
+at = "300ms"
+for = "25s"
+
+[[phase]]
+name = "never"
+threads = 1
+duration = "1s"
+)");
+    const auto r = run_in(dir.path(), {"run", "./a.toml", "--db", "null://", "--no-progress", "--json", "-"});
+    INFO(r.err);
+    CHECK(r.code == 1);
+    const json j = parse_json(r.out);
+    CHECK(j.at("aborted") == true);
+    CHECK(j.at("abort_reason").get<std::string>().find("ops.failed <= 10") != std::string::npos);
+    CHECK(j.at("duration_s").get<double>() < 20.0);
+    CHECK(fault(j, 0).at("reverted") == true);
+    CHECK(j.at("phases").at(1).at("cancelled") == true);
+    CHECK(j.at("verdict") == "fail");
+}
+
+TEST_CASE("run: an expectation on a figure with no samples fails, never skipped", "[cli][run]") {
+    TempDir dir;
+    write_file(dir.path() / "e.toml", R"(
+[pool]
+acquire_timeout = "100ms"
+
+[[phase]]
+name = "down"
+threads = 2
+duration = "500ms"
+expect = ["latency_us.op.p99 < 1s"]
+
+[[phase.fault]]
+kind = "connection_storm"
+at = "0s"
+for = "500ms"
+expect = ["recovery_ms < 1s"]
+)");
+    const auto r = run_in(dir.path(), {"run", "./e.toml", "--db", "null://", "--no-progress", "--json", "-"});
+    CHECK(r.code == 1);
+    const json j = parse_json(r.out);
+    std::size_t notes = 0;
+    for (const auto& e : j.at("expectations")) {
+        if (e.at("name") == "latency_us.op.p99 < 1s") {
+            CHECK(e.at("passed") == false);
+            CHECK(e.at("note") == "no samples");
+            CHECK(e.at("scope") == "phase down");
+            ++notes;
+        }
+        if (e.at("name") == "recovery_ms < 1s") {
+            CHECK(e.at("passed") == false);
+            CHECK(e.at("actual").is_null());
+            ++notes;
+        }
+    }
+    CHECK(notes == 2);
+}
+
+TEST_CASE("run: a latency fault slows statements by what it says, and only during its window", "[cli][run]") {
+    TempDir dir;
+    write_file(dir.path() / "l.toml", R"(
+[[phase]]
+name = "before"
+threads = 2
+duration = "300ms"
+workload = "select1"
+
+[[phase]]
+name = "slow"
+threads = 2
+duration = "600ms"
+workload = "select1"
+expect = ["latency_us.query.p50 >= 20ms"]
+
+[[phase.fault]]
+kind = "latency"
+at = "0s"
+for = "600ms"
+latency = "20ms"
+jitter = "5ms"
+)");
+    const auto r = run_in(dir.path(), {"run", "./l.toml", "--db", "sqlite://x.db", "--no-progress", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    CHECK(j.at("phases").at(0).at("latency_us").at("query").at("p99").get<double>() < 20'000);
+    CHECK(j.at("phases").at(1).at("latency_us").at("query").at("max").get<double>() < 26'000 + 50'000);
+    CHECK(fault(j, 0).at("recovery_basis") == "after");
+}

@@ -1,0 +1,109 @@
+// test_scenario_parts.cpp — the scenario engine's pure parts, compiled in from src/: the
+// recovery rule on synthetic timelines, and the expectation grammar.
+#include "../../src/expectation.hpp"
+#include "../../src/recovery.hpp"
+
+#include <catch2/catch.hpp>
+
+using poolbench::cli::ErrorCounts;
+using poolbench::cli::TimelinePoint;
+
+namespace {
+
+/// 100 ms intervals with the given throughputs (and failures).
+std::vector<TimelinePoint> timeline(std::initializer_list<double> ops, std::initializer_list<std::uint64_t> failed = {}) {
+    std::vector<TimelinePoint> out;
+    double t = 0;
+    auto f = failed.begin();
+    for (const double v : ops) {
+        t += 0.1;
+        TimelinePoint p;
+        p.t_s = t;
+        p.ops_s = v;
+        if (f != failed.end()) p.failed = *f++;
+        out.push_back(p);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("recovery: measured from the fault's end to two intervals back at 90% of the level before it",
+          "[unit][recovery]") {
+    // Level 1000 before the fault (0.0-0.3 s); fault 0.3-0.5 s; back at 0.7 s.
+    const auto t = timeline({1000, 1000, 1000, 0, 0, 300, 800, 950, 990, 1000}, {0, 0, 0, 5, 7, 1, 0, 0, 0, 0});
+    const std::vector<ErrorCounts> errors(t.size());
+    const auto r = poolbench::cli::measure_recovery(t, errors, 0.3, 0.5);
+    CHECK(r.basis == "before");
+    CHECK(r.level_ops_s == Approx(1000));
+    REQUIRE(r.recovery_ms);
+    CHECK(*r.recovery_ms == Approx(200));  // interval 0.7-0.8 starts the run of two (950, 990)
+    CHECK(r.failed == 13);
+    CHECK(r.stalled_ms == Approx(200));
+}
+
+TEST_CASE("recovery: an interval with a failure is not recovered, and no recovery is none", "[unit][recovery]") {
+    const auto t = timeline({1000, 1000, 0, 1000, 1000, 1000}, {0, 0, 3, 1, 0, 0});
+    const std::vector<ErrorCounts> errors(t.size());
+    const auto r = poolbench::cli::measure_recovery(t, errors, 0.2, 0.3);
+    REQUIRE(r.recovery_ms);
+    CHECK(*r.recovery_ms == Approx(100));  // 0.3-0.4 failed once: recovery starts at 0.4
+
+    const auto never = timeline({1000, 1000, 0, 100, 100, 100});
+    const auto n = poolbench::cli::measure_recovery(never, errors, 0.2, 0.3);
+    CHECK_FALSE(n.recovery_ms);
+}
+
+TEST_CASE("recovery: a fault at 0 is measured against the level after it", "[unit][recovery]") {
+    const auto t = timeline({0, 0, 500, 1000, 1000, 1000, 1000, 40});
+    const std::vector<ErrorCounts> errors(t.size());
+    const auto r = poolbench::cli::measure_recovery(t, errors, 0.0, 0.2);
+    CHECK(r.basis == "after");
+    CHECK(r.level_ops_s == Approx(1000));  // the median after the fault, the last partial interval left out
+    REQUIRE(r.recovery_ms);
+    CHECK(*r.recovery_ms == Approx(100));
+}
+
+TEST_CASE("expectations: units convert to the path's own unit, and bad ones say what was expected", "[unit][expect]") {
+    using poolbench::cli::parse_expectation;
+    std::string error;
+    auto e = parse_expectation(" latency_us.op.p99 < 50ms ", error);
+    REQUIRE(e);
+    CHECK(e->path == "latency_us.op.p99");
+    CHECK(e->op == "<");
+    CHECK(e->value == Approx(50'000));
+    e = parse_expectation("recovery_ms<=1.5s", error);
+    REQUIRE(e);
+    CHECK(e->op == "<=");
+    CHECK(e->value == Approx(1500));
+    e = parse_expectation("duration_s >= 500ms", error);
+    REQUIRE(e);
+    CHECK(e->value == Approx(0.5));
+    e = parse_expectation("throughput_ops_s != 0", error);  // a rate, not a time
+    REQUIRE(e);
+    CHECK(e->op == "!=");
+    CHECK_FALSE(parse_expectation("throughput_ops_s > 5s", error));
+    CHECK(error.find("is not a time") != std::string::npos);
+    CHECK_FALSE(parse_expectation("ops.failed", error));
+    CHECK(error.find("no comparison") != std::string::npos);
+    CHECK_FALSE(parse_expectation("ops.failed == lots", error));
+    CHECK(error.find("not a number") != std::string::npos);
+    CHECK_FALSE(parse_expectation("recovery_ms < 3 fortnights", error));
+    CHECK(error.find("unknown unit") != std::string::npos);
+
+    const nlohmann::ordered_json report{{"ops", {{"failed", 3}}}, {"recovery_ms", nullptr},
+                                        {"latency_us", {{"op", {{"count", 0}, {"p99", 0}}}}}};
+    auto x = poolbench::cli::evaluate_expectation(*parse_expectation("ops.failed <= 3", error), report, "");
+    CHECK(x.passed);
+    CHECK(x.actual == 3);
+    x = poolbench::cli::evaluate_expectation(*parse_expectation("ops.failed < 3", error), report, "");
+    CHECK_FALSE(x.passed);
+    x = poolbench::cli::evaluate_expectation(*parse_expectation("recovery_ms < 1s", error), report, "");
+    CHECK_FALSE(x.passed);
+    CHECK_FALSE(x.note.empty());
+    x = poolbench::cli::evaluate_expectation(*parse_expectation("latency_us.op.p99 < 1s", error), report, "");
+    CHECK_FALSE(x.passed);
+    CHECK(x.note == "no samples");
+    CHECK(poolbench::cli::check_expectation_path(*parse_expectation("ops.lost == 0", error), report)
+              .find("the report has no 'ops.lost'") != std::string::npos);
+}
