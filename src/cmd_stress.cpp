@@ -147,8 +147,9 @@ void add_pool_and_workload_options(CLI::App* cmd, const std::shared_ptr<StressOp
 
     cmd->add_option("--workload", o->workload,
                     "select1: SELECT 1; read: point select on seeded rows; write: one INSERT per "
-                    "transaction, verified after the run; mixed: read or write by --write-ratio")
-        ->check(CLI::IsMember({"select1", "read", "write", "mixed"}))
+                    "transaction, verified after the run; mixed: read or write by --write-ratio; read_write: read "
+                    "then write in one DEFERRED transaction")
+        ->check(CLI::IsMember({"select1", "read", "write", "mixed", "read_write"}))
         ->capture_default_str()
         ->group("Workload");
     o->write_ratio_option = cmd->add_option("--write-ratio", o->write_ratio, "Fraction of writes (mixed only)")

@@ -103,7 +103,8 @@ Json phase_json(const PhaseRecord& p) {
            {"threads", p.threads},
            {"workload", p.workload},
            {"write_ratio", number(p.write_ratio)},
-           {"rate_ops_s", number(p.rate_ops_s)}};
+           {"rate_ops_s", number(p.rate_ops_s)},
+           {"writer_gate", p.writer_gate}};
     if (p.ops_requested) j["ops_requested"] = *p.ops_requested;
     if (p.duration_requested_s) j["duration_requested_s"] = number(*p.duration_requested_s);
     j["started_s"] = round3(p.started_s);

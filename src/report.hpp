@@ -181,6 +181,7 @@ struct PhaseRecord {
     std::string workload;
     double write_ratio = 0;
     double rate_ops_s = 0;                    ///< 0: unpaced
+    bool writer_gate = false;                 ///< writes queued at a WriterGate
     std::optional<std::uint64_t> ops_requested;
     std::optional<double> duration_requested_s;
     double started_s = 0;                     ///< since the run's first phase started

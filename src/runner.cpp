@@ -9,6 +9,7 @@
 #include <poolbench/error.hpp>
 #include <poolbench/internal/fast_clock.hpp>
 #include <poolbench/stats.hpp>
+#include <poolbench/writer_gate.hpp>
 
 #include <fmt/format.h>
 
@@ -126,18 +127,41 @@ std::uint64_t claim(Phase& ph) noexcept {
     return std::min(claim_batch, limit - prev);
 }
 
+// A pooled operation's connection: a plain lease, or, for a write behind a WriterGate,
+// the gate's turn and its lease.
+struct PoolHandle {
+    WriteLease gated;
+    Lease plain;
+    Lease& lease() { return gated ? gated.lease() : plain; }
+};
+
 struct PoolSource {
     Pool& pool;
-    [[nodiscard]] Lease open() { return pool.acquire(); }
-    static Connection& conn(Lease& lease) { return *lease; }
-    static void close(Lease& lease) noexcept { lease.release(); }
-    static void invalidate(Lease& lease) noexcept { lease.invalidate(); }
+    WriterGate* gate;
+    [[nodiscard]] PoolHandle open(bool write) {
+        PoolHandle h;
+        if (write && gate != nullptr) {
+            h.gated = gate->acquire(pool);
+        } else {
+            h.plain = pool.acquire();
+        }
+        return h;
+    }
+    static Connection& conn(PoolHandle& h) { return *h.lease(); }
+    static void close(PoolHandle& h) noexcept {
+        if (h.gated) {
+            h.gated.release();
+        } else {
+            h.plain.release();
+        }
+    }
+    static void invalidate(PoolHandle& h) noexcept { h.lease().invalidate(); }
 };
 
 struct DriverSource {
     Driver& driver;
     std::chrono::milliseconds timeout;
-    [[nodiscard]] std::unique_ptr<Connection> open() { return driver.connect(Clock::now() + timeout); }
+    [[nodiscard]] std::unique_ptr<Connection> open(bool /*write*/) { return driver.connect(Clock::now() + timeout); }
     static Connection& conn(std::unique_ptr<Connection>& c) { return *c; }
     static void close(std::unique_ptr<Connection>& c) noexcept { c.reset(); }
     static void invalidate(std::unique_ptr<Connection>& /*c*/) noexcept {}
@@ -180,10 +204,11 @@ void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
     std::int64_t t1 = 0, t2 = 0, t3 = 0;
     bool wrote = false;
     try {
-        auto handle = source.open();
+        const bool write = ph.workload.next_writes(ws);
+        auto handle = source.open(write);
         t1 = fc::now_ns();
         try {
-            wrote = ph.workload.run_op(Source::conn(handle), ws).wrote;
+            wrote = ph.workload.run_op(Source::conn(handle), ws, write).wrote;
         } catch (const QueryError& e) {
             if (e.broken()) Source::invalidate(handle);
             throw;
@@ -487,8 +512,9 @@ void name_this_thread(const std::string& name) noexcept {
     (void)::pthread_setname_np(::pthread_self(), truncated.c_str());
 }
 
-LoadResult run_load(Pool& pool, const Workload& workload, const LoadSpec& spec, const RunHooks& hooks) {
-    return run_phase(PoolSource{pool}, &pool, workload, spec, hooks);
+LoadResult run_load(Pool& pool, const Workload& workload, const LoadSpec& spec, const RunHooks& hooks,
+                    WriterGate* gate) {
+    return run_phase(PoolSource{pool, gate}, &pool, workload, spec, hooks);
 }
 
 LoadResult run_load_unpooled(Driver& driver, const Workload& workload, const LoadSpec& spec,
@@ -631,7 +657,7 @@ Report Runner::run(const RunHooks& hooks) {
     report.config.workload = std::string(to_string(plan_.workload.kind));
     report.config.ops = plan_.load.ops;
     if (plan_.load.duration) report.config.duration_s = std::chrono::duration<double>(*plan_.load.duration).count();
-    report.config.write_ratio = plan_.workload.kind == WorkloadKind::write   ? 1.0
+    report.config.write_ratio = plan_.workload.kind == WorkloadKind::write || plan_.workload.kind == WorkloadKind::read_write ? 1.0
                                 : plan_.workload.kind == WorkloadKind::mixed ? plan_.workload.write_ratio
                                                                              : 0.0;
     report.config.rows = plan_.workload.rows;

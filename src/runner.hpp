@@ -38,6 +38,10 @@
 #include <string>
 #include <vector>
 
+namespace poolbench {
+class WriterGate;
+}
+
 namespace poolbench::cli {
 
 /// The database could not be used: preflight connect or workload setup failed (exit 3).
@@ -111,10 +115,11 @@ struct LoadResult {
     }
 };
 
-/// One load phase through `pool`. Never throws for failures of individual operations
-/// (they are counted); throws std::system_error if worker threads cannot be started.
+/// One load phase through `pool`; writes take their turn at `gate` first when it is given.
+/// Never throws for failures of individual operations (they are counted); throws
+/// std::system_error if worker threads cannot be started.
 [[nodiscard]] LoadResult run_load(Pool& pool, const Workload& workload, const LoadSpec& spec,
-                                  const RunHooks& hooks);
+                                  const RunHooks& hooks, WriterGate* gate = nullptr);
 
 /// One load phase with no pool: every operation opens a connection, runs, closes it.
 [[nodiscard]] LoadResult run_load_unpooled(Driver& driver, const Workload& workload, const LoadSpec& spec,

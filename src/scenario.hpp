@@ -67,6 +67,7 @@ struct PhaseSpec {
     std::optional<std::chrono::milliseconds> duration;
     double rate = 0;  ///< arrival rate, ops/s over all threads (0: as fast as possible)
     WorkloadSpec workload;
+    std::optional<bool> writer_gate;  ///< writes queue at a WriterGate (default: [pool] writer_gate)
     std::vector<FaultSpec> faults;
     std::vector<ExpectText> expect;  ///< scoped to this phase's record
     SourcePlace where;
@@ -78,6 +79,7 @@ struct ScenarioSpec {
     std::vector<Backend> backends{Backend::sqlite, Backend::postgresql, Backend::null};
     std::string db_url;  ///< [database] url; may be empty
     PoolConfig pool;
+    bool writer_gate = false;  ///< [pool] writer_gate: every phase's writes queue at one WriterGate
     std::vector<PhaseSpec> phases;
     std::vector<ExpectText> expect;          ///< run scope
     std::vector<ExpectText> abort_on_fail;   ///< also checked live; a failure stops the run

@@ -186,13 +186,14 @@ void read_scenario_table(const Reader& r, const toml::table& t, ScenarioSpec& s)
     if (const auto* n = t.get("error_backoff")) s.error_backoff = r.duration(*n, "error_backoff", true);
 }
 
-void read_pool_table(const Reader& r, const toml::table& t, PoolConfig& p) {
+void read_pool_table(const Reader& r, const toml::table& t, PoolConfig& p, bool& writer_gate) {
     r.only(t, "[pool]",
            {"max_size", "min_idle", "core_size", "max_waiting", "max_connecting", "acquire_timeout",
             "validation_interval", "starvation_threshold", "idle_timeout", "max_lifetime", "max_lifetime_jitter",
             "keepalive_interval", "connect_attempts", "connect_backoff_base", "connect_backoff_max",
             "breaker_failures", "breaker_cooldown", "reset_on_release", "idle_order", "leak_threshold",
-            "leak_reclaim_after", "leak_trace_every", "housekeeping_interval"});
+            "leak_reclaim_after", "leak_trace_every", "housekeeping_interval", "writer_gate"});
+    if (const auto* n = t.get("writer_gate")) writer_gate = r.boolean(*n, "writer_gate");
     auto size = [&](const char* key, std::size_t& out, std::int64_t lo) {
         if (const auto* n = t.get(key)) out = static_cast<std::size_t>(r.integer(*n, key, lo, 10'000));
     };
@@ -288,7 +289,8 @@ FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& p
 
 PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
     r.only(t, "[[phase]]",
-           {"name", "threads", "duration", "ops", "rate", "workload", "mix", "write_ratio", "rows", "expect", "fault"});
+           {"name", "threads", "duration", "ops", "rate", "workload", "mix", "write_ratio", "rows", "writer_gate",
+            "expect", "fault"});
     PhaseSpec p;
     p.where = {r.place(t)};
     p.name = fmt::format("phase{}", index + 1);
@@ -313,7 +315,9 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
     if (workload != nullptr) {
         const std::string w = r.text(*workload, "workload");
         const auto kind = parse_workload(w);
-        if (!kind) r.fail(*workload, fmt::format("unknown workload '{}' (one of: select1, read, write, mixed)", w));
+        if (!kind) {
+            r.fail(*workload, fmt::format("unknown workload '{}' (one of: select1, read, write, mixed, read_write)", w));
+        }
         p.workload.kind = *kind;
     }
     if (mix != nullptr) {
@@ -331,6 +335,7 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
         if (p.workload.kind != WorkloadKind::mixed || mix != nullptr) r.fail(*n, "write_ratio applies only to workload = \"mixed\"");
         p.workload.write_ratio = r.number(*n, "write_ratio", 0, 1);
     }
+    if (const auto* n = t.get("writer_gate")) p.writer_gate = r.boolean(*n, "writer_gate");
     if (const auto* n = t.get("rows")) p.workload.rows = static_cast<std::uint64_t>(r.integer(*n, "rows", 1, 100'000'000));
     if (const auto* n = t.get("expect")) p.expect = r.expectations(*n, "expect");
     if (const auto* n = t.get("fault")) {
@@ -459,7 +464,7 @@ ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>&
     s.pool.name = "poolbench";
     if (const auto* n = root.get("pool")) {
         if (!n->is_table()) r.fail(*n, "[pool] must be a table");
-        read_pool_table(r, *n->as_table(), s.pool);
+        read_pool_table(r, *n->as_table(), s.pool, s.writer_gate);
     }
     const bool backends_given = root.get("scenario") != nullptr && root.get("scenario")->as_table() != nullptr &&
                                 root.get("scenario")->as_table()->get("backends") != nullptr;

@@ -13,6 +13,7 @@
 #include <poolbench/drivers.hpp>
 #include <poolbench/error.hpp>
 #include <poolbench/internal/fast_clock.hpp>
+#include <poolbench/writer_gate.hpp>
 
 #include <fmt/format.h>
 
@@ -39,7 +40,8 @@ std::string backend_list(const std::vector<Backend>& backends) {
 std::string default_table(const PhaseSpec& p) {
     switch (p.workload.kind) {
         case WorkloadKind::write:
-        case WorkloadKind::mixed: return "poolbench_writes";
+        case WorkloadKind::mixed:
+        case WorkloadKind::read_write: return "poolbench_writes";
         case WorkloadKind::read: return "poolbench_accounts";
         case WorkloadKind::select1: break;
     }
@@ -60,7 +62,7 @@ std::string fault_scope(const FaultRecord& f) {
 
 bool any_writes(const ScenarioSpec& spec) {
     return std::any_of(spec.phases.begin(), spec.phases.end(), [](const PhaseSpec& p) {
-        return p.workload.kind == WorkloadKind::write ||
+        return p.workload.kind == WorkloadKind::write || p.workload.kind == WorkloadKind::read_write ||
                (p.workload.kind == WorkloadKind::mixed && p.workload.write_ratio > 0);
     });
 }
@@ -296,7 +298,7 @@ private:
             check_abort(sample, out.started_s, stop_phase, report);
         };
         clock.start_faults_at_zero();
-        out.load = run_load(pool, workloads_[index], load, hooks);
+        out.load = run_load(pool, workloads_[index], load, hooks, p.writer_gate.value_or(spec_.writer_gate) ? &gate_ : nullptr);
         out.faults = std::move(clock.finish());
         if (clock.interrupted() || (hooks_.cancel != nullptr && hooks_.cancel->load())) {
             report.interrupted = true;
@@ -343,10 +345,11 @@ private:
             rec.name = p.name;
             rec.threads = p.threads;
             rec.workload = std::string(to_string(p.workload.kind));
-            rec.write_ratio = p.workload.kind == WorkloadKind::write   ? 1.0
+            rec.write_ratio = p.workload.kind == WorkloadKind::write || p.workload.kind == WorkloadKind::read_write ? 1.0
                               : p.workload.kind == WorkloadKind::mixed ? p.workload.write_ratio
                                                                        : 0.0;
             rec.rate_ops_s = p.rate;
+            rec.writer_gate = p.writer_gate.value_or(spec_.writer_gate);
             rec.ops_requested = p.ops;
             if (p.duration) rec.duration_requested_s = seconds(*p.duration);
             rec.started_s = o.started_s;
@@ -542,6 +545,7 @@ private:
     std::vector<std::string> secrets_;
     std::string run_id_;
     std::vector<Workload> workloads_;
+    WriterGate gate_{"poolbench-writers"};  // one per database file, shared by every phase
     std::vector<PhaseOutcome> outcomes_;
     Clock::time_point run_start_;
     std::atomic<bool> stop_{false};

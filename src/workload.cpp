@@ -33,8 +33,12 @@ constexpr std::string_view insert_sql =
     "INSERT INTO poolbench_writes (run_id, worker, seq, payload) VALUES ($1, $2, $3, $4)";
 constexpr std::string_view count_writes_sql = "SELECT count(*) FROM poolbench_writes WHERE run_id = $1";
 
-bool needs_accounts(WorkloadKind k) { return k == WorkloadKind::read || k == WorkloadKind::mixed; }
-bool needs_writes(WorkloadKind k) { return k == WorkloadKind::write || k == WorkloadKind::mixed; }
+bool needs_accounts(WorkloadKind k) {
+    return k == WorkloadKind::read || k == WorkloadKind::mixed || k == WorkloadKind::read_write;
+}
+bool needs_writes(WorkloadKind k) {
+    return k == WorkloadKind::write || k == WorkloadKind::mixed || k == WorkloadKind::read_write;
+}
 
 }  // namespace
 
@@ -44,12 +48,14 @@ std::string_view to_string(WorkloadKind kind) noexcept {
         case WorkloadKind::read: return "read";
         case WorkloadKind::write: return "write";
         case WorkloadKind::mixed: return "mixed";
+        case WorkloadKind::read_write: return "read_write";
     }
     return "?";
 }
 
 std::optional<WorkloadKind> parse_workload(std::string_view text) noexcept {
-    for (auto k : {WorkloadKind::select1, WorkloadKind::read, WorkloadKind::write, WorkloadKind::mixed}) {
+    for (auto k : {WorkloadKind::select1, WorkloadKind::read, WorkloadKind::write, WorkloadKind::mixed,
+                   WorkloadKind::read_write}) {
         if (text == to_string(k)) return k;
     }
     return std::nullopt;
@@ -66,7 +72,8 @@ Workload Workload::with_run_id(std::string run_id) const {
 }
 
 bool Workload::writes() const noexcept {
-    return spec_.kind == WorkloadKind::write || (spec_.kind == WorkloadKind::mixed && spec_.write_ratio > 0);
+    return spec_.kind == WorkloadKind::write || spec_.kind == WorkloadKind::read_write ||
+           (spec_.kind == WorkloadKind::mixed && spec_.write_ratio > 0);
 }
 
 WorkerState Workload::make_worker_state(std::uint32_t worker, std::uint64_t seed) const {
@@ -112,7 +119,29 @@ void Workload::write_one(Connection& conn, WorkerState& state) const {
     conn.execute("COMMIT");
 }
 
-OpOutcome Workload::run_op(Connection& conn, WorkerState& state) const {
+void Workload::read_then_write(Connection& conn, WorkerState& state) const {
+    conn.execute("BEGIN");  // DEFERRED on SQLite: the write lock is taken at the INSERT
+    read_one(conn, state);
+    const std::uint64_t seq = state.seq++;
+    const std::array<Value, 4> params{
+        Value{run_id_}, Value{static_cast<std::int64_t>(state.worker)}, Value{static_cast<std::int64_t>(seq)},
+        Value{fmt::format("worker {} op {} (read, then write)", state.worker, seq)}};
+    (void)conn.query(insert_sql, params);
+    conn.execute("COMMIT");
+}
+
+bool Workload::next_writes(WorkerState& state) const {
+    switch (spec_.kind) {
+        case WorkloadKind::select1:
+        case WorkloadKind::read: return false;
+        case WorkloadKind::write:
+        case WorkloadKind::read_write: return true;
+        case WorkloadKind::mixed: return std::bernoulli_distribution(spec_.write_ratio)(state.rng);
+    }
+    return false;
+}
+
+OpOutcome Workload::run_op(Connection& conn, WorkerState& state, bool write) const {
     switch (spec_.kind) {
         case WorkloadKind::select1:
             (void)conn.query("SELECT 1");
@@ -123,15 +152,16 @@ OpOutcome Workload::run_op(Connection& conn, WorkerState& state) const {
         case WorkloadKind::write:
             write_one(conn, state);
             return {.wrote = true};
-        case WorkloadKind::mixed: {
-            std::bernoulli_distribution write(spec_.write_ratio);
-            if (write(state.rng)) {
+        case WorkloadKind::mixed:
+            if (write) {
                 write_one(conn, state);
                 return {.wrote = true};
             }
             read_one(conn, state);
             return {};
-        }
+        case WorkloadKind::read_write:
+            read_then_write(conn, state);
+            return {.wrote = true};
     }
     return {};
 }

@@ -20,10 +20,14 @@
 
 namespace poolbench::cli {
 
-enum class WorkloadKind { select1, read, write, mixed };
+/// select1: SELECT 1. read: a point select. write: one INSERT per transaction (IMMEDIATE
+/// on SQLite). mixed: read or write by write_ratio. read_write: a DEFERRED transaction
+/// that reads an account, then inserts — on SQLite the shape whose lock upgrade fails
+/// with SQLITE_BUSY at once under contention (what a WriterGate prevents).
+enum class WorkloadKind { select1, read, write, mixed, read_write };
 
 [[nodiscard]] std::string_view to_string(WorkloadKind kind) noexcept;
-/// Parses "select1", "read", "write", "mixed"; nullopt otherwise.
+/// Parses "select1", "read", "write", "mixed", "read_write"; nullopt otherwise.
 [[nodiscard]] std::optional<WorkloadKind> parse_workload(std::string_view text) noexcept;
 
 struct WorkloadSpec {
@@ -53,9 +57,13 @@ public:
     /// transaction) when it holds fewer than spec.rows rows. Throws poolbench::Error.
     void setup(Connection& conn) const;
 
-    /// One operation. Throws poolbench::Error (QueryError, ...); a failed write leaves
-    /// its transaction open for the pool's reset to roll back.
-    OpOutcome run_op(Connection& conn, WorkerState& state) const;
+    /// Whether the next operation of this worker writes (drawn before it acquires, so a
+    /// writer can queue at a WriterGate). Advances the worker's random state for mixed.
+    [[nodiscard]] bool next_writes(WorkerState& state) const;
+
+    /// One operation; `write` as next_writes() said. Throws poolbench::Error (QueryError,
+    /// ...); a failed write leaves its transaction open for the pool's reset to roll back.
+    OpOutcome run_op(Connection& conn, WorkerState& state, bool write) const;
 
     /// The same workload writing under another run id (the baseline's rows must not be
     /// counted as the pooled run's).
@@ -72,6 +80,7 @@ public:
 private:
     void read_one(Connection& conn, WorkerState& state) const;
     void write_one(Connection& conn, WorkerState& state) const;
+    void read_then_write(Connection& conn, WorkerState& state) const;
 
     WorkloadSpec spec_;
     Backend backend_;
