@@ -1,10 +1,12 @@
-// cmd_stress.cpp — `poolbench stress` and `poolbench soak`: options → RunPlan → Runner →
-// Report → renderers. A soak is a stress run bounded by time and paced at --rate
+// cmd_stress.cpp — `poolbench stress` and `poolbench soak`: options → a one-phase
+// scenario → the scenario engine → Report → renderers. A soak is a stress run bounded by time and paced at --rate
 // operations per second (sysbench --rate), with leak tracking on; it also fails when the
 // run falls behind its rate or a sample interval completes no operation (a stall).
 #include "cli.hpp"
 #include "report_files.hpp"
 #include "runner.hpp"
+#include "scenario.hpp"
+#include "scenario_runner.hpp"
 #include "workload.hpp"
 
 #include <poolbench/drivers.hpp>
@@ -39,77 +41,126 @@ struct StressOptions {
     CLI::Option* sample_interval_option = nullptr;  ///< soak only
 };
 
-RunPlan make_plan(const StressOptions& o, const DatabaseChoice& db, std::string_view command) {
-    RunPlan plan;
-    plan.command = std::string(command);
-    plan.db = parse_db_url(db.url());  // ConfigError: exit 2
+/// A stress or soak run is a one-phase scenario built from the flags, run by the same
+/// engine as `poolbench run`; its built-in expectations are the scenario's.
+ScenarioSpec make_spec(const StressOptions& o, std::string_view command) {
+    ScenarioSpec spec;
+    spec.name = std::string(command);
+    spec.source = "--" + std::string(command);
 
     if (o.min_idle > o.pool_size) {
         throw UsageFailure(fmt::format("--min-idle {} exceeds --pool-size {}", o.min_idle, o.pool_size));
     }
-    plan.pool.name = "poolbench";
-    plan.pool.max_size = o.pool_size;
-    plan.pool.min_idle = o.min_idle;
-    plan.pool.acquire_timeout = parse_duration(o.acquire_timeout, "--acquire-timeout");
-    plan.pool.starvation_threshold = o.starvation_threshold == "0" || o.starvation_threshold == "0ms"
+    spec.pool.name = "poolbench";
+    spec.pool.max_size = o.pool_size;
+    spec.pool.min_idle = o.min_idle;
+    spec.pool.acquire_timeout = parse_duration(o.acquire_timeout, "--acquire-timeout");
+    spec.pool.starvation_threshold = o.starvation_threshold == "0" || o.starvation_threshold == "0ms"
                                          ? std::chrono::milliseconds{0}
                                          : parse_duration(o.starvation_threshold, "--starvation-threshold");
     if (!o.leak_threshold.empty()) {
-        plan.pool.leak_threshold = parse_duration(o.leak_threshold, "--leak-threshold");
-        plan.pool.leak_trace_every = 1;
+        spec.pool.leak_threshold = parse_duration(o.leak_threshold, "--leak-threshold");
+        spec.pool.leak_trace_every = 1;
     }
-    plan.pool.validate();
+    spec.pool.validate();
 
+    PhaseSpec phase;
+    phase.name = std::string(command);
     if (command == "soak") {
-        plan.load.threads = o.load.threads;
-        plan.load.duration = parse_duration(o.load.duration, "--duration");
-        plan.load.rate_ops_s = o.rate;
-        plan.load.sample_interval = parse_duration(o.common.sample_interval, "--sample-interval");
+        phase.threads = o.load.threads;
+        phase.duration = parse_duration(o.load.duration, "--duration");
+        phase.rate = o.rate;
+        auto interval = parse_duration(o.common.sample_interval, "--sample-interval");
         if (o.sample_interval_option != nullptr && o.sample_interval_option->count() == 0 &&
-            plan.load.sample_interval * 10 > *plan.load.duration) {
+            interval * 10 > *phase.duration) {
             // The default interval for a short soak: a tenth of it (at least 10 ms).
-            plan.load.sample_interval = std::max(std::chrono::milliseconds{10}, *plan.load.duration / 10);
+            interval = std::max(std::chrono::milliseconds{10}, *phase.duration / 10);
         }
-        if (plan.load.sample_interval > *plan.load.duration) {
+        if (interval > *phase.duration) {
             throw UsageFailure(fmt::format("--sample-interval {} is longer than --duration {}", o.common.sample_interval,
                                            o.load.duration));
         }
+        phase.sample_interval = interval;
+        phase.check_stalls = true;  // a soak fails on a stall, paced or not
     } else {
-        apply_load_options(o.load, o.common, plan.load);
+        LoadSpec load;
+        apply_load_options(o.load, o.common, load);
+        phase.threads = load.threads;
+        phase.ops = load.ops;
+        phase.duration = load.duration;
+        phase.sample_interval = load.sample_interval;
     }
-    plan.load.connect_timeout = plan.pool.acquire_timeout;
-    plan.load.error_backoff = std::chrono::milliseconds{10};
 
     const auto kind = parse_workload(o.workload);
     if (!kind) throw UsageFailure(fmt::format("--workload: unknown workload '{}'", o.workload));
     if (o.write_ratio_option->count() > 0 && *kind != WorkloadKind::mixed) {
         throw UsageFailure(fmt::format("--write-ratio applies only to --workload mixed (not {})", o.workload));
     }
-    plan.workload.kind = *kind;
-    plan.workload.write_ratio = o.write_ratio;
-    plan.workload.rows = o.rows;
-    plan.baseline = o.baseline;
-    return plan;
+    phase.workload.kind = *kind;
+    phase.workload.write_ratio = o.write_ratio;
+    phase.workload.rows = o.rows;
+    spec.phases.push_back(std::move(phase));
+    spec.expect = {{"ops.failed == 0", {spec.source}}, {"ops.timed_out == 0", {spec.source}}};
+    return spec;
+}
+
+/// --baseline: the same workload with no pool (a new connection per operation), bounded.
+BaselineSection run_baseline(const ScenarioSpec& spec, const DbUrl& db, Driver& driver, const RunHooks& hooks,
+                             double pooled_ops_s) {
+    constexpr std::uint64_t max_ops = 20'000;
+    constexpr std::chrono::milliseconds max_duration{10'000};
+    const PhaseSpec& phase = spec.phases.front();
+    LoadSpec load;
+    load.threads = phase.threads;
+    load.connect_timeout = spec.pool.acquire_timeout;
+    load.sample_interval = phase.sample_interval.value_or(std::chrono::milliseconds{1000});
+    load.error_backoff = spec.error_backoff;
+    BaselineSection b;
+    if (phase.ops) {
+        load.ops = std::min(*phase.ops, max_ops);
+        b.ops_requested = *load.ops;
+    } else if (phase.duration) {
+        load.duration = std::min(*phase.duration, max_duration);
+        b.duration_limit_s = std::chrono::duration<double>(*load.duration).count();
+    }
+    const Workload workload(phase.workload, db.backend, make_run_id() + "-baseline");
+    const LoadResult r = run_load_unpooled(driver, workload, load, hooks);
+    b.duration_s = r.duration_s;
+    b.ops = r.ops;
+    b.throughput_ops_s = r.throughput_ops_s();
+    b.latency_us = summarize(r);
+    b.speedup = b.throughput_ops_s > 0 ? pooled_ops_s / b.throughput_ops_s : 0.0;
+    return b;
 }
 
 ExitCode run_stress(const StressOptions& o, std::string_view command) {
     check_report_targets(o.common);
     arm_error_reports(o.common, std::string(command));
-    const DatabaseChoice db = DatabaseChoice::resolve(o.common.db);
-    RunPlan plan = make_plan(o, db, command);
-    guard_reports_against(o.common, plan.db);
+    const DatabaseChoice choice = DatabaseChoice::resolve(o.common.db);
+    const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
+    const ScenarioSpec spec = make_spec(o, command);
+    guard_reports_against(o.common, db);
 
-    std::shared_ptr<Driver> driver = open_driver(plan.db);
+    std::shared_ptr<Driver> driver = open_driver(db);
 
     install_interrupt_handler();
     ProgressLine progress(o.common.no_progress);
     RunHooks hooks;
     hooks.on_sample = progress.callback();
     hooks.cancel = &interrupt_flag();
-    Runner runner(std::move(plan), std::move(driver));
-    const Report report = runner.run(hooks);
+    ScenarioRunOptions options;
+    options.command = std::string(command);
+    Report report = run_scenario(spec, db, driver, options, hooks);
+    if (o.baseline && !report.interrupted) {
+        report.baseline = run_baseline(spec, db, *driver, hooks, report.throughput_ops_s);
+        if (interrupt_flag().load()) {
+            report.interrupted = true;
+            report.interrupted_at = "during the baseline";
+            report.expectations.push_back({"run completed", "not interrupted", 0, false});
+        }
+    }
     progress.finish();
-    return emit_report(report, o.common);
+    return emit_report(std::move(report), o.common);
 }
 
 /// The Pool and Workload groups, shared by stress and soak.

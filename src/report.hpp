@@ -192,6 +192,8 @@ struct PhaseRecord {
     ErrorCounts errors_by_class{};
     std::uint64_t writes_acknowledged = 0;
     bool cancelled = false;                   ///< stopped early (Ctrl-C, abort_on_fail)
+    double sample_interval_s = 0;
+    std::optional<std::uint64_t> stalled_intervals;  ///< when the stall rule applies (check_stalls)
 };
 
 /// One fault of a scenario: when it was asked for, when it really ran, and what it did.

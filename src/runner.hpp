@@ -7,14 +7,10 @@
 //                                                stops at spec.ops or spec.duration (or
 //                                                on hooks.cancel), returns LoadResult.
 //   run_load_unpooled(driver, workload, spec,…)  the same loop with connect()/close per op.
-//   Runner(plan).run(hooks)                      the stress command: preflight + setup,
-//                                                pool, run_load, shutdown, write
-//                                                verification, optional baseline, built-in
-//                                                expectations → Report.
 //
-// A soak command is Runner with a duration and LoadSpec::rate_ops_s; a scenario runs
-// run_load once per phase on one pool, flipping FaultSettings between phases (hooks
-// .on_sample sees every timeline point as it is taken, e.g. to measure recovery).
+// The scenario engine (scenario_runner.hpp) runs run_load once per phase on one pool;
+// stress and soak are one-phase scenarios. Hooks see the phase start (the fault clock
+// starts there) and every timeline point as it is taken (progress line, abort_on_fail).
 //
 // Thread-safety: run_load/run_load_unpooled block the calling thread until the phase is
 // over; the hooks are called from the sampler thread (never concurrently with each other).
@@ -124,41 +120,6 @@ struct LoadResult {
 /// One load phase with no pool: every operation opens a connection, runs, closes it.
 [[nodiscard]] LoadResult run_load_unpooled(Driver& driver, const Workload& workload, const LoadSpec& spec,
                                            const RunHooks& hooks);
-
-/// Everything the stress command decided from its options.
-struct RunPlan {
-    std::string command = "stress";
-    std::optional<std::string> scenario;
-    DbUrl db;  ///< original may hold a password: only db.redacted is ever reported
-    PoolConfig pool;
-    LoadSpec load;
-    WorkloadSpec workload;
-    bool baseline = false;
-    std::uint64_t baseline_max_ops = 20'000;
-    std::chrono::milliseconds baseline_max_duration{10'000};
-    std::chrono::milliseconds shutdown_grace{5'000};
-};
-
-class Runner {
-public:
-    Runner(RunPlan plan, std::shared_ptr<Driver> driver);
-
-    /// Runs the plan and returns the report (expectations evaluated, verdict set).
-    /// Throws DatabaseUnusable when the preflight connection or setup fails.
-    [[nodiscard]] Report run(const RunHooks& hooks);
-
-private:
-    void preflight(const Workload& workload);
-    [[nodiscard]] std::optional<std::uint64_t> count_written(const Workload& workload, std::string& error);
-    [[nodiscard]] BaselineSection run_baseline(const Workload& workload, const RunHooks& hooks, double pooled_ops_s);
-    [[nodiscard]] std::string redact(std::string_view text) const;
-    /// Paced runs: the run kept up with LoadSpec::rate_ops_s. Soaks: no stalled interval.
-    void add_pacing_expectations(Report& report, const LoadResult& result) const;
-
-    RunPlan plan_;
-    std::shared_ptr<Driver> driver_;
-    std::vector<std::string> secrets_;
-};
 
 /// Names the calling thread (pthread_setname_np; at most 15 bytes are kept), so leak
 /// reports and debuggers show it. Call before the thread's first acquire.

@@ -68,6 +68,10 @@ struct PhaseSpec {
     double rate = 0;  ///< arrival rate, ops/s over all threads (0: as fast as possible)
     WorkloadSpec workload;
     std::optional<bool> writer_gate;  ///< writes queue at a WriterGate (default: [pool] writer_gate)
+    /// Fail on a stall: a full sample interval that should hold 2+ operations (at the rate,
+    /// or unpaced at the phase's average) completing none. Default: when paced.
+    std::optional<bool> check_stalls;
+    std::optional<std::chrono::milliseconds> sample_interval;  ///< default: the sampling rule
     std::vector<FaultSpec> faults;
     std::vector<ExpectText> expect;  ///< scoped to this phase's record
     SourcePlace where;

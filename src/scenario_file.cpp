@@ -290,7 +290,7 @@ FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& p
 PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
     r.only(t, "[[phase]]",
            {"name", "threads", "duration", "ops", "rate", "workload", "mix", "write_ratio", "rows", "writer_gate",
-            "expect", "fault"});
+            "check_stalls", "expect", "fault"});
     PhaseSpec p;
     p.where = {r.place(t)};
     p.name = fmt::format("phase{}", index + 1);
@@ -336,6 +336,7 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
         p.workload.write_ratio = r.number(*n, "write_ratio", 0, 1);
     }
     if (const auto* n = t.get("writer_gate")) p.writer_gate = r.boolean(*n, "writer_gate");
+    if (const auto* n = t.get("check_stalls")) p.check_stalls = r.boolean(*n, "check_stalls");
     if (const auto* n = t.get("rows")) p.workload.rows = static_cast<std::uint64_t>(r.integer(*n, "rows", 1, 100'000'000));
     if (const auto* n = t.get("expect")) p.expect = r.expectations(*n, "expect");
     if (const auto* n = t.get("fault")) {

@@ -48,6 +48,17 @@ std::string default_table(const PhaseSpec& p) {
     return {};
 }
 
+double write_ratio(const PhaseSpec& p) {
+    switch (p.workload.kind) {
+        case WorkloadKind::write:
+        case WorkloadKind::read_write: return 1.0;
+        case WorkloadKind::mixed: return p.workload.write_ratio;
+        case WorkloadKind::select1:
+        case WorkloadKind::read: break;
+    }
+    return 0.0;
+}
+
 bool plain_identifier(const std::string& name) {
     if (name.empty() || name.size() > 63) return false;
     return std::all_of(name.begin(), name.end(), [](char c) {
@@ -239,8 +250,8 @@ private:
 
     Report header() const {
         Report r;
-        r.command = "run";
-        r.scenario = spec_.name;
+        r.command = options_.command;
+        if (options_.command == "run") r.scenario = spec_.name;
         r.backend = std::string(to_string(db_.backend));
         r.url_redacted = db_.redacted;
         r.config.pool_max = spec_.pool.max_size;
@@ -253,9 +264,22 @@ private:
         std::size_t threads = 0;
         for (const auto& p : spec_.phases) threads = std::max(threads, p.threads);
         r.config.threads = threads;
-        r.config.workload = spec_.phases.size() == 1 ? std::string(to_string(spec_.phases[0].workload.kind)) : "phases";
+        r.config.workload = "phases";
+        if (spec_.phases.size() == 1) {
+            // One phase (stress, soak, or a one-phase scenario): its settings are the run's.
+            const PhaseSpec& p = spec_.phases[0];
+            r.config.workload = std::string(to_string(p.workload.kind));
+            r.config.ops = p.ops;
+            if (p.duration) r.config.duration_s = seconds(*p.duration);
+            r.config.write_ratio = write_ratio(p);
+            r.config.rows = p.workload.rows;
+            r.config.sample_interval_s = seconds(sample_interval(p));
+            r.config.rate_ops_s = p.rate;
+        }
         r.leaks_tracked = spec_.pool.leak_threshold.count() > 0;
-        r.recovery_rule = recovery_rule;
+        if (std::any_of(spec_.phases.begin(), spec_.phases.end(), [](const PhaseSpec& p) { return !p.faults.empty(); })) {
+            r.recovery_rule = recovery_rule;
+        }
         return r;
     }
 
@@ -263,6 +287,7 @@ private:
     /// by operations; otherwise at least 20 points, at most 1 s apart.
     static std::chrono::milliseconds sample_interval(const PhaseSpec& p) {
         using std::chrono::milliseconds;
+        if (p.sample_interval) return *p.sample_interval;
         if (!p.faults.empty() || !p.duration) return milliseconds{100};
         return std::clamp(*p.duration / 20, milliseconds{10}, milliseconds{1000});
     }
@@ -345,9 +370,7 @@ private:
             rec.name = p.name;
             rec.threads = p.threads;
             rec.workload = std::string(to_string(p.workload.kind));
-            rec.write_ratio = p.workload.kind == WorkloadKind::write || p.workload.kind == WorkloadKind::read_write ? 1.0
-                              : p.workload.kind == WorkloadKind::mixed ? p.workload.write_ratio
-                                                                       : 0.0;
+            rec.write_ratio = write_ratio(p);
             rec.rate_ops_s = p.rate;
             rec.writer_gate = p.writer_gate.value_or(spec_.writer_gate);
             rec.ops_requested = p.ops;
@@ -360,6 +383,11 @@ private:
             rec.errors_by_class = r.errors_by_kind;
             rec.writes_acknowledged = r.writes_acknowledged;
             rec.cancelled = r.cancelled;
+            rec.sample_interval_s = seconds(sample_interval(p));
+            if (p.check_stalls.value_or(p.rate > 0) && !r.cancelled) {
+                rec.stalled_intervals = count_stalled_intervals(r.timeline, rec.sample_interval_s,
+                                                                p.rate > 0 ? p.rate : rec.throughput_ops_s);
+            }
             report.phases.push_back(rec);
 
             acquire.merge(r.acquire_ns);
@@ -507,6 +535,29 @@ private:
                       report.pool.peak_total <= report.pool.max_size && !limit_violated_});
         ex.push_back({"pool.active_at_end == 0", "== 0", static_cast<double>(report.pool.active_at_end),
                       report.pool.active_at_end == 0});
+        const bool flat = options_.command != "run";  // stress, soak: names as they always were
+        for (const auto& p : report.phases) {
+            const std::string scope = flat ? std::string() : "phase " + p.name;
+            if (p.rate_ops_s > 0 && !p.cancelled) {
+                // A paced phase must keep up with its target rate.
+                Expectation e{"throughput_ops_s >= 95% of the target rate", fmt::format(">= {:.1f}", p.rate_ops_s * 0.95),
+                              p.throughput_ops_s, p.throughput_ops_s >= p.rate_ops_s * 0.95};
+                e.scope = scope;
+                ex.push_back(std::move(e));
+            }
+            if (p.stalled_intervals) {
+                Expectation e{"timeline intervals without a completed operation == 0", "== 0",
+                              static_cast<double>(*p.stalled_intervals), *p.stalled_intervals == 0};
+                e.scope = scope;
+                ex.push_back(std::move(e));
+            }
+        }
+        const bool leak_faults = std::any_of(report.faults.begin(), report.faults.end(),
+                                             [](const FaultRecord& f) { return f.kind == "leak"; });
+        if (report.leaks_tracked && !leak_faults) {
+            ex.push_back({"leaks.reported == 0", "== 0", static_cast<double>(report.pool.leaks_detected),
+                          report.pool.leaks_detected == 0});
+        }
         for (const auto& f : report.faults) {
             const bool ran = f.started_s.has_value() && f.error.empty();
             Expectation e{"fault ran and was reverted", "started, reverted, no error", ran && f.reverted ? 1.0 : 0.0,
@@ -555,6 +606,19 @@ private:
 };
 
 }  // namespace
+
+std::uint64_t count_stalled_intervals(const std::vector<TimelinePoint>& timeline, double interval_s,
+                                      double expected_ops_s) {
+    if (expected_ops_s * interval_s < 2) return 0;
+    std::uint64_t stalled = 0;
+    double previous_t = 0;
+    for (const auto& p : timeline) {
+        const bool full = p.t_s - previous_t >= interval_s * 0.9;
+        if (full && p.ops_s <= 0) ++stalled;
+        previous_t = p.t_s;
+    }
+    return stalled;
+}
 
 Report run_scenario(const ScenarioSpec& spec, const DbUrl& db, std::shared_ptr<Driver> driver,
                     const ScenarioRunOptions& options, const RunHooks& hooks) {

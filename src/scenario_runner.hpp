@@ -21,6 +21,10 @@ namespace poolbench::cli {
 struct ScenarioRunOptions {
     std::string restart_command;  ///< --restart-command ("" = none)
     std::string self_exe;         ///< this binary (sqlite.lock starts its lock holder from it)
+    /// The command the report names: "run" (the scenario is named), or "stress" / "soak",
+    /// whose one phase is built from their flags (built-in expectations then carry no
+    /// phase scope, as they always did).
+    std::string command = "run";
 };
 
 /// Everything that can be checked before anything runs, against the database chosen:
@@ -34,6 +38,11 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
 /// connection or the workload setup fails.
 [[nodiscard]] Report run_scenario(const ScenarioSpec& spec, const DbUrl& db, std::shared_ptr<Driver> driver,
                                   const ScenarioRunOptions& options, const RunHooks& hooks);
+
+/// The stall rule (check_stalls): full sample intervals that should hold at least two
+/// operations (at the target rate, or unpaced at the phase's average) and completed none.
+[[nodiscard]] std::uint64_t count_stalled_intervals(const std::vector<TimelinePoint>& timeline, double interval_s,
+                                                    double expected_ops_s);
 
 /// The rule recovery_ms follows, as the report states it.
 inline constexpr const char* recovery_rule =
