@@ -24,11 +24,21 @@ std::string us(double v) {
 }
 
 /// One line chart of `values` over the timeline's t_s, 640x160, with its maximum labelled.
-std::string chart(const std::vector<TimelinePoint>& points, const char* title, const char* unit,
-                  double (*value)(const TimelinePoint&)) {
+std::string chart(const std::vector<TimelinePoint>& points, const std::vector<FaultRecord>& faults, const char* title,
+                  const char* unit, double (*value)(const TimelinePoint&)) {
     if (points.empty()) return {};
     const double width = 640, height = 160, pad = 30;
     const double t_max = std::max(points.back().t_s, 1e-9);
+    // Fault windows shaded, on the timeline's own time base.
+    std::string shades;
+    for (const auto& f : faults) {
+        if (!f.started_s || !f.ended_s) continue;
+        const double x0 = pad + (width - 2 * pad) * std::clamp(*f.started_s / t_max, 0.0, 1.0);
+        const double x1 = pad + (width - 2 * pad) * std::clamp(*f.ended_s / t_max, 0.0, 1.0);
+        shades += fmt::format("<rect class=\"fault\" x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" "
+                              "fill=\"#f4a261\" fill-opacity=\"0.3\"><title>{} ({} in phase {})</title></rect>",
+                              x0, pad, std::max(1.0, x1 - x0), height - 2 * pad, esc(f.kind), esc(f.kind), esc(f.phase));
+    }
     double v_max = 0;
     for (const auto& p : points) v_max = std::max(v_max, value(p));
     if (v_max <= 0) v_max = 1;
@@ -40,11 +50,11 @@ std::string chart(const std::vector<TimelinePoint>& points, const char* title, c
     }
     return fmt::format(
         "<figure><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
-        "role=\"img\" aria-label=\"{}\"><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
+        "role=\"img\" aria-label=\"{}\">{}<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
         "stroke=\"#bbb\"/><polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"1.5\" points=\"{}\"/>"
         "<text x=\"{}\" y=\"{}\" font-size=\"11\">{:.4g} {}</text><text x=\"{}\" y=\"{}\" font-size=\"11\">0</text>"
         "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{:.1f} s</text></svg></figure>\n",
-        esc(title), width, height, esc(title), pad, pad, width - 2 * pad, height - 2 * pad, path, 2, pad - 4, v_max,
+        esc(title), width, height, esc(title), shades, pad, pad, width - 2 * pad, height - 2 * pad, path, 2, pad - 4, v_max,
         esc(unit), 2, height - pad, width - pad, height - pad + 14, t_max);
 }
 
@@ -82,11 +92,39 @@ public:
 
         o += "<h2>Expectations</h2>\n<table><tr><th>expectation</th><th>expected</th><th>actual</th><th></th></tr>\n";
         for (const auto& e : r.expectations) {
-            fmt::format_to(it, "<tr><td>{}</td><td>{}</td><td>{:.6g}</td><td class=\"{}\">{}</td></tr>\n",
-                           esc(e.name), esc(e.expected), e.actual, e.passed ? "pass" : "fail",
+            fmt::format_to(it, "<tr><td>{}{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
+                           e.scope.empty() ? "" : esc(e.scope) + ": ", esc(e.name), esc(e.expected),
+                           e.note.empty() ? fmt::format("{:.6g}", e.actual) : esc(e.note), e.passed ? "pass" : "fail",
                            e.passed ? "pass" : "FAIL");
         }
         o += "</table>\n";
+        if (!r.phases.empty() && (r.phases.size() > 1 || !r.faults.empty())) {
+            o += "<h2>Phases</h2>\n<table><tr><th>phase</th><th>threads</th><th>workload</th><th>time</th><th>ok</th>"
+                 "<th>failed</th><th>ops/s</th><th>op p99</th></tr>\n";
+            for (const auto& ph : r.phases) {
+                fmt::format_to(it,
+                               "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f} s</td><td>{}</td><td>{}</td><td>{:.1f}"
+                               "</td><td>{}</td></tr>\n",
+                               esc(ph.name), ph.threads, esc(ph.workload), ph.duration_s, ph.ops.ok,
+                               ph.ops.failed + ph.ops.timed_out, ph.throughput_ops_s, us(ph.latency_us.op.p99));
+            }
+            o += "</table>\n";
+        }
+        if (!r.faults.empty()) {
+            o += "<h2>Faults</h2>\n<table><tr><th>fault</th><th>phase</th><th>from</th><th>to</th><th>recovery</th>"
+                 "<th>outage</th><th>stalled</th><th>failed</th><th>what it did</th></tr>\n";
+            auto ms = [](const std::optional<double>& v) { return v ? fmt::format("{:.0f} ms", *v) : std::string("—"); };
+            for (const auto& f : r.faults) {
+                fmt::format_to(it,
+                               "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0f} ms</td>"
+                               "<td>{}</td><td>{}{}</td></tr>\n",
+                               esc(f.kind), esc(f.phase), f.started_s ? fmt::format("{:.2f} s", *f.started_s) : "—",
+                               f.ended_s ? fmt::format("{:.2f} s", *f.ended_s) : "—", ms(f.recovery_ms),
+                               ms(f.outage_ms), f.stalled_ms, f.failed, esc(f.detail),
+                               f.error.empty() ? "" : " — error: " + esc(f.error));
+            }
+            o += "</table>\n";
+        }
 
         fmt::format_to(it,
                        "<h2>Throughput and latency</h2>\n<p>{:.1f} ops/s · {} operations: {} ok, {} failed, {} timed "
@@ -114,9 +152,11 @@ public:
 
         if (!r.timeline.empty()) {
             o += "<h2>Timeline</h2>\n";
-            o += chart(r.timeline, "throughput", "ops/s", [](const TimelinePoint& t) { return t.ops_s; });
-            o += chart(r.timeline, "op latency p99 per interval", "µs", [](const TimelinePoint& t) { return t.p99_us; });
-            o += chart(r.timeline, "threads waiting for a connection", "",
+            if (!r.faults.empty()) o += "<p>Shaded: the fault windows.</p>\n";
+            o += chart(r.timeline, r.faults, "throughput", "ops/s", [](const TimelinePoint& t) { return t.ops_s; });
+            o += chart(r.timeline, r.faults, "op latency p99 per interval", "µs",
+                       [](const TimelinePoint& t) { return t.p99_us; });
+            o += chart(r.timeline, r.faults, "threads waiting for a connection", "",
                        [](const TimelinePoint& t) { return static_cast<double>(t.waiting); });
         }
 

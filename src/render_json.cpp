@@ -117,6 +117,7 @@ Json phase_json(const PhaseRecord& p) {
     j["cancelled"] = p.cancelled;
     j["sample_interval_s"] = number(p.sample_interval_s);
     j["stalled_intervals"] = p.stalled_intervals ? Json(*p.stalled_intervals) : Json(nullptr);
+    j["resources_at_end"] = Json{{"open_fds", p.open_fds}, {"rss_bytes", p.rss_bytes}, {"pool_connections", p.pool_connections}};
     return j;
 }
 
@@ -250,6 +251,16 @@ Json report_to_json(const Report& r) {
             for (const auto& f : r.faults) faults.push_back(fault_json(f));
             j["faults"] = std::move(faults);
             if (!r.recovery_rule.empty()) j["recovery_rule"] = r.recovery_rule;
+            if (r.drift) {
+                const auto& d = *r.drift;
+                j["drift"] = Json{{"from_phase", d.from_phase},
+                                  {"to_phase", d.to_phase},
+                                  {"open_fds", d.open_fds},
+                                  {"pool_connections", d.pool_connections},
+                                  {"rss_bytes", d.rss_bytes},
+                                  {"rss_allowance_bytes", d.rss_allowance_bytes},
+                                  {"rss_over_allowance_bytes", d.rss_over_allowance_bytes}};
+            }
             j["aborted"] = r.aborted;
             if (r.aborted) j["abort_reason"] = r.abort_reason;
         }

@@ -194,6 +194,19 @@ struct PhaseRecord {
     bool cancelled = false;                   ///< stopped early (Ctrl-C, abort_on_fail)
     double sample_interval_s = 0;
     std::optional<std::uint64_t> stalled_intervals;  ///< when the stall rule applies (check_stalls)
+    /// This process's resources when the phase ended (a soak compares them across phases).
+    std::uint64_t open_fds = 0, rss_bytes = 0, pool_connections = 0;
+};
+
+/// What built up between the end of the first phase (the warm-up) and the end of the last:
+/// the soak rules (scenarios/README.md).
+struct DriftSection {
+    std::string from_phase, to_phase;
+    std::int64_t open_fds = 0;          ///< change in open file descriptors
+    std::int64_t pool_connections = 0;  ///< change in the pool's open connections
+    std::int64_t rss_bytes = 0;         ///< change in resident memory
+    std::uint64_t rss_allowance_bytes = 0;       ///< 10% of the warm-up's RSS + 8 MiB
+    std::uint64_t rss_over_allowance_bytes = 0;  ///< growth beyond the allowance (0: within it)
 };
 
 /// One fault of a scenario: when it was asked for, when it really ran, and what it did.
@@ -256,6 +269,7 @@ struct Report {
     ErrorCounts errors_by_class{};   ///< failed and timed-out operations by ErrorKind
     std::vector<PhaseRecord> phases;  ///< scenarios
     std::vector<FaultRecord> faults;  ///< scenarios, in the order they were scheduled
+    std::optional<DriftSection> drift;  ///< runs of two or more phases
     std::string recovery_rule;        ///< how recovery_ms is measured (scenarios with faults)
     bool aborted = false;             ///< stopped by abort_on_fail
     std::string abort_reason;

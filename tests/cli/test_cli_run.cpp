@@ -161,7 +161,8 @@ TEST_CASE("run: a shipped name that is also a file here says which one ran", "[c
 TEST_CASE("run: lock-recovery-sqlite holds the write lock from another process, then recovers", "[cli][run][sqlite]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"run", "lock-recovery-sqlite", "--db", "sqlite://x.db", "--no-progress",
-                                       "--json", "r.json", "--junit", "r.xml", "--set", "phase.load.duration=3s",
+                                       "--json", "r.json", "--junit", "r.xml", "--html", "r.html", "--set",
+                                       "phase.load.duration=3s",
                                        "--set", "phase.load.fault.1.at=1s", "--set", "phase.load.fault.1.for=1s"});
     INFO(r.out << r.err);
     REQUIRE(r.code == 0);
@@ -202,6 +203,12 @@ TEST_CASE("run: lock-recovery-sqlite holds the write lock from another process, 
     const std::string x = slurp(dir.path() / "r.xml");
     CHECK(x.find("name=\"fault 1 (sqlite.lock) in phase load: recovery_ms &lt; 1500\"") != std::string::npos);
     CHECK(r.out.find("sqlite.lock in phase load:") != std::string::npos);
+    // HTML: the fault window shaded on each of the three charts.
+    const std::string h = slurp(dir.path() / "r.html");
+    std::size_t shaded = 0;
+    for (auto at = h.find("<rect class=\"fault\""); at != std::string::npos; at = h.find("<rect class=\"fault\"", at + 1)) ++shaded;
+    CHECK(shaded == 3);
+    CHECK(h.find("<h2>Faults</h2>") != std::string::npos);
 }
 
 TEST_CASE("run: the lock holder dies with poolbench, even when poolbench is killed", "[cli][run][sqlite]") {
