@@ -41,12 +41,13 @@ void FaultClock::start(Clock::time_point phase_start) {
 
 void FaultClock::begin(FaultRun& f) {
     const std::size_t i = static_cast<std::size_t>(&f - runs_.data());
+    // The probe is armed first: a failure the fault causes at once must count.
+    OutageProbe* previous = probe_.exchange(f.probe.get(), std::memory_order_acq_rel);
     try {
-        // The probe is armed first: a failure the fault causes at once must count.
-        probe_.store(f.probe.get(), std::memory_order_release);
         active_[i] = start_fault(*f.spec, targets_, table_);
         f.started = Clock::now();
     } catch (const std::exception& e) {
+        probe_.store(previous, std::memory_order_release);  // an earlier fault still in effect keeps its probe
         f.error = fmt::format("did not start: {}", e.what());
         f.started = Clock::now();
         f.ended = f.started;
@@ -76,22 +77,39 @@ void FaultClock::run() {
             interrupted_ = true;
             stop_phase_ = true;
         }
+        const bool stopping = stop_phase_.load();
         lock.unlock();
         for (std::size_t i = 0; i < runs_.size(); ++i) {
             FaultRun& f = runs_[i];
-            if (!f.started && now >= phase_start_ + f.spec->at) begin(f);
+            // Nothing new starts once the phase is being stopped (Ctrl-C, abort_on_fail).
+            if (!f.started && !stopping && now >= phase_start_ + f.spec->at) begin(f);
             auto& active = active_[i];
             if (!active) continue;
-            active->tick(now);
-            const bool timed = f.spec->kind != FaultKind::pg_restart;
-            // A fault lasts its 'for' from when it took effect (a lock may take a moment to get).
-            const bool over = timed ? now >= *f.started + f.spec->duration
-                                    : active->finished() || now >= *f.started + f.spec->timeout;
-            if (over) end(f, active);
+            bool over = false;
+            try {
+                active->tick(now);
+                // A fault lasts its 'for' from when it took effect (a lock may take a moment to get).
+                over = f.spec->kind != FaultKind::pg_restart ? now >= *f.started + f.spec->duration
+                                                             : active->finished() || now >= *f.started + f.spec->timeout;
+            } catch (const std::exception& e) {
+                // A fault that broke while in effect (its side connection died) is ended now;
+                // its error is the report's, never the process's.
+                f.error = fmt::format("failed while in effect: {}", e.what());
+                over = true;
+            }
+            if (over) {
+                const std::string error = f.error;
+                end(f, active);
+                if (!error.empty() && f.error.rfind("revert", 0) != 0) f.error = error;
+            }
         }
         lock.lock();
         cv_.wait_for(lock, tick_period, [&] { return done_; });
     }
+    lock.unlock();
+    // Reverted here, on the thread that started them: a child process started with
+    // PR_SET_PDEATHSIG is tied to this thread's life, and must be told to let go first.
+    for (std::size_t i = 0; i < runs_.size(); ++i) end(runs_[i], active_[i]);
 }
 
 std::vector<FaultRun>& FaultClock::finish() {
@@ -103,7 +121,7 @@ std::vector<FaultRun>& FaultClock::finish() {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
-    // Every fault still in effect is reverted, whatever ended the phase.
+    // Faults the clock thread never saw (it did not start) are reverted here.
     for (std::size_t i = 0; i < runs_.size(); ++i) end(runs_[i], active_[i]);
     for (auto& f : runs_) {
         if (!f.started && f.error.empty()) f.error = "did not start: the phase ended before its 'at'";

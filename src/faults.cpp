@@ -213,6 +213,7 @@ public:
             if (!drain(child_.out, said, deadline) || Clock::now() >= deadline) break;
         }
         if (said.rfind("locked\n", 0) != 0) {
+            ::kill(child_.pid, SIGKILL);  // it failed or is stuck: no reason to wait for it
             stop_child();
             const std::string why = last_lines(said);
             throw FaultFailure(fmt::format("the lock holder process did not take the {} lock within {} ms{}", mode_,
@@ -315,6 +316,9 @@ public:
         conn_ = t.driver->connect(Clock::now() + spec.timeout);
         conn_->execute("BEGIN");
         try {
+            // Bounded: a lock that cannot be had (another fault holds it) fails the fault
+            // instead of blocking the fault clock.
+            conn_->execute(fmt::format("SET LOCAL lock_timeout = {}", spec.timeout.count()));
             conn_->execute(fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", table_));
         } catch (const Error& e) {
             throw FaultFailure(fmt::format("LOCK TABLE {}: {}", table_, e.what()));
@@ -385,8 +389,9 @@ private:
 class ConnectionStorm final : public ActiveFault {
 public:
     explicit ConnectionStorm(const FaultTargets& t) : settings_(t.settings) {
-        settings_->refuse_connect = true;
+        // Dropping first: once anything fails, nothing succeeds until the fault ends.
         settings_->drop_probability = 1.0;
+        settings_->refuse_connect = true;
         if (t.pool != nullptr) t.pool->evict_all();
     }
     void stop() override {
@@ -458,7 +463,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets, const std::string& table) {
+std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets, const std::string& default_table) {
+    const std::string& table = spec.table.empty() ? default_table : spec.table;
     try {
         switch (spec.kind) {
             case FaultKind::sqlite_lock: return std::make_unique<SqliteLock>(spec, targets);

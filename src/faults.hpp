@@ -95,8 +95,8 @@ public:
     [[nodiscard]] virtual std::string detail() const { return {}; }
 };
 
-/// Starts `spec`; throws FaultFailure when it cannot. `table` is the table pg.lock_table
-/// locks when the fault names none.
+/// Starts `spec`; throws FaultFailure when it cannot. `default_table` is the table
+/// pg.lock_table locks when the fault names none (the phase's workload table).
 [[nodiscard]] std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets,
                                                        const std::string& table);
 

@@ -35,15 +35,23 @@ Recovery measure_recovery(const std::vector<TimelinePoint>& timeline, const std:
         }
     }
 
-    auto good = [&](std::size_t i) {
+    auto at_level = [&](std::size_t i) {
         return timeline[i].ops_s >= recovery_share * r.level_ops_s && timeline[i].failed == 0 && timeline[i].ops_s > 0;
     };
-    std::size_t recovered_at = n;  // index of the first interval of the recovery run
-    for (std::size_t i = 0; i + recovery_intervals <= n; ++i) {
-        if (timeline[i].t_s <= end_s) continue;  // still (partly) inside the fault? an interval ending after it counts
-        bool run = true;
-        for (std::size_t k = 0; k < recovery_intervals && run; ++k) run = good(i + k);
-        if (run) {
+    // From interval i on, recovery_successes operations succeed before any fails.
+    auto confirmed = [&](std::size_t i) {
+        double successes = 0;
+        for (std::size_t k = i; k < n; ++k) {
+            if (timeline[k].failed != 0) return false;
+            successes += timeline[k].ops_s * (timeline[k].t_s - begin_of(k));
+            if (successes >= recovery_successes - 1e-9) return true;
+        }
+        return false;
+    };
+    std::size_t recovered_at = n;  // index of the interval the recovery starts in
+    for (std::size_t i = 0; i < n; ++i) {
+        if (timeline[i].t_s <= end_s) continue;  // an interval that ends after the fault counts
+        if (at_level(i) && confirmed(i)) {
             recovered_at = i;
             r.recovery_ms = std::max(0.0, begin_of(i) - end_s) * 1000.0;
             break;

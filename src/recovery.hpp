@@ -13,7 +13,9 @@
 namespace poolbench::cli {
 
 struct Recovery {
-    std::optional<double> recovery_ms;  ///< none: not back to the level before the phase ended
+    /// Fault end → the start of the first interval back at 90% of the level with no failure,
+    /// from which recovery_successes operations in a row succeeded; none: not within the phase.
+    std::optional<double> recovery_ms;
     std::string basis;                  ///< "before" or "after" (no full interval before the fault)
     double level_ops_s = 0;
     /// The longest stretch of intervals that completed no operation, from the fault's start
@@ -23,8 +25,8 @@ struct Recovery {
     ErrorCounts errors_by_class{};      ///< ... by class
 };
 
-/// Consecutive intervals at the level, without failures, that mark a recovery.
-inline constexpr std::size_t recovery_intervals = 2;
+/// Successful operations in a row (no failure among them) that confirm a recovery.
+inline constexpr double recovery_successes = 20;
 /// The share of the level that counts as recovered.
 inline constexpr double recovery_share = 0.9;
 

@@ -220,8 +220,8 @@ struct FaultRecord {
     bool reverted = false;                    ///< the fault was undone (also on failure and Ctrl-C)
     std::string error;                        ///< why it did not start or revert ("" = fine)
     std::string detail;                       ///< what it did ("terminated 10 backends", command output)
-    /// Fault end → the first interval from which throughput is back to 90% of the level
-    /// (two consecutive intervals, no failed operation in them); none = not recovered in the phase.
+    /// Fault end → the first interval back at 90% of the level with no failed operation,
+    /// from which 20 operations in a row succeed; none = not recovered in the phase.
     std::optional<double> recovery_ms;
     std::string recovery_basis;               ///< "before" (level before the fault) or "after" (at = 0)
     double level_ops_s = 0;                   ///< the throughput level recovery was measured against

@@ -169,7 +169,7 @@ struct DriverSource {
 
 // Counts a failed operation by its class, marks the outage probe, and backs off as a
 // client would (woken at once when the phase stops).
-void failed_op(Phase& ph, Shard& shard, const std::exception* e, std::int64_t started_ns) {
+void failed_op(Phase& ph, Shard& shard, const std::exception* e) {
     static const std::runtime_error unknown("unknown exception");
     const std::exception& error = e != nullptr ? *e : unknown;
     const ErrorKind kind = error_kind(error);
@@ -184,12 +184,7 @@ void failed_op(Phase& ph, Shard& shard, const std::exception* e, std::int64_t st
         ++shard.by_kind[static_cast<std::size_t>(kind)];
     }
     if (const auto* slot = ph.probe) {
-        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) {
-            if (probe->first_failure_ns.load(std::memory_order_relaxed) == 0) {
-                std::int64_t expected = 0;
-                probe->first_failure_ns.compare_exchange_strong(expected, started_ns, std::memory_order_relaxed);
-            }
-        }
+        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->failed(internal::fast_clock::now_ns());
     }
     if (ph.spec.error_backoff.count() > 0) {
         std::unique_lock lock(ph.pace_mu);
@@ -217,21 +212,14 @@ void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
         Source::close(handle);
         t3 = fc::now_ns();
     } catch (const std::exception& e) {
-        failed_op(ph, shard, &e, t0);
+        failed_op(ph, shard, &e);
         return;
     } catch (...) {
-        failed_op(ph, shard, nullptr, t0);
+        failed_op(ph, shard, nullptr);
         return;
     }
     if (const auto* slot = ph.probe) {
-        // An outage ends with the first success that began after its first failure.
-        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) {
-            const std::int64_t failed_at = probe->first_failure_ns.load(std::memory_order_relaxed);
-            if (failed_at != 0 && t0 > failed_at && probe->first_success_after_ns.load(std::memory_order_relaxed) == 0) {
-                std::int64_t expected = 0;
-                probe->first_success_after_ns.compare_exchange_strong(expected, t3, std::memory_order_relaxed);
-            }
-        }
+        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->succeeded(t0);
     }
     const std::uint64_t op_ns = ns_between(t0, t3);
     std::lock_guard lock(shard.mu);
@@ -441,10 +429,26 @@ LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, 
         throw;
     }
 
+    auto stop_workers = [&] {
+        {
+            std::lock_guard lock(ph.pace_mu);
+            ph.stop = true;
+        }
+        ph.pace_cv.notify_all();
+        if (hooks.on_stop) hooks.on_stop();
+    };
     release_gate();
-    if (hooks.on_start) hooks.on_start(ph.start);
     Sampler sampler(ph, pool, hooks, result);
-    std::thread sampler_thread([&sampler] { sampler.run(); });
+    std::thread sampler_thread;
+    try {
+        if (hooks.on_start) hooks.on_start(ph.start);
+        sampler_thread = std::thread([&sampler] { sampler.run(); });
+    } catch (...) {
+        // The workers are running: stop and join them before the error leaves.
+        stop_workers();
+        for (auto& t : workers) t.join();
+        throw;
+    }
 
     {
         const auto deadline = spec.duration ? ph.start + *spec.duration : Clock::time_point::max();
@@ -460,11 +464,7 @@ LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, 
             ph.done_cv.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds{100}));
         }
     }
-    {
-        std::lock_guard lock(ph.pace_mu);
-        ph.stop = true;
-    }
-    ph.pace_cv.notify_all();
+    stop_workers();
     for (auto& t : workers) t.join();
     const auto end = Clock::now();
     sampler.finish();

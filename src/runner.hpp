@@ -61,12 +61,36 @@ struct LoadSpec {
     std::chrono::milliseconds error_backoff{0};
 };
 
-/// Marks the first failed operation and the first success that began after it (fast
-/// clock nanoseconds, 0 = not yet): the outage as time. Workers update the probe that
-/// RunHooks::probe points to at that moment; whoever owns it may swap it.
+/// The outage as time (fast clock nanoseconds, 0 = not yet): from the first failed
+/// operation (when it failed) to the start of the first success that began after a failure
+/// and was followed by `confirm` successes in a row. A failure before that many resets the
+/// candidate; once confirmed the probe no longer changes, so a later, unrelated failure
+/// does not stretch the outage. Workers update the probe RunHooks::probe points to.
 struct OutageProbe {
+    static constexpr std::uint32_t confirm = 20;
     std::atomic<std::int64_t> first_failure_ns{0};
-    std::atomic<std::int64_t> first_success_after_ns{0};
+    std::atomic<std::int64_t> candidate_ns{0};    ///< the success that may end the outage
+    std::atomic<std::uint32_t> streak{0};         ///< successes since the last failure
+    std::atomic<std::int64_t> recovered_ns{0};    ///< the confirmed end (0: still out)
+
+    void failed(std::int64_t now_ns) noexcept {
+        if (recovered_ns.load(std::memory_order_relaxed) != 0) return;
+        std::int64_t none = 0;
+        first_failure_ns.compare_exchange_strong(none, now_ns, std::memory_order_relaxed);
+        candidate_ns.store(0, std::memory_order_relaxed);
+        streak.store(0, std::memory_order_relaxed);
+    }
+    void succeeded(std::int64_t began_ns) noexcept {
+        const std::int64_t failed_at = first_failure_ns.load(std::memory_order_relaxed);
+        if (failed_at == 0 || began_ns <= failed_at || recovered_ns.load(std::memory_order_relaxed) != 0) return;
+        std::int64_t none = 0;
+        candidate_ns.compare_exchange_strong(none, began_ns, std::memory_order_relaxed);
+        if (streak.fetch_add(1, std::memory_order_relaxed) + 1 >= confirm) {
+            const std::int64_t candidate = candidate_ns.load(std::memory_order_relaxed);
+            std::int64_t open = 0;
+            if (candidate != 0) recovered_ns.compare_exchange_strong(open, candidate, std::memory_order_relaxed);
+        }
+    }
 };
 
 /// What the sampler sees at each tick; handed to the progress callback.
@@ -88,6 +112,10 @@ struct RunHooks {
     std::function<void(std::chrono::steady_clock::time_point)> on_start;
     /// Where workers mark failures and recoveries (see OutageProbe). May be null.
     const std::atomic<OutageProbe*>* probe = nullptr;
+    /// Called on the controlling thread when the phase ends (its time is up, its ops are
+    /// done, or it was cancelled), before the workers are joined: whatever blocks them (a
+    /// fault) must be undone here, or joining them waits for it.
+    std::function<void()> on_stop;
 };
 
 /// The raw outcome of one load phase (histograms in nanoseconds).

@@ -69,7 +69,8 @@ struct PhaseSpec {
     WorkloadSpec workload;
     std::optional<bool> writer_gate;  ///< writes queue at a WriterGate (default: [pool] writer_gate)
     /// Fail on a stall: a full sample interval that should hold 2+ operations (at the rate,
-    /// or unpaced at the phase's average) completing none. Default: when paced.
+    /// or unpaced at the phase's average) completing none. Default: when paced and the
+    /// phase has no faults.
     std::optional<bool> check_stalls;
     std::optional<std::chrono::milliseconds> sample_interval;  ///< default: the sampling rule
     std::vector<FaultSpec> faults;

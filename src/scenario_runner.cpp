@@ -328,12 +328,7 @@ private:
         load.error_backoff = spec_.error_backoff;
 
         std::atomic<bool> stop_phase{false};
-        const std::string table = p.faults.empty() ? std::string() : default_table(p);
-        std::string lock_table = table;
-        for (const auto& f : p.faults) {
-            if (f.kind == FaultKind::pg_lock_table && !f.table.empty()) lock_table = f.table;
-        }
-        FaultClock clock(p, targets, lock_table, hooks_.cancel, stop_phase);
+        FaultClock clock(p, targets, default_table(p), hooks_.cancel, stop_phase);
         PhaseOutcome out;
         RunHooks hooks;
         hooks.cancel = &stop_phase;
@@ -343,9 +338,14 @@ private:
             clock.start(start);
         };
         hooks.on_sample = [&](const ProgressSample& sample) {
+            // Ctrl-C is seen here too, in case the fault clock is busy starting a fault.
+            if (hooks_.cancel != nullptr && hooks_.cancel->load()) stop_phase = true;
             if (hooks_.on_sample) hooks_.on_sample(sample);
             check_abort(sample, out.started_s, stop_phase, report);
         };
+        // The phase is over: faults are reverted before its workers are joined (a worker
+        // blocked by a lock returns only when the lock is gone).
+        hooks.on_stop = [&] { (void)clock.finish(); };
         clock.start_faults_at_zero();
         out.load = run_load(pool, workloads_[index], load, hooks, p.writer_gate.value_or(spec_.writer_gate) ? &gate_ : nullptr);
         out.faults = std::move(clock.finish());
@@ -414,7 +414,8 @@ private:
             rec.open_fds = o.open_fds;
             rec.rss_bytes = o.rss_bytes;
             rec.pool_connections = o.pool_connections;
-            if (p.check_stalls.value_or(p.rate > 0) && !r.cancelled) {
+            // A fault is meant to stall a phase: there the stall rule is opt-in.
+            if (p.check_stalls.value_or(p.rate > 0 && p.faults.empty()) && !r.cancelled) {
                 rec.stalled_intervals = count_stalled_intervals(r.timeline, rec.sample_interval_s,
                                                                 p.rate > 0 ? p.rate : rec.throughput_ops_s);
             }
@@ -559,11 +560,11 @@ private:
         rec.stalled_ms = r.stalled_ms;
         rec.errors_by_class = r.errors_by_class;
         const std::int64_t failed_at = run.probe->first_failure_ns.load();
-        const std::int64_t ok_at = run.probe->first_success_after_ns.load();
+        const std::int64_t ok_at = run.probe->recovered_ns.load();
         if (failed_at == 0) {
             rec.outage_ms = 0.0;
         } else if (ok_at != 0) {
-            rec.outage_ms = static_cast<double>(ok_at - failed_at) / 1e6;
+            rec.outage_ms = std::max(0.0, static_cast<double>(ok_at - failed_at) / 1e6);
         }
         return rec;
     }
@@ -583,9 +584,11 @@ private:
         ex.push_back({"pool.active_at_end == 0", "== 0", static_cast<double>(report.pool.active_at_end),
                       report.pool.active_at_end == 0});
         const bool flat = options_.command != "run";  // stress, soak: names as they always were
-        for (const auto& p : report.phases) {
+        for (std::size_t i = 0; i < report.phases.size(); ++i) {
+            const PhaseRecord& p = report.phases[i];
             const std::string scope = flat ? std::string() : "phase " + p.name;
-            if (p.rate_ops_s > 0 && !p.cancelled) {
+            // A paced phase keeps its rate, unless a fault in it is meant to stop it.
+            if (p.rate_ops_s > 0 && !p.cancelled && spec_.phases[i].faults.empty()) {
                 // A paced phase must keep up with its target rate.
                 Expectation e{"throughput_ops_s >= 95% of the target rate", fmt::format(">= {:.1f}", p.rate_ops_s * 0.95),
                               p.throughput_ops_s, p.throughput_ops_s >= p.rate_ops_s * 0.95};

@@ -46,9 +46,9 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
 
 /// The rule recovery_ms follows, as the report states it.
 inline constexpr const char* recovery_rule =
-    "recovery_ms: from the fault's end to the start of the first 100 ms interval from which two consecutive "
-    "intervals each reach 90% of the phase's throughput before the fault (after it, for a fault at 0) with no "
-    "failed operation; outage_ms: from the first failed operation after the fault started to the first success "
+    "recovery_ms: from the fault's end to the start of the first 100 ms interval that reaches 90% of the phase's "
+    "throughput before the fault (after it, for a fault at 0) with no failed operation, from which 20 operations in "
+    "a row succeed; outage_ms: from the first failed operation after the fault started to the first success "
     "that began after it";
 
 }  // namespace poolbench::cli
