@@ -26,6 +26,10 @@
 #include <fstream>
 #include <system_error>
 #include <vector>
+#include <mutex>
+#include <thread>
+#include <pthread.h>
+#include <unistd.h>
 
 #ifndef POOLBENCH_VERSION
 #define POOLBENCH_VERSION "unknown"
@@ -98,6 +102,21 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
         throw UsageFailure(fmt::format("{}: {}", option, error));
     }
     return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
 }
 
 std::string check_finite(const std::string& text) {
@@ -204,6 +223,7 @@ DatabaseChoice DatabaseChoice::resolve(const std::string& db_option) {
                                        base, std::strerror(errno)));
     }
     std::string dir(buffer.data());
+    register_temp_dir(dir);  // a second Ctrl-C removes it too
     return DatabaseChoice(fmt::format("sqlite://{}/poolbench.db", dir), dir);
 }
 
@@ -212,6 +232,7 @@ DatabaseChoice::DatabaseChoice(DatabaseChoice&& other) noexcept
 
 DatabaseChoice::~DatabaseChoice() {
     if (temp_dir_.empty()) return;
+    register_temp_dir({});
     std::error_code ec;  // best effort: a leftover temp dir is not worth failing the run
     std::filesystem::remove_all(temp_dir_, ec);
 }
@@ -276,19 +297,71 @@ ExitCode emit_report(Report report, const CommonOptions& options) {
 namespace {
 
 std::atomic<bool> g_interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
 
-extern "C" void on_interrupt(int /*signal*/) { g_interrupted.store(true); }
+std::mutex& temp_dir_mutex() {
+    static std::mutex mu;
+    return mu;
+}
+std::string& temp_dir_registered() {
+    static std::string dir;
+    return dir;
+}
+
+void say(const char* text) noexcept {
+    const std::size_t n = std::strlen(text);
+    (void)!::write(STDERR_FILENO, text, n);
+}
+
+// SIGINT and SIGTERM are blocked in every thread and taken here, on a thread of their own,
+// so the second one can do real work (remove a directory) that a signal handler cannot.
+void signal_thread(sigset_t signals) {
+    int seen = 0;
+    while (true) {
+        int sig = 0;
+        if (::sigwait(&signals, &sig) != 0) continue;
+        if (++seen == 1) {
+            g_interrupted.store(true);
+            say("poolbench: interrupted: stopping, reverting faults and writing the report (Ctrl-C again to "
+                "abandon it)\n");
+            continue;
+        }
+        // The second: abandon the run, but leave no temporary database behind. A third
+        // (while that takes time) kills at once: the default action, unblocked here only.
+        ::signal(SIGINT, SIG_DFL);
+        ::signal(SIGTERM, SIG_DFL);
+        ::pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+        std::string dir;
+        {
+            std::lock_guard lock(temp_dir_mutex());
+            dir = temp_dir_registered();
+        }
+        if (!dir.empty()) {
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+        }
+        say("poolbench: abandoned: no report written (earlier report files are left as they were)\n");
+        std::_Exit(static_cast<int>(ExitCode::interrupted));
+    }
+}
 
 }  // namespace
 
 void install_interrupt_handler() {
-    struct sigaction action {};
-    action.sa_handler = on_interrupt;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESETHAND;  // a second signal terminates as usual
-    sigaction(SIGINT, &action, nullptr);
-    sigaction(SIGTERM, &action, nullptr);
+    static std::once_flag once;
+    std::call_once(once, [] {
+        sigset_t signals;
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGINT);
+        sigaddset(&signals, SIGTERM);
+        // Threads started from here on (workers, the pool's housekeeper) inherit the mask.
+        ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+        std::thread(signal_thread, signals).detach();
+    });
+}
+
+void register_temp_dir(const std::string& dir) {
+    std::lock_guard lock(temp_dir_mutex());
+    temp_dir_registered() = dir;
 }
 
 const std::atomic<bool>& interrupt_flag() noexcept { return g_interrupted; }
@@ -346,6 +419,23 @@ int run_cli(int argc, char** argv) {
         std::string hint = "poolbench --help";
         for (const auto& c : commands) {
             if (c.app->parsed()) hint = fmt::format("poolbench {} --help", c.app->get_name());
+        }
+        // "poolbench strss": an unknown command, not "2 extra arguments".
+        const bool any_command = std::any_of(commands.begin(), commands.end(), [](const Command& c) { return c.app->parsed(); });
+        if (!any_command && argc > 1 && argv[1][0] != '-') {
+            const std::string typed = argv[1];
+            std::string nearest;
+            std::size_t best = 3;
+            for (const auto& c : commands) {
+                const std::string& name = c.app->get_name();
+                if (name.rfind("__", 0) == 0) continue;
+                if (const std::size_t d = edit_distance(typed, name); d < best) {
+                    best = d;
+                    nearest = name;
+                }
+            }
+            return fail(ExitCode::usage, fmt::format("unknown command '{}'{} (see 'poolbench --help')", typed,
+                                                     nearest.empty() ? "" : fmt::format("; did you mean '{}'?", nearest)));
         }
         return fail(ExitCode::usage, fmt::format("{} (see '{}')", one_line(e.what()), hint));
     }

@@ -46,6 +46,9 @@ public:
 [[nodiscard]] std::string parse_duration_into(std::string_view text, std::chrono::milliseconds& out, bool allow_zero);
 /// "" when `text` is a valid duration, else the reason (a CLI11 validator's contract).
 [[nodiscard]] std::string check_duration(const std::string& text);
+/// Levenshtein distance, for "did you mean" on a mistyped name.
+[[nodiscard]] std::size_t edit_distance(std::string_view a, std::string_view b);
+
 /// "" when `text` is a finite number (CLI::Range lets NaN through), else the reason.
 [[nodiscard]] std::string check_finite(const std::string& text);
 
@@ -142,9 +145,14 @@ private:
     bool drawn_ = false;
 };
 
-/// The first SIGINT/SIGTERM asks the running phase to stop and report; a second one
-/// terminates the process as usual.
+/// Ctrl-C, the way pgbench users expect and a bit better: the first SIGINT/SIGTERM sets
+/// interrupt_flag() (the run stops, reverts its faults and writes its report, exit 130);
+/// a second abandons the run (no report) but still removes the temporary database
+/// directory; a third while that takes time kills at once. The signals are blocked in
+/// every thread started afterwards and taken on a thread of their own. Idempotent.
 void install_interrupt_handler();
+/// The temporary directory a second Ctrl-C removes ("" = none).
+void register_temp_dir(const std::string& dir);
 [[nodiscard]] const std::atomic<bool>& interrupt_flag() noexcept;
 
 /// A subcommand: registered on the app before parsing, run after.

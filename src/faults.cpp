@@ -119,10 +119,21 @@ Child spawn_child(const std::vector<std::string>& args, bool own_group) {
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDERR_FILENO);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
+    // poolbench blocks SIGINT/SIGTERM in its threads (a thread of its own takes them): the
+    // child starts with none blocked and default actions.
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
     if (own_group) {
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+        flags |= POSIX_SPAWN_SETPGROUP;
         posix_spawnattr_setpgroup(&attr, 0);
     }
+    posix_spawnattr_setflags(&attr, flags);
     std::vector<std::string> storage(args);
     std::vector<char*> argv;
     for (auto& a : storage) argv.push_back(a.data());

@@ -74,8 +74,10 @@ public:
         property("ops_total", fmt::format("{}", r.ops.total));
         property("verdict", r.verdict());
         out += "    </properties>\n";
-        const std::string classname = "poolbench." + r.command;
         for (const auto& e : r.expectations) {
+            // CI groups test cases by class: the command, then the scope ("phase load",
+            // "fault 1 (sqlite.lock) in phase load").
+            const std::string classname = "poolbench." + r.command + (e.scope.empty() ? "" : "." + e.scope);
             const std::string name = e.scope.empty() ? e.name : e.scope + ": " + e.name;
             out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"0\"", xml(classname), xml(name));
             if (e.passed) {

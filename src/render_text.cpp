@@ -270,15 +270,16 @@ public:
             if (r.errors_other) fmt::format_to(it, "  {} other errors\n", r.errors_other);
         }
 
-        // Expectations and verdict.
-        bool header = false;
-        for (const auto& e : r.expectations) {
-            if (e.passed) continue;
-            if (!header) out += "failed expectations:\n";
-            header = true;
-            const std::string actual = e.note.empty() ? fmt::format("{:.6g}", e.actual) : e.note;
-            fmt::format_to(it, "  {}{}: expected {}, actual {}\n", e.scope.empty() ? "" : e.scope + ": ", e.name,
-                           e.expected, actual);
+        // Expectations (each with its actual value, as k6 prints thresholds) and the verdict.
+        if (!r.expectations.empty()) {
+            std::size_t failed = 0;
+            for (const auto& e : r.expectations) failed += e.passed ? 0 : 1;
+            fmt::format_to(it, "expectations ({} held, {} failed):\n", r.expectations.size() - failed, failed);
+            for (const auto& e : r.expectations) {
+                const std::string actual = e.note.empty() ? fmt::format("{:.6g}", e.actual) : e.note;
+                fmt::format_to(it, "  {} {}{}: actual {} (expected {})\n", e.passed ? "ok  " : "FAIL",
+                               e.scope.empty() ? "" : e.scope + ": ", e.name, actual, e.expected);
+            }
         }
         if (r.error) {
             fmt::format_to(it, "verdict: ERROR (exit {}): {}\n", r.error->exit_code, r.error->message);

@@ -349,6 +349,13 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
             throw UsageFailure(fmt::format("{}: the {} fault starts at {} ms, after phase '{}' ends ({} ms)", f.where.text,
                                            to_string(f.kind), f.at.count(), p.name, p.duration->count()));
         }
+        // A fault cut short by its phase's end would measure nothing after it.
+        if (p.duration && f.kind != FaultKind::pg_restart && f.at + f.duration > *p.duration) {
+            throw UsageFailure(fmt::format("{}: the {} fault ends at {} ms, after phase '{}' ends ({} ms); shorten "
+                                           "'for' or lengthen the phase",
+                                           f.where.text, to_string(f.kind), (f.at + f.duration).count(), p.name,
+                                           p.duration->count()));
+        }
     }
     return p;
 }
@@ -445,6 +452,11 @@ ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>&
             parsed.insert_or_assign("v", value);
         }
         target->insert_or_assign(leaf, *parsed.get("v"));
+        // A phase is bounded by duration or by ops: setting one replaces the other.
+        if (leaf == "ops") target->erase("duration");
+        if (leaf == "duration" && key.rfind("phase.", 0) == 0 && key.find(".fault.") == std::string::npos) {
+            target->erase("ops");
+        }
         from_set[target->get(leaf)] = set;
     }
 
@@ -530,9 +542,23 @@ fs::path resolve_scenario(const std::string& arg, std::string& note) {
             return candidate;
         }
     }
-    throw UsageFailure(fmt::format("run: no shipped scenario named '{}' (see 'poolbench scenarios'; a file needs a '/' "
-                                   "or the .toml ending)",
-                                   arg));
+    // The nearest shipped name, for a typo.
+    std::string nearest;
+    std::size_t best = 4;  // at most 3 edits away
+    for (const auto& dir : scenario_dirs()) {
+        if (!fs::is_directory(dir, ec)) continue;
+        for (const auto& entry : fs::directory_iterator(dir, ec)) {
+            if (entry.path().extension() != ".toml") continue;
+            const std::string name = entry.path().stem().string();
+            if (const std::size_t d = edit_distance(arg, name); d < best) {
+                best = d;
+                nearest = name;
+            }
+        }
+    }
+    throw UsageFailure(fmt::format("run: no shipped scenario named '{}'{} (see 'poolbench scenarios'; a file needs a "
+                                   "'/' or the .toml ending)",
+                                   arg, nearest.empty() ? "" : fmt::format("; did you mean '{}'?", nearest)));
 }
 
 }  // namespace poolbench::cli

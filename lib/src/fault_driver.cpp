@@ -84,7 +84,18 @@ private:
             // Like SQLite, an interrupt only cancels a statement that is running: a stale
             // one from before this statement started is forgotten.
             interrupted_ = false;
-            if (cv_.wait_for(lock, std::chrono::microseconds(latency_us), [this] { return interrupted_; })) {
+            // In slices of at most 10 ms: when the latency is switched off (a fault reverted),
+            // statements already waiting go on at once, as a healed network would let them.
+            const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(latency_us);
+            bool interrupted = false;
+            while (!interrupted && std::chrono::steady_clock::now() < until &&
+                   settings_->query_latency_us.load(std::memory_order_relaxed) +
+                           settings_->query_jitter_us.load(std::memory_order_relaxed) >
+                       0) {
+                interrupted = cv_.wait_until(lock, std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(10)),
+                                             [this] { return interrupted_; });
+            }
+            if (interrupted) {
                 interrupted_ = false;
                 throw QueryError("injected: statement interrupted during FaultDriver query latency",
                                  postgres_ ? "57014" : "SQLITE_INTERRUPT", postgres_ ? 0 : 9, false,

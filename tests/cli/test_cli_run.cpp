@@ -94,8 +94,14 @@ TEST_CASE("run: a bad scenario file exits 2 with file:line:column before anythin
          "bad.toml:2:11: expectation 'latency_us.op.p98 < 5ms' (run scope): the report has no 'latency_us.op.p98'"},
         {"bad expectation unit", "[scenario]\nexpect = [\"ops.failed < 5ms\"]\n[[phase]]\nduration = \"1s\"\n",
          "ops.failed is not a time"},
-        {"fault the backend cannot do", std::string(minimal) + "[[phase.fault]]\nkind = \"pg.lock_table\"\nfor = \"1s\"\n",
+        {"fault the backend cannot do", std::string(minimal) + "[[phase.fault]]\nkind = \"pg.lock_table\"\nfor = \"100ms\"\n",
          "runs on postgresql, not on sqlite"},
+        {"fault outlasting its phase", std::string(minimal) + "[[phase.fault]]\nkind = \"latency\"\nat = \"100ms\"\nfor = \"1s\"\nlatency = \"1ms\"\n",
+         "the latency fault ends at 1100 ms, after phase 'load' ends (300 ms)"},
+        {"leak fault too short to be seen",
+         "[pool]\nleak_threshold = \"500ms\"\n" + std::string(minimal).substr(std::string(minimal).find("[[phase]]")) +
+             "[[phase.fault]]\nkind = \"leak\"\nfor = \"200ms\"\n",
+         "must exceed [pool] leak_threshold (500 ms) plus housekeeping_interval"},
         {"fault after the phase", std::string(minimal) + "[[phase.fault]]\nkind = \"latency\"\nat = \"1s\"\nfor = \"1s\"\nlatency = \"1ms\"\n",
          "starts at 1000 ms, after phase 'load' ends (300 ms)"},
     };
@@ -115,6 +121,12 @@ TEST_CASE("run: a bad scenario file exits 2 with file:line:column before anythin
     const auto missing = run_in(dir.path(), {"run", "no-such-scenario"});
     CHECK(missing.code == 2);
     CHECK(missing.err.find("no shipped scenario named 'no-such-scenario'") != std::string::npos);
+    const auto typo = run_in(dir.path(), {"run", "lock-recovery-sqlte"});
+    CHECK(typo.code == 2);
+    CHECK(typo.err.find("did you mean 'lock-recovery-sqlite'?") != std::string::npos);
+    const auto command = run_in(dir.path(), {"strss"});
+    CHECK(command.code == 2);
+    CHECK(command.err == "poolbench: unknown command 'strss'; did you mean 'stress'? (see 'poolbench --help')\n");
     const auto pg_only = run_in(dir.path(), {"run", "lock-recovery-postgres", "--db", "null://"});
     CHECK(pg_only.code == 2);
     CHECK(pg_only.err.find("runs on postgresql, not on null") != std::string::npos);
@@ -138,6 +150,13 @@ TEST_CASE("run: --set overrides values by one grammar, and an unknown key exits 
     bool found = false;
     for (const auto& e : j.at("expectations")) found = found || e.at("name") == "ops.ok > 0";
     CHECK(found);
+
+    // A phase is bounded by one of duration and ops: setting one replaces the other.
+    const auto by_ops = run_in(dir.path(), {"run", "./s.toml", "--db", "null://", "--no-progress", "--json", "-", "--set",
+                                            "phase.load.ops=500", "--set", "phase.load.fault.1.for=1ms"});
+    INFO(by_ops.err);
+    REQUIRE(by_ops.code == 0);
+    CHECK(parse_json(by_ops.out).at("ops").at("total") == 500);
 
     for (const char* bad : {"pool.colour=red", "phase.nope.threads=2", "phase.load.fault.2.for=1s", "threads=2",
                             "pool.max_size", "phase.load.threads=many"}) {
@@ -259,9 +278,7 @@ TEST_CASE("run: connection-storm and leak-injection (shortened) pass on null://"
     TempDir dir;
     const auto storm = run_in(dir.path(), {"run", "connection-storm", "--db", "null://", "--no-progress", "--json", "-",
                                            "--set", "phase.storm.duration=2s", "--set", "phase.storm.threads=20",
-                                           // Paced: a steady level to recover to (an unpaced null:// run swings
-                                           // tens of percent between 100 ms intervals on 2 cores).
-                                           "--set", "phase.storm.rate=50000",
+
                                            "--set", "phase.storm.fault.1.at=500ms", "--set",
                                            "phase.storm.fault.1.for=800ms"});
     INFO(storm.err);

@@ -517,6 +517,23 @@ TEST_CASE("FaultDriver injects refused connects, broken connections, failed ping
         settings->query_latency_us = 0;
         CHECK(scalar(*conn, "SELECT 3") == 3);
     }
+    SECTION("a statement waiting out its latency goes on when the latency is switched off") {
+        auto conn = driver.connect(deadline());
+        settings->query_latency_us = 60'000'000;  // 60 s
+        settings->query_jitter_us = 1'000;
+        std::atomic<bool> done{false};
+        const auto start = std::chrono::steady_clock::now();
+        std::thread t([&] {
+            CHECK(scalar(*conn, "SELECT 4") == 4);
+            done = true;
+        });
+        settings->query_latency_us = 0;  // the fault is reverted
+        settings->query_jitter_us = 0;
+        t.join();
+        CHECK(done);
+        // Whether the statement began before or after the switch, it did not wait 60 s.
+        CHECK(std::chrono::steady_clock::now() - start < 30s);
+    }
 }
 
 TEST_CASE("a database file deleted under a connection breaks that connection", "[sqlite]") {

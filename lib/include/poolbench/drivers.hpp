@@ -23,7 +23,9 @@ namespace poolbench {
 struct FaultSettings {
     std::atomic<bool> refuse_connect{false};          ///< connect() throws ConnectError
     std::atomic<std::uint32_t> connect_latency_us{0};  ///< added before each connect
-    std::atomic<std::uint32_t> query_latency_us{0};    ///< added before each execute/query
+    /// Added before each execute/query; a statement waiting out its latency goes on as soon
+    /// as both are set back to 0.
+    std::atomic<std::uint32_t> query_latency_us{0};
     std::atomic<std::uint32_t> query_jitter_us{0};     ///< plus a uniform 0..this, per statement
     std::atomic<bool> fail_ping{false};                ///< ping() returns false
     std::atomic<bool> break_on_query{false};           ///< the next statement breaks its connection
