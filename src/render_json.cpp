@@ -114,6 +114,8 @@ Json phase_json(const PhaseRecord& p) {
     j["latency_us"] = latency_set(p.latency_us);
     j["errors_by_class"] = error_counts(p.errors_by_class);
     j["writes_acknowledged"] = p.writes_acknowledged;
+    j["late"] = p.late;
+    j["skipped"] = p.skipped;
     j["cancelled"] = p.cancelled;
     j["sample_interval_s"] = number(p.sample_interval_s);
     j["stalled_intervals"] = p.stalled_intervals ? Json(*p.stalled_intervals) : Json(nullptr);

@@ -191,6 +191,9 @@ struct PhaseRecord {
     LatencySet latency_us;
     ErrorCounts errors_by_class{};
     std::uint64_t writes_acknowledged = 0;
+    /// Paced phases (pgbench --rate): op latency counts from the scheduled start; `late`
+    /// operations began 1 ms or more behind it, `skipped` ones were dropped as overdue.
+    std::uint64_t late = 0, skipped = 0;
     bool cancelled = false;                   ///< stopped early (Ctrl-C, abort_on_fail)
     double sample_interval_s = 0;
     std::optional<std::uint64_t> stalled_intervals;  ///< when the stall rule applies (check_stalls)

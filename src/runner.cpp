@@ -34,6 +34,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t max_shards = 64;  // each shard holds four ~40 KiB histograms
 constexpr std::size_t max_error_messages = 8;
 constexpr std::uint64_t claim_batch = 4;
+constexpr std::uint64_t late_after_ns = 1'000'000;  // a paced operation this far behind its schedule is late
 
 /// Nanoseconds from a to b on the fast clock; 0 if a refinement moved it backwards.
 std::uint64_t ns_between(std::int64_t a, std::int64_t b) noexcept {
@@ -51,6 +52,7 @@ struct alignas(64) Shard {
     Histogram acquire, query, op;  // whole phase, ns
     Histogram interval_op;         // since the last sample; the sampler swaps it out
     std::uint64_t ok = 0, failed = 0, timed_out = 0, writes = 0;
+    std::uint64_t late = 0, skipped = 0;  // paced: began 1 ms+ after schedule; dropped from a backlog
     ErrorCounts by_kind{};         // failed + timed_out, by ErrorKind
 };
 
@@ -193,7 +195,7 @@ void failed_op(Phase& ph, Shard& shard, const std::exception* e) {
 }
 
 template <class Source>
-void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
+void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws, std::uint64_t lag_ns) {
     namespace fc = internal::fast_clock;
     const std::int64_t t0 = fc::now_ns();
     std::int64_t t1 = 0, t2 = 0, t3 = 0;
@@ -221,8 +223,11 @@ void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws) {
     if (const auto* slot = ph.probe) {
         if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->succeeded(t0);
     }
-    const std::uint64_t op_ns = ns_between(t0, t3);
+    // Paced: an operation's latency counts from when it was scheduled (pgbench --rate), so a
+    // stall that delays the schedule shows in the latency instead of hiding in it.
+    const std::uint64_t op_ns = ns_between(t0, t3) + lag_ns;
     std::lock_guard lock(shard.mu);
+    if (lag_ns >= late_after_ns) ++shard.late;
     shard.acquire.record(ns_between(t0, t1));
     shard.query.record(ns_between(t1, t2));
     shard.op.record(op_ns);
@@ -259,6 +264,7 @@ void worker_main(Phase& ph, Source& source, std::size_t index) {
         next += period * static_cast<long>(index + 1) / static_cast<long>(ph.spec.threads);
     }
 
+    std::uint64_t lag_ns = 0;
     while (!ph.stop.load(std::memory_order_relaxed)) {
         if (counted) {
             if (budget == 0 && (budget = claim(ph)) == 0) break;
@@ -273,11 +279,23 @@ void worker_main(Phase& ph, Source& source, std::size_t index) {
             }
             // Behind by a few milliseconds at most it catches up (sleeps overshoot); further
             // behind, it drops the backlog instead of bursting.
+            const auto now = Clock::now();
+            lag_ns = now > next ? static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - next).count())
+                                : 0;
             next += period;
-            const auto floor = Clock::now() - std::chrono::milliseconds(2);
-            if (next < floor) next = floor;
+            const auto floor = now - std::chrono::milliseconds(2);
+            if (next < floor) {
+                // pgbench's "skipped": operations whose time passed while the worker was
+                // held up are dropped, not sent in a burst.
+                const auto dropped = static_cast<std::uint64_t>((floor - next) / period);
+                if (dropped > 0) {
+                    std::lock_guard lock(shard.mu);
+                    shard.skipped += dropped;
+                }
+                next = floor;
+            }
         }
-        run_one_op(ph, source, shard, ws);
+        run_one_op(ph, source, shard, ws, lag_ns);
     }
 }
 
@@ -479,6 +497,8 @@ LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, 
         result.ops.failed += shard->failed;
         result.ops.timed_out += shard->timed_out;
         result.writes_acknowledged += shard->writes;
+        result.late += shard->late;
+        result.skipped += shard->skipped;
         for (std::size_t k = 0; k < result.errors_by_kind.size(); ++k) result.errors_by_kind[k] += shard->by_kind[k];
     }
     result.ops.total = result.ops.ok + result.ops.failed + result.ops.timed_out;

@@ -124,6 +124,8 @@ struct LoadResult {
     OpCounts ops;
     Histogram acquire_ns, query_ns, op_ns;
     std::uint64_t writes_acknowledged = 0;
+    std::uint64_t late = 0;     ///< paced: operations begun 1 ms or more after their scheduled time
+    std::uint64_t skipped = 0;  ///< paced: operations dropped because their time had passed (pgbench -L's "skipped")
     std::vector<TimelinePoint> timeline;
     /// Failed operations by ErrorKind in each timeline interval (aligned with `timeline`).
     std::vector<ErrorCounts> interval_errors;

@@ -414,6 +414,8 @@ private:
             rec.latency_us = summarize(r);
             rec.errors_by_class = r.errors_by_kind;
             rec.writes_acknowledged = r.writes_acknowledged;
+            rec.late = r.late;
+            rec.skipped = r.skipped;
             rec.cancelled = r.cancelled;
             rec.sample_interval_s = seconds(sample_interval(p));
             rec.open_fds = o.open_fds;
