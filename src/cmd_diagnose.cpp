@@ -23,7 +23,6 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 
 #include <unistd.h>
 
@@ -126,19 +125,9 @@ void postgres_facts(Connection& c, const DbUrl& db, Facts& f) {
     }
 }
 
-/// The journal mode stored in a SQLite file, read without changing anything.
+/// The journal mode stored in a SQLite file's header, read without opening it.
 std::string stored_journal_mode(const std::string& path) {
-    sqlite3* h = nullptr;
-    std::string mode = "unknown";
-    if (sqlite3_open_v2(path.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-        sqlite3_stmt* st = nullptr;
-        if (sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-            if (const unsigned char* text = sqlite3_column_text(st, 0)) mode = reinterpret_cast<const char*>(text);
-        }
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return mode;
+    return sqlite_file_journal_mode(path).value_or("unknown");
 }
 
 void sqlite_facts(Connection& c, const DbUrl& db, const std::string& stored_journal, Facts& f) {
@@ -165,10 +154,11 @@ void sqlite_facts(Connection& c, const DbUrl& db, const std::string& stored_jour
     } else if (!db.memory) {
         f.findings.push_back({"ok", fmt::format("journal_mode {}: readers do not block on the writer", journal)});
     }
-    if (!db.memory && stored_journal != "unknown" && stored_journal != journal) {
-        f.findings.push_back({"warn", fmt::format("opening the file as a pool does switched it from journal_mode {} "
-                                                  "to {}, which SQLite keeps in the file (poolbench's pool does the "
-                                                  "same; set journal_mode in the URL to choose)",
+    const bool wal_now = journal == "wal";
+    if (!db.memory && stored_journal != "unknown" && (stored_journal == "wal") != wal_now) {
+        f.findings.push_back({"warn", fmt::format("opening the file switched it from a {} journal to journal_mode {}, "
+                                                  "which SQLite keeps in the file (the URL's journal_mode asked for "
+                                                  "it)",
                                                   stored_journal, journal)});
     }
     if (to_int(busy) == 0) {

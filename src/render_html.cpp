@@ -90,6 +90,7 @@ public:
                        r.config.pool_max, r.config.pool_min_idle, r.duration_s,
                        r.interrupted ? " (interrupted)" : "");
 
+        for (const auto& n : r.notes) fmt::format_to(it, "<p class=\"note\">note: {}</p>\n", esc(n));
         o += "<h2>Expectations</h2>\n<table><tr><th>expectation</th><th>expected</th><th>actual</th><th></th></tr>\n";
         for (const auto& e : r.expectations) {
             fmt::format_to(it, "<tr><td>{}{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",

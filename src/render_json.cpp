@@ -266,6 +266,7 @@ Json report_to_json(const Report& r) {
             j["aborted"] = r.aborted;
             if (r.aborted) j["abort_reason"] = r.abort_reason;
         }
+        if (!r.notes.empty()) j["notes"] = r.notes;
         j["interrupted"] = r.interrupted;
         if (!r.interrupted_at.empty()) j["interrupted_at"] = r.interrupted_at;
         if (r.error) j["error"] = Json{{"exit_code", r.error->exit_code}, {"message", r.error->message}};

@@ -273,6 +273,8 @@ public:
             if (r.errors_other) fmt::format_to(it, "  {} other errors\n", r.errors_other);
         }
 
+        for (const auto& n : r.notes) fmt::format_to(it, "note: {}\n", n);
+
         // Expectations (each with its actual value, as k6 prints thresholds) and the verdict.
         if (!r.expectations.empty()) {
             std::size_t failed = 0;

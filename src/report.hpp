@@ -273,6 +273,7 @@ struct Report {
     std::vector<PhaseRecord> phases;  ///< scenarios
     std::vector<FaultRecord> faults;  ///< scenarios, in the order they were scheduled
     std::optional<DriftSection> drift;  ///< runs of two or more phases
+    std::vector<std::string> notes;   ///< things the reader should know (a converted journal mode, ...)
     std::string recovery_rule;        ///< how recovery_ms is measured (scenarios with faults)
     bool aborted = false;             ///< stopped by abort_on_fail
     std::string abort_reason;

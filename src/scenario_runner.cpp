@@ -231,6 +231,8 @@ public:
     Report run() {
         // One run id per phase: a worker's write sequence starts again in each phase.
         for (const auto& p : spec_.phases) workloads_.emplace_back(p.workload, db_.backend, run_id_ + "-" + p.name);
+        const bool sqlite_file = db_.backend == Backend::sqlite && !db_.memory;
+        const auto journal_before = sqlite_file ? sqlite_file_journal_mode(db_.path) : std::nullopt;
         preflight();
 
         auto settings = std::make_shared<FaultSettings>();
@@ -260,6 +262,7 @@ public:
             }
         }
         for (auto& e : report.pool.breaker.history) e.reason = redact(e.reason);
+        if (sqlite_file) journal_notes(report, journal_before, sqlite_file_journal_mode(db_.path));
         assemble(report);
         evaluate(report);
         return report;
@@ -267,6 +270,22 @@ public:
 
 private:
     [[nodiscard]] std::string redact(std::string_view text) const { return scrub(std::string(text), secrets_); }
+
+    /// A user's file is converted only when the URL asks; either way the report says what
+    /// its journal mode is and costs.
+    static void journal_notes(Report& report, const std::optional<std::string>& before,
+                              const std::optional<std::string>& after) {
+        if (before && after && *before != *after) {
+            report.notes.push_back(fmt::format("the database file was converted from a {} journal to {}, as the URL's "
+                                               "journal_mode asked; SQLite keeps that in the file",
+                                               *before, *after));
+        }
+        if (after == "rollback") {
+            report.notes.push_back("the database uses a rollback journal (poolbench kept the file's mode): a writer "
+                                   "and readers block each other; ?journal_mode=wal in the URL lets readers go on "
+                                   "during writes (and converts the file)");
+        }
+    }
 
     void preflight() {
         try {

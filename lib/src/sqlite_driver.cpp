@@ -1,8 +1,12 @@
 // sqlite_driver.cpp — the SQLite backend (sqlite3 C API).
 //
-// File databases open in WAL mode with foreign keys on, synchronous=NORMAL and a busy
-// timeout (5000 ms, or the URL's busy_timeout=MS); every other URL option name=value runs
-// as PRAGMA name=value on each new connection. Options are checked when the driver is
+// A file poolbench creates is put in WAL mode; an existing file keeps its journal mode
+// unless the URL's journal_mode=X asks otherwise (and then the mode SQLite actually set is
+// checked). Connections get foreign keys on, synchronous=NORMAL and a busy timeout (5000
+// ms, or the URL's busy_timeout=MS). mode=ro opens the file read-only (nothing is created
+// or converted; SQLite still needs to create -shm beside a WAL file unless it exists) and
+// immutable=1 tells SQLite the file cannot change (no locks, no -wal/-shm at all). Every
+// other URL option name=value runs as PRAGMA name=value on each new connection. Options are checked when the driver is
 // made: names must be identifiers SQLite knows (it silently ignores unknown pragmas, so a
 // typo would otherwise pass unnoticed) and values must match [A-Za-z0-9_.-]+.
 //
@@ -16,6 +20,7 @@
 // max_cached_statements; beyond that an arbitrary entry is finalized to make room).
 #include "drivers_internal.hpp"
 #include "error_kind.hpp"
+#include "poolbench/drivers.hpp"
 #include "poolbench/error.hpp"
 
 #include <sqlite3.h>
@@ -26,6 +31,8 @@
 #include <atomic>
 #include <charconv>
 #include <climits>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -435,7 +442,8 @@ public:
                     : url.memory          ? std::string("sqlite::memory:")
                                           : "sqlite://" + url.path;
         parse_options(url);
-        flags_ = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+        flags_ = (read_only_ || immutable_ ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
         if (url.memory) {
             static std::atomic<std::uint64_t> counter{0};
             memory_ = true;
@@ -458,6 +466,17 @@ public:
             const auto absolute = std::filesystem::absolute(url.path, ec);
             open_name_ = ec ? url.path : absolute.string();
             display_ = open_name_;
+            if (std::filesystem::is_directory(open_name_, ec)) {
+                throw ConfigError("SQLite URL '" + describe_ + "' names a directory (" + display_ +
+                                  "); name a database file in it");
+            }
+            // WAL only for a file poolbench creates: an existing one keeps its mode unless
+            // the URL asks (converting a user's file is not ours to decide).
+            force_wal_ = !journal_from_url_ && !read_only_ && !immutable_ && !poolbench::sqlite_file_journal_mode(open_name_);
+            if (immutable_) {
+                open_name_ = "file:" + uri_escape(open_name_) + "?immutable=1";
+                flags_ |= SQLITE_OPEN_URI;
+            }
         }
     }
 
@@ -467,7 +486,7 @@ public:
         DbPtr db = open_db(open_name_, flags_, rc, message);
         if (rc != SQLITE_OK) {
             throw ConnectError("cannot open SQLite database '" + display_ + "': " + message + " (" + code_string(rc) +
-                               "; check that the directory exists and is writable)");
+                               "; " + open_hint() + ")");
         }
         // Setting up may wait for locks (switching to WAL does); do not wait past the deadline.
         const auto now = std::chrono::steady_clock::now();
@@ -476,10 +495,19 @@ public:
             remaining_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
         }
         sqlite3_busy_timeout(db.get(), static_cast<int>(std::min<long long>(remaining_ms, busy_timeout_ms_)));
-        if (!memory_) setup(db.get(), "PRAGMA journal_mode=WAL");
+        if (force_wal_) setup(db.get(), "PRAGMA journal_mode=WAL");
         setup(db.get(), "PRAGMA foreign_keys=ON");
-        setup(db.get(), "PRAGMA synchronous=NORMAL");
+        if (!read_only_ && !immutable_) setup(db.get(), "PRAGMA synchronous=NORMAL");
         for (const auto& sql : pragmas_) setup(db.get(), sql);
+        if (journal_from_url_) {
+            // SQLite answers with the mode it is in: a mode it could not set is not silently kept.
+            const std::string now_in = lower(query_text(db.get(), "PRAGMA journal_mode"));
+            if (now_in != journal_asked_ && !(memory_ && now_in == "memory")) {
+                throw ConnectError("SQLite database '" + display_ + "' stays in journal_mode=" + now_in + " although " +
+                                   "the URL asks for " + journal_asked_ + " (a read-only file or directory, or another "
+                                   "connection in the file, can keep it from changing)");
+            }
+        }
         // Reads the header even when nothing above did (e.g. in memory): a file that is
         // not a database fails here, at connect, not at the first query.
         setup(db.get(), "PRAGMA schema_version");
@@ -504,6 +532,21 @@ private:
                                       std::to_string(INT_MAX));
                 }
                 busy_timeout_ms_ = ms;
+                continue;
+            }
+            if (key == "mode") {
+                if (lower(value) != "ro" && lower(value) != "rw") {
+                    throw ConfigError("SQLite option mode='" + value + "' in '" + describe_ +
+                                      "' must be ro (read-only) or rw");
+                }
+                read_only_ = lower(value) == "ro";
+                continue;
+            }
+            if (key == "immutable") {
+                if (value != "0" && value != "1") {
+                    throw ConfigError("SQLite option immutable='" + value + "' in '" + describe_ + "' must be 0 or 1");
+                }
+                immutable_ = value == "1";
                 continue;
             }
             if (!is_identifier(name)) {
@@ -532,8 +575,56 @@ private:
                 throw ConfigError("SQLite option " + name + "='" + value + "' in '" + describe_ + "' is not one of " +
                                   comma_list(values));
             }
+            if (key == "journal_mode") {
+                journal_from_url_ = true;
+                journal_asked_ = lower(value);
+            }
             pragmas_.push_back("PRAGMA " + name + "=" + value);
         }
+    }
+
+    /// What to check when a file cannot be opened.
+    [[nodiscard]] std::string open_hint() const {
+        if (memory_) return "check available memory";
+        const std::filesystem::path file(display_);
+        const std::string dir = file.parent_path().empty() ? std::string(".") : file.parent_path().string();
+        std::error_code ec;
+        if (!std::filesystem::is_directory(dir, ec)) return "directory " + dir + " does not exist";
+        if (::access(display_.c_str(), F_OK) == 0 && ::access(display_.c_str(), W_OK) != 0 && !read_only_) {
+            return "the file is read-only: open it with ?mode=ro for read workloads, or make it writable";
+        }
+        if (::access(dir.c_str(), W_OK) != 0) {
+            return "directory " + dir + " is read-only, and SQLite creates its -wal, -shm or -journal files beside "
+                   "the database: make it writable, or open an existing file with ?mode=ro (a WAL file also needs "
+                   "its -shm) or ?immutable=1";
+        }
+        return "check that the directory exists and is writable";
+    }
+
+    static std::string query_text(sqlite3* db, const char* sql) {
+        std::string out;
+        sqlite3_exec(
+            db, sql,
+            [](void* target, int columns, char** values, char** /*names*/) {
+                if (columns > 0 && values[0] != nullptr) *static_cast<std::string*>(target) = values[0];
+                return 0;
+            },
+            &out, nullptr);
+        return out;
+    }
+
+    static std::string uri_escape(const std::string& path) {
+        std::string out;
+        for (const char c : path) {
+            if (c == '%' || c == '?' || c == '#') {
+                char buf[4];
+                std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+                out += buf;
+            } else {
+                out.push_back(c);
+            }
+        }
+        return out;
     }
 
     /// Runs one setup statement; a failure is a ConnectError naming the database.
@@ -557,6 +648,11 @@ private:
     std::string open_name_;  ///< what sqlite3_open_v2 gets
     int flags_ = 0;
     bool memory_ = false;
+    bool read_only_ = false;         ///< mode=ro
+    bool immutable_ = false;         ///< immutable=1
+    bool journal_from_url_ = false;  ///< the URL sets journal_mode
+    std::string journal_asked_;
+    bool force_wal_ = false;         ///< a file poolbench creates: WAL
     int busy_timeout_ms_ = default_busy_timeout_ms;
     std::vector<std::string> pragmas_;  ///< "PRAGMA name=value" from the URL, in order
     DbPtr keeper_;                      ///< keeps an in-memory database alive
@@ -590,3 +686,20 @@ std::optional<int> sqlite_code_from_name(std::string_view name) {
 }
 
 }  // namespace poolbench::internal
+
+namespace poolbench {
+
+std::optional<std::string> sqlite_file_journal_mode(const std::string& path) {
+    // The database header: "SQLite format 3\0", then at offset 18 the file format write
+    // version: 1 legacy (a rollback journal), 2 WAL.
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return std::nullopt;
+    unsigned char header[20] = {};
+    const std::size_t n = std::fread(header, 1, sizeof header, f);
+    std::fclose(f);
+    if (n < sizeof header || std::memcmp(header, "SQLite format 3", 16) != 0) return std::nullopt;
+    if (header[18] == 2) return std::string("wal");
+    return std::string("rollback");
+}
+
+}  // namespace poolbench

@@ -51,7 +51,7 @@ TEST_CASE("diagnose warns about a rollback journal and busy_timeout 0, and fails
     const auto warnings = levels(w, "warn");
     REQUIRE(warnings.size() == 3);
     CHECK(warnings[0].find("journal_mode is delete") != std::string::npos);
-    CHECK(warnings[1].find("switched it from journal_mode wal to delete") != std::string::npos);  // stress left WAL
+    CHECK(warnings[1].find("switched it from a wal journal to journal_mode delete") != std::string::npos);  // stress left WAL
     CHECK(warnings[2].find("busy_timeout is 0") != std::string::npos);
 
     const auto failed = run_in(dir.path(), {"diagnose", "--db", base + "?query_only=1", "--samples", "3"});
@@ -60,7 +60,7 @@ TEST_CASE("diagnose warns about a rollback journal and busy_timeout 0, and fails
     CHECK(failed.out.find("verdict: FAIL (1 problem)") != std::string::npos);
 }
 
-TEST_CASE("diagnose never creates a database, and says when opening it changed its journal mode",
+TEST_CASE("diagnose never creates a database, keeps a file's journal mode, and says what it costs",
           "[cli][diagnose]") {
     TempDir dir;
     const auto missing = run_in(dir.path(), {"diagnose", "--db", "sqlite://" + (dir.path() / "typo.db").string()});
@@ -78,11 +78,48 @@ TEST_CASE("diagnose never creates a database, and says when opening it changed i
     const auto r = run_in(dir.path(), {"diagnose", "--db", "sqlite://" + file.string(), "--samples", "2", "--json", "-"});
     CHECK(r.code == 0);
     const json j = parse_json(r.out);
-    CHECK(j.at("settings").at("journal_mode stored in the file before poolbench connected") == "delete");
-    CHECK(j.at("settings").at("journal_mode") == "wal");
+    CHECK(j.at("settings").at("journal_mode stored in the file before poolbench connected") == "rollback");
+    CHECK(j.at("settings").at("journal_mode") == "delete");  // kept: not converted
     const auto warnings = levels(j, "warn");
     REQUIRE(warnings.size() == 1);
-    CHECK(warnings[0].find("switched it from journal_mode delete to wal") != std::string::npos);
+    CHECK(warnings[0].find("journal_mode is delete: readers wait behind a writer") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.path() / "delete.db-wal"));
+
+    // Asked for in the URL, the conversion is done and said.
+    const auto wal = run_in(dir.path(), {"diagnose", "--db", "sqlite://" + file.string() + "?journal_mode=wal",
+                                         "--samples", "2", "--json", "-"});
+    CHECK(wal.code == 0);
+    const auto asked = levels(parse_json(wal.out), "warn");
+    REQUIRE(asked.size() == 1);
+    CHECK(asked[0].find("switched it from a rollback journal to journal_mode wal") != std::string::npos);
+}
+
+TEST_CASE("stress on a user's rollback-journal file keeps its mode and says what it costs", "[cli][sqlite]") {
+    TempDir dir;
+    const fs::path file = dir.path() / "app.db";
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "PRAGMA journal_mode=DELETE; CREATE TABLE t(x)", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+    const auto r = run_in(dir.path(), {"stress", "--db", "sqlite://" + file.string(), "--workload", "write", "--ops",
+                                       "200", "--threads", "2", "--no-progress", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    REQUIRE(j.contains("notes"));
+    CHECK(j.at("notes").at(0).get<std::string>().find("rollback journal (poolbench kept the file's mode)") !=
+          std::string::npos);
+    CHECK(j.at("writes").at("lost") == 0);
+    // Still a rollback-journal file: header byte 18 is 1 (2 would be WAL).
+    const std::string header = slurp(file).substr(0, 20);
+    CHECK(header[18] == 1);
+    // Asked for in the URL, it is converted, and the report says so.
+    const auto conv = run_in(dir.path(), {"stress", "--db", "sqlite://" + file.string() + "?journal_mode=wal", "--ops",
+                                          "10", "--no-progress", "--json", "-"});
+    REQUIRE(conv.code == 0);
+    CHECK(parse_json(conv.out).at("notes").at(0).get<std::string>().find("converted from a rollback journal to wal") !=
+          std::string::npos);
+    CHECK(slurp(file).substr(0, 20)[18] == 2);
 }
 
 TEST_CASE("diagnose on null:// and on an unusable database", "[cli][diagnose]") {

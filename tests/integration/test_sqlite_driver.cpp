@@ -10,6 +10,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+
+#include <sqlite3.h>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -375,9 +377,79 @@ TEST_CASE("a missing directory fails at connect with the path in the message", "
     auto driver = make_driver("sqlite://" + path);  // options are fine; the file is opened at connect
     const auto msg = connect_error(*driver);
     CHECK(contains(msg, "cannot open SQLite database '" + path + "'"));
-    CHECK(contains(msg, "check that the directory exists and is writable"));
+    CHECK(contains(msg, "directory " + dir.file("no/such/dir") + " does not exist"));
     CHECK(msg.find('\n') == std::string::npos);
     CHECK_FALSE(fs::exists(dir.path() / "no"));
+}
+
+namespace {
+
+/// Makes a database file in a rollback journal mode with one row, as a user's app would.
+void make_rollback_file(const std::string& path) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; CREATE TABLE t(x); INSERT INTO t VALUES (42);", nullptr,
+                         nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+}  // namespace
+
+TEST_CASE("an existing file keeps its journal mode unless the URL asks, and the URL's mode is checked", "[sqlite]") {
+    TempDir dir;
+    const auto path = dir.file("app.db");
+    make_rollback_file(path);
+    REQUIRE(poolbench::sqlite_file_journal_mode(path) == "rollback");
+    {
+        auto driver = make_driver("sqlite://" + path);
+        auto conn = driver->connect(deadline());
+        CHECK(scalar(*conn, "SELECT x FROM t") == 42);
+        conn->execute("INSERT INTO t VALUES (43)");
+    }
+    CHECK(poolbench::sqlite_file_journal_mode(path) == "rollback");  // not converted
+    CHECK_FALSE(fs::exists(path + "-wal"));
+    {
+        auto driver = make_driver("sqlite://" + path + "?journal_mode=wal");
+        auto conn = driver->connect(deadline());
+        CHECK(scalar(*conn, "SELECT count(*) FROM t") == 2);
+    }
+    CHECK(poolbench::sqlite_file_journal_mode(path) == "wal");  // as asked
+    // A new file is made in WAL mode; a missing or foreign file has no journal mode.
+    const auto fresh = dir.file("fresh.db");
+    CHECK_FALSE(poolbench::sqlite_file_journal_mode(fresh));
+    make_driver("sqlite://" + fresh)->connect(deadline())->execute("CREATE TABLE t(x)");
+    CHECK(poolbench::sqlite_file_journal_mode(fresh) == "wal");
+    std::ofstream(dir.file("text.db")) << "not a database, just some text long enough";
+    CHECK_FALSE(poolbench::sqlite_file_journal_mode(dir.file("text.db")));
+}
+
+TEST_CASE("mode=ro and immutable=1 read a file without writing to it", "[sqlite]") {
+    TempDir dir;
+    const auto path = dir.file("ro.db");
+    make_rollback_file(path);
+    const auto before = fs::last_write_time(path);
+    for (const char* option : {"?mode=ro", "?immutable=1"}) {
+        INFO(option);
+        auto driver = make_driver("sqlite://" + path + option);
+        auto conn = driver->connect(deadline());
+        CHECK(scalar(*conn, "SELECT x FROM t") == 42);
+        const auto e = query_error(*conn, "INSERT INTO t VALUES (1)");
+        CHECK(e.kind() == poolbench::ErrorKind::read_only);
+    }
+    CHECK(fs::last_write_time(path) == before);
+    CHECK(poolbench::sqlite_file_journal_mode(path) == "rollback");
+    // mode=ro never creates a file.
+    CHECK_THROWS_AS(make_driver("sqlite://" + dir.file("absent.db") + "?mode=ro")->connect(deadline()),
+                    poolbench::ConnectError);
+    CHECK_FALSE(fs::exists(dir.file("absent.db")));
+    CHECK_THROWS_AS(make_driver("sqlite://" + path + "?mode=rwx"), poolbench::ConfigError);
+    // A directory is not a database file.
+    try {
+        (void)make_driver("sqlite://" + dir.path().string());
+        FAIL("expected a ConfigError");
+    } catch (const poolbench::ConfigError& e) {
+        CHECK(contains(e.what(), "names a directory"));
+    }
 }
 
 TEST_CASE("a file that is not a database fails at connect", "[sqlite]") {

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <string>
 
 namespace poolbench {
 
@@ -18,6 +20,12 @@ namespace poolbench {
 /// in-memory SQLite URL the driver keeps the shared database alive for its own lifetime.
 [[nodiscard]] std::shared_ptr<Driver> make_driver(const DbUrl& url);
 [[nodiscard]] std::shared_ptr<Driver> make_driver(std::string_view url);
+
+/// The journal mode an existing SQLite file keeps in its header, read without opening it
+/// as a database (nothing is created, converted or locked): "wal", or "rollback" (delete,
+/// truncate or persist: SQLite does not store which). nullopt when the file does not exist,
+/// is empty or is not an SQLite database. Thread-safe.
+[[nodiscard]] std::optional<std::string> sqlite_file_journal_mode(const std::string& path);
 
 /// Faults injected in front of another driver; all values can change at run time.
 struct FaultSettings {
