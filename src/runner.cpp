@@ -129,35 +129,43 @@ std::uint64_t claim(Phase& ph) noexcept {
     return std::min(claim_batch, limit - prev);
 }
 
-// A pooled operation's connection: a plain lease, or, for a write behind a WriterGate,
-// the gate's turn and its lease.
-struct PoolHandle {
+// The plain pooled source: a lease per operation (the hot path, kept minimal).
+struct PoolSource {
+    Pool& pool;
+    [[nodiscard]] Lease open(bool /*write*/) { return pool.acquire(); }
+    static Connection& conn(Lease& lease) { return *lease; }
+    static void close(Lease& lease) noexcept { lease.release(); }
+    static void invalidate(Lease& lease) noexcept { lease.invalidate(); }
+};
+
+// A write behind a WriterGate takes the gate's turn and its lease; a read, a plain lease.
+struct GatedHandle {
     WriteLease gated;
     Lease plain;
     Lease& lease() { return gated ? gated.lease() : plain; }
 };
 
-struct PoolSource {
+struct GatedPoolSource {
     Pool& pool;
-    WriterGate* gate;
-    [[nodiscard]] PoolHandle open(bool write) {
-        PoolHandle h;
-        if (write && gate != nullptr) {
-            h.gated = gate->acquire(pool);
+    WriterGate& gate;
+    [[nodiscard]] GatedHandle open(bool write) {
+        GatedHandle h;
+        if (write) {
+            h.gated = gate.acquire(pool);
         } else {
             h.plain = pool.acquire();
         }
         return h;
     }
-    static Connection& conn(PoolHandle& h) { return *h.lease(); }
-    static void close(PoolHandle& h) noexcept {
+    static Connection& conn(GatedHandle& h) { return *h.lease(); }
+    static void close(GatedHandle& h) noexcept {
         if (h.gated) {
             h.gated.release();
         } else {
             h.plain.release();
         }
     }
-    static void invalidate(PoolHandle& h) noexcept { h.lease().invalidate(); }
+    static void invalidate(GatedHandle& h) noexcept { h.lease().invalidate(); }
 };
 
 struct DriverSource {
@@ -534,7 +542,8 @@ void name_this_thread(const std::string& name) noexcept {
 
 LoadResult run_load(Pool& pool, const Workload& workload, const LoadSpec& spec, const RunHooks& hooks,
                     WriterGate* gate) {
-    return run_phase(PoolSource{pool, gate}, &pool, workload, spec, hooks);
+    if (gate != nullptr) return run_phase(GatedPoolSource{pool, *gate}, &pool, workload, spec, hooks);
+    return run_phase(PoolSource{pool}, &pool, workload, spec, hooks);
 }
 
 LoadResult run_load_unpooled(Driver& driver, const Workload& workload, const LoadSpec& spec,

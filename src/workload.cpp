@@ -130,17 +130,6 @@ void Workload::read_then_write(Connection& conn, WorkerState& state) const {
     conn.execute("COMMIT");
 }
 
-bool Workload::next_writes(WorkerState& state) const {
-    switch (spec_.kind) {
-        case WorkloadKind::select1:
-        case WorkloadKind::read: return false;
-        case WorkloadKind::write:
-        case WorkloadKind::read_write: return true;
-        case WorkloadKind::mixed: return std::bernoulli_distribution(spec_.write_ratio)(state.rng);
-    }
-    return false;
-}
-
 OpOutcome Workload::run_op(Connection& conn, WorkerState& state, bool write) const {
     switch (spec_.kind) {
         case WorkloadKind::select1:

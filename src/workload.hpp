@@ -59,7 +59,10 @@ public:
 
     /// Whether the next operation of this worker writes (drawn before it acquires, so a
     /// writer can queue at a WriterGate). Advances the worker's random state for mixed.
-    [[nodiscard]] bool next_writes(WorkerState& state) const;
+    [[nodiscard]] bool next_writes(WorkerState& state) const {
+        if (spec_.kind == WorkloadKind::mixed) return std::bernoulli_distribution(spec_.write_ratio)(state.rng);
+        return spec_.kind == WorkloadKind::write || spec_.kind == WorkloadKind::read_write;
+    }
 
     /// One operation; `write` as next_writes() said. Throws poolbench::Error (QueryError,
     /// ...); a failed write leaves its transaction open for the pool's reset to roll back.

@@ -102,7 +102,9 @@ private:
                                  ErrorKind::statement_timeout);
             }
         }
-        if (settings_->break_on_query.exchange(false)) {
+        // Loaded first: an exchange on every statement would bounce the settings' cache line
+        // between every thread of a load.
+        if (settings_->break_on_query.load(std::memory_order_relaxed) && settings_->break_on_query.exchange(false)) {
             broken_ = true;
             throw_broken("injected: connection lost (FaultDriver break_on_query)");
         }
