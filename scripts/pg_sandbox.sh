@@ -3,6 +3,7 @@
 #
 #   eval "$(scripts/pg_sandbox.sh start)"   start one; prints the two export lines:
 #        export POOLBENCH_PG_URL=postgresql://poolbench:<pw>@127.0.0.1:<port>/poolbench
+#        export POOLBENCH_PG_LIMITED_URL=...  (poolbench_limited: a role with CONNECT only)
 #        export POOLBENCH_PG_DIR=<dir>
 #   scripts/pg_sandbox.sh stop [DIR]        stop it and remove DIR (default $POOLBENCH_PG_DIR)
 #   scripts/pg_sandbox.sh restart [DIR]     pg_ctl restart -m fast (same port, same data)
@@ -140,7 +141,9 @@ EOF
     done
     [[ $started -eq 1 ]] || die "the PostgreSQL server did not start (the sandbox was removed)" "$log"
 
-    local sql="CREATE ROLE poolbench LOGIN PASSWORD '$pw'; GRANT pg_signal_backend TO poolbench;"
+    # poolbench_limited: a least-privilege role (CONNECT only; tests grant it what they test).
+    local sql="CREATE ROLE poolbench LOGIN PASSWORD '$pw'; GRANT pg_signal_backend TO poolbench;
+               CREATE ROLE poolbench_limited LOGIN PASSWORD '$pw'; GRANT poolbench_limited TO poolbench;"
     if ! as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres \
         -c "$sql" -c "CREATE DATABASE poolbench OWNER poolbench" >"$dir/setup.log" 2>&1; then
         die "creating the poolbench user and database failed" "$dir/setup.log"
@@ -150,6 +153,7 @@ EOF
     trap - EXIT
 
     printf 'export POOLBENCH_PG_URL=postgresql://poolbench:%s@127.0.0.1:%s/poolbench\n' "$pw" "$port"
+    printf 'export POOLBENCH_PG_LIMITED_URL=postgresql://poolbench_limited:%s@127.0.0.1:%s/poolbench\n' "$pw" "$port"
     printf 'export POOLBENCH_PG_DIR=%s\n' "$dir"
     printf 'export POOLBENCH_PG_BIN=%s\n' "$bin"
 }

@@ -154,7 +154,7 @@ std::shared_ptr<Driver> open_driver(const DbUrl& db) {
         throw UsageFailure(scrub(fmt::format("--db: {}", e.what()), url_secrets(db.original)));
     } catch (const Error& e) {
         throw DatabaseUnusable(
-            scrub(fmt::format("cannot use database {}: {}", db.redacted, e.what()), url_secrets(db.original)));
+            unusable_message(db, e.what()));
     }
 }
 
@@ -410,6 +410,7 @@ int run_cli(int argc, char** argv) {
     commands.push_back(add_leak_command(app));
     commands.push_back(add_diagnose_command(app));
     commands.push_back(add_compare_command(app));
+    commands.push_back(add_clean_command(app));
     commands.push_back(add_hold_lock_command(app));
 
     try {

@@ -166,6 +166,7 @@ struct Command {
 [[nodiscard]] Command add_compare_command(CLI::App& app);
 [[nodiscard]] Command add_diagnose_command(CLI::App& app);
 [[nodiscard]] Command add_run_command(CLI::App& app);
+[[nodiscard]] Command add_clean_command(CLI::App& app);
 [[nodiscard]] Command add_scenarios_command(CLI::App& app);
 [[nodiscard]] Command add_hold_lock_command(CLI::App& app);  ///< internal: the sqlite.lock fault's other process
 

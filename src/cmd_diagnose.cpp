@@ -188,7 +188,7 @@ ExitCode run_diagnose(const DiagnoseOptions& o) {
     std::shared_ptr<Driver> driver = open_driver(db);
     const auto secrets = url_secrets(db.original);
     auto unusable = [&](const std::exception& e) {
-        return DatabaseUnusable(scrub(fmt::format("cannot use database {}: {}", db.redacted, e.what()), secrets));
+        return DatabaseUnusable(unusable_message(db, e.what()));
     };
 
     Histogram connect_ns, round_trip_ns;

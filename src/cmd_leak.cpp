@@ -309,20 +309,19 @@ Expectation expect_eq(std::string field, std::uint64_t actual, std::uint64_t exp
             actual == expected};
 }
 
-void preflight(Driver& driver, const Workload& workload, const LeakPlan& plan,
-               const std::vector<std::string>& secrets) {
+void preflight(Driver& driver, const Workload& workload, const LeakPlan& plan) {
     try {
         auto conn = driver.connect(Clock::now() + plan.pool.acquire_timeout);
         workload.setup(*conn);
     } catch (const std::exception& e) {
-        throw DatabaseUnusable(scrub(fmt::format("cannot use database {}: {}", plan.db.redacted, e.what()), secrets));
+        throw DatabaseUnusable(unusable_message(plan.db, e.what()));
     }
 }
 
 Report run_leak_check(const LeakPlan& plan, const std::shared_ptr<Driver>& driver, const RunHooks& hooks) {
     const std::vector<std::string> secrets = url_secrets(plan.db.original);
     const Workload workload(WorkloadSpec{}, plan.db.backend, make_run_id());
-    preflight(*driver, workload, plan, secrets);
+    preflight(*driver, workload, plan);
 
     Report report;
     report.command = "leak";

@@ -579,6 +579,13 @@ std::vector<std::string> url_secrets(std::string_view url) {
     return out;
 }
 
+std::string unusable_message(const DbUrl& db, std::string_view what) {
+    const bool named = what.find(db.redacted) != std::string_view::npos;
+    return scrub(named ? fmt::format("cannot use the database: {}", what)
+                       : fmt::format("cannot use database {}: {}", db.redacted, what),
+                 url_secrets(db.original));
+}
+
 std::string scrub(std::string text, const std::vector<std::string>& secrets) {
     for (const auto& secret : secrets) {
         for (std::size_t pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 3)) {

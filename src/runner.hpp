@@ -163,4 +163,8 @@ void name_this_thread(const std::string& name) noexcept;
 [[nodiscard]] std::vector<std::string> url_secrets(std::string_view url);
 [[nodiscard]] std::string scrub(std::string text, const std::vector<std::string>& secrets);
 
+/// "cannot use database URL: WHAT", redacted and scrubbed, naming the URL once: when the
+/// backend's message already names it, it is not repeated in front.
+[[nodiscard]] std::string unusable_message(const DbUrl& db, std::string_view what);
+
 }  // namespace poolbench::cli

@@ -299,7 +299,7 @@ private:
             auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
             for (const auto& w : workloads_) w.setup(*conn);
         } catch (const std::exception& e) {
-            throw DatabaseUnusable(redact(fmt::format("cannot use database {}: {}", db_.redacted, e.what())));
+            throw DatabaseUnusable(unusable_message(db_, e.what()));
         }
     }
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <utility>
@@ -83,10 +84,52 @@ WorkerState Workload::make_worker_state(std::uint32_t worker, std::uint64_t seed
     return s;
 }
 
+namespace {
+
+/// Whether `table` exists and is visible (PostgreSQL: on the search path).
+bool table_exists(Connection& conn, Backend backend, std::string_view table) {
+    const Rows r = backend == Backend::postgresql
+                       ? conn.query("SELECT count(*) FROM pg_catalog.pg_class WHERE relname = $1 AND relkind IN "
+                                    "('r', 'p', 'v') AND pg_catalog.pg_table_is_visible(oid)",
+                                    {Value{std::string(table)}})
+                       : conn.query("SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'view') AND name = $1",
+                                    {Value{std::string(table)}});
+    return !r.empty() && r.int_at(0) > 0;
+}
+
+std::string current_role(Connection& conn, Backend backend) {
+    if (backend != Backend::postgresql) return "the application's role";
+    try {
+        const Rows r = conn.query("SELECT current_user");
+        if (!r.empty()) {
+            if (const auto* s = std::get_if<std::string>(&r.rows[0][0])) return *s;
+        }
+    } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the name only decorates the advice
+    }
+    return "the application's role";
+}
+
+}  // namespace
+
 void Workload::setup(Connection& conn) const {
-    if (needs_accounts(spec_.kind)) conn.execute(create_accounts_sql);
-    if (needs_writes(spec_.kind)) conn.execute(create_writes_sql);
-    if (!needs_accounts(spec_.kind) || backend_ == Backend::null) return;
+    if (backend_ == Backend::null) return;
+    // Tables a DBA created are used as they are: a role with SELECT and INSERT on them
+    // needs no CREATE privilege. Only what is missing is created, and when that is not
+    // allowed the error says what a DBA would run.
+    auto create = [&](std::string_view table, std::string_view sql, std::string_view grant) {
+        if (table_exists(conn, backend_, table)) return;
+        try {
+            conn.execute(sql);
+        } catch (const QueryError& e) {
+            if (e.code() != "42501") throw;
+            throw SetupRefused(fmt::format("{} cannot create table {} ({}); ask a DBA to run: {}; GRANT {} ON {} TO {}",
+                                           current_role(conn, backend_), table, e.what(), sql, grant, table,
+                                           current_role(conn, backend_)));
+        }
+    };
+    if (needs_accounts(spec_.kind)) create("poolbench_accounts", create_accounts_sql, "SELECT");
+    if (needs_writes(spec_.kind)) create("poolbench_writes", create_writes_sql, "SELECT, INSERT");
+    if (!needs_accounts(spec_.kind)) return;
     const Rows have = conn.query(count_accounts_sql);
     if (have.empty()) return;
     if (static_cast<std::uint64_t>(have.int_at(0)) >= spec_.rows) return;
@@ -94,6 +137,16 @@ void Workload::setup(Connection& conn) const {
     try {
         (void)conn.query(seed_accounts_sql, {Value{static_cast<std::int64_t>(spec_.rows)}});
         conn.execute("COMMIT");
+    } catch (const QueryError& e) {
+        try {
+            conn.execute("ROLLBACK");
+        } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
+        }
+        if (e.code() != "42501") throw;
+        std::string seed(seed_accounts_sql);
+        seed.replace(seed.find("$1"), 2, std::to_string(spec_.rows));
+        throw SetupRefused(fmt::format("{} cannot seed poolbench_accounts ({}); ask a DBA to run: {}",
+                                       current_role(conn, backend_), e.what(), seed));
     } catch (...) {
         try {
             conn.execute("ROLLBACK");
@@ -160,6 +213,29 @@ std::optional<std::uint64_t> Workload::count_written(Connection& conn) const {
     const Rows rows = conn.query(count_writes_sql, {Value{run_id_}});
     if (rows.empty()) return std::nullopt;
     return static_cast<std::uint64_t>(rows.int_at(0));
+}
+
+namespace {
+constexpr std::array<std::string_view, 3> workload_table_names{"poolbench_accounts", "poolbench_writes",
+                                                               "poolbench_lock_probe"};
+}  // namespace
+
+std::vector<WorkloadTable> workload_tables(Connection& conn, Backend backend) {
+    std::vector<WorkloadTable> out;
+    if (backend == Backend::null) return out;
+    for (const auto name : workload_table_names) {
+        if (!table_exists(conn, backend, name)) continue;
+        const Rows r = conn.query(fmt::format("SELECT count(*) FROM {}", name));
+        out.push_back({std::string(name), r.empty() ? 0 : r.int_at(0)});
+    }
+    return out;
+}
+
+void drop_workload_table(Connection& conn, const std::string& name) {
+    if (std::find(workload_table_names.begin(), workload_table_names.end(), name) == workload_table_names.end()) {
+        throw UsageError("drop_workload_table: '" + name + "' is not one of poolbench's tables");
+    }
+    conn.execute("DROP TABLE IF EXISTS " + name);
 }
 
 std::string make_run_id() {

@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace poolbench::cli {
 
@@ -24,6 +26,13 @@ namespace poolbench::cli {
 /// on SQLite). mixed: read or write by write_ratio. read_write: a DEFERRED transaction
 /// that reads an account, then inserts — on SQLite the shape whose lock upgrade fails
 /// with SQLITE_BUSY at once under contention (what a WriterGate prevents).
+/// The workload's tables cannot be created or seeded with this role's privileges; the
+/// message names what is missing and the SQL a DBA would run.
+class SetupRefused : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 enum class WorkloadKind { select1, read, write, mixed, read_write };
 
 [[nodiscard]] std::string_view to_string(WorkloadKind kind) noexcept;
@@ -90,6 +99,17 @@ private:
     std::string run_id_;
     std::string begin_sql_;
 };
+
+/// One table the workloads left in a database, as `poolbench clean` found it.
+struct WorkloadTable {
+    std::string name;
+    std::int64_t rows = 0;
+};
+/// The workloads' tables present in the database (poolbench_accounts, poolbench_writes,
+/// poolbench_lock_probe), with their row counts. Throws poolbench::Error.
+[[nodiscard]] std::vector<WorkloadTable> workload_tables(Connection& conn, Backend backend);
+/// Drops one of them (only those names: never a table of the user's). Throws poolbench::Error.
+void drop_workload_table(Connection& conn, const std::string& name);
 
 /// A fresh run id: time plus randomness, unique enough across concurrent runs.
 [[nodiscard]] std::string make_run_id();

@@ -76,7 +76,8 @@ struct Result {
 
 // Starts poolbench with `args` in `dir` (also its TMPDIR); POOLBENCH_DB is not inherited.
 // stdout and stderr go to dir/stdout.txt and dir/stderr.txt; finish() collects them.
-inline pid_t spawn_in(const fs::path& dir, const std::vector<std::string>& args) {
+inline pid_t spawn_in(const fs::path& dir, const std::vector<std::string>& args,
+                      const std::vector<std::string>& extra_env = {}) {
     std::vector<std::string> argv_storage{POOLBENCH_BIN};
     argv_storage.insert(argv_storage.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -90,6 +91,7 @@ inline pid_t spawn_in(const fs::path& dir, const std::vector<std::string>& args)
         env_storage.push_back(entry);
     }
     env_storage.push_back("TMPDIR=" + dir.string());
+    for (const auto& e : extra_env) env_storage.push_back(e);
     std::vector<char*> envp;
     for (auto& e : env_storage) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -127,6 +129,11 @@ inline Result finish(const fs::path& dir, pid_t pid) {
 // Runs poolbench with `args` in `dir` (also its TMPDIR); POOLBENCH_DB is not inherited.
 inline Result run_in(const fs::path& dir, const std::vector<std::string>& args) {
     return finish(dir, spawn_in(dir, args));
+}
+// The same with NAME=VALUE entries added to its environment.
+inline Result run_in_env(const fs::path& dir, const std::vector<std::string>& args,
+                         const std::vector<std::string>& extra_env) {
+    return finish(dir, spawn_in(dir, args, extra_env));
 }
 inline Result run_in(const fs::path& dir, std::initializer_list<std::string> args) {
     return run_in(dir, std::vector<std::string>(args));

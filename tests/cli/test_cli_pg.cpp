@@ -4,6 +4,10 @@
 // that never contains the password.
 #include "cli_support.hpp"
 
+#include <libpq-fe.h>
+
+#include <fstream>
+
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
 using nlohmann::json;
 
@@ -109,4 +113,83 @@ TEST_CASE("pg: an unusable server exits 3 with one line and no password", "[cli]
             CHECK(r.out.find(password) == std::string::npos);
         }
     }
+}
+
+namespace {
+
+/// Runs SQL as the sandbox's owner role (POOLBENCH_PG_URL).
+void as_owner(const std::string& sql) {
+    PGconn* c = PQconnectdb(pg_url().c_str());
+    REQUIRE(PQstatus(c) == CONNECTION_OK);
+    PGresult* r = PQexec(c, sql.c_str());
+    const auto status = PQresultStatus(r);
+    INFO(PQerrorMessage(c));
+    CHECK((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
+    PQclear(r);
+    PQfinish(c);
+}
+
+std::string limited_url() {
+    const char* url = std::getenv("POOLBENCH_PG_LIMITED_URL");
+    if (url == nullptr || *url == '\0') {
+        FAIL("POOLBENCH_PG_LIMITED_URL is not set: start the server with eval \"$(scripts/pg_sandbox.sh start)\"");
+    }
+    return url;
+}
+
+}  // namespace
+
+TEST_CASE("pg: a least-privilege role uses tables a DBA created, and is told the SQL when they are missing",
+          "[cli][pg]") {
+    TempDir dir;
+    // The owner creates and seeds the tables (as a DBA would), then grants just enough.
+    REQUIRE(run_in(dir.path(), {"stress", "--db", pg_url(), "--workload", "mixed", "--rows", "1000", "--ops", "50",
+                                "--no-progress"})
+                .code == 0);
+    as_owner("GRANT SELECT ON poolbench_accounts TO poolbench_limited; "
+             "GRANT SELECT, INSERT ON poolbench_writes TO poolbench_limited");
+    const auto r = run_in(dir.path(), {"stress", "--db", limited_url(), "--workload", "mixed", "--rows", "1000",
+                                       "--ops", "500", "--threads", "4", "--no-progress", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(parse_json(r.out).at("writes").at("lost") == 0);
+
+    // Where the tables do not exist and the role may not create them: exit 3, naming the
+    // privilege and the SQL to run.
+    as_owner("CREATE SCHEMA IF NOT EXISTS pb_empty; GRANT USAGE ON SCHEMA pb_empty TO poolbench_limited");
+    const std::string empty = limited_url() + "?options=-csearch_path%3Dpb_empty";
+    const auto refused = run_in(dir.path(), {"stress", "--db", empty, "--workload", "write", "--ops", "10"});
+    CHECK(refused.code == 3);
+    CHECK(count_lines(refused.err) == 1);
+    CHECK(refused.err.find("poolbench_limited cannot create table poolbench_writes") != std::string::npos);
+    CHECK(refused.err.find("ask a DBA to run: CREATE TABLE IF NOT EXISTS poolbench_writes") != std::string::npos);
+    CHECK(refused.err.find("GRANT SELECT, INSERT ON poolbench_writes TO poolbench_limited") != std::string::npos);
+    const std::string password = url_password(limited_url());
+    if (password.size() >= 3) CHECK(refused.err.find(password) == std::string::npos);
+}
+
+TEST_CASE("pg: a password kept off the command line in a .pgpass file is used", "[cli][pg]") {
+    TempDir dir;
+    const std::string url = pg_url();
+    const std::string password = url_password(url);
+    REQUIRE_FALSE(password.empty());
+    // host:port:database:user:password, as libpq reads it (mode 0600 or it is ignored).
+    const std::size_t at = url.find('@');
+    const std::size_t colon = url.find(':', at);
+    const std::size_t slash = url.find('/', at);
+    const std::string port = url.substr(colon + 1, slash - colon - 1);
+    const fs::path pgpass = dir.path() / "pgpass";
+    std::ofstream(pgpass) << "127.0.0.1:" << port << ":poolbench:poolbench:" << password << "\n";
+    fs::permissions(pgpass, fs::perms::owner_read | fs::perms::owner_write);
+    const std::string no_password = url_with_password(url, "").replace(url.find("poolbench:") + 9, 1, "");
+    INFO(no_password);
+    REQUIRE(no_password.find(password) == std::string::npos);
+    const auto r = run_in_env(dir.path(), {"stress", "--db", no_password, "--ops", "100", "--no-progress"},
+                              {"PGPASSFILE=" + pgpass.string()});
+    INFO(r.err);
+    CHECK(r.code == 0);
+    // Without it, the same URL is refused: the file is what made it work.
+    const auto without = run_in_env(dir.path(), {"stress", "--db", no_password, "--ops", "10", "--no-progress"},
+                                    {"PGPASSFILE=" + (dir.path() / "absent").string()});
+    CHECK(without.code == 3);
 }
