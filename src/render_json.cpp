@@ -4,6 +4,10 @@
 
 #include <cmath>
 
+#ifndef POOLBENCH_VERSION
+#define POOLBENCH_VERSION "unknown"
+#endif
+
 namespace poolbench::cli {
 
 namespace {
@@ -149,7 +153,9 @@ Json fault_json(const FaultRecord& f) {
 Json report_to_json(const Report& r) {
         Json j;
         j["schema"] = report_schema;
+        j["tool"] = Json{{"name", "poolbench"}, {"version", POOLBENCH_VERSION}};
         j["command"] = r.command;
+        if (r.started_at.time_since_epoch().count() != 0) j["started_at"] = format_utc(r.started_at);
         j["scenario"] = r.scenario ? Json(*r.scenario) : Json(nullptr);
         j["database"] = Json{{"backend", r.backend}, {"url", r.url_redacted}};
         if (!r.ran) {
@@ -176,6 +182,11 @@ Json report_to_json(const Report& r) {
         if (r.config.leak_reclaim_after_ms > 0) config["leak_reclaim_after_ms"] = r.config.leak_reclaim_after_ms;
         config["error_backoff_ms"] = r.config.error_backoff_ms;
         config["starvation_threshold_ms"] = number(static_cast<double>(r.config.starvation_threshold_us) / 1000.0);
+        if (!r.config.pool_settings.empty()) {
+            Json settings = Json::object();
+            for (const auto& [name, value] : r.config.pool_settings) settings[name] = number(value);
+            config["pool"] = std::move(settings);
+        }
         j["config"] = std::move(config);
 
         j["duration_s"] = round3(r.duration_s);

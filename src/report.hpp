@@ -172,6 +172,8 @@ struct RunConfig {
     std::int64_t leak_reclaim_after_ms = 0; ///< 0: no reclaim
     std::int64_t error_backoff_ms = 0;      ///< a worker's pause after a failed operation
     std::int64_t starvation_threshold_us = 0;  ///< the pool's bounded-barging limit
+    /// Every other pool setting that shaped the run, by its PoolConfig name (durations in ms).
+    std::vector<std::pair<std::string, double>> pool_settings;
 };
 
 /// One phase of a scenario: its settings and what it measured.
@@ -252,6 +254,7 @@ struct Report {
     std::optional<RunError> error;
     std::string command;
     std::optional<std::string> scenario;
+    std::chrono::system_clock::time_point started_at{};  ///< when the run began (epoch: unknown)
     std::string backend;       ///< "sqlite", "postgresql", "null"
     std::string url_redacted;  ///< never the original URL
     RunConfig config;

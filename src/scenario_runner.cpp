@@ -252,6 +252,7 @@ public:
         std::shared_ptr<Driver> faulty = in_process_faults ? std::make_shared<FaultDriver>(base, settings) : base;
 
         Report report = header();
+        report.started_at = std::chrono::system_clock::now();
         run_start_ = Clock::now();
         {
             Pool pool(faulty, spec_.pool);
@@ -316,6 +317,32 @@ private:
         r.config.leak_reclaim_after_ms = spec_.pool.leak_reclaim_after.count();
         r.config.error_backoff_ms = spec_.error_backoff.count();
         r.config.starvation_threshold_us = spec_.pool.starvation_threshold.count();
+        const PoolConfig& c = spec_.pool;
+        auto ms = [](std::chrono::milliseconds d) { return static_cast<double>(d.count()); };
+        r.config.pool_settings = {{"max_size", static_cast<double>(c.max_size)},
+                                  {"min_idle", static_cast<double>(c.min_idle)},
+                                  {"core_size", static_cast<double>(c.core_size)},
+                                  {"max_waiting", static_cast<double>(c.max_waiting)},
+                                  {"max_connecting", static_cast<double>(c.max_connecting)},
+                                  {"acquire_timeout_ms", ms(c.acquire_timeout)},
+                                  {"validation_interval_ms", ms(c.validation_interval)},
+                                  {"starvation_threshold_ms", static_cast<double>(c.starvation_threshold.count()) / 1000.0},
+                                  {"idle_timeout_ms", ms(c.idle_timeout)},
+                                  {"max_lifetime_ms", ms(c.max_lifetime)},
+                                  {"max_lifetime_jitter", c.max_lifetime_jitter},
+                                  {"keepalive_interval_ms", ms(c.keepalive_interval)},
+                                  {"connect_attempts", static_cast<double>(c.connect_attempts)},
+                                  {"connect_backoff_base_ms", ms(c.connect_backoff_base)},
+                                  {"connect_backoff_max_ms", ms(c.connect_backoff_max)},
+                                  {"breaker_failures", static_cast<double>(c.breaker_failures)},
+                                  {"breaker_cooldown_ms", ms(c.breaker_cooldown)},
+                                  {"reset_on_release", c.reset_on_release ? 1.0 : 0.0},
+                                  {"idle_order_fifo", c.idle_order == IdleOrder::fifo ? 1.0 : 0.0},
+                                  {"leak_threshold_ms", ms(c.leak_threshold)},
+                                  {"leak_reclaim_after_ms", ms(c.leak_reclaim_after)},
+                                  {"leak_trace_every", static_cast<double>(c.leak_trace_every)},
+                                  {"housekeeping_interval_ms", ms(c.housekeeping_interval)},
+                                  {"writer_gate", spec_.writer_gate ? 1.0 : 0.0}};
         std::size_t threads = 0;
         for (const auto& p : spec_.phases) threads = std::max(threads, p.threads);
         r.config.threads = threads;

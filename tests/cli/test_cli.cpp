@@ -7,6 +7,8 @@
 // thousand operations so the suite stays fast on two cores.
 #include "cli_support.hpp"
 
+#include <sqlite3.h>
+
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -350,4 +352,40 @@ TEST_CASE("stress --leak-threshold tracks leaks and expects none", "[cli][leak]"
     CHECK(bad.code == 2);
     CHECK(count_lines(bad.err) == 1);
     CHECK(bad.err.find("--leak-threshold") != std::string::npos);
+}
+
+TEST_CASE("clean drops poolbench's tables and nothing else, and never creates a database", "[cli][sqlite]") {
+    TempDir dir;
+    const std::string db = "sqlite://" + (dir.path() / "c.db").string();
+    REQUIRE(run_in(dir.path(), {"stress", "--db", db, "--workload", "mixed", "--rows", "100", "--ops", "50",
+                                "--no-progress"})
+                .code == 0);
+    // A table of the user's, in the same file.
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open((dir.path() / "c.db").c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "CREATE TABLE orders(id INTEGER)", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+
+    const auto dry = run_in(dir.path(), {"clean", "--db", db, "--dry-run"});
+    CHECK(dry.code == 0);
+    CHECK(dry.out.find("would drop poolbench_accounts (100 rows)") != std::string::npos);
+    const auto r = run_in(dir.path(), {"clean", "--db", db});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("dropped poolbench_writes") != std::string::npos);
+    REQUIRE(sqlite3_open((dir.path() / "c.db").c_str(), &h) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(h, "SELECT group_concat(name) FROM sqlite_schema WHERE type = 'table'", -1, &st,
+                               nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "orders");
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    CHECK(run_in(dir.path(), {"clean", "--db", db}).out.find("nothing to drop") != std::string::npos);
+
+    const auto none = run_in(dir.path(), {"clean"});
+    CHECK(none.code == 2);
+    CHECK(none.err.find("which database?") != std::string::npos);
+    const auto missing = run_in(dir.path(), {"clean", "--db", "sqlite://" + (dir.path() / "typo.db").string()});
+    CHECK(missing.code == 3);
+    CHECK_FALSE(fs::exists(dir.path() / "typo.db"));
 }
