@@ -157,7 +157,8 @@ std::optional<double> change_pct(const Row& r) {
 
 double failure_share(const Json& j) {
     const double total = number_at(j, "/ops/total").value_or(0);
-    const double bad = number_at(j, "/ops/failed").value_or(0) + number_at(j, "/ops/timed_out").value_or(0);
+    const double bad = number_at(j, "/ops/failed").value_or(0) + number_at(j, "/ops/timed_out").value_or(0) +
+                       number_at(j, "/ops/statement_timeouts").value_or(0);
     return total > 0 ? bad / total * 100.0 : 0.0;
 }
 

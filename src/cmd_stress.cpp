@@ -100,7 +100,9 @@ ScenarioSpec make_spec(const StressOptions& o, std::string_view command) {
     phase.workload.write_ratio = o.write_ratio;
     phase.workload.rows = o.rows;
     spec.phases.push_back(std::move(phase));
-    spec.expect = {{"ops.failed == 0", {spec.source}}, {"ops.timed_out == 0", {spec.source}}};
+    spec.expect = {{"ops.failed == 0", {spec.source}},
+                   {"ops.timed_out == 0", {spec.source}},
+                   {"ops.statement_timeouts == 0", {spec.source}}};
     return spec;
 }
 

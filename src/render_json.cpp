@@ -29,11 +29,16 @@ Json latency(const LatencySummary& s) {
 }
 
 Json latency_set(const LatencySet& l) {
-    return Json{{"acquire", latency(l.acquire)}, {"query", latency(l.query)}, {"op", latency(l.op)}};
+    return Json{{"acquire", latency(l.acquire)}, {"query", latency(l.query)}, {"op", latency(l.op)},
+                {"failed", latency(l.failed)}};
 }
 
 Json ops(const OpCounts& o) {
-    return Json{{"total", o.total}, {"ok", o.ok}, {"failed", o.failed}, {"timed_out", o.timed_out}};
+    return Json{{"total", o.total},
+                {"ok", o.ok},
+                {"failed", o.failed},
+                {"timed_out", o.timed_out},
+                {"statement_timeouts", o.statement_timeouts}};
 }
 
 Json breaker(const BreakerSection& b) {
@@ -70,6 +75,7 @@ Json pool(const PoolSection& p) {
                 {"leaks_returned_late", p.leaks_returned_late},
                 {"leaks_reclaimed", p.leaks_reclaimed},
                 {"breaker", breaker(p.breaker)},
+                {"connect_us", latency(p.connect_us)},
                 {"active_at_end", p.active_at_end},
                 {"shutdown_clean", p.shutdown_clean}};
 }

@@ -45,6 +45,10 @@ void append_counts(std::string& out, const OpCounts& o, const char* indent) {
     fmt::format_to(it, "{}ops ok: {} ({:.3f}%)\n", indent, o.ok, pct(o.ok, o.total));
     fmt::format_to(it, "{}ops failed: {} ({:.3f}%)\n", indent, o.failed, pct(o.failed, o.total));
     fmt::format_to(it, "{}ops timed out: {} ({:.3f}%)\n", indent, o.timed_out, pct(o.timed_out, o.total));
+    if (o.statement_timeouts > 0) {
+        fmt::format_to(it, "{}statements cancelled by a statement timeout: {} ({:.3f}%)\n", indent, o.statement_timeouts,
+                       pct(o.statement_timeouts, o.total));
+    }
 }
 
 void append_latency(std::string& out, const LatencySet& l, const char* acquire_label) {
@@ -60,6 +64,7 @@ void append_latency(std::string& out, const LatencySet& l, const char* acquire_l
     row(acquire_label, l.acquire);
     row("query", l.query);
     row("op", l.op);
+    row("failed", l.failed);  // start to error, of the operations that did not succeed
 }
 
 std::string classes(const ErrorCounts& counts) {
@@ -162,6 +167,11 @@ public:
         out += '\n';
         fmt::format_to(it, "  hits: {}, misses: {}, hit ratio: {:.2f}%\n", p.hits, p.misses, 100.0 * p.hit_ratio);
         fmt::format_to(it, "  waits: {}, timeouts: {}\n", p.waits, p.timeouts);
+        if (p.connect_us.count > 0) {
+            fmt::format_to(it, "  opening a connection took: p50 {}, p99 {}, max {} ({} opened)\n",
+                           human_us(p.connect_us.p50), human_us(p.connect_us.p99), human_us(p.connect_us.max),
+                           p.connect_us.count);
+        }
         fmt::format_to(it, "  peak active: {} of max {}, peak total: {} of max {}\n", p.peak_active, p.max_size,
                        p.peak_total, p.max_size);
         if (p.validation_failures || p.connect_failures) {

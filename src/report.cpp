@@ -114,6 +114,7 @@ PoolSection make_pool_section(const PoolStats& s, std::size_t min_idle, std::siz
     p.breaker.state = std::string(to_string(s.breaker));
     p.breaker.transitions = s.breaker_transitions;
     for (const auto& t : s.breaker_history) p.breaker.history.push_back({t.at, std::string(to_string(t.to)), t.reason});
+    p.connect_us = summarize_ns(s.connect);
     p.active_at_end = active_at_end;
     p.shutdown_clean = shutdown_clean;
     return p;

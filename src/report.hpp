@@ -38,10 +38,15 @@ struct LatencySet {
     LatencySummary acquire;  ///< acquire() call to lease in hand (baseline: connect())
     LatencySummary query;    ///< the workload statement(s)
     LatencySummary op;       ///< the whole operation, including release
+    /// Operations that failed, timed out or were cancelled: from their start to the error
+    /// (so a run where most acquires time out does not look fast).
+    LatencySummary failed;
 };
 
 struct OpCounts {
     std::uint64_t total = 0, ok = 0, failed = 0, timed_out = 0;
+    /// Statements cancelled by a statement timeout: counted here, not in `failed`.
+    std::uint64_t statement_timeouts = 0;
 };
 
 struct TimelinePoint {
@@ -80,6 +85,7 @@ struct PoolSection {
     std::uint64_t keepalives = 0;           ///< keepalive pings of idle connections
     std::uint64_t leaks_detected = 0, leaks_returned_late = 0, leaks_reclaimed = 0;
     BreakerSection breaker;
+    LatencySummary connect_us;      ///< opening one connection (connect() plus setup)
     std::size_t active_at_end = 0;  ///< leases still out after every worker stopped
     bool shutdown_clean = true;     ///< shutdown() closed everything within its grace
 };

@@ -53,6 +53,8 @@ struct alignas(64) Shard {
     Histogram interval_op;         // since the last sample; the sampler swaps it out
     std::uint64_t ok = 0, failed = 0, timed_out = 0, writes = 0;
     std::uint64_t late = 0, skipped = 0;  // paced: began 1 ms+ after schedule; dropped from a backlog
+    std::uint64_t statement_timeouts = 0;
+    Histogram failed_op;           // start to error of operations that did not succeed
     ErrorCounts by_kind{};         // failed + timed_out, by ErrorKind
 };
 
@@ -179,22 +181,26 @@ struct DriverSource {
 
 // Counts a failed operation by its class, marks the outage probe, and backs off as a
 // client would (woken at once when the phase stops).
-void failed_op(Phase& ph, Shard& shard, const std::exception* e) {
+void failed_op(Phase& ph, Shard& shard, const std::exception* e, std::int64_t started_ns) {
     static const std::runtime_error unknown("unknown exception");
     const std::exception& error = e != nullptr ? *e : unknown;
     const ErrorKind kind = error_kind(error);
     ph.errors.note(error, kind);
+    const std::int64_t now_ns = internal::fast_clock::now_ns();
     {
         std::lock_guard lock(shard.mu);
         if (kind == ErrorKind::pool_timeout) {
             ++shard.timed_out;
+        } else if (kind == ErrorKind::statement_timeout) {
+            ++shard.statement_timeouts;
         } else {
             ++shard.failed;
         }
         ++shard.by_kind[static_cast<std::size_t>(kind)];
+        shard.failed_op.record(ns_between(started_ns, now_ns));
     }
     if (const auto* slot = ph.probe) {
-        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->failed(internal::fast_clock::now_ns());
+        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->failed(now_ns);
     }
     if (ph.spec.error_backoff.count() > 0) {
         std::unique_lock lock(ph.pace_mu);
@@ -222,10 +228,10 @@ void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws, std::u
         Source::close(handle);
         t3 = fc::now_ns();
     } catch (const std::exception& e) {
-        failed_op(ph, shard, &e);
+        failed_op(ph, shard, &e, t0);
         return;
     } catch (...) {
-        failed_op(ph, shard, nullptr);
+        failed_op(ph, shard, nullptr, t0);
         return;
     }
     if (const auto* slot = ph.probe) {
@@ -350,7 +356,7 @@ private:
                 std::lock_guard lock(shard->mu);
                 std::swap(shard->interval_op, spare_);
                 ok += shard->ok;
-                failed += shard->failed + shard->timed_out;
+                failed += shard->failed + shard->timed_out + shard->statement_timeouts;
                 timed_out += shard->timed_out;
                 for (std::size_t k = 0; k < by_kind.size(); ++k) by_kind[k] += shard->by_kind[k];
             }
@@ -504,12 +510,14 @@ LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, 
         result.ops.ok += shard->ok;
         result.ops.failed += shard->failed;
         result.ops.timed_out += shard->timed_out;
+        result.ops.statement_timeouts += shard->statement_timeouts;
+        result.failed_ns.merge(shard->failed_op);
         result.writes_acknowledged += shard->writes;
         result.late += shard->late;
         result.skipped += shard->skipped;
         for (std::size_t k = 0; k < result.errors_by_kind.size(); ++k) result.errors_by_kind[k] += shard->by_kind[k];
     }
-    result.ops.total = result.ops.ok + result.ops.failed + result.ops.timed_out;
+    result.ops.total = result.ops.ok + result.ops.failed + result.ops.timed_out + result.ops.statement_timeouts;
     ph.errors.move_into(result);
     return result;
 }
@@ -552,7 +560,8 @@ LoadResult run_load_unpooled(Driver& driver, const Workload& workload, const Loa
 }
 
 LatencySet summarize(const LoadResult& result) {
-    return {summarize_ns(result.acquire_ns), summarize_ns(result.query_ns), summarize_ns(result.op_ns)};
+    return {summarize_ns(result.acquire_ns), summarize_ns(result.query_ns), summarize_ns(result.op_ns),
+            summarize_ns(result.failed_ns)};
 }
 
 std::vector<std::string> url_secrets(std::string_view url) {

@@ -123,6 +123,7 @@ struct LoadResult {
     double duration_s = 0;
     OpCounts ops;
     Histogram acquire_ns, query_ns, op_ns;
+    Histogram failed_ns;  ///< start to error of operations that did not succeed
     std::uint64_t writes_acknowledged = 0;
     std::uint64_t late = 0;     ///< paced: operations begun 1 ms or more after their scheduled time
     std::uint64_t skipped = 0;  ///< paced: operations dropped because their time had passed (pgbench -L's "skipped")

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -447,7 +448,7 @@ private:
     }
 
     void assemble(Report& report) {
-        Histogram acquire, query, op;
+        Histogram acquire, query, op, failed;
         for (std::size_t i = 0; i < outcomes_.size(); ++i) {
             const PhaseSpec& p = spec_.phases[i];
             const PhaseOutcome& o = outcomes_[i];
@@ -485,7 +486,9 @@ private:
             acquire.merge(r.acquire_ns);
             query.merge(r.query_ns);
             op.merge(r.op_ns);
+            failed.merge(r.failed_ns);
             report.ops.ok += r.ops.ok;
+            report.ops.statement_timeouts += r.ops.statement_timeouts;
             report.ops.failed += r.ops.failed;
             report.ops.timed_out += r.ops.timed_out;
             report.duration_s += r.duration_s;
@@ -540,9 +543,9 @@ private:
                     : 0;
             report.drift = d;
         }
-        report.ops.total = report.ops.ok + report.ops.failed + report.ops.timed_out;
+        report.ops.total = report.ops.ok + report.ops.failed + report.ops.timed_out + report.ops.statement_timeouts;
         report.throughput_ops_s = report.duration_s > 0 ? static_cast<double>(report.ops.ok) / report.duration_s : 0;
-        report.latency_us = {summarize_ns(acquire), summarize_ns(query), summarize_ns(op)};
+        report.latency_us = {summarize_ns(acquire), summarize_ns(query), summarize_ns(op), summarize_ns(failed)};
 
         if (any_writes(spec_)) {
             WritesSection w;
@@ -567,6 +570,27 @@ private:
         }
     }
 
+    /// The library's advice names PoolConfig fields; here it names what the user sets.
+    [[nodiscard]] std::string cli_advice(std::string message) const {
+        const bool flags = options_.command != "run";
+        static const std::array<std::pair<const char*, const char*>, 2> names{{
+            {"raise max_size or acquire_timeout", "raise {} or {}"},
+            {"raise max_size", "raise {}"},
+        }};
+        for (const auto& [from, to] : names) {
+            if (const auto at = message.find(from); at != std::string::npos) {
+                const std::string advice =
+                    std::string_view(to).find("{} or {}") != std::string_view::npos
+                        ? fmt::format(fmt::runtime(to), flags ? "--pool-size" : "[pool] max_size",
+                                      flags ? "--acquire-timeout" : "[pool] acquire_timeout")
+                        : fmt::format(fmt::runtime(to), flags ? "--pool-size" : "[pool] max_size");
+                message.replace(at, std::string_view(from).size(), advice);
+                break;
+            }
+        }
+        return message;
+    }
+
     void merge_errors(Report& report, const LoadResult& r) const {
         for (const auto& e : r.errors) {
             auto it = std::find_if(report.errors.begin(), report.errors.end(),
@@ -574,7 +598,7 @@ private:
             if (it != report.errors.end()) {
                 it->count += e.count;
             } else {
-                report.errors.push_back({redact(e.message), e.count, e.kind, e.code});
+                report.errors.push_back({redact(cli_advice(e.message)), e.count, e.kind, e.code});
             }
         }
         report.errors_other += r.errors_other;

@@ -1395,8 +1395,21 @@ void PoolCore::connection_gone_unlocked(DestroyReason reason) noexcept {
 }
 
 std::string PoolCore::state_line_unlocked() const {
-    return std::to_string(count_leased_unlocked()) + "/" + std::to_string(max_) + " in use, " +
-           std::to_string(queued_) + " waiting";
+    // Every connection accounted for, so the line never reads as a contradiction
+    // ("0/10 in use, 46 waiting" while all ten were being opened).
+    std::size_t leased_now = 0, idle_now = 0;
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        const auto kind = kind_of(slots_[i].state.load(std::memory_order_relaxed));
+        leased_now += kind == leased ? 1 : 0;
+        idle_now += kind == idle ? 1 : 0;
+    }
+    const std::size_t opening = total_ > leased_now + idle_now ? total_ - leased_now - idle_now : 0;
+    std::string line = std::to_string(leased_now) + "/" + std::to_string(max_) + " in use, " +
+                       std::to_string(idle_now) + " idle";
+    if (opening > 0) line += ", " + std::to_string(opening) + " being opened";
+    line += ", " + std::to_string(queued_) + " waiting";
+    if (breaker_ == BreakerState::open) line += ", circuit breaker open";
+    return line;
 }
 
 void PoolCore::add_total_unlocked() noexcept {

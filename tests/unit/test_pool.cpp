@@ -241,6 +241,30 @@ TEST_CASE("an exhausted pool times out within 50 ms of its timeout and says why"
     CHECK(pool.stats().waiting == 0);
 }
 
+TEST_CASE("a timeout's message accounts for every connection: connections being opened are named", "[unit]") {
+    auto driver = std::make_shared<TestDriver>();
+    Pool pool(driver, cfg(1, 10'000ms));
+    driver->state().hold_connects = true;  // the one connection stays "being opened"
+    std::thread opener([&] {
+        try {
+            Lease a = pool.acquire(5'000ms);
+        } catch (const poolbench::Error&) {  // NOLINT(bugprone-empty-catch): only its connect matters here
+        }
+    });
+    // A condition, polled with a bound: the opener is inside connect().
+    for (int i = 0; i < 1000 && driver->state().connecting.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+    REQUIRE(driver->state().connecting.load() == 1);
+    std::string message;
+    try {
+        Lease b = pool.acquire(50ms);
+    } catch (const poolbench::PoolTimeout& e) {
+        message = e.what();
+    }
+    driver->state().hold_connects = false;
+    opener.join();
+    CHECK_THAT(message, Catch::Contains("0/1 in use, 0 idle, 1 being opened, 0 waiting"));
+}
+
 TEST_CASE("waiters are served in arrival order", "[unit]") {
     auto driver = std::make_shared<TestDriver>();
     Pool pool(driver, cfg(1, 10'000ms));
