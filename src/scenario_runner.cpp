@@ -272,6 +272,7 @@ public:
         }
         for (auto& e : report.pool.breaker.history) e.reason = redact(e.reason);
         if (sqlite_file) journal_notes(report, journal_before, sqlite_file_journal_mode(db_.path));
+        if (!headroom_note_.empty()) report.notes.push_back(headroom_note_);
         assemble(report);
         evaluate(report);
         return report;
@@ -300,9 +301,35 @@ private:
         try {
             auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
             for (const auto& w : workloads_) w.setup(*conn);
+            if (db_.backend == Backend::postgresql) check_headroom(*conn);
         } catch (const std::exception& e) {
             throw DatabaseUnusable(unusable_message(db_, e.what()));
         }
+    }
+
+    /// A pool larger than the server's free connection slots fails in a way that looks like
+    /// an outage: say so once, before the run, with what to change.
+    void check_headroom(Connection& conn) {
+        std::int64_t max = 0, reserved = 0, used = 0;
+        try {
+            const Rows r = conn.query(
+                "SELECT current_setting('max_connections')::int8, current_setting('superuser_reserved_connections')::int8, "
+                "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')");
+            max = r.int_at(0, 0);
+            reserved = r.int_at(0, 1);
+            used = r.int_at(0, 2);
+        } catch (const Error&) {
+            return;  // a server (or a proxy) that does not say: nothing to warn about
+        }
+        const std::int64_t free_slots = max - reserved - used + 1;  // this connection closes before the run
+        if (static_cast<std::int64_t>(spec_.pool.max_size) <= free_slots) return;
+        const bool flags = options_.command != "run";
+        headroom_note_ = fmt::format(
+            "the pool may open {} connections but the server has {} free (max_connections {}, {} reserved, {} in use): "
+            "lower {}, or raise max_connections",
+            spec_.pool.max_size, std::max<std::int64_t>(free_slots, 0), max, reserved, used - 1,
+            flags ? "--pool-size" : "[pool] max_size");
+        fmt::print(stderr, "poolbench: warning: {}\n", headroom_note_);
     }
 
     Report header() const {
@@ -740,6 +767,7 @@ private:
     std::vector<std::string> secrets_;
     std::string run_id_;
     std::vector<Workload> workloads_;
+    std::string headroom_note_;
     WriterGate gate_{"poolbench-writers"};  // one per database file, shared by every phase
     std::vector<PhaseOutcome> outcomes_;
     Clock::time_point run_start_;

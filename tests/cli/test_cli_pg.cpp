@@ -193,3 +193,18 @@ TEST_CASE("pg: a password kept off the command line in a .pgpass file is used", 
                                     {"PGPASSFILE=" + (dir.path() / "absent").string()});
     CHECK(without.code == 3);
 }
+
+TEST_CASE("pg: a pool larger than the server's free connection slots is said once, with what to change",
+          "[cli][pg]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", pg_url(), "--pool-size", "5000", "--threads", "2", "--ops",
+                                       "100", "--no-progress", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);  // two threads never need more than the server has
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find("poolbench: warning: the pool may open 5000 connections but the server has") != std::string::npos);
+    CHECK(r.err.find("lower --pool-size, or raise max_connections") != std::string::npos);
+    const json j = parse_json(r.out);
+    REQUIRE(j.contains("notes"));
+    CHECK(j.at("notes").at(0).get<std::string>().find("free (max_connections") != std::string::npos);
+}
