@@ -211,6 +211,16 @@ Json report_to_json(const Report& r) {
                                  {"stack", l.stack}});
         }
         j["leaks"] = std::move(leaks);
+        Json groups = Json::array();
+        for (const auto& g : group_leaks(r.leaks)) {
+            groups.push_back(Json{{"kind", g.kind},
+                                  {"count", g.count},
+                                  {"longest_held_ms", round3(g.longest_held_ms)},
+                                  {"first_thread", g.first_thread},
+                                  {"stack", g.stack}});
+        }
+        j["leak_groups"] = std::move(groups);
+        j["leaks_not_listed"] = leaks_not_listed(r);
         j["leaks_tracked"] = r.leaks_tracked;
         if (r.leak_check) j["leak_check"] = leak_check(*r.leak_check);
 

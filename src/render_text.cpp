@@ -207,12 +207,18 @@ public:
                 fmt::format_to(it, ", reclaim after {}", human_ms(r.config.leak_reclaim_after_ms));
             }
             out += ")\n";
-            for (const auto& l : r.leaks) {
-                const char* note = !l.stack.empty()          ? ""
-                                   : l.kind == "reclaimed" ? " (trace in its first report)"
+            // Grouped by stack: one entry per place that leaked, with how often.
+            for (const auto& g : group_leaks(r.leaks)) {
+                const char* note = !g.stack.empty()          ? ""
+                                   : g.kind == "reclaimed" ? " (trace in its first report)"
                                                            : " (no trace: this acquire was not sampled)";
-                fmt::format_to(it, "  {}: held {:.0f} ms by thread {}{}\n", l.kind, l.held_ms, l.thread, note);
-                for (const auto& frame : l.stack) fmt::format_to(it, "      at {}\n", frame);
+                fmt::format_to(it, "  {} x {}: held up to {:.0f} ms (first by thread {}){}\n", g.count, g.kind,
+                               g.longest_held_ms, g.first_thread, note);
+                for (const auto& frame : g.stack) fmt::format_to(it, "      at {}\n", frame);
+            }
+            if (const auto hidden = leaks_not_listed(r); hidden > 0) {
+                fmt::format_to(it, "  ({} more detected, not listed: the pool keeps the most recent 1000 reports)\n",
+                               hidden);
             }
         }
         if (r.leak_check) {

@@ -129,6 +129,28 @@ std::string_view to_string(LeakReport::Kind kind) noexcept {
     return "unknown";
 }
 
+std::vector<LeakGroup> group_leaks(const std::vector<LeakRecord>& leaks) {
+    std::vector<LeakGroup> groups;
+    for (const auto& l : leaks) {
+        auto it = std::find_if(groups.begin(), groups.end(),
+                               [&](const LeakGroup& g) { return g.kind == l.kind && g.stack == l.stack; });
+        if (it == groups.end()) {
+            groups.push_back({l.kind, l.stack, 0, 0, l.thread});
+            it = groups.end() - 1;
+        }
+        ++it->count;
+        it->longest_held_ms = std::max(it->longest_held_ms, l.held_ms);
+    }
+    std::stable_sort(groups.begin(), groups.end(), [](const LeakGroup& a, const LeakGroup& b) { return a.count > b.count; });
+    return groups;
+}
+
+std::uint64_t leaks_not_listed(const Report& report) {
+    std::uint64_t listed = 0;
+    for (const auto& l : report.leaks) listed += l.kind == "suspected" ? 1 : 0;
+    return report.pool.leaks_detected > listed ? report.pool.leaks_detected - listed : 0;
+}
+
 LeakRecord make_leak_record(const LeakReport& r) {
     LeakRecord l;
     l.held_ms = static_cast<double>(r.held.count());

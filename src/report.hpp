@@ -90,6 +90,8 @@ struct PoolSection {
     bool shutdown_clean = true;     ///< shutdown() closed everything within its grace
 };
 
+struct Report;
+
 struct LeakRecord {
     double held_ms = 0;
     std::string thread;       ///< "name (id)", or the id alone when the thread had no name
@@ -98,6 +100,19 @@ struct LeakRecord {
     std::string kind;         ///< "suspected", "returned", "reclaimed"
     std::vector<std::string> stack;  ///< innermost first, the pool's own frames removed
 };
+/// Leak reports with one kind and one stack, as a reader wants them: not 2,500 copies.
+struct LeakGroup {
+    std::string kind;
+    std::vector<std::string> stack;
+    std::uint64_t count = 0;
+    double longest_held_ms = 0;
+    std::string first_thread;
+};
+/// Groups `leaks` by kind and stack, most frequent first.
+[[nodiscard]] std::vector<LeakGroup> group_leaks(const std::vector<LeakRecord>& leaks);
+/// Leaks the pool detected that the report does not list (it keeps the most recent 1000).
+[[nodiscard]] std::uint64_t leaks_not_listed(const Report& report);
+
 /// Converts a library leak report.
 [[nodiscard]] LeakRecord make_leak_record(const LeakReport& report);
 [[nodiscard]] std::string_view to_string(LeakReport::Kind kind) noexcept;

@@ -300,6 +300,10 @@ TEST_CASE("run: connection-storm and leak-injection (shortened) pass on null://"
     const json l = parse_json(leak.out);
     CHECK(fault(l, 0).at("leaks_reported") == 3);
     CHECK(l.at("pool").at("leaks_detected") == 3);
+    // One place leaked three times: one group of three, not three copies of a stack.
+    REQUIRE(l.at("leak_groups").size() == 1);
+    CHECK(l.at("leak_groups").at(0).at("count") == 3);
+    CHECK(l.at("leaks_not_listed") == 0);
     for (const auto& record : l.at("leaks")) {
         bool traced = false;
         for (const auto& frame : record.at("stack")) {
