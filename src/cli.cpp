@@ -5,12 +5,7 @@
 #include <poolbench/drivers.hpp>
 #include <poolbench/error.hpp>
 
-// CLI11 2.1's inline split() trips g++ 12's -Wnull-dereference (a false positive in
-// std::string code inlined from the header); silence it for that header only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#include <CLI/CLI.hpp>
-#pragma GCC diagnostic pop
+#include "cli11.hpp"
 #include <fmt/format.h>
 
 #include <algorithm>

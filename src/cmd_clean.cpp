@@ -7,7 +7,7 @@
 
 #include <poolbench/url.hpp>
 
-#include <CLI/CLI.hpp>
+#include "cli11.hpp"
 #include <fmt/format.h>
 
 #include <cstdio>

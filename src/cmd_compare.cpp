@@ -16,7 +16,7 @@
 #include "cli.hpp"
 #include "report_files.hpp"
 
-#include <CLI/CLI.hpp>
+#include "cli11.hpp"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 

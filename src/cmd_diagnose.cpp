@@ -20,7 +20,7 @@
 #include <poolbench/histogram.hpp>
 #include <poolbench/url.hpp>
 
-#include <CLI/CLI.hpp>
+#include "cli11.hpp"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 

@@ -19,7 +19,7 @@
 #include <poolbench/pool.hpp>
 #include <poolbench/url.hpp>
 
-#include <CLI/CLI.hpp>
+#include "cli11.hpp"
 #include <fmt/format.h>
 
 #include <sys/syscall.h>

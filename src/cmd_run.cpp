@@ -8,7 +8,7 @@
 
 #include <poolbench/url.hpp>
 
-#include <CLI/CLI.hpp>
+#include "cli11.hpp"
 #include <fmt/format.h>
 
 #include <filesystem>

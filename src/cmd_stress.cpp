@@ -13,7 +13,7 @@
 #include <poolbench/error.hpp>
 #include <poolbench/url.hpp>
 
-#include <CLI/CLI.hpp>
+#include "cli11.hpp"
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 // and the error report a failed run leaves instead of an empty or stale file.
 #include "report_files.hpp"
 
-#include <CLI/CLI.hpp>
+#include "cli11.hpp"
 #include <fmt/format.h>
 
 #include <array>
