@@ -354,6 +354,14 @@ void install_interrupt_handler() {
     });
 }
 
+RunHooks command_hooks(ProgressLine& progress) {
+    install_interrupt_handler();
+    RunHooks hooks;
+    hooks.on_sample = progress.callback();
+    hooks.cancel = &interrupt_flag();
+    return hooks;
+}
+
 void register_temp_dir(const std::string& dir) {
     std::lock_guard lock(temp_dir_mutex());
     temp_dir_registered() = dir;

@@ -151,6 +151,10 @@ private:
 /// directory; a third while that takes time kills at once. The signals are blocked in
 /// every thread started afterwards and taken on a thread of their own. Idempotent.
 void install_interrupt_handler();
+/// The hooks every running command gives its load: the progress line and Ctrl-C (the
+/// interrupt handler is installed here).
+[[nodiscard]] RunHooks command_hooks(ProgressLine& progress);
+
 /// The temporary directory a second Ctrl-C removes ("" = none).
 void register_temp_dir(const std::string& dir);
 [[nodiscard]] const std::atomic<bool>& interrupt_flag() noexcept;

@@ -489,11 +489,8 @@ ExitCode run_leak(const LeakOptions& o) {
 
     std::shared_ptr<Driver> driver = open_driver(plan.db);
 
-    install_interrupt_handler();
     ProgressLine progress(o.common.no_progress);
-    RunHooks hooks;
-    hooks.on_sample = progress.callback();
-    hooks.cancel = &interrupt_flag();
+    const RunHooks hooks = command_hooks(progress);
     const Report report = run_leak_check(plan, driver, hooks);
     progress.finish();
     return emit_report(report, o.common);

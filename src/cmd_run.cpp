@@ -88,11 +88,8 @@ ExitCode run_run(const RunOptions& o) {
     check_scenario(spec, db, options);
     std::shared_ptr<Driver> driver = open_driver(db);
 
-    install_interrupt_handler();
     ProgressLine progress(o.common.no_progress);
-    RunHooks hooks;
-    hooks.on_sample = progress.callback();
-    hooks.cancel = &interrupt_flag();
+    const RunHooks hooks = command_hooks(progress);
     Report report = run_scenario(spec, db, driver, options, hooks);
     progress.finish();
     return emit_report(std::move(report), o.common);

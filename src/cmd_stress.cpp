@@ -145,11 +145,8 @@ ExitCode run_stress(const StressOptions& o, std::string_view command) {
 
     std::shared_ptr<Driver> driver = open_driver(db);
 
-    install_interrupt_handler();
     ProgressLine progress(o.common.no_progress);
-    RunHooks hooks;
-    hooks.on_sample = progress.callback();
-    hooks.cancel = &interrupt_flag();
+    const RunHooks hooks = command_hooks(progress);
     ScenarioRunOptions options;
     options.command = std::string(command);
     Report report = run_scenario(spec, db, driver, options, hooks);

@@ -16,6 +16,7 @@
 // over; the hooks are called from the sampler thread (never concurrently with each other).
 #pragma once
 
+#include "redaction.hpp"
 #include "report.hpp"
 #include "workload.hpp"
 
@@ -159,13 +160,6 @@ void name_this_thread(const std::string& name) noexcept;
 /// Summaries of a phase's histograms in microseconds.
 [[nodiscard]] LatencySet summarize(const LoadResult& result);
 
-/// The secrets of a URL (password as written and percent-decoded) to scrub from any
-/// text that may echo it, such as a backend's error message.
-[[nodiscard]] std::vector<std::string> url_secrets(std::string_view url);
-[[nodiscard]] std::string scrub(std::string text, const std::vector<std::string>& secrets);
 
-/// "cannot use database URL: WHAT", redacted and scrubbed, naming the URL once: when the
-/// backend's message already names it, it is not repeated in front.
-[[nodiscard]] std::string unusable_message(const DbUrl& db, std::string_view what);
 
 }  // namespace poolbench::cli

@@ -39,6 +39,16 @@ bool process_with(const std::string& needle) {
     return false;
 }
 
+/// Waits (a bounded poll for a condition, not for a time: up to 30 s) until the lock
+/// holder process for `db` exists.
+bool wait_for_lock_holder(const fs::path& db) {
+    for (int i = 0; i < 3000; ++i) {
+        if (process_with(db.string())) return true;
+        ::usleep(10'000);
+    }
+    return false;
+}
+
 /// Takes SQLite's write lock on `path` from this process (busy timeout `ms`): true when
 /// nobody else holds it for that long.
 bool can_take_write_lock(const fs::path& path, int ms) {
@@ -236,13 +246,7 @@ TEST_CASE("run: the lock holder dies with poolbench, even when poolbench is kill
     const pid_t pid = spawn_in(dir.path(), {"run", "lock-recovery-sqlite", "--db", "sqlite://" + db.string(),
                                             "--no-progress", "--set", "phase.load.duration=60s", "--set",
                                             "phase.load.fault.1.at=0s", "--set", "phase.load.fault.1.for=50s"});
-    // Bounded poll for a condition (the holder process exists), not for a time.
-    bool held = false;
-    for (int i = 0; i < 3000 && !held; ++i) {
-        held = process_with(db.string());
-        if (!held) ::usleep(10'000);
-    }
-    REQUIRE(held);
+    REQUIRE(wait_for_lock_holder(db));
     REQUIRE(::kill(pid, SIGKILL) == 0);
     (void)finish(dir.path(), pid);
     // PR_SET_PDEATHSIG: the holder goes with its parent and its lock with it.
@@ -255,12 +259,7 @@ TEST_CASE("run: Ctrl-C during a fault reverts it, exits 130 and reports where it
     const pid_t pid = spawn_in(dir.path(), {"run", "lock-recovery-sqlite", "--db", "sqlite://" + db.string(),
                                             "--no-progress", "--json", "r.json", "--set", "phase.load.duration=60s",
                                             "--set", "phase.load.fault.1.at=0s", "--set", "phase.load.fault.1.for=50s"});
-    bool held = false;
-    for (int i = 0; i < 3000 && !held; ++i) {
-        held = process_with(db.string());
-        if (!held) ::usleep(10'000);
-    }
-    REQUIRE(held);
+    REQUIRE(wait_for_lock_holder(db));
     REQUIRE(::kill(pid, SIGINT) == 0);
     const Result r = finish(dir.path(), pid);
     CHECK(r.code == 130);
