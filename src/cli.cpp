@@ -292,6 +292,7 @@ ExitCode emit_report(Report report, const CommonOptions& options) {
 namespace {
 
 std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_load_started{false};
 
 std::mutex& temp_dir_mutex() {
     static std::mutex mu;
@@ -309,12 +310,35 @@ void say(const char* text) noexcept {
 
 // SIGINT and SIGTERM are blocked in every thread and taken here, on a thread of their own,
 // so the second one can do real work (remove a directory) that a signal handler cannot.
+void remove_temp_dir() {
+    std::string dir;
+    {
+        std::lock_guard lock(temp_dir_mutex());
+        dir = temp_dir_registered();
+    }
+    if (!dir.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+}
+
 void signal_thread(sigset_t signals) {
     int seen = 0;
     while (true) {
         int sig = 0;
         if (::sigwait(&signals, &sig) != 0) continue;
-        if (++seen == 1) {
+        if (++seen == 1 && !g_load_started.load()) {
+            // Nothing ran yet (connecting, creating or seeding tables, which may take long):
+            // there is nothing to stop gracefully. The report says so; the run ends now.
+            g_interrupted.store(true);
+            say("poolbench: interrupted before the load began\n");
+            write_error_reports(static_cast<int>(ExitCode::interrupted),
+                                "interrupted before the load began (while connecting to the database or preparing "
+                                "its tables)");
+            remove_temp_dir();
+            std::_Exit(static_cast<int>(ExitCode::interrupted));
+        }
+        if (seen == 1) {
             g_interrupted.store(true);
             say("poolbench: interrupted: stopping, reverting faults and writing the report (Ctrl-C again to "
                 "abandon it)\n");
@@ -325,15 +349,7 @@ void signal_thread(sigset_t signals) {
         ::signal(SIGINT, SIG_DFL);
         ::signal(SIGTERM, SIG_DFL);
         ::pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
-        std::string dir;
-        {
-            std::lock_guard lock(temp_dir_mutex());
-            dir = temp_dir_registered();
-        }
-        if (!dir.empty()) {
-            std::error_code ec;
-            std::filesystem::remove_all(dir, ec);
-        }
+        remove_temp_dir();
         say("poolbench: abandoned: no report written (earlier report files are left as they were)\n");
         std::_Exit(static_cast<int>(ExitCode::interrupted));
     }
@@ -353,6 +369,8 @@ void install_interrupt_handler() {
         std::thread(signal_thread, signals).detach();
     });
 }
+
+void mark_load_started() noexcept { g_load_started.store(true); }
 
 RunHooks command_hooks(ProgressLine& progress) {
     install_interrupt_handler();

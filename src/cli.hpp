@@ -155,6 +155,10 @@ void install_interrupt_handler();
 /// interrupt handler is installed here).
 [[nodiscard]] RunHooks command_hooks(ProgressLine& progress);
 
+/// The load has begun: from now on the first Ctrl-C stops it gracefully (before, while
+/// connecting or seeding, it ends the run at once with an error report, exit 130).
+void mark_load_started() noexcept;
+
 /// The temporary directory a second Ctrl-C removes ("" = none).
 void register_temp_dir(const std::string& dir);
 [[nodiscard]] const std::atomic<bool>& interrupt_flag() noexcept;

@@ -322,6 +322,7 @@ Report run_leak_check(const LeakPlan& plan, const std::shared_ptr<Driver>& drive
     const std::vector<std::string> secrets = url_secrets(plan.db.original);
     const Workload workload(WorkloadSpec{}, plan.db.backend, make_run_id());
     preflight(*driver, workload, plan);
+    mark_load_started();
 
     Report report;
     report.command = "leak";

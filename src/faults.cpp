@@ -289,8 +289,11 @@ public:
 
     void stop() override {
         if (!finished()) {
+            const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
             kill_group();
-            status_ = fmt::format("did not finish within {} ms; stopped", timeout_.count());
+            status_ = ran >= timeout_ ? fmt::format("did not finish within its timeout ({} ms); stopped", timeout_.count())
+                                      : fmt::format("stopped after {} ms: the phase ended (or was interrupted) first",
+                                                    ran.count());
             ok_ = false;
         }
         if (!ok_) throw FaultFailure(fmt::format("--restart-command: {}{}", status_, output_.empty() ? "" : ": " + last_lines(output_, 3)));
@@ -312,6 +315,7 @@ private:
 
     std::string command_;
     std::chrono::milliseconds timeout_;
+    Clock::time_point started_ = Clock::now();
     Child child_;
     std::string output_;
     std::string status_;

@@ -129,6 +129,9 @@ Json phase_json(const PhaseRecord& p) {
     j["cancelled"] = p.cancelled;
     j["sample_interval_s"] = number(p.sample_interval_s);
     j["stalled_intervals"] = p.stalled_intervals ? Json(*p.stalled_intervals) : Json(nullptr);
+    Json stalled_at = Json::array();
+    for (const double t : p.stalled_at_s) stalled_at.push_back(round3(t));
+    j["stalled_at_s"] = std::move(stalled_at);
     j["resources_at_end"] = Json{{"open_fds", p.open_fds}, {"rss_bytes", p.rss_bytes}, {"pool_connections", p.pool_connections}};
     return j;
 }

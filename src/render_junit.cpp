@@ -22,13 +22,33 @@ std::string number(double v) {
     return fmt::format("{:.3f}", v);
 }
 
+/// "poolbench.<scenario or command>[.<phase>[.faultN]]": unique across merged files, and
+/// free of spaces and parentheses that CI viewers read as packages.
+std::string classname_of(const Report& r, const std::string& scope) {
+    std::string name = "poolbench." + (r.scenario ? *r.scenario : r.command);
+    // scope: "phase NAME" or "fault N (KIND) in phase NAME"
+    if (scope.rfind("phase ", 0) == 0) {
+        name += "." + scope.substr(6);
+    } else if (scope.rfind("fault ", 0) == 0) {
+        const auto space = scope.find(' ', 6);
+        const auto in = scope.rfind(" in phase ");
+        if (space != std::string::npos && in != std::string::npos) {
+            name += "." + scope.substr(in + 10) + ".fault" + scope.substr(6, space - 6);
+        }
+    }
+    for (char& c : name) {
+        if (c == ' ' || c == '(' || c == ')') c = '_';
+    }
+    return name;
+}
+
 /// The test case that says the run did not complete (exit 2, 3 or 130).
 std::string error_case(const Report& r) {
     const std::string message = fmt::format("exit {}: {}", r.error->exit_code, r.error->message);
     return fmt::format(
-        "    <testcase classname=\"poolbench.{}\" name=\"run completed\" time=\"0\">\n      <error type=\"exit {}\" "
+        "    <testcase classname=\"{}\" name=\"run completed\" time=\"0\">\n      <error type=\"exit {}\" "
         "message=\"{}\">{}</error>\n    </testcase>\n",
-        xml(r.command), r.error->exit_code, xml(message), xml(message));
+        xml(classname_of(r, {})), r.error->exit_code, xml(message), xml(message));
 }
 
 /// A command that failed before it ran: one test case with the <error>.
@@ -77,7 +97,7 @@ public:
         for (const auto& e : r.expectations) {
             // CI groups test cases by class: the command, then the scope ("phase load",
             // "fault 1 (sqlite.lock) in phase load").
-            const std::string classname = "poolbench." + r.command + (e.scope.empty() ? "" : "." + e.scope);
+            const std::string classname = classname_of(r, e.scope);
             const std::string name = e.scope.empty() ? e.name : e.scope + ": " + e.name;
             out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"0\"", xml(classname), xml(name));
             if (e.passed) {

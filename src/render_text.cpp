@@ -86,13 +86,16 @@ void append_phases_and_faults(std::string& out, const Report& r) {
         fmt::format_to(it, "phases:\n  {:<14} {:>7} {:>9} {:>9} {:>12} {:>9} {:>11} {:>11}\n", "name", "threads",
                        "workload", "time", "ok", "failed", "ops/s", "op p99");
         for (const auto& p : r.phases) {
-            fmt::format_to(it, "  {:<14} {:>7} {:>9} {:>9} {:>12} {:>9} {:>11.1f} {:>11}{}{}\n", p.name, p.threads,
+            std::string stalls;
+            for (const double t : p.stalled_at_s) stalls += fmt::format("{}{:.1f} s", stalls.empty() ? "" : ", ", t);
+            if (!stalls.empty()) stalls = "  (stalled: intervals ending at " + stalls + ")";
+            fmt::format_to(it, "  {:<14} {:>7} {:>9} {:>9} {:>12} {:>9} {:>11.1f} {:>11}{}{}{}\n", p.name, p.threads,
                            p.workload, fmt::format("{:.2f} s", p.duration_s), p.ops.ok, p.ops.failed + p.ops.timed_out,
                            p.throughput_ops_s, p.latency_us.op.count ? human_us(p.latency_us.op.p99) : "-",
                            p.rate_ops_s > 0 ? fmt::format("  (paced at {:g}/s: {} late, {} skipped)", p.rate_ops_s,
                                                           p.late, p.skipped)
                                             : "",
-                           p.cancelled ? "  (stopped early)" : "");
+                           p.cancelled ? "  (stopped early)" : "", stalls);
         }
     }
     if (!r.faults.empty()) {

@@ -220,6 +220,7 @@ struct PhaseRecord {
     bool cancelled = false;                   ///< stopped early (Ctrl-C, abort_on_fail)
     double sample_interval_s = 0;
     std::optional<std::uint64_t> stalled_intervals;  ///< when the stall rule applies (check_stalls)
+    std::vector<double> stalled_at_s;  ///< when each stalled interval ended, since the run began (first 20)
     /// This process's resources when the phase ended (a soak compares them across phases).
     std::uint64_t open_fds = 0, rss_bytes = 0, pool_connections = 0;
 };

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <filesystem>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,11 +43,14 @@ fs::path identity(const std::string& path) {
     return ec ? abs.lexically_normal() : canonical;
 }
 
-/// Where a rename must land: a symlink's target (so the link stays a link).
+/// Where a rename must land: a symlink's target, even one that does not exist yet (so the
+/// link stays a link).
 fs::path rename_target(const std::string& path) {
     std::error_code ec;
-    if (fs::is_symlink(fs::symlink_status(path, ec))) return identity(path);
-    return fs::path(path);
+    if (!fs::is_symlink(fs::symlink_status(path, ec))) return fs::path(path);
+    const fs::path link = fs::read_symlink(path, ec);
+    if (ec) return fs::path(path);
+    return link.is_absolute() ? link : fs::path(path).parent_path() / link;
 }
 
 struct Armed {
@@ -60,6 +64,13 @@ struct Armed {
 std::optional<Armed>& armed() {
     static std::optional<Armed> state;
     return state;
+}
+
+// The signal thread may write the error report of a run interrupted before its load began
+// while the main thread is still connecting: the armed state is guarded.
+std::mutex& armed_mutex() {
+    static std::mutex mu;
+    return mu;
 }
 
 }  // namespace
@@ -141,10 +152,18 @@ std::string write_atomically(const std::string& path, std::string_view content) 
         ::unlink(temp.c_str());
         return std::string(std::strerror(err));
     };
-    // mkstemp makes the file 0600; a report is as readable as any file the user creates.
-    const mode_t mask = ::umask(0);
-    ::umask(mask);
-    if (::fchmod(fd, static_cast<mode_t>(0666 & ~mask)) != 0) return fail(errno);
+    // mkstemp makes the file 0600: a report replacing a file keeps that file's mode; a new
+    // one is as readable as any file the user creates.
+    mode_t mode = 0;
+    struct stat existing {};
+    if (::stat(target.c_str(), &existing) == 0) {
+        mode = existing.st_mode & 07777;
+    } else {
+        const mode_t mask = ::umask(0);
+        ::umask(mask);
+        mode = static_cast<mode_t>(0666 & ~mask);
+    }
+    if (::fchmod(fd, mode) != 0) return fail(errno);
     std::size_t done = 0;
     while (done < content.size()) {
         const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
@@ -175,10 +194,12 @@ void arm_error_reports(const CommonOptions& options, std::string command, std::o
     a.options.html = options.html;
     a.command = std::move(command);
     a.scenario = std::move(scenario);
+    std::lock_guard lock(armed_mutex());
     armed() = std::move(a);
 }
 
 void note_error_report_database(std::string backend, std::string url_redacted) {
+    std::lock_guard lock(armed_mutex());
     if (!armed()) return;
     armed()->backend = std::move(backend);
     armed()->url_redacted = std::move(url_redacted);
@@ -189,12 +210,19 @@ void guard_reports_against(const CommonOptions& options, const DbUrl& db) {
     note_error_report_database(std::string(to_string(db.backend)), db.redacted);
 }
 
-void disarm_error_reports() noexcept { armed().reset(); }
+void disarm_error_reports() noexcept {
+    std::lock_guard lock(armed_mutex());
+    armed().reset();
+}
 
 void write_error_reports(int exit_code, const std::string& message) {
-    if (!armed()) return;
-    const Armed a = std::move(*armed());
-    armed().reset();
+    Armed a;
+    {
+        std::lock_guard lock(armed_mutex());
+        if (!armed()) return;
+        a = std::move(*armed());
+        armed().reset();
+    }
     Report r;
     r.ran = false;
     r.command = a.command;

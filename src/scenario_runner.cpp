@@ -252,6 +252,7 @@ public:
         });
         std::shared_ptr<Driver> faulty = in_process_faults ? std::make_shared<FaultDriver>(base, settings) : base;
 
+        mark_load_started();
         Report report = header();
         report.started_at = std::chrono::system_clock::now();
         run_start_ = Clock::now();
@@ -505,8 +506,11 @@ private:
             rec.pool_connections = o.pool_connections;
             // A fault is meant to stall a phase: there the stall rule is opt-in.
             if (p.check_stalls.value_or(p.rate > 0 && p.faults.empty()) && !r.cancelled) {
-                rec.stalled_intervals = count_stalled_intervals(r.timeline, rec.sample_interval_s,
-                                                                p.rate > 0 ? p.rate : rec.throughput_ops_s);
+                const auto stalls = stalled_intervals(r.timeline, rec.sample_interval_s,
+                                                      p.rate > 0 ? p.rate : rec.throughput_ops_s);
+                rec.stalled_intervals = stalls.size();
+                // When, not only how many (since the run began; the first 20).
+                for (std::size_t k = 0; k < stalls.size() && k < 20; ++k) rec.stalled_at_s.push_back(o.started_s + stalls[k]);
             }
             report.phases.push_back(rec);
 
@@ -779,14 +783,14 @@ private:
 
 }  // namespace
 
-std::uint64_t count_stalled_intervals(const std::vector<TimelinePoint>& timeline, double interval_s,
+std::vector<double> stalled_intervals(const std::vector<TimelinePoint>& timeline, double interval_s,
                                       double expected_ops_s) {
-    if (expected_ops_s * interval_s < 2) return 0;
-    std::uint64_t stalled = 0;
+    std::vector<double> stalled;
+    if (expected_ops_s * interval_s < 2) return stalled;
     double previous_t = 0;
     for (const auto& p : timeline) {
         const bool full = p.t_s - previous_t >= interval_s * 0.9;
-        if (full && p.ops_s <= 0) ++stalled;
+        if (full && p.ops_s <= 0) stalled.push_back(p.t_s);
         previous_t = p.t_s;
     }
     return stalled;

@@ -41,8 +41,9 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
 
 /// The stall rule (check_stalls): full sample intervals that should hold at least two
 /// operations (at the target rate, or unpaced at the phase's average) and completed none.
-[[nodiscard]] std::uint64_t count_stalled_intervals(const std::vector<TimelinePoint>& timeline, double interval_s,
-                                                    double expected_ops_s);
+/// Returns when each stalled interval ended (t_s).
+[[nodiscard]] std::vector<double> stalled_intervals(const std::vector<TimelinePoint>& timeline, double interval_s,
+                                                   double expected_ops_s);
 
 /// The rule recovery_ms follows, as the report states it.
 inline constexpr const char* recovery_rule =

@@ -116,19 +116,38 @@ void Workload::setup(Connection& conn) const {
     // Tables a DBA created are used as they are: a role with SELECT and INSERT on them
     // needs no CREATE privilege. Only what is missing is created, and when that is not
     // allowed the error says what a DBA would run.
-    auto create = [&](std::string_view table, std::string_view sql, std::string_view grant) {
-        if (table_exists(conn, backend_, table)) return;
+    struct Needed {
+        std::string_view table, sql, grant;
+    };
+    std::vector<Needed> missing;
+    if (needs_accounts(spec_.kind) && !table_exists(conn, backend_, "poolbench_accounts")) {
+        missing.push_back({"poolbench_accounts", create_accounts_sql, "SELECT"});
+    }
+    if (needs_writes(spec_.kind) && !table_exists(conn, backend_, "poolbench_writes")) {
+        missing.push_back({"poolbench_writes", create_writes_sql, "SELECT, INSERT"});
+    }
+    for (std::size_t i = 0; i < missing.size(); ++i) {
         try {
-            conn.execute(sql);
+            conn.execute(missing[i].sql);
         } catch (const QueryError& e) {
             if (e.code() != "42501") throw;
-            throw SetupRefused(fmt::format("{} cannot create table {} ({}); ask a DBA to run: {}; GRANT {} ON {} TO {}",
-                                           current_role(conn, backend_), table, e.what(), sql, grant, table,
-                                           current_role(conn, backend_)));
+            // Everything a DBA has to do, in one message: each missing table, its grant, and
+            // the seeding of a new accounts table.
+            const std::string role = current_role(conn, backend_);
+            std::string todo;
+            for (std::size_t k = i; k < missing.size(); ++k) {
+                todo += fmt::format("{}{}; GRANT {} ON {} TO {}", todo.empty() ? "" : "; ", missing[k].sql,
+                                    missing[k].grant, missing[k].table, role);
+                if (missing[k].table == "poolbench_accounts") {
+                    std::string seed(seed_accounts_sql);
+                    seed.replace(seed.find("$1"), 2, std::to_string(spec_.rows));
+                    todo += "; " + seed;
+                }
+            }
+            throw SetupRefused(fmt::format("{} cannot create table {} ({}); ask a DBA to run: {}", role,
+                                           missing[i].table, e.what(), todo));
         }
-    };
-    if (needs_accounts(spec_.kind)) create("poolbench_accounts", create_accounts_sql, "SELECT");
-    if (needs_writes(spec_.kind)) create("poolbench_writes", create_writes_sql, "SELECT, INSERT");
+    }
     if (!needs_accounts(spec_.kind)) return;
     const Rows have = conn.query(count_accounts_sql);
     if (have.empty()) return;

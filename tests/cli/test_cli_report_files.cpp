@@ -154,23 +154,33 @@ TEST_CASE("report files: a report is renamed into place, readable, and leaves no
     TempDir dir;
     fs::create_directory(dir.path() / "out");
     std::ofstream(dir.path() / "out" / "real.json") << "old";
+    std::ofstream(dir.path() / "out" / "private.html") << "old";
+    fs::permissions(dir.path() / "out" / "private.html", fs::perms::owner_read | fs::perms::owner_write);
+    fs::create_symlink("not-yet.xml", dir.path() / "out" / "dangling.xml");
     fs::create_symlink("real.json", dir.path() / "out" / "link.json");
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "100", "--threads", "2", "--no-progress",
-                                       "--json", "out/link.json", "--junit", "out/r.xml"});
+                                       "--json", "out/link.json", "--junit", "out/dangling.xml", "--html",
+                                       "out/private.html"});
     REQUIRE(r.code == 0);
     // The link is still a link, and the file it names has the report.
     CHECK(fs::is_symlink(dir.path() / "out" / "link.json"));
     CHECK(parse_json(slurp(dir.path() / "out" / "real.json")).at("verdict") == "pass");
-    const auto perms = fs::status(dir.path() / "out" / "r.xml").permissions();
+    // A dangling link is kept too: the report lands where it points.
+    CHECK(fs::is_symlink(dir.path() / "out" / "dangling.xml"));
+    CHECK(slurp(dir.path() / "out" / "not-yet.xml").find("<testsuites") != std::string::npos);
+    const auto perms = fs::status(dir.path() / "out" / "not-yet.xml").permissions();
     CHECK((perms & fs::perms::owner_read) != fs::perms::none);
     CHECK((perms & fs::perms::others_read) != fs::perms::none);  // not mkstemp's 0600 (umask 022 under ctest)
+    // A file replaced keeps its mode: a private report stays private.
+    CHECK(fs::status(dir.path() / "out" / "private.html").permissions() ==
+          (fs::perms::owner_read | fs::perms::owner_write));
     std::size_t files = 0;
     for (const auto& e : fs::directory_iterator(dir.path() / "out")) {
         INFO(e.path());
         CHECK(e.path().filename().string().find(".poolbench-") == std::string::npos);
         ++files;
     }
-    CHECK(files == 3);
+    CHECK(files == 5);
 }
 
 TEST_CASE("report files: Ctrl-C exits 130 with a report that says it was interrupted", "[cli][junit]") {
@@ -207,4 +217,24 @@ TEST_CASE("report files: a file path that is not UTF-8 still gives valid UTF-8 X
         CHECK(text.find("bad\xEF\xBF\xBD\xEF\xBF\xBD.db") != std::string::npos);  // U+FFFD for each bad byte
     }
     CHECK_NOTHROW(parse_json(slurp(dir.path() / "r.json")));
+}
+
+TEST_CASE("report files: Ctrl-C while the tables are being seeded ends the run at once, with a report saying so",
+          "[cli][junit]") {
+    TempDir dir;
+    const auto start = std::chrono::steady_clock::now();
+    // Seeding 20 million rows takes far longer than this test may wait.
+    const pid_t pid = spawn_in(dir.path(), {"stress", "--db", "sqlite://x.db", "--workload", "read", "--rows",
+                                            "20000000", "--ops", "10", "--no-progress", "--json", "r.json"});
+    // The database file appears when the preflight (and so the seeding) begins.
+    for (int i = 0; i < 3000 && !fs::exists(dir.path() / "x.db"); ++i) ::usleep(10'000);
+    REQUIRE(fs::exists(dir.path() / "x.db"));
+    REQUIRE(::kill(pid, SIGINT) == 0);
+    const Result r = finish(dir.path(), pid);
+    CHECK(r.code == 130);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    CHECK(j.at("verdict") == "error");
+    CHECK(j.at("error").at("exit_code") == 130);
+    CHECK(j.at("error").at("message").get<std::string>().find("before the load began") != std::string::npos);
 }

@@ -415,3 +415,35 @@ jitter = "5ms"
     CHECK(j.at("phases").at(1).at("latency_us").at("query").at("max").get<double>() < 26'000 + 50'000);
     CHECK(fault(j, 0).at("recovery_basis") == "after");
 }
+
+TEST_CASE("run: stress-100, soak and writer-contention-sqlite (shortened) pass on SQLite", "[cli][run][sqlite]") {
+    TempDir dir;
+    const auto stress = run_in(dir.path(), {"run", "stress-100", "--no-progress", "--json", "-", "--set",
+                                            "phase.stress.duration=1s", "--set", "phase.stress.threads=20"});
+    INFO(stress.err);
+    REQUIRE(stress.code == 0);
+    const json s = parse_json(stress.out);
+    CHECK(s.at("scenario") == "stress-100");
+    CHECK(s.at("writes").at("lost") == 0);
+    CHECK(s.at("ops").at("failed") == 0);
+
+    // The soak's drift rules need its warm-up to reach the pool's working size: kept at 2 s.
+    const auto soak = run_in(dir.path(), {"run", "soak", "--no-progress", "--json", "-", "--set",
+                                          "phase.warmup.duration=2s", "--set", "phase.steady.duration=2s"});
+    INFO(soak.err);
+    REQUIRE(soak.code == 0);
+    const json k = parse_json(soak.out);
+    CHECK(k.at("drift").at("open_fds").get<int>() <= 0);
+    CHECK(k.at("phases").at(1).at("stalled_intervals") == 0);
+
+    const auto gate = run_in(dir.path(), {"run", "writer-contention-sqlite", "--no-progress", "--json", "-", "--set",
+                                          "phase.ungated.duration=1500ms", "--set", "phase.gated.duration=1500ms"});
+    INFO(gate.err);
+    REQUIRE(gate.code == 0);
+    const json g = parse_json(gate.out);
+    // The control phase shows the problem; the gated phase has none of it.
+    CHECK(g.at("phases").at(0).at("errors_by_class").at("busy").get<int>() > 0);
+    CHECK(g.at("phases").at(1).at("errors_by_class").at("busy") == 0);
+    CHECK(g.at("phases").at(1).at("writer_gate") == true);
+    CHECK(g.at("writes").at("lost") == 0);
+}

@@ -106,6 +106,11 @@ TEST_CASE("soak reports a stall: sample intervals in which no operation complete
     REQUIRE(stalls != nullptr);
     CHECK(stalls->at("passed") == false);
     CHECK(stalls->at("actual").get<double>() >= 3);  // 1.5 s of 250 ms intervals, less the edges
+    // When, not only how many: each stalled interval's end, inside the run.
+    const json& at = j.at("phases").at(0).at("stalled_at_s");
+    CHECK(at.size() == static_cast<std::size_t>(stalls->at("actual").get<double>()));
+    for (const auto& t : at) CHECK((t.get<double>() > 0 && t.get<double>() <= 4.5));
+    CHECK(slurp(dir.path() / "stdout.txt").find("(stalled: intervals ending at ") != std::string::npos);
     CHECK(j.at("writes").at("lost") == 0);           // waiting is not losing
     CHECK(j.at("ops").at("failed") == 0);
 }
