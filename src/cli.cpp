@@ -194,10 +194,11 @@ void add_output_options(CLI::App& cmd, CommonOptions& options) {
         ->group("Output");
     cmd.add_flag("--no-progress", options.no_progress, "No live progress line (never shown when stderr is not a terminal)")
         ->group("Output");
-    cmd.add_option("--sample-interval", options.sample_interval, "Timeline sampling interval")
-        ->check(CLI::Validator(check_duration, "DURATION"))
-        ->capture_default_str()
-        ->group("");  // hidden
+    options.sample_interval_option =
+        cmd.add_option("--sample-interval", options.sample_interval,
+                       "Timeline sampling interval (default: the sampling rule: at least 20 points, at most 1 s apart)")
+            ->check(CLI::Validator(check_duration, "DURATION"))
+            ->group("");  // hidden
 }
 
 // ---------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ struct CommonOptions {
     const CLI::Option* json_option = nullptr;
     const CLI::Option* junit_option = nullptr;
     const CLI::Option* html_option = nullptr;
+    const CLI::Option* sample_interval_option = nullptr;  ///< given: overrides the sampling rule
 };
 /// --db (group "Database"); add it first so --help lists the database first.
 void add_database_option(CLI::App& cmd, CommonOptions& options);

@@ -168,13 +168,17 @@ Command add_scenarios_command(CLI::App& app) {
 Command add_hold_lock_command(CLI::App& app) {
     struct Args {
         std::string url, mode;
+        std::int64_t timeout_ms = 10'000;
     };
     auto a = std::make_shared<Args>();
     CLI::App* cmd = app.add_subcommand("__hold-sqlite-lock", "");  // internal: the sqlite.lock fault's other process
     cmd->group("");
     cmd->add_option("URL", a->url)->required();
     cmd->add_option("MODE", a->mode)->required();
-    return {cmd, [a] { return static_cast<ExitCode>(hold_sqlite_lock(a->url, a->mode)); }};
+    cmd->add_option("TIMEOUT_MS", a->timeout_ms);
+    return {cmd, [a] {
+                return static_cast<ExitCode>(hold_sqlite_lock(a->url, a->mode, std::chrono::milliseconds(a->timeout_ms)));
+            }};
 }
 
 }  // namespace poolbench::cli

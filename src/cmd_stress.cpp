@@ -38,7 +38,6 @@ struct StressOptions {
     double rate = 0;  ///< soak only
 
     CLI::Option* write_ratio_option = nullptr;
-    CLI::Option* sample_interval_option = nullptr;  ///< soak only
 };
 
 /// A stress or soak run is a one-phase scenario built from the flags, run by the same
@@ -70,17 +69,15 @@ ScenarioSpec make_spec(const StressOptions& o, std::string_view command) {
         phase.threads = o.load.threads;
         phase.duration = parse_duration(o.load.duration, "--duration");
         phase.rate = o.rate;
-        auto interval = parse_duration(o.common.sample_interval, "--sample-interval");
-        if (o.sample_interval_option != nullptr && o.sample_interval_option->count() == 0 &&
-            interval * 10 > *phase.duration) {
-            // The default interval for a short soak: a tenth of it (at least 10 ms).
-            interval = std::max(std::chrono::milliseconds{10}, *phase.duration / 10);
+        // The one sampling rule (at least 20 points, at most 1 s apart) unless --sample-interval says.
+        if (o.common.sample_interval_option != nullptr && o.common.sample_interval_option->count() > 0) {
+            const auto interval = parse_duration(o.common.sample_interval, "--sample-interval");
+            if (interval > *phase.duration) {
+                throw UsageFailure(fmt::format("--sample-interval {} is longer than --duration {}",
+                                               o.common.sample_interval, o.load.duration));
+            }
+            phase.sample_interval = interval;
         }
-        if (interval > *phase.duration) {
-            throw UsageFailure(fmt::format("--sample-interval {} is longer than --duration {}", o.common.sample_interval,
-                                           o.load.duration));
-        }
-        phase.sample_interval = interval;
         phase.check_stalls = true;  // a soak fails on a stall, paced or not
     } else {
         LoadSpec load;
@@ -88,7 +85,9 @@ ScenarioSpec make_spec(const StressOptions& o, std::string_view command) {
         phase.threads = load.threads;
         phase.ops = load.ops;
         phase.duration = load.duration;
-        phase.sample_interval = load.sample_interval;
+        if (o.common.sample_interval_option != nullptr && o.common.sample_interval_option->count() > 0) {
+            phase.sample_interval = load.sample_interval;
+        }
     }
 
     const auto kind = parse_workload(o.workload);
@@ -268,9 +267,9 @@ Command add_soak_command(CLI::App& app) {
 
     add_output_options(*cmd, o->common);
     // Visible here: a soak's timeline is much of its point.
-    o->sample_interval_option = cmd->get_option("--sample-interval");
-    o->sample_interval_option->group("Output")
-        ->description("Timeline sampling interval (default 1s, or a tenth of a shorter --duration)")
+    cmd->get_option("--sample-interval")
+        ->group("Output")
+        ->description("Timeline sampling interval (default: a twentieth of --duration, at most 1s)")
         ->type_name("DURATION");
     return {cmd, [o] { return run_stress(*o, "soak"); }};
 }

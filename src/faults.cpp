@@ -216,9 +216,12 @@ class SqliteLock final : public ActiveFault {
 public:
     SqliteLock(const FaultSpec& spec, const FaultTargets& t) : mode_(spec.mode), timeout_(spec.timeout) {
         if (t.self_exe.empty()) throw FaultFailure("cannot find this program's own path to start the lock holder");
-        child_ = spawn_child({t.self_exe, "__hold-sqlite-lock", t.db.original, spec.mode}, false);
-        // The holder prints "locked" once it holds the lock, or why it could not.
-        const auto deadline = Clock::now() + timeout_;
+        child_ = spawn_child({t.self_exe, "__hold-sqlite-lock", t.db.original, spec.mode,
+                              std::to_string(timeout_.count())},
+                             false);
+        // The holder prints "locked" once it holds the lock, or why it could not (it gives
+        // up at the timeout itself; the margin is for it to say so).
+        const auto deadline = Clock::now() + timeout_ + std::chrono::seconds(2);
         std::string said;
         while (said.find('\n') == std::string::npos) {
             if (!drain(child_.out, said, deadline) || Clock::now() >= deadline) break;
@@ -498,7 +501,7 @@ std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& ta
     throw FaultFailure("unknown fault kind");
 }
 
-int hold_sqlite_lock(const std::string& url, const std::string& mode) {
+int hold_sqlite_lock(const std::string& url, const std::string& mode, std::chrono::milliseconds timeout) {
     // Dies with poolbench: the lock must never outlive the run that asked for it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() == 1) return 1;
@@ -514,14 +517,20 @@ int hold_sqlite_lock(const std::string& url, const std::string& mode) {
         // can wait for as long as they run. Asking in a tight loop finds the gaps between
         // their transactions within microseconds to milliseconds.
         conn->execute("PRAGMA busy_timeout=0");
-        const auto give_up = Clock::now() + std::chrono::seconds(30);
+        const auto give_up = Clock::now() + timeout;
         auto begin = [&](const char* sql) {
             while (true) {
                 try {
                     conn->execute(sql);
                     return;
                 } catch (const QueryError& e) {
-                    if (!e.is_busy() || Clock::now() >= give_up) throw;
+                    if (!e.is_busy()) throw;
+                    if (Clock::now() >= give_up) {
+                        throw FaultFailure(std::string(e.what()) +
+                                           (mode == "all" ? "; on a WAL database the 'all' lock needs a moment with no "
+                                                            "reader, which a continuous read load may never leave"
+                                                          : ""));
+                    }
                     std::this_thread::yield();
                 }
             }

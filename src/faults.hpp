@@ -100,8 +100,9 @@ public:
 [[nodiscard]] std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets,
                                                        const std::string& table);
 
-/// The body of `poolbench __hold-sqlite-lock URL MODE`: takes the lock, prints "locked",
-/// holds it until its stdin closes, rolls back. Returns the exit code.
-[[nodiscard]] int hold_sqlite_lock(const std::string& url, const std::string& mode);
+/// The body of `poolbench __hold-sqlite-lock URL MODE TIMEOUT_MS`: takes the lock (giving up
+/// after the timeout), prints "locked" (or "error: why"), holds it until its stdin closes,
+/// rolls back. Returns the exit code.
+[[nodiscard]] int hold_sqlite_lock(const std::string& url, const std::string& mode, std::chrono::milliseconds timeout);
 
 }  // namespace poolbench::cli

@@ -447,3 +447,39 @@ TEST_CASE("run: stress-100, soak and writer-contention-sqlite (shortened) pass o
     CHECK(g.at("phases").at(1).at("writer_gate") == true);
     CHECK(g.at("writes").at("lost") == 0);
 }
+
+TEST_CASE("run: sqlite.lock mode all blocks readers, mode write lets WAL readers go on", "[cli][run][sqlite]") {
+    TempDir dir;
+    const char* scenario = R"(
+[[phase]]
+name = "read"
+threads = 4
+duration = "2500ms"
+rate = 2000
+workload = "read"
+rows = 1000
+
+[[phase.fault]]
+kind = "sqlite.lock"
+at = "500ms"
+for = "1s"
+)";
+    write_file(dir.path() / "l.toml", scenario);
+    // 'all' on a rollback-journal file: SQLite's PENDING lock admits no new reader, so the
+    // holder gets in under a read load. 'write' on a WAL file: readers never wait for it.
+    for (const char* mode : {"all", "write"}) {
+        INFO(mode);
+        const std::string db = std::string(mode) == "all" ? "sqlite://d.db?journal_mode=delete" : "sqlite://w.db";
+        const auto r = run_in(dir.path(), {"run", "./l.toml", "--db", db, "--no-progress", "--json", "-", "--set",
+                                           std::string("phase.read.fault.1.mode=") + mode});
+        INFO(r.err);
+        REQUIRE(r.code == 0);
+        const json f = parse_json(r.out).at("faults").at(0);
+        CHECK(f.at("reverted") == true);
+        if (std::string(mode) == "all") {
+            CHECK(f.at("stalled_ms").get<double>() >= 500);  // readers waited for the lock
+        } else {
+            CHECK(f.at("stalled_ms").get<double>() == 0);  // WAL: readers go on past a writer
+        }
+    }
+}

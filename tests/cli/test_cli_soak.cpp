@@ -115,14 +115,14 @@ TEST_CASE("soak reports a stall: sample intervals in which no operation complete
     CHECK(j.at("ops").at("failed") == 0);
 }
 
-TEST_CASE("a short soak samples a tenth of its duration by default", "[cli][soak]") {
+TEST_CASE("a short soak samples by the one rule: at least 20 points", "[cli][soak]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"soak", "--db", "null://", "--duration", "500ms", "--rate", "1000", "--threads",
                                        "2", "--no-progress", "--json", "-"});
     REQUIRE(r.code == 0);
     const json j = parse_json(r.out);
-    CHECK(j.at("config").at("sample_interval_s") == 0.05);
-    CHECK(j.at("timeline").size() >= 9);
+    CHECK(j.at("config").at("sample_interval_s") == 0.025);
+    CHECK(j.at("timeline").size() >= 19);
 }
 
 TEST_CASE("soak usage errors exit 2 with one line", "[cli][soak]") {
