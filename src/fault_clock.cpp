@@ -88,9 +88,12 @@ void FaultClock::run() {
             bool over = false;
             try {
                 active->tick(now);
-                // A fault lasts its 'for' from when it took effect (a lock may take a moment to get).
-                over = f.spec->kind != FaultKind::pg_restart ? now >= *f.started + f.spec->duration
-                                                             : active->finished() || now >= *f.started + f.spec->timeout;
+                // A fault lasts its 'for' from when it took effect (a lock may take a moment to
+                // get) — but not from before its 'at': a fault at 0 is started just before the
+                // load, and the phase's threads may take a while to start.
+                const auto from = std::max(*f.started, phase_start_ + f.spec->at);
+                over = f.spec->kind != FaultKind::pg_restart ? now >= from + f.spec->duration
+                                                             : active->finished() || now >= from + f.spec->timeout;
             } catch (const std::exception& e) {
                 // A fault that broke while in effect (its side connection died) is ended now;
                 // its error is the report's, never the process's.
