@@ -192,6 +192,11 @@ void add_output_options(CLI::App& cmd, CommonOptions& options) {
                    "Write the report as one self-contained HTML page (timeline charts included) to FILE")
         ->type_name("FILE")
         ->group("Output");
+    cmd.add_option("--progress", options.progress_every,
+                   "Print a progress line every D (also when stderr is not a terminal, e.g. in CI logs), as pgbench -P does")
+        ->type_name("DURATION")
+        ->check(CLI::Validator(check_duration, "DURATION"))
+        ->group("Output");
     cmd.add_flag("--no-progress", options.no_progress, "No live progress line (never shown when stderr is not a terminal)")
         ->group("Output");
     options.sample_interval_option =

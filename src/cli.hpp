@@ -59,6 +59,7 @@ struct CommonOptions {
     std::string junit;                  ///< --junit FILE; empty: none
     std::string html;                   ///< --html FILE; empty: none
     bool no_progress = false;           ///< --no-progress
+    std::string progress_every;         ///< --progress D: a line every D, also when stderr is not a terminal
     std::string sample_interval = "1s"; ///< --sample-interval (hidden)
     /// The options themselves (null when a command fills the fields by hand): tells
     /// `--json ''` (an error) from no --json at all.
@@ -125,11 +126,16 @@ void emit_text_and_json(const std::string& text, const std::string& json, const 
 /// cannot be written.
 [[nodiscard]] ExitCode emit_report(Report report, const CommonOptions& options);
 
-/// The live progress line on stderr, pgbench -P style. Shown only when stderr is a
-/// terminal and --no-progress was not given; otherwise every call does nothing.
+/// The live progress line on stderr, pgbench -P style. On a terminal it is redrawn in
+/// place, cut to the terminal's width; with --progress D it is printed as one line every D
+/// (also to a pipe or a CI log, as pgbench -P 5 does); --no-progress turns both off.
 class ProgressLine {
 public:
     explicit ProgressLine(bool no_progress);
+    /// From the common options (--no-progress, --progress D). Throws UsageFailure.
+    explicit ProgressLine(const CommonOptions& options);
+    /// A run bounded by operations: the line shows how far it is and the time left.
+    void set_ops_target(std::uint64_t ops) noexcept { ops_target_ = ops; }
     ProgressLine(const ProgressLine&) = delete;
     ProgressLine& operator=(const ProgressLine&) = delete;
     ~ProgressLine();
@@ -144,6 +150,9 @@ public:
 private:
     bool enabled_;
     bool drawn_ = false;
+    std::chrono::milliseconds every_{0};  ///< > 0: one line per interval, not a redrawn one
+    double last_printed_s_ = -1;
+    std::uint64_t ops_target_ = 0;
 };
 
 /// Ctrl-C, the way pgbench users expect and a bit better: the first SIGINT/SIGTERM sets

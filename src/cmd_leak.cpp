@@ -490,7 +490,7 @@ ExitCode run_leak(const LeakOptions& o) {
 
     std::shared_ptr<Driver> driver = open_driver(plan.db);
 
-    ProgressLine progress(o.common.no_progress);
+    ProgressLine progress(o.common);
     const RunHooks hooks = command_hooks(progress);
     const Report report = run_leak_check(plan, driver, hooks);
     progress.finish();

@@ -88,7 +88,7 @@ ExitCode run_run(const RunOptions& o) {
     check_scenario(spec, db, options);
     std::shared_ptr<Driver> driver = open_driver(db);
 
-    ProgressLine progress(o.common.no_progress);
+    ProgressLine progress(o.common);
     const RunHooks hooks = command_hooks(progress);
     Report report = run_scenario(spec, db, driver, options, hooks);
     progress.finish();

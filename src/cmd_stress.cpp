@@ -144,7 +144,8 @@ ExitCode run_stress(const StressOptions& o, std::string_view command) {
 
     std::shared_ptr<Driver> driver = open_driver(db);
 
-    ProgressLine progress(o.common.no_progress);
+    ProgressLine progress(o.common);
+    if (spec.phases.front().ops) progress.set_ops_target(*spec.phases.front().ops);
     const RunHooks hooks = command_hooks(progress);
     ScenarioRunOptions options;
     options.command = std::string(command);

@@ -389,3 +389,27 @@ TEST_CASE("clean drops poolbench's tables and nothing else, and never creates a 
     CHECK(missing.code == 3);
     CHECK_FALSE(fs::exists(dir.path() / "typo.db"));
 }
+
+TEST_CASE("progress: --progress D prints one line per interval, also to a pipe, and an --ops run shows how far it is",
+          "[cli]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--threads", "2", "--duration", "1s",
+                                       "--progress", "200ms"});
+    REQUIRE(r.code == 0);
+    std::size_t lines = 0;
+    for (std::size_t at = r.err.find("progress: "); at != std::string::npos; at = r.err.find("progress: ", at + 1)) {
+        ++lines;
+    }
+    CHECK(lines >= 4);
+    CHECK(lines <= 6);
+    CHECK(r.err.find('\r') == std::string::npos);  // lines, not a line redrawn in place
+    const auto ops = run_in(dir.path(), {"stress", "--db", "null://", "--threads", "1", "--ops", "3000000",
+                                         "--progress", "100ms"});
+    REQUIRE(ops.code == 0);
+    CHECK(ops.err.find("/3000000 ops (") != std::string::npos);
+    // Without --progress and with stderr not a terminal: no progress at all.
+    const auto quiet = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "100"});
+    CHECK(quiet.err.find("progress:") == std::string::npos);
+    const auto bad = run_in(dir.path(), {"stress", "--db", "null://", "--progress", "soon"});
+    CHECK(bad.code == 2);
+}
