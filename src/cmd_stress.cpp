@@ -141,14 +141,15 @@ ExitCode run_stress(const StressOptions& o, std::string_view command) {
     const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
     const ScenarioSpec spec = make_spec(o, command);
     guard_reports_against(o.common, db);
+    ScenarioRunOptions options;
+    options.command = std::string(command);
+    check_scenario(spec, db, options);
 
     std::shared_ptr<Driver> driver = open_driver(db);
 
     ProgressLine progress(o.common);
     if (spec.phases.front().ops) progress.set_ops_target(*spec.phases.front().ops);
     const RunHooks hooks = command_hooks(progress);
-    ScenarioRunOptions options;
-    options.command = std::string(command);
     Report report = run_scenario(spec, db, driver, options, hooks);
     if (o.baseline && !report.interrupted) {
         report.baseline = run_baseline(spec, db, *driver, hooks, report.throughput_ops_s);

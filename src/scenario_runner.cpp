@@ -115,6 +115,15 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
         throw UsageFailure(fmt::format("scenario '{}' runs on {}, not on {} ({}); pass --db with one of those",
                                        spec.name, backend_list(spec.backends), to_string(db.backend), db.redacted));
     }
+    if (db.backend == Backend::sqlite && any_writes(spec)) {
+        for (const auto& [name, value] : db.params) {
+            if ((name == "mode" && value == "ro") || (name == "immutable" && value == "1")) {
+                throw UsageFailure(fmt::format("{} opens the database read-only ({}={}), and this run writes: use a "
+                                               "read workload (select1, read), or drop {} from the URL",
+                                               db.redacted, name, value, name));
+            }
+        }
+    }
     const Json shape = report_to_json(skeleton(spec));
     auto check_paths = [&](const std::vector<ExpectText>& list, const Json& scope, const std::string& where) {
         for (const auto& e : list) {

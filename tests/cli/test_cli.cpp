@@ -413,3 +413,21 @@ TEST_CASE("progress: --progress D prints one line per interval, also to a pipe, 
     const auto bad = run_in(dir.path(), {"stress", "--db", "null://", "--progress", "soon"});
     CHECK(bad.code == 2);
 }
+
+TEST_CASE("a write workload on a read-only SQLite URL is refused before it runs", "[cli][sqlite]") {
+    TempDir dir;
+    const std::string db = "sqlite://" + (dir.path() / "r.db").string();
+    REQUIRE(run_in(dir.path(), {"stress", "--db", db, "--workload", "read", "--rows", "100", "--ops", "10",
+                                "--no-progress"})
+                .code == 0);
+    for (const char* option : {"?mode=ro", "?immutable=1"}) {
+        INFO(option);
+        const auto w = run_in(dir.path(), {"stress", "--db", db + option, "--workload", "write", "--ops", "10"});
+        CHECK(w.code == 2);
+        CHECK(count_lines(w.err) == 1);
+        CHECK(w.err.find("opens the database read-only") != std::string::npos);
+        const auto r = run_in(dir.path(), {"stress", "--db", db + option, "--workload", "read", "--rows", "100",
+                                           "--ops", "100", "--no-progress"});
+        CHECK(r.code == 0);
+    }
+}
