@@ -14,6 +14,7 @@
 // each difference is printed on a "note:" line first.
 // Exit 2 for a file that cannot be read, is not JSON, or is not a poolbench report.
 #include "cli.hpp"
+#include "human.hpp"
 #include "report_files.hpp"
 
 #include "cli11.hpp"
@@ -146,7 +147,7 @@ struct Row {
 
 std::string fmt_value(const std::optional<double>& v, int decimals) {
     if (!v) return "-";
-    if (std::fabs(*v) >= 1e12) return fmt::format("{:.4g}", *v);
+    if (std::fabs(*v) >= 1e12) return human_count(*v);
     return fmt::format("{:.{}f}", *v, decimals);
 }
 
@@ -271,7 +272,7 @@ ExitCode run_compare(const CompareOptions& o) {
     text += fmt::format("{:<32} {:>14} {:>14} {:>10}  {}\n", "metric", "base", "new", "change", "verdict");
     for (const auto& r : rows) {
         const auto c = change_pct(r);
-        const std::string change = !c ? "-" : std::fabs(*c) >= 1e6 ? fmt::format("{:+.3g}%", *c) : fmt::format("{:+.1f}%", *c);
+        const std::string change = !c ? "-" : human_change_pct(*c);
         std::string verdict = r.limit.empty() ? "(not judged)"
                                               : fmt::format("{} (limit {})", r.regressed ? "REGRESSED" : "ok", r.limit);
         text += fmt::format("{:<32} {:>14} {:>14} {:>10}  {}\n", r.name, fmt_value(r.base, r.decimals),

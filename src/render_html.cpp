@@ -2,6 +2,7 @@
 // expectations, latency, the pool, the timeline as inline SVG charts (throughput and p99,
 // with the pool's active/waiting gauges), leaks with their stacks, and the baseline.
 // No scripts, no external files: it opens from a CI artifact store as it is.
+#include "human.hpp"
 #include "report.hpp"
 
 #include <fmt/format.h>
@@ -17,11 +18,7 @@ namespace {
 
 std::string esc(std::string_view text) { return markup_escape(text); }
 
-std::string us(double v) {
-    if (v >= 1e6) return fmt::format("{:.2f} s", v / 1e6);
-    if (v >= 1e3) return fmt::format("{:.2f} ms", v / 1e3);
-    return fmt::format("{:.1f} µs", v);
-}
+std::string us(double v) { return human_us(v); }
 
 /// One line chart of `values` over the timeline's t_s, 640x160, with its maximum labelled.
 std::string chart(const std::vector<TimelinePoint>& points, const std::vector<FaultRecord>& faults, const char* title,
@@ -52,9 +49,9 @@ std::string chart(const std::vector<TimelinePoint>& points, const std::vector<Fa
         "<figure><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
         "role=\"img\" aria-label=\"{}\">{}<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
         "stroke=\"#bbb\"/><polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"1.5\" points=\"{}\"/>"
-        "<text x=\"{}\" y=\"{}\" font-size=\"11\">{:.4g} {}</text><text x=\"{}\" y=\"{}\" font-size=\"11\">0</text>"
+        "<text x=\"{}\" y=\"{}\" font-size=\"11\">{} {}</text><text x=\"{}\" y=\"{}\" font-size=\"11\">0</text>"
         "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{:.1f} s</text></svg></figure>\n",
-        esc(title), width, height, esc(title), shades, pad, pad, width - 2 * pad, height - 2 * pad, path, 2, pad - 4, v_max,
+        esc(title), width, height, esc(title), shades, pad, pad, width - 2 * pad, height - 2 * pad, path, 2, pad - 4, human_number(v_max),
         esc(unit), 2, height - pad, width - pad, height - pad + 14, t_max);
 }
 
@@ -95,7 +92,7 @@ public:
         for (const auto& e : r.expectations) {
             fmt::format_to(it, "<tr><td>{}{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
                            e.scope.empty() ? "" : esc(e.scope) + ": ", esc(e.name), esc(e.expected),
-                           e.note.empty() ? fmt::format("{:.6g}", e.actual) : esc(e.note), e.passed ? "pass" : "fail",
+                           e.note.empty() ? human_number(e.actual) : esc(e.note), e.passed ? "pass" : "fail",
                            e.passed ? "pass" : "FAIL");
         }
         o += "</table>\n";
@@ -128,9 +125,11 @@ public:
         }
 
         fmt::format_to(it,
-                       "<h2>Throughput and latency</h2>\n<p>{:.1f} ops/s · {} operations: {} ok, {} failed, {} timed "
+                       "<h2>Throughput and latency</h2>\n<p>{} · {} operations: {} ok, {} failed, {} timed "
                        "out</p>\n",
-                       r.throughput_ops_s, r.ops.total, r.ops.ok, r.ops.failed, r.ops.timed_out);
+                       human_rate(r.throughput_ops_s), human_count(static_cast<double>(r.ops.total)),
+                       human_count(static_cast<double>(r.ops.ok)), human_count(static_cast<double>(r.ops.failed)),
+                       human_count(static_cast<double>(r.ops.timed_out)));
         o += "<table><tr><th>latency</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th>"
              "<th>mean</th></tr>\n";
         for (const auto& [name, l] : {std::pair<const char*, const LatencySummary*>{"acquire", &r.latency_us.acquire},

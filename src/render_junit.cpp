@@ -2,6 +2,7 @@
 // (GitLab, Jenkins, GitHub Actions reporters) read: one <testsuite> per run, one
 // <testcase> per expectation, a <failure> for each that did not hold, the run's settings
 // as <property> elements and the text report in <system-out>.
+#include "human.hpp"
 #include "report.hpp"
 
 #include <fmt/format.h>
@@ -16,11 +17,6 @@ namespace poolbench::cli {
 namespace {
 
 std::string xml(std::string_view text) { return markup_escape(text); }
-
-std::string number(double v) {
-    if (v == static_cast<double>(static_cast<std::int64_t>(v))) return fmt::format("{}", static_cast<std::int64_t>(v));
-    return fmt::format("{:.3f}", v);
-}
 
 /// "poolbench.<scenario or command>[.<phase>[.faultN]]": unique across merged files, and
 /// free of spaces and parentheses that CI viewers read as packages.
@@ -105,7 +101,7 @@ public:
                 continue;
             }
             const std::string message =
-                fmt::format("expected {}, actual {}", e.expected, e.note.empty() ? number(e.actual) : e.note);
+                fmt::format("expected {}, actual {}", e.expected, e.note.empty() ? human_number(e.actual) : e.note);
             out += fmt::format(">\n      <failure type=\"expectation\" message=\"{}\">{}</failure>\n    </testcase>\n",
                                xml(message), xml(message));
         }

@@ -2,6 +2,7 @@
 // parameters, counts with percentages, latency, throughput (saying what it includes),
 // then pool, leaks, writes, baseline, errors, failed expectations and the verdict.
 // Sections that do not apply are omitted.
+#include "human.hpp"
 #include "report.hpp"
 
 #include <fmt/format.h>
@@ -12,12 +13,6 @@
 namespace poolbench::cli {
 
 namespace {
-
-std::string human_us(double us) {
-    if (us < 1000.0) return fmt::format("{:.1f} µs", us);
-    if (us < 1'000'000.0) return fmt::format("{:.3f} ms", us / 1000.0);
-    return fmt::format("{:.3f} s", us / 1'000'000.0);
-}
 
 std::string human_ms(std::int64_t ms) {
     if (ms % 3'600'000 == 0) return fmt::format("{} h", ms / 3'600'000);
@@ -150,9 +145,9 @@ public:
         // Latency and throughput.
         append_latency(out, r.latency_us, "acquire");
         fmt::format_to(it,
-                       "throughput: {:.1f} ops/s (successful operations per second of wall time; each includes "
+                       "throughput: {} (successful operations per second of wall time; each includes "
                        "acquire, the workload statements and release)\n",
-                       r.throughput_ops_s);
+                       human_rate(r.throughput_ops_s));
 
         append_phases_and_faults(out, r);
 
@@ -300,7 +295,7 @@ public:
             for (const auto& e : r.expectations) failed += e.passed ? 0 : 1;
             fmt::format_to(it, "expectations ({} held, {} failed):\n", r.expectations.size() - failed, failed);
             for (const auto& e : r.expectations) {
-                const std::string actual = e.note.empty() ? fmt::format("{:.6g}", e.actual) : e.note;
+                const std::string actual = e.note.empty() ? human_number(e.actual) : e.note;
                 fmt::format_to(it, "  {} {}{}: actual {} (expected {})\n", e.passed ? "ok  " : "FAIL",
                                e.scope.empty() ? "" : e.scope + ": ", e.name, actual, e.expected);
             }

@@ -113,3 +113,22 @@ TEST_CASE("expectations: units convert to the path's own unit, and bad ones say 
     CHECK(poolbench::cli::check_expectation_path(*parse_expectation("ops.lost == 0", error), report)
               .find("the report has no 'ops.lost'") != std::string::npos);
 }
+
+#include "../../src/human.hpp"
+
+TEST_CASE("human numbers: one formatter, no exponents", "[unit][human]") {
+    using namespace poolbench::cli;  // NOLINT(google-build-using-namespace): test
+    CHECK(human_rate(1'780'000) == "1.78 M ops/s");
+    CHECK(human_rate(46'750) == "46.8 k ops/s");
+    CHECK(human_rate(950) == "950.0 ops/s");
+    CHECK(human_count(30'800'000) == "30.8 M");
+    CHECK(human_count(27'890) == "27,890");
+    CHECK(human_us(812) == "812.0 µs");
+    CHECK(human_us(3'139'000) == "3.139 s");
+    CHECK(human_change_pct(4'470'000) == "+4,470,000%");
+    CHECK(human_change_pct(-3) == "-3.0%");
+    CHECK(human_number(95'000'000) == "95 M");
+    CHECK(human_number(1500) == "1,500");
+    CHECK(human_number(72.058) == "72.1");
+    CHECK(human_number(0.25) == "0.25");
+}
