@@ -132,6 +132,7 @@ Json phase_json(const PhaseRecord& p) {
     Json stalled_at = Json::array();
     for (const double t : p.stalled_at_s) stalled_at.push_back(round3(t));
     j["stalled_at_s"] = std::move(stalled_at);
+    j["outage_ms"] = optional_number(p.outage_ms);
     j["resources_at_end"] = Json{{"open_fds", p.open_fds}, {"rss_bytes", p.rss_bytes}, {"pool_connections", p.pool_connections}};
     return j;
 }

@@ -149,6 +149,18 @@ public:
                        "acquire, the workload statements and release)\n",
                        human_rate(r.throughput_ops_s));
 
+        // The outage as time, beside the counts: what an operator asks first.
+        for (const auto& p : r.phases) {
+            if (!p.outage_ms || *p.outage_ms <= 0) {
+                if (!p.outage_ms && p.ops.failed + p.ops.timed_out + p.ops.statement_timeouts > 0) {
+                    fmt::format_to(it, "outage{}: still failing when the phase ended\n",
+                                   r.phases.size() > 1 ? " in phase " + p.name : std::string());
+                }
+                continue;
+            }
+            fmt::format_to(it, "outage{}: {} from the first failure to steady success (20 operations in a row)\n",
+                           r.phases.size() > 1 ? " in phase " + p.name : std::string(), human_us(*p.outage_ms * 1000.0));
+        }
         append_phases_and_faults(out, r);
 
         // Pool.

@@ -221,6 +221,9 @@ struct PhaseRecord {
     double sample_interval_s = 0;
     std::optional<std::uint64_t> stalled_intervals;  ///< when the stall rule applies (check_stalls)
     std::vector<double> stalled_at_s;  ///< when each stalled interval ended, since the run began (first 20)
+    /// Phases without faults: first failure to the start of steady success (20 in a row);
+    /// 0 = nothing failed; none = still failing at the end. (With faults: per fault.)
+    std::optional<double> outage_ms;
     /// This process's resources when the phase ended (a soak compares them across phases).
     std::uint64_t open_fds = 0, rss_bytes = 0, pool_connections = 0;
 };

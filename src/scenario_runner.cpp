@@ -209,6 +209,10 @@ struct PhaseOutcome {
     LoadResult load;
     double started_s = 0;  // since the run started
     std::vector<FaultRun> faults;
+    /// A phase without faults still times its outage (first failure to steady success),
+    /// so a plain stress run reports it beside its failure counts.
+    std::unique_ptr<OutageProbe> probe = std::make_unique<OutageProbe>();
+    std::unique_ptr<std::atomic<OutageProbe*>> probe_slot;
     std::uint64_t open_fds = 0, rss_bytes = 0, pool_connections = 0;
 };
 
@@ -429,7 +433,12 @@ private:
         RunHooks hooks;
         hooks.cancel = &stop_phase;
         // Only a phase with faults has outages to time: the others skip the probe per operation.
-        hooks.probe = p.faults.empty() ? nullptr : clock.probe_slot();
+        if (p.faults.empty()) {
+            out.probe_slot = std::make_unique<std::atomic<OutageProbe*>>(out.probe.get());
+            hooks.probe = out.probe_slot.get();
+        } else {
+            hooks.probe = clock.probe_slot();
+        }
         hooks.on_start = [&](Clock::time_point start) {
             out.started_s = seconds_between(run_start_, start);
             clock.start(start);
@@ -510,6 +519,15 @@ private:
             rec.skipped = r.skipped;
             rec.cancelled = r.cancelled;
             rec.sample_interval_s = seconds(sample_interval(p));
+            if (p.faults.empty()) {
+                const std::int64_t failed_at = o.probe->first_failure_ns.load();
+                const std::int64_t ok_at = o.probe->recovered_ns.load();
+                if (failed_at == 0) {
+                    rec.outage_ms = 0.0;
+                } else if (ok_at != 0) {
+                    rec.outage_ms = std::max(0.0, static_cast<double>(ok_at - failed_at) / 1e6);
+                }
+            }
             rec.open_fds = o.open_fds;
             rec.rss_bytes = o.rss_bytes;
             rec.pool_connections = o.pool_connections;

@@ -140,3 +140,31 @@ TEST_CASE("soak usage errors exit 2 with one line", "[cli][soak]") {
         CHECK(r.out.empty());
     }
 }
+
+TEST_CASE("stress reports its outage as time beside the counts: first failure to steady success", "[cli][sqlite]") {
+    TempDir dir;
+    const fs::path db = dir.path() / "o.db";
+    REQUIRE(run_in(dir.path(), {"stress", "--db", "sqlite://" + db.string(), "--workload", "write", "--ops", "10",
+                                "--no-progress"})
+                .code == 0);
+    // Another connection holds the write lock for the first second of the run (the fault
+    // itself, as in the stall test); with busy_timeout=0 the writers fail until it is gone.
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    const pid_t pid = spawn_in(dir.path(), {"stress", "--db", "sqlite://" + db.string() + "?busy_timeout=0",
+                                            "--workload", "write", "--duration", "3s", "--threads", "2",
+                                            "--json", "r.json"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(h);
+    const Result r = finish(dir.path(), pid);
+    CHECK(r.code == 1);  // it failed operations
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    REQUIRE(j.at("ops").at("failed").get<int>() > 0);
+    const json& outage = j.at("phases").at(0).at("outage_ms");
+    REQUIRE(outage.is_number());
+    CHECK(outage.get<double>() > 0);
+    CHECK(outage.get<double>() < 3000);
+    CHECK(r.out.find("outage: ") != std::string::npos);
+}
