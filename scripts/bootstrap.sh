@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang
   libcli11-dev libfmt-dev libsqlite3-dev libpq-dev
   catch2 libtomlplusplus-dev nlohmann-json3-dev libboost-stacktrace-dev
   postgresql postgresql-contrib

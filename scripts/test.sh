@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, starts a throwaway PostgreSQL 15 on
 # 127.0.0.1 (stopped on exit), then
+#   0. checks lib/'s locking with Clang's thread-safety analysis (scripts/thread_safety.sh);
 #   1. builds with warnings as errors and runs every CTest test (unit, sqlite, pg, cli, install);
 #   2. builds with ThreadSanitizer and runs the library tiers again (unit, sqlite, pg);
 #   3. measures lib/ line and branch coverage and fails below the floor.
@@ -18,6 +19,9 @@ trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true' EXIT
 echo "PostgreSQL sandbox at $(printf '%s' "$POOLBENCH_PG_URL" | sed -E 's#//([^:/@]+):[^@]*@#//\1:***@#')"
 
 jobs=${POOLBENCH_JOBS:-2}
+step "thread-safety analysis (Clang -Wthread-safety over lib/)"
+scripts/thread_safety.sh
+
 step "build (release, -Werror)"
 dir=$(scripts/build.sh release)
 step "ctest (release)"

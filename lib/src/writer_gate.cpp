@@ -58,7 +58,7 @@ WriteLease WriterGate::acquire(Pool& pool, std::chrono::milliseconds timeout) {
 }
 
 void WriterGate::take_turn(std::chrono::steady_clock::time_point deadline, const Pool& pool) {
-    std::unique_lock lock(mutex_);
+    internal::MutexLock lock(mutex_);
     if (!held_ && head_ == nullptr) {
         held_ = true;
         ++turns_;
@@ -103,7 +103,7 @@ void WriterGate::take_turn(std::chrono::steady_clock::time_point deadline, const
 void WriterGate::give_turn() noexcept {
     std::uint32_t* bell = nullptr;
     {
-        std::lock_guard lock(mutex_);
+        internal::MutexLock lock(mutex_);
         Waiter* w = head_;
         if (w == nullptr) {
             held_ = false;
@@ -126,17 +126,17 @@ void WriterGate::give_turn() noexcept {
 }
 
 std::size_t WriterGate::waiting() const {
-    std::lock_guard lock(mutex_);
+    internal::MutexLock lock(mutex_);
     return queued_;
 }
 
 std::uint64_t WriterGate::turns() const {
-    std::lock_guard lock(mutex_);
+    internal::MutexLock lock(mutex_);
     return turns_;
 }
 
 std::uint64_t WriterGate::waits() const {
-    std::lock_guard lock(mutex_);
+    internal::MutexLock lock(mutex_);
     return waits_;
 }
 

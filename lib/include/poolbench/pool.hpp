@@ -12,10 +12,15 @@
 // reserved) changes by compare-and-set, so the common case — a thread taking back the
 // connection it used last — touches no shared lock and no shared counter (HikariCP's
 // thread-local list). A thread that finds nothing idle and cannot open a new connection
-// queues; queued threads are served strictly first come, first served: a returned
-// connection is handed straight to the longest waiter, and while anyone waits new
-// callers queue behind them (no barging, no starvation). Connections are opened outside
-// every lock, and the number open plus being opened never exceeds max_size.
+// queues, first come, first served. Barging is bounded: while threads wait, a running
+// thread may still take a connection that another returns (as in HikariCP and Go's
+// database/sql), and the release only wakes the longest waiter to compete for it, since
+// handing every returned connection to a sleeping thread costs a context switch per
+// operation and halves throughput under contention. Once the longest waiter has waited
+// starvation_threshold (PoolConfig), the pool turns strict: returned connections are
+// handed straight to it and new callers queue behind it, so no waiter starves.
+// Connections are opened outside every lock, and the number open plus being opened never
+// exceeds max_size.
 //
 // Thread-safety of Pool: every member function may be called from any number of threads
 // at once, including shutdown() concurrently with acquire() and with lease returns.
@@ -102,7 +107,7 @@ private:
     Connection* conn_ = nullptr;
     std::int64_t acquired_ns_ = 0;
     std::uint32_t slot_ = 0;
-    std::uint32_t seq_ = 0;  // lease number within the slot when leak tracking is on, else 0
+    std::uint32_t seq_ = 0;  // the slot's state word this lease was given (lease number + kind)
     bool invalid_ = false;
 };
 
@@ -145,10 +150,12 @@ public:
     /// run_in_transaction; callers with their own retry loops may call it too).
     void note_transaction_retry() noexcept;
 
-    /// A snapshot. Gauges (active, idle, waiting, total) are read under the pool lock and
-    /// agree with each other. Counters and histograms are summed from per-thread shards
-    /// without stopping the world: under load each may be a moment old; when the pool is
-    /// quiet, acquires == hits + misses and created - destroyed == total. peak_active is
+    /// A snapshot, not stopped in time. Under load the figures may disagree with each
+    /// other by the operations in flight: gauges (total, waiting) are read under the pool
+    /// lock, but active and idle are counted slot by slot while lock-free acquires and
+    /// returns go on, and counters and histograms are summed from per-thread shards. When
+    /// the pool is quiet (no call running) they agree: active + idle == total,
+    /// acquires == hits + misses, and created - destroyed == total. peak_active is
     /// the highest count seen by any slow-path acquire, release hand-off or stats() call:
     /// a spike served only by the lock-free fast path may go unrecorded.
     [[nodiscard]] PoolStats stats() const;

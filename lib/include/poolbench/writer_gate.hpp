@@ -38,12 +38,12 @@
 #pragma once
 
 #include "poolbench/connection.hpp"
+#include "poolbench/internal/mutex.hpp"
 #include "poolbench/pool.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 
 namespace poolbench {
@@ -120,18 +120,18 @@ private:
     struct Waiter;
 
     /// Blocks until this thread holds the turn or `deadline` passes (then throws).
-    void take_turn(std::chrono::steady_clock::time_point deadline, const Pool& pool);
+    void take_turn(std::chrono::steady_clock::time_point deadline, const Pool& pool) POOLBENCH_EXCLUDES(mutex_);
     /// Hands the turn to the front waiter, or frees it. Never throws.
-    void give_turn() noexcept;
+    void give_turn() noexcept POOLBENCH_EXCLUDES(mutex_);
 
     std::string name_;
-    mutable std::mutex mutex_;
-    bool held_ = false;          // guarded by mutex_
-    Waiter* head_ = nullptr;     // guarded by mutex_: FIFO of queued writers
-    Waiter* tail_ = nullptr;     // guarded by mutex_
-    std::size_t queued_ = 0;     // guarded by mutex_
-    std::uint64_t turns_ = 0;    // guarded by mutex_
-    std::uint64_t waits_ = 0;    // guarded by mutex_
+    mutable internal::Mutex mutex_;
+    bool held_ POOLBENCH_GUARDED_BY(mutex_) = false;
+    Waiter* head_ POOLBENCH_GUARDED_BY(mutex_) = nullptr;  // FIFO of queued writers
+    Waiter* tail_ POOLBENCH_GUARDED_BY(mutex_) = nullptr;
+    std::size_t queued_ POOLBENCH_GUARDED_BY(mutex_) = 0;
+    std::uint64_t turns_ POOLBENCH_GUARDED_BY(mutex_) = 0;
+    std::uint64_t waits_ POOLBENCH_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace poolbench
