@@ -107,6 +107,10 @@ inline std::string unique_name(const std::string& prefix) {
     return prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
 }
 
+inline poolbench::Value I(std::int64_t v) { return poolbench::Value{v}; }
+
+inline bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
 inline std::string text(const poolbench::Value& v) {
     const auto* s = std::get_if<std::string>(&v);
     REQUIRE(s != nullptr);

@@ -1,4 +1,7 @@
-// The PostgreSQL driver against a real server (see pg_support.hpp for POOLBENCH_PG_URL).
+// The PostgreSQL driver against a real server (see pg_support.hpp for POOLBENCH_PG_URL):
+// URL parameters, queries and result conversion, the statement cache, COPY, errors,
+// timeouts, interrupts and reset. (Connection failures: test_pg_connection_failures.cpp;
+// URL option values: test_pg_url_options.cpp.)
 #include "pg_support.hpp"
 
 #include <cmath>
@@ -13,7 +16,6 @@ using namespace pgtest;
 
 namespace {
 
-Value I(std::int64_t v) { return Value{v}; }
 Value D(double v) { return Value{v}; }
 Value S(std::string v) { return Value{std::move(v)}; }
 
@@ -390,4 +392,62 @@ TEST_CASE("pg: connect gives up at its deadline when the server never answers", 
         CHECK(took < 3s);
         CHECK(std::string(e.what()).find("connect_timeout") != std::string::npos);
     }
+}
+
+TEST_CASE("pg more: a number too large for a double comes back as its text", "[pg]") {
+    auto c = connect();
+    const auto rows = c->query("SELECT 1e400::numeric, 1.5::numeric, 'NaN'::float8");
+    REQUIRE(rows.size() == 1);
+    const auto& row = rows.rows[0];
+    const auto* big = std::get_if<std::string>(&row[0]);
+    REQUIRE(big != nullptr);
+    CHECK(big->size() == 401);
+    CHECK(big->front() == '1');
+    CHECK(big->find_first_not_of('0', 1) == std::string::npos);
+    const auto* small = std::get_if<double>(&row[1]);
+    REQUIRE(small != nullptr);
+    CHECK(*small == 1.5);
+    const auto* nan = std::get_if<double>(&row[2]);
+    REQUIRE(nan != nullptr);
+    CHECK(std::isnan(*nan));
+}
+
+TEST_CASE("pg more: more than 65535 parameters is refused before sending", "[pg]") {
+    auto c = connect();
+    std::vector<Value> params(65536, Value{std::int64_t{1}});
+    const auto e = thrown<QueryError>([&] { (void)c->query("SELECT $1", params); });
+    CHECK(e.code() == "54023");
+    CHECK_FALSE(e.broken());
+    CHECK(contains(e.what(), "at most 65535 parameters, 65536 were given"));
+    CHECK_FALSE(c->is_broken());
+    CHECK(c->query("SELECT $1::int + 1", {I(41)}).int_at(0) == 42);
+}
+
+TEST_CASE("pg more: past 256 cached statements, new ones run unprepared", "[pg]") {
+    auto c = connect();
+    for (int i = 0; i < 256; ++i) {
+        CHECK(c->query("SELECT " + std::to_string(i) + " + $1::int", {I(1)}).int_at(0) == i + 1);
+    }
+    const auto prepared = [&] { return c->query("SELECT count(*) FROM pg_prepared_statements").int_at(0); };
+    // The count query is itself statement 257: it runs unprepared, like every new one now.
+    CHECK(prepared() == 256);
+    CHECK(c->query("SELECT 1000 + $1::int", {I(1)}).int_at(0) == 1001);
+    CHECK(prepared() == 256);
+    // A cached statement still runs prepared.
+    CHECK(c->query("SELECT 7 + $1::int", {I(1)}).int_at(0) == 8);
+}
+
+TEST_CASE("pg more: COPY TO STDOUT is drained, COPY FROM STDIN is refused, the connection stays usable", "[pg]") {
+    auto c = connect();
+    c->execute("CREATE TEMP TABLE copy_more(x int)");
+    c->execute("INSERT INTO copy_more SELECT generate_series(1, 1000)");
+    c->execute("COPY copy_more TO STDOUT");
+    CHECK(c->query("COPY (SELECT 1) TO STDOUT").empty());
+    const auto e = thrown<QueryError>([&] { c->execute("COPY copy_more FROM STDIN"); });
+    CHECK(e.code() == "57014");
+    CHECK_FALSE(e.broken());
+    CHECK(contains(e.what(), "COPY FROM STDIN is not supported by poolbench"));
+    CHECK_FALSE(c->is_broken());
+    CHECK_FALSE(c->in_transaction());
+    CHECK(c->query("SELECT count(*) FROM copy_more").int_at(0) == 1000);
 }

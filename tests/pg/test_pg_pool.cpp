@@ -2,16 +2,16 @@
 #include "pg_support.hpp"
 
 #include "poolbench/pool.hpp"
+#include "support/pool_stats.hpp"
 
 #include <mutex>
 #include <vector>
 
 using namespace poolbench;
 using namespace pgtest;
+using pbtest::destroyed;
 
 namespace {
-
-Value I(std::int64_t v) { return Value{v}; }
 
 std::uint64_t destroyed_by(const PoolStats& s, DestroyReason r) {
     return s.destroyed_by_reason[static_cast<std::size_t>(r)];
@@ -177,4 +177,50 @@ TEST_CASE("pg pool: a server restart breaks every connection and the pool recove
     CHECK(destroyed_by(pool.stats(), DestroyReason::broken) == 4);
     Lease lease = pool.acquire();
     CHECK(lease->query("SELECT 1").int_at(0) == 1);
+}
+
+TEST_CASE("pg more: a failing reset_query destroys the connection on return", "[pg]") {
+    PoolConfig config;
+    config.name = "pg-reset";
+    config.max_size = 2;
+    config.acquire_timeout = 10s;
+    Pool pool(driver("reset_query=SELECT%201/0"), config);
+    std::int64_t first_pid = 0;
+    {
+        Lease l = pool.acquire();
+        first_pid = backend_pid(*l);
+        CHECK(l->needs_reset());
+    }
+    auto s = pool.stats();
+    CHECK(destroyed(s, DestroyReason::reset) == 1);
+    CHECK(s.total == 0);
+    Lease again = pool.acquire();
+    CHECK(backend_pid(*again) != first_pid);
+}
+
+TEST_CASE("pg more: keepalive finds a terminated idle connection and replaces it", "[pg]") {
+    PoolConfig config;
+    config.name = "pg-keepalive";
+    config.max_size = 2;
+    config.min_idle = 1;
+    config.keepalive_interval = 50ms;
+    config.housekeeping_interval = 10ms;
+    config.validation_interval = 60'000ms;  // only keepalive pings
+    config.acquire_timeout = 10s;
+    Pool pool(driver(), config);
+    REQUIRE(eventually([&] { return pool.stats().idle == 1; }));
+    std::int64_t pid = 0;
+    {
+        Lease l = pool.acquire();
+        pid = backend_pid(*l);
+    }
+    auto admin = connect();
+    REQUIRE(admin->query("SELECT pg_terminate_backend($1::int)", {I(pid)}).int_at(0) == 1);
+    REQUIRE(eventually([&] { return destroyed(pool.stats(), DestroyReason::validation) == 1; }));
+    REQUIRE(eventually([&] { return pool.stats().idle == 1; }));
+    CHECK(pool.stats().reconnects == 1);
+    CHECK(pool.stats().keepalives >= 1);
+    Lease l = pool.acquire();
+    CHECK(backend_pid(*l) != pid);
+    CHECK(pool.stats().validation_failures == 0);  // no caller ever met the dead one
 }

@@ -5,6 +5,8 @@
 
 #include <poolbench/poolbench.hpp>
 
+#include "support/pool_stats.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -148,11 +150,6 @@ inline poolbench::PoolConfig config(std::string name, std::size_t max_size, std:
     c.max_size = max_size;
     c.acquire_timeout = timeout;
     return c;
-}
-
-/// How many connections the pool closed for `reason`.
-inline std::uint64_t destroyed(const poolbench::PoolStats& s, poolbench::DestroyReason reason) {
-    return s.destroyed_by_reason[static_cast<std::size_t>(reason)];
 }
 
 inline int conn_id(poolbench::Lease& l) {

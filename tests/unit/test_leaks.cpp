@@ -1,5 +1,6 @@
 // Leak tracking: detection with the acquiring stack, no false positives, late returns,
-// reclaim with LeaseRevoked, sampling, thread names.
+// reclaim with LeaseRevoked (also while the connection is being reset), sampling, thread
+// names, and an on_leak callback that throws.
 #include "support/test_driver.hpp"
 
 #include <catch2/catch.hpp>
@@ -8,8 +9,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -37,6 +41,52 @@ std::size_t count(const std::vector<LeakReport>& v, LeakReport::Kind k) {
     for (const auto& r : v) n += r.kind == k ? 1 : 0;
     return n;
 }
+
+/// The pool configuration of the tests that need no leak_cfg: leak settings set per test.
+PoolConfig cfg(std::size_t max_size, std::chrono::milliseconds timeout = 5000ms) {
+    return pbtest::config("leaky", max_size, timeout);
+}
+
+/// A connection whose reset() runs a hook first (to let a test act while a release is
+/// inside reset), then fails if the hook says so.
+struct HookState {
+    std::atomic<int> live{0};
+    std::function<bool()> on_reset;  // returns false to make reset() throw
+};
+
+class HookConnection final : public poolbench::Connection {
+public:
+    explicit HookConnection(std::shared_ptr<HookState> st) : st_(std::move(st)) { st_->live.fetch_add(1); }
+    ~HookConnection() override { st_->live.fetch_sub(1); }
+    void execute(std::string_view sql) override {
+        if (sql == "BEGIN") in_tx_ = true;
+        if (sql == "ROLLBACK" || sql == "COMMIT") in_tx_ = false;
+    }
+    poolbench::Rows query(std::string_view, std::span<const poolbench::Value>) override { return {}; }
+    bool ping() noexcept override { return true; }
+    void reset() override {
+        const bool ok = !st_->on_reset || st_->on_reset();
+        if (!ok) throw poolbench::QueryError("reset failed (hook)", "XX000", 0, false);
+        in_tx_ = false;
+    }
+    void interrupt() noexcept override {}
+    [[nodiscard]] bool is_broken() const noexcept override { return false; }
+    [[nodiscard]] bool in_transaction() const noexcept override { return in_tx_; }
+
+private:
+    std::shared_ptr<HookState> st_;
+    bool in_tx_ = false;
+};
+
+class HookDriver final : public poolbench::Driver {
+public:
+    std::unique_ptr<poolbench::Connection> connect(std::chrono::steady_clock::time_point) override {
+        return std::make_unique<HookConnection>(st);
+    }
+    [[nodiscard]] std::string_view backend() const noexcept override { return "hook"; }
+    [[nodiscard]] std::string describe() const override { return "hook://"; }
+    std::shared_ptr<HookState> st = std::make_shared<HookState>();
+};
 
 }  // namespace
 
@@ -236,4 +286,72 @@ TEST_CASE("leak settings are validated", "[unit][leak]") {
     CHECK_THROWS_WITH(Pool(driver, c), Catch::Contains("must be above leak_threshold"));
     c = leak_cfg(-1ms);
     CHECK_THROWS_AS(Pool(driver, c), poolbench::ConfigError);
+}
+
+TEST_CASE("a lease revoked while its connection is being reset is closed, not put back", "[unit][more]") {
+    auto driver = std::make_shared<HookDriver>();
+    PoolConfig c = cfg(1);
+    c.leak_threshold = 20ms;
+    c.leak_reclaim_after = 40ms;
+    Pool* pool_ptr = nullptr;
+    std::atomic<int> resets{0};
+    std::atomic<bool> reclaimed_during_reset{false};
+    bool reset_succeeds = true;
+    driver->st->on_reset = [&] {
+        resets.fetch_add(1);
+        // The release is inside reset(): the housekeeper reclaims the lease meanwhile.
+        reclaimed_during_reset = eventually([&] { return pool_ptr->stats().leaks_reclaimed == 1; });
+        return reset_succeeds;
+    };
+    Pool pool(driver, c);
+    pool_ptr = &pool;
+
+    SECTION("the reset succeeds") { reset_succeeds = true; }
+    SECTION("the reset fails") { reset_succeeds = false; }
+
+    {
+        Lease l = pool.acquire();
+        l->execute("BEGIN");
+        CHECK(driver->st->live == 1);
+    }  // release -> reset -> revoked meanwhile
+    CHECK(resets == 1);
+    CHECK(reclaimed_during_reset);
+    const auto s = pool.stats();
+    CHECK(s.leaks_reclaimed == 1);
+    CHECK(s.revoked_outstanding == 0);
+    CHECK(s.total == 0);
+    CHECK(s.idle == 0);
+    CHECK(s.active == 0);
+    // The revoked connection closed with its lease (or just after, if the housekeeper
+    // was still inside interrupt() on it and so held the last reference).
+    CHECK(eventually([&] { return driver->st->live.load() == 0; }));
+    CHECK(eventually([&] { return count(pool.leaks(), LeakReport::Kind::returned) == 1; }));
+    // The capacity came back: a new connection can be opened.
+    Lease again = pool.acquire(1000ms);
+    CHECK(again);
+    CHECK(driver->st->live == 1);
+}
+
+TEST_CASE("a throwing on_leak callback does not hurt the pool", "[unit][more]") {
+    auto driver = std::make_shared<TestDriver>();
+    PoolConfig c = cfg(2);
+    c.leak_threshold = 20ms;
+    std::atomic<int> calls{0};
+    c.on_leak = [&](const LeakReport&) {
+        calls.fetch_add(1);
+        throw std::runtime_error("callback failed");
+    };
+    Pool pool(driver, c);
+    {
+        Lease leaked = pool.acquire();
+        REQUIRE(eventually([&] { return pool.stats().leaks_detected == 1; }));
+        REQUIRE(eventually([&] { return calls == 1; }));
+        CHECK(pool.leaks().size() == 1);
+    }
+    // The late return is reported too (the callback throws again, on this thread).
+    CHECK(calls == 2);
+    CHECK(pool.stats().leaks_returned_late == 1);
+    Lease again = pool.acquire();
+    CHECK(again);
+    CHECK(pool.stats().hits == 1);
 }

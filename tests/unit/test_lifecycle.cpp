@@ -1,10 +1,11 @@
 // Lifecycle and resilience against the counting test driver: retries, circuit breaker,
 // max_waiting, max_connecting, idle/lifetime/keepalive housekeeping, overflow, resize,
-// suspend/resume, evict_all, and suspect validation after a dead connection.
+// suspend/resume (and its edge cases), evict_all, and suspect validation after a dead connection.
 #include "support/test_driver.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -15,6 +16,7 @@ using poolbench::Lease;
 using poolbench::Pool;
 using poolbench::PoolConfig;
 using pbtest::eventually;
+using pbtest::hold_for;
 using pbtest::TestDriver;
 
 namespace {
@@ -314,4 +316,61 @@ TEST_CASE("a dead connection makes the older idle ones suspect", "[unit][lifecyc
         Lease d = pool.acquire();  // replaces the broken one
     }
     CHECK(pool.stats().reconnects == 1);
+}
+
+TEST_CASE("suspend and resume edge cases", "[unit][more]") {
+    auto driver = std::make_shared<TestDriver>();
+    PoolConfig c = cfg(2);
+    c.housekeeping_interval = 10ms;
+    Pool pool(driver, c);
+
+    SECTION("resume when not suspended changes nothing") {
+        pool.resume();
+        CHECK_FALSE(pool.stats().suspended);
+        Lease l = pool.acquire();
+        CHECK(l);
+    }
+    SECTION("suspending twice needs one resume") {
+        pool.suspend();
+        pool.suspend();
+        CHECK(pool.stats().suspended);
+        CHECK_FALSE(pool.try_acquire().has_value());
+        pool.resume();
+        CHECK_FALSE(pool.stats().suspended);
+        auto l = pool.try_acquire();
+        REQUIRE(l.has_value());
+        CHECK(*l);
+    }
+    SECTION("suspend after shutdown is a no-op") {
+        pool.shutdown();
+        pool.suspend();
+        CHECK_FALSE(pool.stats().suspended);
+        CHECK(pool.stats().closed);
+        CHECK_THROWS_AS(pool.acquire(), poolbench::PoolClosed);
+    }
+    SECTION("resume gives a queued acquirer a new connection when none is idle") {
+        pool.suspend();
+        std::atomic<bool> got{false};
+        std::thread waiter([&] {
+            Lease l = pool.acquire();
+            got = static_cast<bool>(l);
+        });
+        REQUIRE(eventually([&] { return pool.stats().waiting == 1; }));
+        CHECK(driver->state().connect_calls == 0);
+        pool.resume();
+        waiter.join();
+        CHECK(got);
+        CHECK(pool.stats().created == 1);
+        CHECK(pool.stats().misses == 1);
+    }
+    SECTION("the housekeeper opens nothing while suspended and tops up min_idle after resume") {
+        pool.suspend();
+        pool.resize(2, 1);
+        hold_for(80ms);  // several housekeeping intervals while suspended
+        CHECK(driver->state().connect_calls == 0);
+        CHECK(pool.stats().total == 0);
+        pool.resume();
+        REQUIRE(eventually([&] { return pool.stats().idle == 1; }));
+        CHECK(driver->state().connect_calls == 1);
+    }
 }

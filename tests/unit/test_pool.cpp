@@ -1,5 +1,8 @@
-// Pool behaviour against the counting test driver. Each documented thread-safety and
-// fairness guarantee in pool.hpp has a named test here.
+// Pool behaviour against the counting test driver: counters, leases, the connection cap
+// under load, validation, reset on release, replacing broken connections, min_idle and
+// idle order. Each documented thread-safety and fairness guarantee in pool.hpp has a
+// named test here or in test_pool_waiting.cpp (waiting, fairness, timeouts) and
+// test_pool_shutdown.cpp (shutdown and destruction).
 #include "support/test_driver.hpp"
 
 #include <catch2/catch.hpp>
@@ -214,165 +217,6 @@ TEST_CASE("100 threads x 1000 ops on a pool of 10 never exceed 10 connections", 
     CHECK(s.timeouts == 0);
 }
 
-TEST_CASE("an exhausted pool times out within 50 ms of its timeout and says why", "[unit]") {
-    auto driver = std::make_shared<TestDriver>();
-    Pool pool(driver, cfg(2));
-    Lease a = pool.acquire();
-    Lease b = pool.acquire();
-    for (auto timeout : {100ms, 300ms}) {
-        const auto t0 = std::chrono::steady_clock::now();
-        std::string message;
-        try {
-            Lease c = pool.acquire(timeout);
-        } catch (const poolbench::PoolTimeout& e) {
-            message = e.what();
-            CHECK(e.in_use() == 2);
-            CHECK(e.max_size() == 2);
-            CHECK(e.waited() >= timeout);
-        }
-        const auto took = std::chrono::steady_clock::now() - t0;
-        CHECK(took >= timeout);
-        CHECK(took < timeout + 50ms);
-        CHECK_THAT(message, Catch::Contains("pool 'test': timed out after"));
-        CHECK_THAT(message, Catch::Contains("2/2 in use"));
-        CHECK_THAT(message, Catch::Contains("waiting for a connection"));
-    }
-    CHECK(pool.stats().timeouts == 2);
-    CHECK(pool.stats().waiting == 0);
-}
-
-TEST_CASE("a timeout's message accounts for every connection: connections being opened are named", "[unit]") {
-    auto driver = std::make_shared<TestDriver>();
-    Pool pool(driver, cfg(1, 10'000ms));
-    driver->state().hold_connects = true;  // the one connection stays "being opened"
-    std::thread opener([&] {
-        try {
-            Lease a = pool.acquire(5'000ms);
-        } catch (const poolbench::Error&) {  // NOLINT(bugprone-empty-catch): only its connect matters here
-        }
-    });
-    // A condition, polled with a bound: the opener is inside connect().
-    for (int i = 0; i < 1000 && driver->state().connecting.load() == 0; ++i) std::this_thread::sleep_for(1ms);
-    REQUIRE(driver->state().connecting.load() == 1);
-    std::string message;
-    try {
-        Lease b = pool.acquire(50ms);
-    } catch (const poolbench::PoolTimeout& e) {
-        message = e.what();
-    }
-    driver->state().hold_connects = false;
-    opener.join();
-    CHECK_THAT(message, Catch::Contains("0/1 in use, 0 idle, 1 being opened, 0 waiting"));
-}
-
-TEST_CASE("waiters are served in arrival order", "[unit]") {
-    auto driver = std::make_shared<TestDriver>();
-    Pool pool(driver, cfg(1, 10'000ms));
-    Lease held = pool.acquire();
-    constexpr int n = 12;
-    std::mutex mu;
-    std::vector<int> order;
-    std::vector<std::thread> waiters;
-    for (int i = 0; i < n; ++i) {
-        waiters.emplace_back([&, i] {
-            Lease l = pool.acquire();
-            std::lock_guard lk(mu);
-            order.push_back(i);
-        });
-        // Start the next waiter only once this one is queued, so arrival order is known.
-        REQUIRE(eventually([&] { return pool.stats().waiting == static_cast<std::size_t>(i + 1); }));
-    }
-    // Newcomers must queue behind the waiters, not barge ahead of them.
-    CHECK_FALSE(pool.try_acquire().has_value());
-    held.release();
-    for (auto& w : waiters) w.join();
-    std::vector<int> expected(n);
-    for (int i = 0; i < n; ++i) expected[static_cast<std::size_t>(i)] = i;
-    CHECK(order == expected);
-    CHECK(pool.stats().waits == n);
-    CHECK(driver->state().opened == 1);
-}
-
-TEST_CASE("shutdown wakes 50 waiters with PoolClosed and closes everything", "[unit]") {
-    auto driver = std::make_shared<TestDriver>();
-    Pool pool(driver, cfg(2, 30'000ms));
-    Lease a = pool.acquire();
-    {
-        Lease idle = pool.acquire();
-    }
-    std::atomic<int> closed{0};
-    std::atomic<int> other{0};
-    std::vector<std::thread> waiters;
-    for (int i = 0; i < 50; ++i) {
-        waiters.emplace_back([&] {
-            try {
-                // The first waiter may take the one idle connection; hold it until shutdown.
-                Lease l = pool.acquire();
-                while (!pool.stats().closed) std::this_thread::yield();
-            } catch (const poolbench::PoolClosed& e) {
-                if (std::string(e.what()).find("shut down") != std::string::npos) closed.fetch_add(1);
-            } catch (...) {
-                other.fetch_add(1);
-            }
-        });
-    }
-    REQUIRE(eventually([&] { return pool.stats().waiting == 49; }));
-    const auto t0 = std::chrono::steady_clock::now();
-    CHECK_FALSE(pool.shutdown(0ms));  // `a` is still out
-    for (auto& w : waiters) w.join();
-    CHECK(std::chrono::steady_clock::now() - t0 < 5s);
-    CHECK(closed == 49);
-    CHECK(other == 0);
-    CHECK_THROWS_AS(pool.acquire(), poolbench::PoolClosed);
-    CHECK_THROWS_AS(pool.try_acquire(), poolbench::PoolClosed);
-    CHECK(driver->state().live == 1);  // only the leased one remains
-    a.release();
-    CHECK(driver->state().live == 0);
-    CHECK(pool.shutdown(0ms));  // idempotent, and now everything is closed
-    const auto s = pool.stats();
-    CHECK(s.total == 0);
-    CHECK(destroyed(s, DestroyReason::shutdown) == 2);
-}
-
-TEST_CASE("shutdown grace waits for a lease and interrupts at the deadline", "[unit]") {
-    auto driver = std::make_shared<TestDriver>();
-    Pool pool(driver, cfg(2));
-    Lease a = pool.acquire();
-    CHECK_FALSE(pool.shutdown(20ms));
-    CHECK(driver->state().interrupts == 1);
-    std::thread returner([&] { a.release(); });
-    CHECK(pool.shutdown(10'000ms));
-    returner.join();
-    CHECK(driver->state().live == 0);
-}
-
-TEST_CASE("a slow interrupt at the end of shutdown's grace does not hold the pool's lock", "[unit]") {
-    auto driver = std::make_shared<TestDriver>();
-    Pool pool(driver, cfg(2));
-    Lease a = pool.acquire();
-    driver->state().hold_interrupts = true;
-    bool graceful = true;
-    std::thread closer([&] { graceful = pool.shutdown(1ms); });
-    REQUIRE(eventually([&] { return driver->state().interrupting.load() == 1; }));
-    // While the interrupt is stuck, the holder can return its lease and anyone can read
-    // stats: neither needs more than the pool's lock.
-    std::atomic<bool> returned{false};
-    std::thread holder([&] {
-        a.release();
-        (void)pool.stats();
-        returned = true;
-    });
-    const bool unblocked = eventually([&] { return returned.load(); }, 5000ms);
-    CHECK(driver->state().live == 1);  // the closer's copy keeps it open until interrupt() returns
-    driver->state().hold_interrupts = false;
-    holder.join();
-    closer.join();
-    CHECK(unblocked);
-    CHECK_FALSE(graceful);
-    CHECK(driver->state().live == 0);
-    CHECK(pool.stats().total == 0);
-}
-
 TEST_CASE("a broken or invalidated connection is destroyed and replaced", "[unit]") {
     auto driver = std::make_shared<TestDriver>();
     Pool pool(driver, cfg(1));
@@ -401,25 +245,6 @@ TEST_CASE("a broken or invalidated connection is destroyed and replaced", "[unit
     CHECK(destroyed(s, DestroyReason::broken) == 2);
     CHECK(s.created == 3);
     CHECK(driver->state().live == 1);
-}
-
-TEST_CASE("a destroyed connection hands its capacity to the front waiter", "[unit]") {
-    auto driver = std::make_shared<TestDriver>();
-    Pool pool(driver, cfg(1, 10'000ms));
-    Lease a = pool.acquire();
-    const int first = pbtest::conn_id(a);
-    int got = -1;
-    std::thread waiter([&] {
-        Lease l = pool.acquire();
-        got = pbtest::conn_id(l);
-    });
-    REQUIRE(eventually([&] { return pool.stats().waiting == 1; }));
-    a.invalidate();
-    a.release();
-    waiter.join();
-    CHECK(got != first);
-    CHECK(got >= 0);
-    CHECK(pool.stats().misses == 2);
 }
 
 TEST_CASE("validation on borrow replaces a dead idle connection within the same call", "[unit]") {
@@ -507,20 +332,6 @@ TEST_CASE("the housekeeper opens min_idle connections and restores them", "[unit
     CHECK(pool.stats().created == 4);
 }
 
-TEST_CASE("a lease that outlives its pool closes its connection when returned", "[unit]") {
-    auto driver = std::make_shared<TestDriver>();
-    Lease survivor;
-    {
-        Pool pool(driver, cfg(2));
-        survivor = pool.acquire();
-        Lease other = pool.acquire();
-    }
-    CHECK(driver->state().live == 1);
-    CHECK(survivor->ping());
-    survivor.release();
-    CHECK(driver->state().live == 0);
-}
-
 TEST_CASE("FIFO idle order spreads use across connections", "[unit]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = cfg(3);
@@ -555,42 +366,4 @@ TEST_CASE("null:// drives the pool with no I/O", "[unit]") {
     CHECK(s.created == 1);
     CHECK(s.hit_ratio() > 0.99);
     CHECK(pool.driver().backend() == "null");
-}
-
-TEST_CASE("no starvation: a waiter gets a connection from a thread that keeps re-acquiring it", "[unit]") {
-    for (auto threshold : {std::chrono::microseconds{1'000}, std::chrono::microseconds{0}}) {
-        auto driver = std::make_shared<TestDriver>();
-        PoolConfig c = cfg(1, 5'000ms);
-        c.starvation_threshold = threshold;
-        Pool pool(driver, c);
-        std::atomic<bool> stop{false};
-        std::atomic<std::uint64_t> barger_cycles{0};
-        // The barger holds no lease between cycles for only a few instructions: without the
-        // starvation rule a woken waiter would almost never find the connection idle.
-        std::thread barger([&] {
-            const auto until = std::chrono::steady_clock::now() + 20s;  // bounded even if the test fails
-            while (!stop.load() && std::chrono::steady_clock::now() < until) {
-                Lease l = pool.acquire();
-                barger_cycles.fetch_add(1);
-            }
-        });
-        REQUIRE(eventually([&] { return barger_cycles.load() > 1000; }));
-        std::chrono::nanoseconds worst{0};
-        int served = 0;
-        for (int i = 0; i < 20; ++i) {
-            const auto t0 = std::chrono::steady_clock::now();
-            try {
-                Lease l = pool.acquire();
-                ++served;
-            } catch (const poolbench::PoolTimeout&) {
-            }
-            worst = std::max(worst, std::chrono::steady_clock::now() - t0);
-        }
-        stop = true;
-        barger.join();
-        INFO("threshold " << threshold.count() << " us, worst wait " << worst.count() / 1000 << " us");
-        CHECK(served == 20);
-        CHECK(worst < 1s);
-        CHECK(pool.stats().timeouts == 0);
-    }
 }

@@ -1,155 +1,15 @@
-// The SQLite, null and fault-injecting drivers against real SQLite databases.
-#include <catch2/catch.hpp>
+// The SQLite and null drivers against real SQLite databases: statements, parameters,
+// the statement cache, errors, locks, reset, interrupt, in-memory and read-only
+// databases. (Setup pragmas: test_sqlite_pragmas.cpp; result codes:
+// test_sqlite_result_codes.cpp; the fault-injecting driver: test_fault_driver.cpp.)
+#include "support/sqlite_support.hpp"
 
-#include "poolbench/drivers.hpp"
-#include "poolbench/error.hpp"
-
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
-#include <filesystem>
 #include <fstream>
 
-#include <sqlite3.h>
-#include <random>
-#include <stdexcept>
-#include <string>
-#include <thread>
-
 using namespace poolbench;
+using namespace sqltest;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-namespace {
-
-/// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::random_device rd;
-        path_ = fs::temp_directory_path() /
-                ("poolbench-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()) + "-" +
-                 std::to_string(counter_++));
-        fs::create_directories(path_);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    [[nodiscard]] const fs::path& path() const { return path_; }
-    [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    static inline std::atomic<int> counter_{0};
-    fs::path path_;
-};
-
-auto deadline() { return std::chrono::steady_clock::now() + 10s; }
-
-Value I(std::int64_t v) { return Value{v}; }
-Value S(std::string v) { return Value{std::move(v)}; }
-
-std::string text_at(const Rows& rows, std::size_t r = 0, std::size_t c = 0) {
-    REQUIRE(r < rows.size());
-    REQUIRE(c < rows.rows[r].size());
-    const auto* s = std::get_if<std::string>(&rows.rows[r][c]);
-    REQUIRE(s != nullptr);
-    return *s;
-}
-
-std::int64_t scalar(Connection& conn, std::string_view sql) { return conn.query(sql).int_at(0); }
-
-/// Runs `sql` on `conn` and returns the QueryError it throws (fails the test if none).
-QueryError query_error(Connection& conn, std::string_view sql, std::initializer_list<Value> params = {}) {
-    try {
-        (void)conn.query(sql, params);
-    } catch (const QueryError& e) {
-        return e;
-    }
-    FAIL("expected a QueryError from: " << sql);
-    throw std::logic_error("unreachable");
-}
-
-std::string connect_error(Driver& driver) {
-    try {
-        (void)driver.connect(deadline());
-    } catch (const ConnectError& e) {
-        return e.what();
-    }
-    return "";
-}
-
-std::string config_error(const std::string& url) {
-    try {
-        (void)make_driver(url);
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
-}
-
-bool contains(const std::string& haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-/// Runs `sql` on `conn` in another thread and interrupts it from this one until it ends.
-/// No sleeps: an interrupt that lands before the statement starts is forgotten by
-/// SQLite, so we keep interrupting until the worker reports that it finished.
-QueryError interrupt_running(Connection& conn, const std::string& sql) {
-    std::atomic<bool> done{false};
-    std::string code;
-    bool threw = false;
-    std::thread worker([&] {
-        try {
-            (void)conn.query(sql);
-        } catch (const QueryError& e) {
-            code = e.code();
-            threw = true;
-        }
-        done.store(true, std::memory_order_release);
-    });
-    const auto give_up = std::chrono::steady_clock::now() + 60s;
-    while (!done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < give_up) {
-        conn.interrupt();
-        std::this_thread::yield();
-    }
-    worker.join();
-    REQUIRE(threw);
-    return QueryError("interrupted", code, 0, false);
-}
-
-}  // namespace
-
-TEST_CASE("a file database gets WAL, foreign keys, synchronous=NORMAL and the busy timeout", "[sqlite]") {
-    TempDir dir;
-    const auto path = dir.file("a.db");
-    auto driver = make_driver("sqlite://" + path);
-    CHECK(driver->backend() == "sqlite");
-    CHECK(driver->describe() == "sqlite://" + path);
-    auto conn = driver->connect(deadline());
-    CHECK(text_at(conn->query("PRAGMA journal_mode")) == "wal");
-    CHECK(scalar(*conn, "PRAGMA foreign_keys") == 1);
-    CHECK(scalar(*conn, "PRAGMA synchronous") == 1);  // NORMAL
-    CHECK(scalar(*conn, "PRAGMA busy_timeout") == 5000);
-    CHECK(fs::exists(path));
-    CHECK_FALSE(conn->is_broken());
-    CHECK_FALSE(conn->in_transaction());
-    CHECK(conn->ping());
-}
-
-TEST_CASE("URL options set the busy timeout and other pragmas", "[sqlite]") {
-    TempDir dir;
-    auto driver = make_driver("sqlite://" + dir.file("a.db") +
-                              "?busy_timeout=1234&cache_size=-4096&temp_store=MEMORY&synchronous=FULL");
-    auto conn = driver->connect(deadline());
-    CHECK(scalar(*conn, "PRAGMA busy_timeout") == 1234);
-    CHECK(scalar(*conn, "PRAGMA cache_size") == -4096);
-    CHECK(scalar(*conn, "PRAGMA temp_store") == 2);   // MEMORY
-    CHECK(scalar(*conn, "PRAGMA synchronous") == 2);  // FULL: the URL overrides the default
-}
 
 TEST_CASE("a relative sqlite path opens relative to the working directory at driver creation", "[sqlite]") {
     TempDir dir;
@@ -166,25 +26,6 @@ TEST_CASE("a relative sqlite path opens relative to the working directory at dri
     auto conn = driver->connect(deadline());  // after the chdir back: still the same file
     conn->execute("CREATE TABLE t(x)");
     CHECK(fs::exists(dir.path() / "rel.db"));
-}
-
-TEST_CASE("bad SQLite options are ConfigErrors naming the option", "[sqlite]") {
-    TempDir dir;
-    const auto base = "sqlite://" + dir.file("a.db");
-    CHECK(contains(config_error(base + "?bad-name=1"), "SQLite option 'bad-name'"));
-    CHECK(contains(config_error(base + "?1cache=1"), "SQLite option '1cache'"));
-    CHECK(contains(config_error(base + "?no_such_pragma=1"), "'no_such_pragma'"));
-    CHECK(contains(config_error(base + "?no_such_pragma=1"), "not a PRAGMA"));
-    CHECK(contains(config_error(base + "?cache_size=1;DROP%20TABLE%20t"), "cache_size="));
-    CHECK(contains(config_error(base + "?cache_size="), "cache_size="));
-    CHECK(contains(config_error(base + "?busy_timeout=soon"), "busy_timeout='soon'"));
-    CHECK(contains(config_error(base + "?busy_timeout=-1"), "busy_timeout='-1'"));
-    CHECK(contains(config_error(base + "?busy_timeout=99999999999"), "busy_timeout"));
-    // SQLite would ignore these values silently (the mode stays as it was).
-    CHECK(contains(config_error(base + "?journal_mode=bogus"), "journal_mode='bogus'"));
-    CHECK(contains(config_error(base + "?journal_mode=bogus"), "delete,truncate,persist,memory,wal,off"));
-    CHECK(contains(config_error(base + "?synchronous=sometimes"), "synchronous='sometimes'"));
-    CHECK_NOTHROW(make_driver(base + "?journal_mode=DELETE&synchronous=FULL&temp_store=memory"));
 }
 
 TEST_CASE("query binds positional parameters and returns typed values", "[sqlite]") {
@@ -382,47 +223,6 @@ TEST_CASE("a missing directory fails at connect with the path in the message", "
     CHECK_FALSE(fs::exists(dir.path() / "no"));
 }
 
-namespace {
-
-/// Makes a database file in a rollback journal mode with one row, as a user's app would.
-void make_rollback_file(const std::string& path) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; CREATE TABLE t(x); INSERT INTO t VALUES (42);", nullptr,
-                         nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-}
-
-}  // namespace
-
-TEST_CASE("an existing file keeps its journal mode unless the URL asks, and the URL's mode is checked", "[sqlite]") {
-    TempDir dir;
-    const auto path = dir.file("app.db");
-    make_rollback_file(path);
-    REQUIRE(poolbench::sqlite_file_journal_mode(path) == "rollback");
-    {
-        auto driver = make_driver("sqlite://" + path);
-        auto conn = driver->connect(deadline());
-        CHECK(scalar(*conn, "SELECT x FROM t") == 42);
-        conn->execute("INSERT INTO t VALUES (43)");
-    }
-    CHECK(poolbench::sqlite_file_journal_mode(path) == "rollback");  // not converted
-    CHECK_FALSE(fs::exists(path + "-wal"));
-    {
-        auto driver = make_driver("sqlite://" + path + "?journal_mode=wal");
-        auto conn = driver->connect(deadline());
-        CHECK(scalar(*conn, "SELECT count(*) FROM t") == 2);
-    }
-    CHECK(poolbench::sqlite_file_journal_mode(path) == "wal");  // as asked
-    // A new file is made in WAL mode; a missing or foreign file has no journal mode.
-    const auto fresh = dir.file("fresh.db");
-    CHECK_FALSE(poolbench::sqlite_file_journal_mode(fresh));
-    make_driver("sqlite://" + fresh)->connect(deadline())->execute("CREATE TABLE t(x)");
-    CHECK(poolbench::sqlite_file_journal_mode(fresh) == "wal");
-    std::ofstream(dir.file("text.db")) << "not a database, just some text long enough";
-    CHECK_FALSE(poolbench::sqlite_file_journal_mode(dir.file("text.db")));
-}
-
 TEST_CASE("mode=ro and immutable=1 read a file without writing to it", "[sqlite]") {
     TempDir dir;
     const auto path = dir.file("ro.db");
@@ -524,90 +324,6 @@ TEST_CASE("the null driver does nothing, successfully", "[sqlite][null]") {
     CHECK_FALSE(conn->in_transaction());
 }
 
-TEST_CASE("FaultDriver injects refused connects, broken connections, failed pings and resets", "[sqlite][fault]") {
-    auto settings = std::make_shared<FaultSettings>();
-    auto inner = make_driver("sqlite::memory:");
-    FaultDriver driver(inner, settings);
-    CHECK(driver.backend() == "sqlite");
-    CHECK(driver.describe() == "sqlite::memory:");
-
-    SECTION("refuse_connect") {
-        settings->refuse_connect = true;
-        CHECK(connect_error(driver) == "injected: connection refused (FaultDriver)");
-        CHECK(connect_error(driver) == "injected: connection refused (FaultDriver)");
-        CHECK(driver.connects() == 2);
-        settings->refuse_connect = false;
-        auto conn = driver.connect(deadline());
-        CHECK(conn->ping());
-        CHECK(driver.connects() == 3);
-    }
-    SECTION("break_on_query breaks only the next statement's connection") {
-        auto a = driver.connect(deadline());
-        auto b = driver.connect(deadline());
-        a->execute("CREATE TABLE t(x)");
-        settings->break_on_query = true;
-        const auto e = query_error(*a, "INSERT INTO t VALUES (1)");
-        CHECK(e.broken());
-        CHECK(contains(e.what(), "injected"));
-        CHECK(a->is_broken());
-        CHECK_FALSE(a->ping());
-        CHECK_FALSE(settings->break_on_query.load());  // consumed
-        CHECK(query_error(*a, "SELECT 1").broken());   // stays broken
-        CHECK_FALSE(b->is_broken());
-        CHECK(scalar(*b, "SELECT count(*) FROM t") == 0);  // the broken statement never ran
-    }
-    SECTION("fail_ping and fail_reset") {
-        auto conn = driver.connect(deadline());
-        settings->fail_ping = true;
-        CHECK_FALSE(conn->ping());
-        settings->fail_ping = false;
-        CHECK(conn->ping());
-        conn->execute("BEGIN");
-        settings->fail_reset = true;
-        CHECK_THROWS_AS(conn->reset(), QueryError);
-        CHECK(conn->in_transaction());
-        settings->fail_reset = false;
-        conn->reset();
-        CHECK_FALSE(conn->in_transaction());
-    }
-    SECTION("connect latency gives up at the deadline") {
-        settings->connect_latency_us = 30'000'000;  // 30 s
-        const auto start = std::chrono::steady_clock::now();
-        try {
-            (void)driver.connect(start + 20ms);
-            FAIL("expected a ConnectError");
-        } catch (const ConnectError& e) {
-            CHECK(contains(e.what(), "injected: connect timed out"));
-        }
-        CHECK(std::chrono::steady_clock::now() - start < 10s);
-    }
-    SECTION("query latency is cut short by interrupt()") {
-        auto conn = driver.connect(deadline());
-        settings->query_latency_us = 60'000'000;  // 60 s
-        const auto e = interrupt_running(*conn, "SELECT 1");
-        CHECK(e.code() == "SQLITE_INTERRUPT");
-        settings->query_latency_us = 0;
-        CHECK(scalar(*conn, "SELECT 3") == 3);
-    }
-    SECTION("a statement waiting out its latency goes on when the latency is switched off") {
-        auto conn = driver.connect(deadline());
-        settings->query_latency_us = 60'000'000;  // 60 s
-        settings->query_jitter_us = 1'000;
-        std::atomic<bool> done{false};
-        const auto start = std::chrono::steady_clock::now();
-        std::thread t([&] {
-            CHECK(scalar(*conn, "SELECT 4") == 4);
-            done = true;
-        });
-        settings->query_latency_us = 0;  // the fault is reverted
-        settings->query_jitter_us = 0;
-        t.join();
-        CHECK(done);
-        // Whether the statement began before or after the switch, it did not wait 60 s.
-        CHECK(std::chrono::steady_clock::now() - start < 30s);
-    }
-}
-
 TEST_CASE("a database file deleted under a connection breaks that connection", "[sqlite]") {
     TempDir dir;
     const auto path = dir.file("gone.db");
@@ -626,4 +342,52 @@ TEST_CASE("a database file deleted under a connection breaks that connection", "
     // A new connection creates a fresh file and works.
     auto fresh = driver->connect(deadline());
     CHECK(scalar(*fresh, "SELECT count(*) FROM sqlite_schema") == 0);
+}
+
+TEST_CASE("a statement failing while it runs inside a multi-statement execute names that statement",
+          "[sqlite]") {
+    auto driver = make_driver("sqlite::memory:");
+    auto conn = driver->connect(deadline());
+    try {
+        conn->execute(
+            "CREATE TABLE u(x INTEGER UNIQUE); INSERT INTO u VALUES (1); INSERT INTO u VALUES (1); "
+            "INSERT INTO u VALUES (2)");
+        FAIL("expected a constraint error");
+    } catch (const QueryError& e) {
+        CHECK(e.code() == "SQLITE_CONSTRAINT_UNIQUE");
+        CHECK(e.native_code() == SQLITE_CONSTRAINT_UNIQUE);
+        CHECK_FALSE(e.broken());
+        const std::string what = e.what();
+        INFO(what);
+        // The message quotes the text from the failing statement on, not the whole batch.
+        CHECK(contains(what, "UNIQUE constraint failed: u.x (SQLITE_CONSTRAINT_UNIQUE) in: "));
+        CHECK(contains(what, "INSERT INTO u VALUES (1); INSERT INTO u VALUES (2)"));
+        CHECK_FALSE(contains(what, "CREATE TABLE"));
+    }
+    CHECK_FALSE(conn->is_broken());
+    // The statements before the failing one ran; the ones after it did not.
+    CHECK(conn->query("SELECT count(*), max(x) FROM u").int_at(0, 0) == 1);
+    CHECK(conn->query("SELECT count(*), max(x) FROM u").int_at(0, 1) == 1);
+}
+
+TEST_CASE("a driver made from a DbUrl without a redacted form describes itself", "[sqlite]") {
+    DbUrl mem;
+    mem.backend = Backend::sqlite;
+    mem.memory = true;
+    auto m = make_driver(mem);
+    CHECK(m->describe() == "sqlite::memory:");
+    CHECK(m->backend() == "sqlite");
+    auto c = m->connect(deadline());
+    CHECK(c->query("SELECT 7").int_at(0) == 7);
+
+    TempDir dir;
+    DbUrl file;
+    file.backend = Backend::sqlite;
+    file.path = dir.file("d.db");
+    auto f = make_driver(file);
+    CHECK(f->describe() == "sqlite://" + dir.file("d.db"));
+
+    DbUrl nopath;
+    nopath.backend = Backend::sqlite;
+    CHECK_THROWS_WITH(make_driver(nopath), "SQLite URL 'sqlite://' has no file path");
 }
