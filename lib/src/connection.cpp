@@ -2,7 +2,6 @@
 // of Backend values.
 #include "poolbench/connection.hpp"
 #include "poolbench/error.hpp"
-#include "poolbench/url.hpp"
 
 #include <string>
 #include <type_traits>

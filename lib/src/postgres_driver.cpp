@@ -794,7 +794,7 @@ public:
         return std::make_unique<PgConnection>(settings_, std::move(conn), std::move(cancel));
     }
 
-    [[nodiscard]] std::string_view backend() const noexcept override { return "postgresql"; }
+    [[nodiscard]] Backend backend() const noexcept override { return Backend::postgresql; }
     [[nodiscard]] std::string describe() const override { return settings_->redacted; }
 
 private:

@@ -515,7 +515,7 @@ public:
         return std::make_unique<SqliteConnection>(std::move(db));
     }
 
-    [[nodiscard]] std::string_view backend() const noexcept override { return "sqlite"; }
+    [[nodiscard]] Backend backend() const noexcept override { return Backend::sqlite; }
     [[nodiscard]] std::string describe() const override { return describe_; }
 
 private:

@@ -53,13 +53,6 @@ std::string begin_statement(Backend backend, const TxOptions& options) {
     return "BEGIN";
 }
 
-Backend backend_of(const Driver& driver) noexcept {
-    const std::string_view b = driver.backend();
-    if (b == "sqlite") return Backend::sqlite;
-    if (b == "postgresql") return Backend::postgresql;
-    return Backend::null;
-}
-
 namespace {
 
 Connection& connection_of(Lease& lease) {
@@ -83,7 +76,7 @@ Transaction::Transaction(Lease& lease, Backend backend, TxOptions options)
 }
 
 Transaction::Transaction(Lease& lease, const Pool& pool, TxOptions options)
-    : Transaction(lease, backend_of(pool.driver()), options) {}
+    : Transaction(lease, pool.driver().backend(), options) {}
 
 Transaction::Transaction(Transaction& outer)
     : lease_(outer.lease_), conn_(outer.conn_), outer_(&outer), backend_(outer.backend_), depth_(outer.depth_ + 1),
@@ -267,7 +260,7 @@ void run_with_retries(Pool& pool, const TxOptions& options, TxBodyRef body, cons
     if (policy.base.count() < 0 || policy.max.count() < 0) {
         throw UsageError("RetryPolicy::base and max must not be negative");
     }
-    const Backend backend = backend_of(pool.driver());
+    const Backend backend = pool.driver().backend();
     for (int attempt = 1;; ++attempt) {
         try {
             WriteLease write;

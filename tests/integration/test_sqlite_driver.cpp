@@ -127,7 +127,7 @@ TEST_CASE("a file database gets WAL, foreign keys, synchronous=NORMAL and the bu
     TempDir dir;
     const auto path = dir.file("a.db");
     auto driver = make_driver("sqlite://" + path);
-    CHECK(driver->backend() == "sqlite");
+    CHECK(driver->backend() == poolbench::Backend::sqlite);
     CHECK(driver->describe() == "sqlite://" + path);
     auto conn = driver->connect(deadline());
     CHECK(text_at(conn->query("PRAGMA journal_mode")) == "wal");
@@ -508,7 +508,7 @@ TEST_CASE("interrupt() from another thread stops a long statement", "[sqlite]") 
 
 TEST_CASE("the null driver does nothing, successfully", "[sqlite][null]") {
     auto driver = make_driver("null://");
-    CHECK(driver->backend() == "null");
+    CHECK(driver->backend() == poolbench::Backend::null);
     CHECK(driver->describe() == "null://");
     auto conn = driver->connect(deadline());
     conn->execute("DROP TABLE everything");
@@ -528,7 +528,7 @@ TEST_CASE("FaultDriver injects refused connects, broken connections, failed ping
     auto settings = std::make_shared<FaultSettings>();
     auto inner = make_driver("sqlite::memory:");
     FaultDriver driver(inner, settings);
-    CHECK(driver.backend() == "sqlite");
+    CHECK(driver.backend() == poolbench::Backend::sqlite);
     CHECK(driver.describe() == "sqlite::memory:");
 
     SECTION("refuse_connect") {

@@ -195,7 +195,7 @@ TEST_CASE("a driver made from a DbUrl without a redacted form describes itself",
     mem.memory = true;
     auto m = make_driver(mem);
     CHECK(m->describe() == "sqlite::memory:");
-    CHECK(m->backend() == "sqlite");
+    CHECK(m->backend() == poolbench::Backend::sqlite);
     auto c = m->connect(deadline());
     CHECK(c->query("SELECT 7").int_at(0) == 7);
 

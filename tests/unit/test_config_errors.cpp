@@ -154,7 +154,7 @@ TEST_CASE("a negative timeout for one acquire is a ConfigError", "[unit][config]
     CHECK(driver->state().connect_calls == 0);
     CHECK(pool.config().name == "cfg");
     CHECK(pool.config().max_size == 4);
-    CHECK(pool.driver().backend() == "test");
+    CHECK(pool.driver().backend() == poolbench::Backend::null);
     CHECK(pool.driver().describe() == "test://");
 }
 

@@ -44,7 +44,7 @@ public:
         if (mode_ == Mode::throw_int) throw 42;
         throw std::runtime_error("");
     }
-    [[nodiscard]] std::string_view backend() const noexcept override { return "odd"; }
+    [[nodiscard]] poolbench::Backend backend() const noexcept override { return poolbench::Backend::null; }
     [[nodiscard]] std::string describe() const override { return "odd://"; }
     std::atomic<int> calls{0};
 
@@ -88,7 +88,7 @@ public:
     std::unique_ptr<poolbench::Connection> connect(std::chrono::steady_clock::time_point) override {
         return std::make_unique<HookConnection>(st);
     }
-    [[nodiscard]] std::string_view backend() const noexcept override { return "hook"; }
+    [[nodiscard]] poolbench::Backend backend() const noexcept override { return poolbench::Backend::null; }
     [[nodiscard]] std::string describe() const override { return "hook://"; }
     std::shared_ptr<HookState> st = std::make_shared<HookState>();
 };

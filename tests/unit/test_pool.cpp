@@ -554,7 +554,7 @@ TEST_CASE("null:// drives the pool with no I/O", "[unit]") {
     CHECK(s.acquires == 1000);
     CHECK(s.created == 1);
     CHECK(s.hit_ratio() > 0.99);
-    CHECK(pool.driver().backend() == "null");
+    CHECK(pool.driver().backend() == poolbench::Backend::null);
 }
 
 TEST_CASE("no starvation: a waiter gets a connection from a thread that keeps re-acquiring it", "[unit]") {

@@ -119,17 +119,13 @@ struct TxOptions {
 /// Throws UsageError for options the backend cannot honour (read_only on SQLite).
 [[nodiscard]] std::string begin_statement(Backend backend, const TxOptions& options);
 
-/// The Backend a driver reports ("sqlite", "postgresql"); anything else maps to null
-/// (plain BEGIN / COMMIT).
-[[nodiscard]] Backend backend_of(const Driver& driver) noexcept;
-
 class Transaction {
 public:
     /// Begins an outermost transaction on the lease's connection. Throws UsageError for an
     /// empty lease or one whose connection is already in a transaction, QueryError when
     /// BEGIN fails.
     Transaction(Lease& lease, Backend backend, TxOptions options = {});
-    /// Same, with the backend taken from the pool's driver.
+    /// Same, with the backend taken from the pool's driver (Driver::backend()).
     Transaction(Lease& lease, const Pool& pool, TxOptions options = {});
     /// Begins a savepoint inside `outer`, which must be the innermost open transaction.
     explicit Transaction(Transaction& outer);
