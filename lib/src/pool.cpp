@@ -30,6 +30,7 @@
 #include "poolbench/pool.hpp"
 
 #include "poolbench/internal/fast_clock.hpp"
+#include "backoff.hpp"
 #include "futex.hpp"
 #include "leak_trace.hpp"
 #include "poolbench/internal/atomic_histogram.hpp"
@@ -102,14 +103,6 @@ thread_local std::uint32_t tl_index = next_thread_index.fetch_add(1, std::memory
 thread_local std::uint32_t tl_acquires = 0;  // for sampled stack capture
 // Set when this thread, inside a release, claimed the freeing of an orphaned core.
 thread_local bool tl_free_claimed = false;
-
-/// A uniform double in [0, 1) from a per-thread generator (backoff and lifetime jitter).
-double uniform01() {
-    thread_local std::minstd_rand rng(static_cast<std::minstd_rand::result_type>(
-        std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
-        static_cast<std::size_t>(Clock::now().time_since_epoch().count())));
-    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-}
 
 /// "13:45:01.123 UTC" for messages.
 std::string clock_text(std::chrono::system_clock::time_point t) {
@@ -706,11 +699,9 @@ PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
         last_connect_error_ = o.failure;
         breaker_failure_unlocked(o.failure, now_ns());
         const std::int64_t now = now_ns();
-        if (attempt >= config_.connect_attempts || breaker_ != BreakerState::closed || now >= deadline) break;
-        // Exponential backoff with full jitter, never past the deadline; shutdown ends it.
-        const double cap = std::min(static_cast<double>(to_ns(config_.connect_backoff_max)),
-                                    static_cast<double>(to_ns(config_.connect_backoff_base)) * static_cast<double>(1 << std::min(attempt - 1, 20)));
-        const auto wait = static_cast<std::int64_t>(cap * uniform01());
+        if (attempt >= config_.connect_retry.max_attempts || breaker_ != BreakerState::closed || now >= deadline) break;
+        // Exponential backoff with full jitter (backoff.hpp), never past the deadline; shutdown ends it.
+        const std::int64_t wait = backoff(config_.connect_retry, attempt).count();
         closing_cv_.wait_until(lk, to_time_point(std::min(deadline, now + wait)), [this] { return closed_; });
         if (closed_) break;
         lk.unlock();

@@ -104,9 +104,9 @@ TEST_CASE("a driver that throws a non-standard exception or an empty message fai
     for (auto mode : {OddDriver::Mode::throw_int, OddDriver::Mode::empty_message}) {
         auto driver = std::make_shared<OddDriver>(mode);
         PoolConfig c = cfg(2);
-        c.connect_attempts = 2;
-        c.connect_backoff_base = 0ms;
-        c.connect_backoff_max = 0ms;
+        c.connect_retry.max_attempts = 2;
+        c.connect_retry.base = 0ms;
+        c.connect_retry.max = 0ms;
         Pool pool(driver, c);
         CHECK_THROWS_WITH(pool.acquire(), "pool 'more': cannot open a new connection: unknown error");
         CHECK(driver->calls == 2);
@@ -229,7 +229,7 @@ TEST_CASE("min_idle is restored after a breaker opened by acquires cools down, w
     c.idle_timeout = 0ms;  // no lifecycle timers: the housekeeper sleeps until it is told
     c.max_lifetime = 0ms;
     c.keepalive_interval = 0ms;
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 1;
     c.breaker_cooldown = 100ms;
     c.housekeeping_interval = 20ms;
@@ -249,7 +249,7 @@ TEST_CASE("min_idle is restored after a breaker opened by acquires cools down, w
 TEST_CASE("a successful probe lets the queued acquirers open connections at once", "[unit][more]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = cfg(3);
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 1;
     c.breaker_cooldown = 50ms;
     c.max_connecting = 1;
@@ -298,7 +298,7 @@ TEST_CASE("a successful probe lets the queued acquirers open connections at once
 TEST_CASE("waiters that no lease can serve get CircuitOpen when the breaker opens", "[unit][more]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = cfg(3, 10'000ms);
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 1;
     c.breaker_cooldown = 10'000ms;
     c.max_connecting = 1;
@@ -517,7 +517,7 @@ TEST_CASE("the breaker keeps its last 32 transitions and counts them all", "[uni
     auto driver = std::make_shared<TestDriver>();
     driver->state().fail_connect = true;
     PoolConfig c = cfg(2);
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 1;
     c.breaker_cooldown = 1ms;
     Pool pool(driver, c);

@@ -485,7 +485,7 @@ TEST_CASE("connect failure: ConnectError names the pool, capacity comes back", "
     auto s = pool.stats();
     CHECK(s.total == 0);
     CHECK(s.pending == 0);
-    CHECK(s.connect_failures == 3);  // connect_attempts tries within the one acquire
+    CHECK(s.connect_failures == 3);  // connect_retry.max_attempts tries within the one acquire
     driver->state().fail_connect = false;
     Lease l = pool.acquire();
     CHECK(l);

@@ -40,7 +40,7 @@ TEST_CASE("waiters queued behind an open breaker get the probe once the cooldown
     PoolConfig c = pbtest::config("breaker-queue", 2, 3000ms);
     c.breaker_failures = 1;
     c.breaker_cooldown = 50ms;
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     Pool pool(driver, c);
     Lease l1 = pool.acquire();
     Lease l2 = pool.acquire();

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/test_driver.hpp"
+#include "../../lib/src/backoff.hpp"
 
 #include <poolbench/poolbench.hpp>
 
@@ -423,19 +424,52 @@ TEST_CASE("is_retryable: busy, locked, serialization failure and deadlock", "[un
 }
 
 TEST_CASE("retry backoff is full jitter under an exponential ceiling", "[unit][tx]") {
+    // The one backoff (lib/src/backoff.hpp): run_in_transaction's and the connector's.
     const poolbench::RetryPolicy policy{.max_attempts = 10, .base = 2ms, .max = 20ms};
     for (int retry = 1; retry <= 8; ++retry) {
         const long long ceiling = std::min(2000LL << (retry - 1), 20000LL);
         long long top = 0;
         for (int i = 0; i < 200; ++i) {
-            const auto d = poolbench::internal::retry_backoff(policy, retry).count();
+            const auto d = std::chrono::duration_cast<std::chrono::microseconds>(
+                               poolbench::internal::backoff(policy, retry)).count();
             CHECK(d >= 0);
             CHECK(d <= ceiling);
             top = std::max<long long>(top, d);
         }
         CHECK(top > ceiling / 2);  // jitter spans the range, not a fixed pause
     }
-    CHECK(poolbench::internal::retry_backoff({.base = 0ms}, 3).count() == 0);
+    CHECK(poolbench::internal::backoff({.base = 0ms}, 3).count() == 0);
+    // The connector's defaults: 10 ms doubling to at most 1 s, whatever the retry number.
+    const poolbench::RetryPolicy connect = poolbench::PoolConfig{}.connect_retry;
+    CHECK(connect.max_attempts == 3);
+    for (const int retry : {1, 7, 8, 40, 1000}) {
+        const std::chrono::milliseconds ceiling{std::min(10LL << std::min(retry - 1, 20), 1000LL)};
+        for (int i = 0; i < 50; ++i) CHECK(poolbench::internal::backoff(connect, retry) <= ceiling);
+    }
+}
+
+TEST_CASE("RetryPolicy is validated in one place, for the connector and run_in_transaction alike", "[unit][tx]") {
+    CHECK(poolbench::RetryPolicy{}.why_invalid().empty());
+    CHECK(poolbench::PoolConfig{}.connect_retry.why_invalid().empty());
+    CHECK(poolbench::RetryPolicy{.max_attempts = 1, .base = 0ms, .max = 0ms}.why_invalid().empty());
+    CHECK(poolbench::RetryPolicy{.max_attempts = 0}.why_invalid() ==
+          "max_attempts is 0; it must be at least 1 (1 = no retries)");
+    CHECK(poolbench::RetryPolicy{.max_attempts = 2, .base = -1ms, .max = 5ms}.why_invalid() ==
+          "base is negative (-1 ms); use 0 for no pause");
+    CHECK(poolbench::RetryPolicy{.max_attempts = 2, .base = 5ms, .max = 1ms}.why_invalid() ==
+          "max (1 ms) is below base (5 ms); raise max or lower base");
+
+    Fixture f(Backend::sqlite);
+    int runs = 0;
+    auto body = [&runs](Transaction&) { ++runs; };
+    // max below base used to be accepted here (capped at max) while PoolConfig refused it:
+    // one rule now, checked before anything runs.
+    CHECK_THROWS_WITH(poolbench::run_in_transaction(f.pool, {}, body, {.max_attempts = 3, .base = 5ms, .max = 1ms}),
+                      "RetryPolicy::max (1 ms) is below base (5 ms); raise max or lower base");
+    CHECK_THROWS_WITH(poolbench::run_in_transaction(f.pool, {}, body, {.max_attempts = 0}),
+                      "RetryPolicy::max_attempts is 0; it must be at least 1 (1 = no retries)");
+    CHECK(runs == 0);
+    CHECK(f.script().take().empty());
 }
 
 TEST_CASE("run_in_transaction commits and returns the body's result", "[unit][tx]") {
