@@ -91,12 +91,14 @@ std::uint64_t destroyed(const PoolStats& s, DestroyReason r) { return s.destroye
 }  // namespace
 
 TEST_CASE("pg more: statement_timeout takes ms, s, m, min and h, and nothing else", "[pg]") {
-    for (const char* ok : {"250", "250ms", "5s", "2m", "2min", "1h", "1H", "0"}) {
+    // The CLI's grammar (poolbench/internal/duration.hpp) with a bare number as milliseconds:
+    // fractions too, at most 30 days.
+    for (const char* ok : {"250", "250ms", "5s", "2m", "2min", "1h", "1H", "0", "1.5s", "720h"}) {
         INFO(ok);
         auto d = driver(std::string("statement_timeout=") + ok);
         CHECK(d->backend() == poolbench::Backend::postgresql);
     }
-    for (const char* bad : {"5x", "ms", "1d", "-1s", "99999999999999h"}) {
+    for (const char* bad : {"5x", "ms", "1d", "-1s", "99999999999999h", "721h", "1.s"}) {
         INFO(bad);
         CHECK_THROWS_WITH(driver(std::string("statement_timeout=") + bad),
                           Catch::Contains(std::string("invalid statement_timeout '") + bad + "'"));
