@@ -557,7 +557,8 @@ private:
         std::string code = state != nullptr ? state : (bad ? "08006" : "XX000");
         const bool broken = bad || matches_sqlstate(code, settings_->broken_sqlstates);
         std::string message;
-        if (cancelled && code == "57014") {
+        // Our own cancel (statement_timeout=) is named as such; the kind comes from the one classifier.
+        if (cancelled && postgres_error_kind(code, broken) == ErrorKind::statement_timeout) {
             message = "statement cancelled after " + std::to_string(ms_between(start, Clock::now())) +
                       " ms (statement_timeout=" + settings_->statement_timeout_text + ")";
         } else if (const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) {
