@@ -4,6 +4,7 @@
 
 #include <poolbench/drivers.hpp>
 #include <poolbench/error.hpp>
+#include <poolbench/internal/duration.hpp>
 
 #include "cli11.hpp"
 #include <fmt/format.h>
@@ -37,57 +38,17 @@ namespace poolbench::cli {
 
 namespace {
 
-constexpr std::int64_t max_duration_ms = 30LL * 24 * 3'600'000;  // 30 days
-
 std::string duration_error(std::string_view text, std::string_view why) {
     return fmt::format("invalid duration '{}': {} (examples: 250ms, 30s, 10m, 1h)", text, why);
 }
 
 }  // namespace
 
-// Parses into `out`; returns "" on success or the reason.
 std::string parse_duration_into(std::string_view text, std::chrono::milliseconds& out, bool allow_zero) {
-    std::size_t digits = 0;
-    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-    if (digits == 0) return duration_error(text, "expected a number followed by ms, s, m or h");
-    // An optional fraction: 1.5s, 0.25m (rounded to whole milliseconds).
-    std::size_t end = digits;
-    if (end < text.size() && text[end] == '.') {
-        ++end;
-        const std::size_t frac_start = end;
-        while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
-        if (end == frac_start) return duration_error(text, "expected digits after the decimal point");
+    if (auto why = poolbench::internal::read_duration(text, out, {.allow_zero = allow_zero, .bare_number_is_ms = false});
+        !why.empty()) {
+        return duration_error(text, why);
     }
-    const std::string_view unit = text.substr(end);
-    std::int64_t scale = 0;
-    if (unit == "ms") {
-        scale = 1;
-    } else if (unit == "s") {
-        scale = 1000;
-    } else if (unit == "m") {
-        scale = 60'000;
-    } else if (unit == "h") {
-        scale = 3'600'000;
-    } else if (unit.empty()) {
-        return duration_error(text, "missing unit: use ms, s, m or h");
-    } else {
-        return duration_error(text, fmt::format("unknown unit '{}': use ms, s, m or h", unit));
-    }
-    std::int64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, value);
-    if (ec != std::errc{} || ptr != text.data() + digits || value > max_duration_ms / scale) {
-        return duration_error(text, "longer than the 30-day maximum");
-    }
-    std::int64_t ms = value * scale;
-    if (end > digits) {
-        double fraction = 0;
-        double place = 0.1;
-        for (std::size_t i = digits + 1; i < end; ++i, place /= 10) fraction += (text[i] - '0') * place;
-        ms += static_cast<std::int64_t>(std::llround(fraction * static_cast<double>(scale)));
-        if (ms > max_duration_ms) return duration_error(text, "longer than the 30-day maximum");
-    }
-    if (ms == 0 && !allow_zero) return duration_error(text, "must be greater than zero");
-    out = std::chrono::milliseconds{ms};
     return {};
 }
 

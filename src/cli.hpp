@@ -41,8 +41,10 @@ public:
 /// Parses "250ms", "1.5s", "10m", "1h" (parse_duration_into, zero refused). Throws UsageFailure
 /// naming `option` and the text.
 [[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option = "duration");
-/// The one duration grammar: a number (with an optional fraction: 1.5s) and ms, s, m or h,
-/// at most 30 days, rounded to milliseconds. Sets `out` and returns "", or returns why not.
+/// The library's one duration grammar (poolbench/internal/duration.hpp, also read by the
+/// PostgreSQL driver), with a unit required: a number (with an optional fraction: 1.5s)
+/// and ms, s, m/min or h in any letter case, at most 30 days, rounded to milliseconds.
+/// Sets `out` and returns "", or returns "invalid duration 'TEXT': why (examples: ...)".
 [[nodiscard]] std::string parse_duration_into(std::string_view text, std::chrono::milliseconds& out, bool allow_zero);
 /// "" when `text` is a valid duration, else the reason (a CLI11 validator's contract).
 [[nodiscard]] std::string check_duration(const std::string& text);

@@ -326,7 +326,7 @@ Report run_leak_check(const LeakPlan& plan, const std::shared_ptr<Driver>& drive
 
     Report report;
     report.command = "leak";
-    report.backend = std::string(driver->backend());
+    report.backend = std::string(to_string(driver->backend()));
     report.url_redacted = plan.db.redacted;
     report.config.threads = plan.load.threads;
     report.config.pool_max = plan.pool.max_size;

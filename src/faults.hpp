@@ -53,7 +53,7 @@ class TrackingDriver final : public Driver {
 public:
     TrackingDriver(std::shared_ptr<Driver> inner, std::shared_ptr<BackendRegistry> registry);
     std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) override;
-    [[nodiscard]] std::string_view backend() const noexcept override { return inner_->backend(); }
+    [[nodiscard]] Backend backend() const noexcept override { return inner_->backend(); }
     [[nodiscard]] std::string describe() const override { return inner_->describe(); }
 
 private:

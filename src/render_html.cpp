@@ -3,6 +3,7 @@
 // with the pool's active/waiting gauges), leaks with their stacks, and the baseline.
 // No scripts, no external files: it opens from a CI artifact store as it is.
 #include "human.hpp"
+#include "markup.hpp"
 #include "report.hpp"
 
 #include <fmt/format.h>

@@ -3,6 +3,7 @@
 // <testcase> per expectation, a <failure> for each that did not hold, the run's settings
 // as <property> elements and the text report in <system-out>.
 #include "human.hpp"
+#include "markup.hpp"
 #include "report.hpp"
 
 #include <fmt/format.h>

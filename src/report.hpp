@@ -318,15 +318,6 @@ struct Report {
 [[nodiscard]] PoolSection make_pool_section(const PoolStats& final_stats, std::size_t min_idle,
                                             std::size_t active_at_end, bool shutdown_clean);
 
-/// `text` with every byte sequence that is not valid UTF-8 replaced by U+FFFD, and the
-/// noncharacters U+FFFE/U+FFFF too (XML cannot carry them): file paths are bytes.
-[[nodiscard]] std::string valid_utf8(std::string_view text);
-
-/// `text` made safe for XML and HTML attribute values and character data: valid UTF-8
-/// (valid_utf8), & < > " ' escaped, and the control characters XML 1.0 cannot carry
-/// dropped (tab, newline and carriage return are kept).
-[[nodiscard]] std::string markup_escape(std::string_view text);
-
 /// "2024-05-01T12:34:56.789Z" (UTC, milliseconds).
 [[nodiscard]] std::string format_utc(std::chrono::system_clock::time_point at);
 

@@ -214,9 +214,12 @@ void read_pool_table(const Reader& r, const toml::table& t, PoolConfig& p, bool&
     dur("max_lifetime", p.max_lifetime, true);
     if (const auto* n = t.get("max_lifetime_jitter")) p.max_lifetime_jitter = r.number(*n, "max_lifetime_jitter", 0, 1);
     dur("keepalive_interval", p.keepalive_interval, true);
-    if (const auto* n = t.get("connect_attempts")) p.connect_attempts = static_cast<int>(r.integer(*n, "connect_attempts", 1, 100));
-    dur("connect_backoff_base", p.connect_backoff_base, true);
-    dur("connect_backoff_max", p.connect_backoff_max, true);
+    // The file's keys name PoolConfig::connect_retry's fields (a RetryPolicy).
+    if (const auto* n = t.get("connect_attempts")) {
+        p.connect_retry.max_attempts = static_cast<int>(r.integer(*n, "connect_attempts", 1, 100));
+    }
+    dur("connect_backoff_base", p.connect_retry.base, true);
+    dur("connect_backoff_max", p.connect_retry.max, true);
     if (const auto* n = t.get("breaker_failures")) p.breaker_failures = static_cast<int>(r.integer(*n, "breaker_failures", 0, 1000));
     dur("breaker_cooldown", p.breaker_cooldown, false);
     if (const auto* n = t.get("reset_on_release")) p.reset_on_release = r.boolean(*n, "reset_on_release");

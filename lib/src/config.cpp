@@ -1,3 +1,4 @@
+// config.cpp — validation of PoolConfig and RetryPolicy: the one place each rule lives.
 #include "poolbench/config.hpp"
 
 #include "poolbench/error.hpp"
@@ -11,6 +12,16 @@ namespace {
     throw ConfigError("pool '" + c.name + "': " + what);
 }
 }  // namespace
+
+std::string RetryPolicy::why_invalid() const {
+    if (max_attempts < 1)
+        return "max_attempts is " + std::to_string(max_attempts) + "; it must be at least 1 (1 = no retries)";
+    if (base.count() < 0) return "base is negative (" + std::to_string(base.count()) + " ms); use 0 for no pause";
+    if (max < base)
+        return "max (" + std::to_string(max.count()) + " ms) is below base (" + std::to_string(base.count()) +
+               " ms); raise max or lower base";
+    return {};
+}
 
 void PoolConfig::validate() const {
     // Hard cap: slots are allocated up front and a pool of more than this many
@@ -43,10 +54,7 @@ void PoolConfig::validate() const {
     if (!(max_lifetime_jitter >= 0.0 && max_lifetime_jitter < 1.0))
         reject(*this, "max_lifetime_jitter must be in [0, 1) (got " + std::to_string(max_lifetime_jitter) + ")");
     if (keepalive_interval.count() < 0) reject(*this, "keepalive_interval is negative; use 0 to turn keepalive off");
-    if (connect_attempts < 1)
-        reject(*this, "connect_attempts is " + std::to_string(connect_attempts) + "; it must be at least 1");
-    if (connect_backoff_base.count() < 0 || connect_backoff_max < connect_backoff_base)
-        reject(*this, "connect_backoff_base must be >= 0 and connect_backoff_max >= connect_backoff_base");
+    if (const std::string why = connect_retry.why_invalid(); !why.empty()) reject(*this, "connect_retry." + why);
     if (breaker_failures < 0) reject(*this, "breaker_failures is negative; use 0 for no circuit breaker");
     if (breaker_failures > 0 && breaker_cooldown.count() <= 0)
         reject(*this, "breaker_cooldown must be positive when the circuit breaker is on");

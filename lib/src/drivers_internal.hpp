@@ -10,25 +10,6 @@
 
 namespace poolbench::internal {
 
-/// True when `value` is one of the space-separated words in `choices` (a URL option's
-/// accepted values, checked when the driver is made).
-inline bool one_of(std::string_view value, std::string_view choices) {
-    while (!choices.empty()) {
-        const auto sp = choices.find(' ');
-        if (choices.substr(0, sp) == value) return true;
-        choices = sp == std::string_view::npos ? std::string_view{} : choices.substr(sp + 1);
-    }
-    return false;
-}
-
-/// The same words joined with ',' for an error message.
-inline std::string comma_list(std::string_view choices) {
-    std::string list(choices);
-    for (char& c : list)
-        if (c == ' ') c = ',';
-    return list;
-}
-
 /// null://: connections that do nothing (see null_driver.cpp).
 [[nodiscard]] std::shared_ptr<Driver> make_null_driver();
 

@@ -23,8 +23,6 @@ namespace poolbench {
 
 namespace {
 
-bool is_postgres(std::string_view backend) noexcept { return backend == "postgresql"; }
-
 class FaultConnection final : public Connection {
 public:
     FaultConnection(std::unique_ptr<Connection> inner, std::shared_ptr<FaultSettings> settings, bool postgres)
@@ -153,10 +151,10 @@ std::unique_ptr<Connection> FaultDriver::connect(std::chrono::steady_clock::time
     if (until != 0 && std::chrono::steady_clock::now().time_since_epoch() < std::chrono::nanoseconds(until)) {
         throw ConnectError("injected: connection refused (FaultDriver refuse_for window)");
     }
-    return std::make_unique<FaultConnection>(inner_->connect(deadline), settings_, is_postgres(inner_->backend()));
+    return std::make_unique<FaultConnection>(inner_->connect(deadline), settings_, inner_->backend() == Backend::postgresql);
 }
 
-std::string_view FaultDriver::backend() const noexcept { return inner_->backend(); }
+Backend FaultDriver::backend() const noexcept { return inner_->backend(); }
 
 std::string FaultDriver::describe() const { return inner_->describe(); }
 

@@ -29,7 +29,7 @@ public:
     std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point) override {
         return std::make_unique<NullConnection>();
     }
-    [[nodiscard]] std::string_view backend() const noexcept override { return "null"; }
+    [[nodiscard]] Backend backend() const noexcept override { return Backend::null; }
     [[nodiscard]] std::string describe() const override { return "null://"; }
 };
 

@@ -4,7 +4,8 @@
 // libpq's own (sslmode, connect_timeout, application_name, options, keepalives_idle, ...)
 // plus three of poolbench's, which are taken out before libpq sees the URL (libpq rejects
 // names it does not know):
-//   statement_timeout=DURATION  (250ms, 5s, 2m, 1h; a bare number is milliseconds; 0 = off)
+//   statement_timeout=DURATION  (250ms, 1.5s, 2min, 1h: poolbench/internal/duration.hpp; a bare
+//                               number is milliseconds; 0 = off; at most 30 days)
 //       a client-side limit per statement: when it passes, the statement is cancelled
 //       (PQcancel) and QueryError 57014 is thrown; the connection stays usable.
 //   reset_query=SQL             run by reset() after any rollback (e.g. DISCARD ALL).
@@ -38,9 +39,11 @@
 // postgres_error_kind (error_kind.cpp): the SQLSTATE's own kind when it has one (25006
 // stays read_only though the default rule breaks the connection), else connection_lost
 // when broken, else other.
+#include "driver_text.hpp"
 #include "drivers_internal.hpp"
 #include "error_kind.hpp"
 #include "poolbench/error.hpp"
+#include "poolbench/internal/duration.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -88,7 +91,6 @@ struct ConninfoFreer {
 using ConninfoPtr = std::unique_ptr<PQconninfoOption, ConninfoFreer>;
 
 constexpr std::size_t max_cached_statements = 256;
-constexpr std::size_t sql_excerpt_chars = 120;
 /// How long a cancelled statement may take to stop before the connection is given up.
 constexpr milliseconds cancel_grace{5'000};
 /// ping() waits this long (or statement_timeout, when shorter) for the server.
@@ -106,17 +108,6 @@ constexpr Oid oid_oid = 26;
 constexpr Oid float4_oid = 700;
 constexpr Oid float8_oid = 701;
 constexpr Oid numeric_oid = 1700;
-
-std::string sql_excerpt(std::string_view sql) {
-    std::size_t n = std::min(sql.size(), sql_excerpt_chars);
-    while (n < sql.size() && n > 0 && (static_cast<unsigned char>(sql[n]) & 0xC0) == 0x80) --n;
-    std::string out(sql.substr(0, n));
-    for (char& c : out) {
-        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-    }
-    if (n < sql.size()) out += "...";
-    return out;
-}
 
 /// libpq messages span lines ("...failed: FATAL:  x\n\tHINT..."); make them one line.
 std::string one_line(std::string_view s) {
@@ -152,37 +143,6 @@ std::optional<std::string> quoted_after(std::string_view s, std::string_view pre
     const std::size_t end = s.find('"', start);
     if (end == std::string_view::npos) return std::nullopt;
     return std::string(s.substr(start, end - start));
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
-/// "250ms", "5s", "2m", "1h" or a bare number of milliseconds.
-std::optional<milliseconds> parse_duration(std::string_view text) {
-    std::uint64_t n = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || ptr == text.data()) return std::nullopt;
-    const std::string unit = lower(std::string_view(ptr, static_cast<std::size_t>(text.data() + text.size() - ptr)));
-    std::uint64_t factor = 0;
-    if (unit.empty() || unit == "ms") {
-        factor = 1;
-    } else if (unit == "s") {
-        factor = 1000;
-    } else if (unit == "m" || unit == "min") {
-        factor = 60'000;
-    } else if (unit == "h") {
-        factor = 3'600'000;
-    } else {
-        return std::nullopt;
-    }
-    constexpr std::uint64_t max_ms = std::uint64_t{1} << 40;  // ~35 years: plenty, no overflow
-    if (n > max_ms / factor) return std::nullopt;
-    return milliseconds(static_cast<milliseconds::rep>(n * factor));
 }
 
 /// Whole milliseconds from `from` to `to`, rounded to nearest (0 when `to` is earlier).
@@ -359,11 +319,6 @@ Value convert(const PGresult* res, int row, int col) {
     }
     return std::string(text, length);
 }
-
-struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
 
 class PgConnection final : public Connection {
 public:
@@ -602,7 +557,8 @@ private:
         std::string code = state != nullptr ? state : (bad ? "08006" : "XX000");
         const bool broken = bad || matches_sqlstate(code, settings_->broken_sqlstates);
         std::string message;
-        if (cancelled && code == "57014") {
+        // Our own cancel (statement_timeout=) is named as such; the kind comes from the one classifier.
+        if (cancelled && postgres_error_kind(code, broken) == ErrorKind::statement_timeout) {
             message = "statement cancelled after " + std::to_string(ms_between(start, Clock::now())) +
                       " ms (statement_timeout=" + settings_->statement_timeout_text + ")";
         } else if (const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) {
@@ -705,14 +661,15 @@ public:
         const auto known = libpq_keywords();
         for (const auto& [name, value] : url.params) {
             if (name == "statement_timeout") {
-                const auto d = parse_duration(value);
-                if (!d) {
+                // The library's one grammar; a bare number is milliseconds, as PostgreSQL reads it.
+                milliseconds d{0};
+                if (!read_duration(value, d, {.allow_zero = true, .bare_number_is_ms = true}).empty()) {
                     throw ConfigError("invalid statement_timeout '" + value + "' in PostgreSQL URL '" + url.redacted +
                                       "': use a duration such as 250ms, 5s, 2m or 1h (0 turns it off)");
                 }
-                s->statement_timeout = *d;
+                s->statement_timeout = d;
                 s->statement_timeout_text = value;
-                if (d->count() == 0) s->statement_timeout.reset();
+                if (d.count() == 0) s->statement_timeout.reset();
                 continue;
             }
             if (name == "broken_sqlstates") {
@@ -794,7 +751,7 @@ public:
         return std::make_unique<PgConnection>(settings_, std::move(conn), std::move(cancel));
     }
 
-    [[nodiscard]] std::string_view backend() const noexcept override { return "postgresql"; }
+    [[nodiscard]] Backend backend() const noexcept override { return Backend::postgresql; }
     [[nodiscard]] std::string describe() const override { return settings_->redacted; }
 
 private:

@@ -18,6 +18,7 @@
 //
 // Each connection caches its prepared statements by SQL text (at most
 // max_cached_statements; beyond that an arbitrary entry is finalized to make room).
+#include "driver_text.hpp"
 #include "drivers_internal.hpp"
 #include "error_kind.hpp"
 #include "poolbench/drivers.hpp"
@@ -58,7 +59,6 @@ using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 constexpr int default_busy_timeout_ms = 5000;
 constexpr std::size_t max_cached_statements = 256;
-constexpr std::size_t sql_excerpt_chars = 120;
 
 /// The name of an SQLite (extended) result code, "" when unknown.
 std::string_view code_name(int code) noexcept {
@@ -113,19 +113,6 @@ std::string code_string(int code) {
 /// table and the reasons are in error_kind.cpp, sqlite_error_kind).
 bool is_broken_code(int code) noexcept { return sqlite_error_kind(code, false) == ErrorKind::connection_lost; }
 
-/// The first 120 characters of `sql` on one line, for error messages.
-std::string sql_excerpt(std::string_view sql) {
-    std::size_t n = std::min(sql.size(), sql_excerpt_chars);
-    // Do not cut a UTF-8 sequence in half.
-    while (n < sql.size() && n > 0 && (static_cast<unsigned char>(sql[n]) & 0xC0) == 0x80) --n;
-    std::string out(sql.substr(0, n));
-    for (char& c : out) {
-        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-    }
-    if (n < sql.size()) out += "...";
-    return out;
-}
-
 bool is_identifier(std::string_view s) noexcept {
     if (s.empty()) return false;
     const auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
@@ -140,19 +127,6 @@ bool is_pragma_value(std::string_view s) noexcept {
                c == '-';
     });
 }
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
-struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
 
 /// A prepared statement and how its SQLite parameter indexes map to our positions.
 struct CachedStmt {
@@ -515,7 +489,7 @@ public:
         return std::make_unique<SqliteConnection>(std::move(db));
     }
 
-    [[nodiscard]] std::string_view backend() const noexcept override { return "sqlite"; }
+    [[nodiscard]] Backend backend() const noexcept override { return Backend::sqlite; }
     [[nodiscard]] std::string describe() const override { return describe_; }
 
 private:

@@ -3,9 +3,8 @@
 
 #include "poolbench/writer_gate.hpp"
 
-#include <algorithm>
-#include <functional>
-#include <random>
+#include "backoff.hpp"
+
 #include <thread>
 
 namespace poolbench {
@@ -53,13 +52,6 @@ std::string begin_statement(Backend backend, const TxOptions& options) {
     return "BEGIN";
 }
 
-Backend backend_of(const Driver& driver) noexcept {
-    const std::string_view b = driver.backend();
-    if (b == "sqlite") return Backend::sqlite;
-    if (b == "postgresql") return Backend::postgresql;
-    return Backend::null;
-}
-
 namespace {
 
 Connection& connection_of(Lease& lease) {
@@ -83,7 +75,7 @@ Transaction::Transaction(Lease& lease, Backend backend, TxOptions options)
 }
 
 Transaction::Transaction(Lease& lease, const Pool& pool, TxOptions options)
-    : Transaction(lease, backend_of(pool.driver()), options) {}
+    : Transaction(lease, pool.driver().backend(), options) {}
 
 Transaction::Transaction(Transaction& outer)
     : lease_(outer.lease_), conn_(outer.conn_), outer_(&outer), backend_(outer.backend_), depth_(outer.depth_ + 1),
@@ -243,31 +235,10 @@ bool is_retryable(const std::exception& e) noexcept {
 
 namespace internal {
 
-std::chrono::microseconds retry_backoff(const RetryPolicy& policy, int retry) noexcept {
-    using std::chrono::microseconds;
-    const auto base = std::chrono::duration_cast<microseconds>(policy.base).count();
-    const auto cap = std::chrono::duration_cast<microseconds>(policy.max).count();
-    if (base <= 0 || cap <= 0) return microseconds{0};
-    long long ceiling = base;
-    for (int i = 1; i < retry && ceiling < cap; ++i) ceiling *= 2;
-    ceiling = std::min<long long>(ceiling, cap);
-    thread_local std::minstd_rand rng{static_cast<std::minstd_rand::result_type>(
-        std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
-        static_cast<std::size_t>(std::chrono::steady_clock::now().time_since_epoch().count()))};
-    std::uniform_int_distribution<long long> pick(0, ceiling);
-    return microseconds{pick(rng)};
-}
-
 void run_with_retries(Pool& pool, const TxOptions& options, TxBodyRef body, const RetryPolicy& policy,
                       WriterGate* gate) {
-    if (policy.max_attempts < 1) {
-        throw UsageError("RetryPolicy::max_attempts is " + std::to_string(policy.max_attempts) +
-                         "; it must be at least 1 (1 = no retries)");
-    }
-    if (policy.base.count() < 0 || policy.max.count() < 0) {
-        throw UsageError("RetryPolicy::base and max must not be negative");
-    }
-    const Backend backend = backend_of(pool.driver());
+    if (const std::string why = policy.why_invalid(); !why.empty()) throw UsageError("RetryPolicy::" + why);
+    const Backend backend = pool.driver().backend();
     for (int attempt = 1;; ++attempt) {
         try {
             WriteLease write;
@@ -288,7 +259,7 @@ void run_with_retries(Pool& pool, const TxOptions& options, TxBodyRef body, cons
         }
         // The lease and the gate turn are back: back off without holding either.
         pool.note_transaction_retry();
-        const auto pause = retry_backoff(policy, attempt);
+        const auto pause = backoff(policy, attempt);
         if (pause.count() > 0) std::this_thread::sleep_for(pause);
     }
 }

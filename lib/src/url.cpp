@@ -246,15 +246,6 @@ void parse_postgres(std::string_view url, std::string_view original, std::size_t
 
 }  // namespace
 
-std::string_view to_string(Backend b) noexcept {
-    switch (b) {
-        case Backend::sqlite: return "sqlite";
-        case Backend::postgresql: return "postgresql";
-        case Backend::null: return "null";
-    }
-    return "unknown";
-}
-
 DbUrl parse_db_url(std::string_view original) {
     std::string_view url = original;
     while (!url.empty() && is_space(url.front())) url.remove_prefix(1);

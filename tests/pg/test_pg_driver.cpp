@@ -48,7 +48,7 @@ int tcp_timer_of_local_port(std::int64_t port) {
 
 TEST_CASE("pg: the driver names itself and never shows the password", "[pg]") {
     const auto d = driver();
-    CHECK(d->backend() == "postgresql");
+    CHECK(d->backend() == poolbench::Backend::postgresql);
     const std::string pw = server_password();
     REQUIRE(pw.size() >= 8);
     CHECK(d->describe().find(pw) == std::string::npos);

@@ -74,6 +74,18 @@ TEST_CASE("pg: a server-side statement_timeout is kind statement_timeout", "[pg]
     CHECK_FALSE(e.broken());
 }
 
+TEST_CASE("pg: the driver's own statement_timeout= is kind statement_timeout and says so", "[pg][error_kind]") {
+    // The driver cancels the statement itself (PQcancel) and names its setting in the message.
+    auto c = pgtest::connect("statement_timeout=0.05s");
+    const auto e = pgtest::thrown<QueryError>([&] { (void)c->query("SELECT pg_sleep(5)"); });
+    CHECK(e.code() == "57014");
+    CHECK(e.kind() == ErrorKind::statement_timeout);
+    CHECK_FALSE(e.broken());
+    CHECK_THAT(e.what(), Catch::StartsWith("statement cancelled after ") &&
+                             Catch::Contains(" ms (statement_timeout=0.05s) (57014) in: SELECT pg_sleep(5)"));
+    CHECK(c->query("SELECT 7").int_at(0) == 7);  // the connection stays usable
+}
+
 TEST_CASE("pg: a concurrent update under REPEATABLE READ is kind serialization_failure", "[pg][error_kind]") {
     KindTable t("pb_kind_serial");
     auto a = pgtest::connect();

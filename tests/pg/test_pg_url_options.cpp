@@ -11,7 +11,7 @@ TEST_CASE("pg more: statement_timeout takes ms, s, m, min and h, and nothing els
     for (const char* ok : {"250", "250ms", "5s", "2m", "2min", "1h", "1H", "0"}) {
         INFO(ok);
         auto d = driver(std::string("statement_timeout=") + ok);
-        CHECK(d->backend() == "postgresql");
+        CHECK(d->backend() == poolbench::Backend::postgresql);
     }
     for (const char* bad : {"5x", "ms", "1d", "-1s", "99999999999999h"}) {
         INFO(bad);

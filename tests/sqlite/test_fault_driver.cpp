@@ -12,7 +12,7 @@ TEST_CASE("FaultDriver injects refused connects, broken connections, failed ping
     auto settings = std::make_shared<FaultSettings>();
     auto inner = make_driver("sqlite::memory:");
     FaultDriver driver(inner, settings);
-    CHECK(driver.backend() == "sqlite");
+    CHECK(driver.backend() == poolbench::Backend::sqlite);
     CHECK(driver.describe() == "sqlite::memory:");
 
     SECTION("refuse_connect") {

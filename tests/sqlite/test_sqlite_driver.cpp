@@ -308,7 +308,7 @@ TEST_CASE("interrupt() from another thread stops a long statement", "[sqlite]") 
 
 TEST_CASE("the null driver does nothing, successfully", "[sqlite][null]") {
     auto driver = make_driver("null://");
-    CHECK(driver->backend() == "null");
+    CHECK(driver->backend() == poolbench::Backend::null);
     CHECK(driver->describe() == "null://");
     auto conn = driver->connect(deadline());
     conn->execute("DROP TABLE everything");
@@ -376,7 +376,7 @@ TEST_CASE("a driver made from a DbUrl without a redacted form describes itself",
     mem.memory = true;
     auto m = make_driver(mem);
     CHECK(m->describe() == "sqlite::memory:");
-    CHECK(m->backend() == "sqlite");
+    CHECK(m->backend() == poolbench::Backend::sqlite);
     auto c = m->connect(deadline());
     CHECK(c->query("SELECT 7").int_at(0) == 7);
 

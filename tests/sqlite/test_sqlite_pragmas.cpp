@@ -15,7 +15,7 @@ TEST_CASE("a file database gets WAL, foreign keys, synchronous=NORMAL and the bu
     TempDir dir;
     const auto path = dir.file("a.db");
     auto driver = make_driver("sqlite://" + path);
-    CHECK(driver->backend() == "sqlite");
+    CHECK(driver->backend() == poolbench::Backend::sqlite);
     CHECK(driver->describe() == "sqlite://" + path);
     auto conn = driver->connect(deadline());
     CHECK(text_at(conn->query("PRAGMA journal_mode")) == "wal");

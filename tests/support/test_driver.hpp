@@ -112,7 +112,7 @@ public:
         if (left > 0) throw poolbench::ConnectError("connection refused (test, transient)");
         return std::make_unique<TestConnection>(st_);
     }
-    [[nodiscard]] std::string_view backend() const noexcept override { return "test"; }
+    [[nodiscard]] poolbench::Backend backend() const noexcept override { return poolbench::Backend::null; }
     [[nodiscard]] std::string describe() const override { return "test://"; }
     TestState& state() { return *st_; }
     std::shared_ptr<TestState> shared_state() { return st_; }

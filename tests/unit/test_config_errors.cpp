@@ -54,9 +54,9 @@ TEST_CASE("the default config and its boundary values are valid", "[unit][config
     c.max_lifetime = 0ms;
     c.max_lifetime_jitter = 0.0;
     c.keepalive_interval = 0ms;
-    c.connect_attempts = 1;
-    c.connect_backoff_base = 0ms;
-    c.connect_backoff_max = 0ms;
+    c.connect_retry.max_attempts = 1;
+    c.connect_retry.base = 0ms;
+    c.connect_retry.max = 0ms;
     c.breaker_failures = 0;
     c.breaker_cooldown = 0ms;  // allowed: the breaker is off
     c.starvation_threshold = 0us;
@@ -105,20 +105,20 @@ TEST_CASE("each invalid setting is rejected with the pool, the field and the val
         c.keepalive_interval = -5ms;
         CHECK_THAT(verdict(c), Catch::StartsWith("pool 'cfg': keepalive_interval is negative"));
     }
-    SECTION("connect_attempts below 1") {
-        c.connect_attempts = 0;
-        CHECK(verdict(c) == "pool 'cfg': connect_attempts is 0; it must be at least 1");
-        c.connect_attempts = -3;
-        CHECK(verdict(c) == "pool 'cfg': connect_attempts is -3; it must be at least 1");
+    SECTION("connect_retry.max_attempts below 1") {
+        c.connect_retry.max_attempts = 0;
+        CHECK(verdict(c) == "pool 'cfg': connect_retry.max_attempts is 0; it must be at least 1 (1 = no retries)");
+        c.connect_retry.max_attempts = -3;
+        CHECK(verdict(c) == "pool 'cfg': connect_retry.max_attempts is -3; it must be at least 1 (1 = no retries)");
     }
-    SECTION("negative connect_backoff_base") {
-        c.connect_backoff_base = -1ms;
-        CHECK_THAT(verdict(c), Catch::Contains("connect_backoff_base must be >= 0"));
+    SECTION("negative connect_retry.base") {
+        c.connect_retry.base = -1ms;
+        CHECK(verdict(c) == "pool 'cfg': connect_retry.base is negative (-1 ms); use 0 for no pause");
     }
-    SECTION("connect_backoff_max below connect_backoff_base") {
-        c.connect_backoff_base = 100ms;
-        c.connect_backoff_max = 99ms;
-        CHECK_THAT(verdict(c), Catch::Contains("connect_backoff_max >= connect_backoff_base"));
+    SECTION("connect_retry.max below connect_retry.base") {
+        c.connect_retry.base = 100ms;
+        c.connect_retry.max = 99ms;
+        CHECK(verdict(c) == "pool 'cfg': connect_retry.max (99 ms) is below base (100 ms); raise max or lower base");
     }
     SECTION("negative breaker_failures") {
         c.breaker_failures = -1;
@@ -154,7 +154,7 @@ TEST_CASE("a negative timeout for one acquire is a ConfigError", "[unit][config]
     CHECK(driver->state().connect_calls == 0);
     CHECK(pool.config().name == "cfg");
     CHECK(pool.config().max_size == 4);
-    CHECK(pool.driver().backend() == "test");
+    CHECK(pool.driver().backend() == poolbench::Backend::null);
     CHECK(pool.driver().describe() == "test://");
 }
 

@@ -83,7 +83,7 @@ public:
     std::unique_ptr<poolbench::Connection> connect(std::chrono::steady_clock::time_point) override {
         return std::make_unique<HookConnection>(st);
     }
-    [[nodiscard]] std::string_view backend() const noexcept override { return "hook"; }
+    [[nodiscard]] poolbench::Backend backend() const noexcept override { return poolbench::Backend::null; }
     [[nodiscard]] std::string describe() const override { return "hook://"; }
     std::shared_ptr<HookState> st = std::make_shared<HookState>();
 };

@@ -41,7 +41,7 @@ bool try_get(Pool& pool) {
 TEST_CASE("connection opening retries with backoff within one acquire", "[unit][lifecycle]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = cfg(2);
-    c.connect_attempts = 3;
+    c.connect_retry.max_attempts = 3;
     Pool pool(driver, c);
     driver->state().fail_next_connects = 2;
     Lease l = pool.acquire();
@@ -55,7 +55,7 @@ TEST_CASE("connection opening retries with backoff within one acquire", "[unit][
 TEST_CASE("the circuit breaker opens, fails fast, probes, and closes", "[unit][lifecycle]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = cfg(4);
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 3;
     c.breaker_cooldown = 150ms;
     Pool pool(driver, c);

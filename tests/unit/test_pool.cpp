@@ -310,7 +310,7 @@ TEST_CASE("connect failure: ConnectError names the pool, capacity comes back", "
     auto s = pool.stats();
     CHECK(s.total == 0);
     CHECK(s.pending == 0);
-    CHECK(s.connect_failures == 3);  // connect_attempts tries within the one acquire
+    CHECK(s.connect_failures == 3);  // connect_retry.max_attempts tries within the one acquire
     driver->state().fail_connect = false;
     Lease l = pool.acquire();
     CHECK(l);
@@ -365,5 +365,5 @@ TEST_CASE("null:// drives the pool with no I/O", "[unit]") {
     CHECK(s.acquires == 1000);
     CHECK(s.created == 1);
     CHECK(s.hit_ratio() > 0.99);
-    CHECK(pool.driver().backend() == "null");
+    CHECK(pool.driver().backend() == poolbench::Backend::null);
 }

@@ -64,7 +64,7 @@ TEST_CASE("min_idle is restored after a breaker opened by acquires cools down, w
     c.idle_timeout = 0ms;  // no lifecycle timers: the housekeeper sleeps until it is told
     c.max_lifetime = 0ms;
     c.keepalive_interval = 0ms;
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 1;
     c.breaker_cooldown = 100ms;
     c.housekeeping_interval = 20ms;
@@ -84,7 +84,7 @@ TEST_CASE("min_idle is restored after a breaker opened by acquires cools down, w
 TEST_CASE("a successful probe lets the queued acquirers open connections at once", "[unit][more]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = cfg(3);
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 1;
     c.breaker_cooldown = 50ms;
     c.max_connecting = 1;
@@ -133,7 +133,7 @@ TEST_CASE("a successful probe lets the queued acquirers open connections at once
 TEST_CASE("waiters that no lease can serve get CircuitOpen when the breaker opens", "[unit][more]") {
     auto driver = std::make_shared<TestDriver>();
     PoolConfig c = cfg(3, 10'000ms);
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 1;
     c.breaker_cooldown = 10'000ms;
     c.max_connecting = 1;
@@ -180,7 +180,7 @@ TEST_CASE("the breaker keeps its last 32 transitions and counts them all", "[uni
     auto driver = std::make_shared<TestDriver>();
     driver->state().fail_connect = true;
     PoolConfig c = cfg(2);
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     c.breaker_failures = 1;
     c.breaker_cooldown = 1ms;
     Pool pool(driver, c);
@@ -209,7 +209,7 @@ TEST_CASE("waiters queued behind an open breaker get the probe once the cooldown
     PoolConfig c = pbtest::config("breaker-queue", 2, 3000ms);
     c.breaker_failures = 1;
     c.breaker_cooldown = 50ms;
-    c.connect_attempts = 1;
+    c.connect_retry.max_attempts = 1;
     Pool pool(driver, c);
     Lease l1 = pool.acquire();
     Lease l2 = pool.acquire();

@@ -32,7 +32,7 @@ public:
         if (mode_ == Mode::throw_int) throw 42;
         throw std::runtime_error("");
     }
-    [[nodiscard]] std::string_view backend() const noexcept override { return "odd"; }
+    [[nodiscard]] poolbench::Backend backend() const noexcept override { return poolbench::Backend::null; }
     [[nodiscard]] std::string describe() const override { return "odd://"; }
     std::atomic<int> calls{0};
 
@@ -47,9 +47,9 @@ TEST_CASE("a driver that throws a non-standard exception or an empty message fai
     for (auto mode : {OddDriver::Mode::throw_int, OddDriver::Mode::empty_message}) {
         auto driver = std::make_shared<OddDriver>(mode);
         PoolConfig c = cfg(2);
-        c.connect_attempts = 2;
-        c.connect_backoff_base = 0ms;
-        c.connect_backoff_max = 0ms;
+        c.connect_retry.max_attempts = 2;
+        c.connect_retry.base = 0ms;
+        c.connect_retry.max = 0ms;
         Pool pool(driver, c);
         CHECK_THROWS_WITH(pool.acquire(), "pool 'more': cannot open a new connection: unknown error");
         CHECK(driver->calls == 2);

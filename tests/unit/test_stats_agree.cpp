@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -45,4 +46,26 @@ TEST_CASE("stats: once the pool is quiet, gauges and counters agree with each ot
     CHECK(st.created == st.misses);  // no min_idle warm-up: every open served an acquire
     CHECK(st.destroyed > 0);             // broken ones and the resize's surplus
     CHECK(st.total <= 2);
+}
+
+TEST_CASE("stats: under load active + idle never exceeds total (one pass over the slots)", "[pool][stats]") {
+    auto driver = std::make_shared<TestDriver>();
+    PoolConfig c = pbtest::config("busy", 4, 5000ms);
+    Pool pool(driver, c);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t) {
+        threads.emplace_back([&] {
+            while (!stop.load(std::memory_order_relaxed)) Lease l = pool.acquire();
+        });
+    }
+    // Bounded: 20,000 snapshots while three threads take and return the four connections.
+    std::size_t over = 0;
+    for (int i = 0; i < 20'000; ++i) {
+        const auto st = pool.stats();
+        if (st.active + st.idle > st.total) ++over;
+    }
+    stop = true;
+    for (auto& th : threads) th.join();
+    CHECK(over == 0);
 }

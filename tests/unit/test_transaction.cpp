@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/test_driver.hpp"
+#include "../../lib/src/backoff.hpp"
 
 #include <poolbench/poolbench.hpp>
 
@@ -99,16 +100,16 @@ private:
 
 class RecordingDriver final : public poolbench::Driver {
 public:
-    explicit RecordingDriver(std::string backend) : backend_(std::move(backend)), s_(std::make_shared<Script>()) {}
+    explicit RecordingDriver(Backend backend) : backend_(backend), s_(std::make_shared<Script>()) {}
     std::unique_ptr<poolbench::Connection> connect(std::chrono::steady_clock::time_point) override {
         return std::make_unique<RecordingConnection>(s_);
     }
-    [[nodiscard]] std::string_view backend() const noexcept override { return backend_; }
-    [[nodiscard]] std::string describe() const override { return "recording://" + backend_; }
+    [[nodiscard]] Backend backend() const noexcept override { return backend_; }
+    [[nodiscard]] std::string describe() const override { return "recording://" + std::string(to_string(backend_)); }
     Script& script() { return *s_; }
 
 private:
-    std::string backend_;
+    Backend backend_;
     std::shared_ptr<Script> s_;
 };
 
@@ -121,7 +122,7 @@ poolbench::PoolConfig config(const std::string& name, std::size_t max_size) {
 }
 
 struct Fixture {
-    explicit Fixture(const std::string& backend = "sqlite", std::size_t max_size = 2)
+    explicit Fixture(Backend backend = Backend::sqlite, std::size_t max_size = 2)
         : driver(std::make_shared<RecordingDriver>(backend)),
           pool(driver, config("tx-unit", max_size)) {}
     Script& script() { return driver->script(); }
@@ -156,7 +157,7 @@ TEST_CASE("BEGIN statement per backend and options", "[unit][tx]") {
 }
 
 TEST_CASE("Transaction commits explicitly and rolls back otherwise", "[unit][tx]") {
-    Fixture f("sqlite");
+    Fixture f(Backend::sqlite);
     Lease lease = f.pool.acquire();
 
     SECTION("commit") {
@@ -215,7 +216,7 @@ TEST_CASE("Transaction commits explicitly and rolls back otherwise", "[unit][tx]
 
 TEST_CASE("Transaction on PostgreSQL and null backends sends their BEGIN", "[unit][tx]") {
     SECTION("postgresql") {
-        Fixture f("postgresql");
+        Fixture f(Backend::postgresql);
         Lease lease = f.pool.acquire();
         {
             Transaction tx(lease, f.pool, {.isolation = Isolation::serializable, .read_only = true});
@@ -236,7 +237,7 @@ TEST_CASE("Transaction on PostgreSQL and null backends sends their BEGIN", "[uni
 }
 
 TEST_CASE("Transaction misuse throws UsageError", "[unit][tx]") {
-    Fixture f("sqlite");
+    Fixture f(Backend::sqlite);
     Lease lease = f.pool.acquire();
 
     SECTION("commit twice, rollback after commit, statements after the end") {
@@ -264,7 +265,7 @@ TEST_CASE("Transaction misuse throws UsageError", "[unit][tx]") {
 }
 
 TEST_CASE("Nested transactions are uniquely named savepoints", "[unit][tx]") {
-    Fixture f("sqlite");
+    Fixture f(Backend::sqlite);
     Lease lease = f.pool.acquire();
     {
         Transaction outer(lease, f.pool);
@@ -313,7 +314,7 @@ TEST_CASE("Nested transactions are uniquely named savepoints", "[unit][tx]") {
 }
 
 TEST_CASE("Only the innermost open transaction may be used", "[unit][tx]") {
-    Fixture f("sqlite");
+    Fixture f(Backend::sqlite);
     Lease lease = f.pool.acquire();
     Transaction outer(lease, f.pool);
     {
@@ -336,7 +337,7 @@ TEST_CASE("Only the innermost open transaction may be used", "[unit][tx]") {
 }
 
 TEST_CASE("An outer transaction destroyed before its inner one rolls back everything", "[unit][tx]") {
-    Fixture f("sqlite");
+    Fixture f(Backend::sqlite);
     Lease lease = f.pool.acquire();
     auto outer = std::make_unique<Transaction>(lease, f.pool);
     auto inner = std::make_unique<Transaction>(*outer);
@@ -348,7 +349,7 @@ TEST_CASE("An outer transaction destroyed before its inner one rolls back everyt
 }
 
 TEST_CASE("A transaction that outlives its lease's connection refuses to run", "[unit][tx]") {
-    Fixture f("sqlite", 1);
+    Fixture f(Backend::sqlite, 1);
     Lease lease = f.pool.acquire();
 
     SECTION("lease released") {
@@ -389,7 +390,7 @@ TEST_CASE("A transaction that outlives its lease's connection refuses to run", "
 }
 
 TEST_CASE("A failing savepoint rollback closes the connection and stops the outer commit", "[unit][tx]") {
-    Fixture f("sqlite", 1);
+    Fixture f(Backend::sqlite, 1);
     {
         Lease lease = f.pool.acquire();
         Transaction outer(lease, f.pool);
@@ -423,23 +424,56 @@ TEST_CASE("is_retryable: busy, locked, serialization failure and deadlock", "[un
 }
 
 TEST_CASE("retry backoff is full jitter under an exponential ceiling", "[unit][tx]") {
+    // The one backoff (lib/src/backoff.hpp): run_in_transaction's and the connector's.
     const poolbench::RetryPolicy policy{.max_attempts = 10, .base = 2ms, .max = 20ms};
     for (int retry = 1; retry <= 8; ++retry) {
         const long long ceiling = std::min(2000LL << (retry - 1), 20000LL);
         long long top = 0;
         for (int i = 0; i < 200; ++i) {
-            const auto d = poolbench::internal::retry_backoff(policy, retry).count();
+            const auto d = std::chrono::duration_cast<std::chrono::microseconds>(
+                               poolbench::internal::backoff(policy, retry)).count();
             CHECK(d >= 0);
             CHECK(d <= ceiling);
             top = std::max<long long>(top, d);
         }
         CHECK(top > ceiling / 2);  // jitter spans the range, not a fixed pause
     }
-    CHECK(poolbench::internal::retry_backoff({.base = 0ms}, 3).count() == 0);
+    CHECK(poolbench::internal::backoff({.base = 0ms}, 3).count() == 0);
+    // The connector's defaults: 10 ms doubling to at most 1 s, whatever the retry number.
+    const poolbench::RetryPolicy connect = poolbench::PoolConfig{}.connect_retry;
+    CHECK(connect.max_attempts == 3);
+    for (const int retry : {1, 7, 8, 40, 1000}) {
+        const std::chrono::milliseconds ceiling{std::min(10LL << std::min(retry - 1, 20), 1000LL)};
+        for (int i = 0; i < 50; ++i) CHECK(poolbench::internal::backoff(connect, retry) <= ceiling);
+    }
+}
+
+TEST_CASE("RetryPolicy is validated in one place, for the connector and run_in_transaction alike", "[unit][tx]") {
+    CHECK(poolbench::RetryPolicy{}.why_invalid().empty());
+    CHECK(poolbench::PoolConfig{}.connect_retry.why_invalid().empty());
+    CHECK(poolbench::RetryPolicy{.max_attempts = 1, .base = 0ms, .max = 0ms}.why_invalid().empty());
+    CHECK(poolbench::RetryPolicy{.max_attempts = 0}.why_invalid() ==
+          "max_attempts is 0; it must be at least 1 (1 = no retries)");
+    CHECK(poolbench::RetryPolicy{.max_attempts = 2, .base = -1ms, .max = 5ms}.why_invalid() ==
+          "base is negative (-1 ms); use 0 for no pause");
+    CHECK(poolbench::RetryPolicy{.max_attempts = 2, .base = 5ms, .max = 1ms}.why_invalid() ==
+          "max (1 ms) is below base (5 ms); raise max or lower base");
+
+    Fixture f(Backend::sqlite);
+    int runs = 0;
+    auto body = [&runs](Transaction&) { ++runs; };
+    // max below base used to be accepted here (capped at max) while PoolConfig refused it:
+    // one rule now, checked before anything runs.
+    CHECK_THROWS_WITH(poolbench::run_in_transaction(f.pool, {}, body, {.max_attempts = 3, .base = 5ms, .max = 1ms}),
+                      "RetryPolicy::max (1 ms) is below base (5 ms); raise max or lower base");
+    CHECK_THROWS_WITH(poolbench::run_in_transaction(f.pool, {}, body, {.max_attempts = 0}),
+                      "RetryPolicy::max_attempts is 0; it must be at least 1 (1 = no retries)");
+    CHECK(runs == 0);
+    CHECK(f.script().take().empty());
 }
 
 TEST_CASE("run_in_transaction commits and returns the body's result", "[unit][tx]") {
-    Fixture f("sqlite");
+    Fixture f(Backend::sqlite);
     const auto n = poolbench::run_in_transaction(f.pool, {.sqlite_mode = SqliteMode::immediate},
                                                  [](Transaction& tx) {
                                                      tx.execute("INSERT 1");
@@ -466,7 +500,7 @@ TEST_CASE("run_in_transaction re-runs the body on busy and serialization errors"
     };
 
     SECTION("SQLITE_BUSY on a statement, twice") {
-        Fixture f("sqlite");
+        Fixture f(Backend::sqlite);
         f.script().fail_next("INSERT", "SQLITE_BUSY", 2);
         CHECK(poolbench::run_in_transaction(f.pool, {}, body, fast) == 3);
         CHECK(f.pool.stats().transaction_retries == 2);
@@ -474,27 +508,27 @@ TEST_CASE("run_in_transaction re-runs the body on busy and serialization errors"
                                        "ROLLBACK", "BEGIN DEFERRED", "INSERT 1", "COMMIT"});
     }
     SECTION("SQLITE_BUSY_SNAPSHOT and SQLITE_LOCKED") {
-        Fixture f("sqlite");
+        Fixture f(Backend::sqlite);
         f.script().fail_next("INSERT", "SQLITE_BUSY_SNAPSHOT", 1);
         f.script().fail_next("BEGIN", "SQLITE_LOCKED", 1);
         CHECK(poolbench::run_in_transaction(f.pool, {}, body, fast) == 2);  // BEGIN failures run no body
         CHECK(f.pool.stats().transaction_retries == 2);
     }
     SECTION("busy on COMMIT") {
-        Fixture f("sqlite");
+        Fixture f(Backend::sqlite);
         f.script().fail_next("COMMIT", "SQLITE_BUSY", 3);
         CHECK(poolbench::run_in_transaction(f.pool, {}, body, fast) == 4);
         CHECK(f.pool.stats().transaction_retries == 3);
     }
     SECTION("PostgreSQL 40001 and 40P01") {
-        Fixture f("postgresql");
+        Fixture f(Backend::postgresql);
         f.script().fail_next("INSERT", "40001", 1);
         f.script().fail_next("COMMIT", "40P01", 1);
         CHECK(poolbench::run_in_transaction(f.pool, {.isolation = Isolation::serializable}, body, fast) == 3);
         CHECK(f.pool.stats().transaction_retries == 2);
     }
     SECTION("other errors propagate at once") {
-        Fixture f("postgresql");
+        Fixture f(Backend::postgresql);
         f.script().fail_next("INSERT", "23505", 1);
         CHECK_THROWS_AS(poolbench::run_in_transaction(f.pool, {}, body, fast), QueryError);
         CHECK(runs == 1);
@@ -506,7 +540,7 @@ TEST_CASE("run_in_transaction re-runs the body on busy and serialization errors"
         CHECK(f.pool.stats().active == 0);
     }
     SECTION("attempts used up: the last error is rethrown") {
-        Fixture f("sqlite");
+        Fixture f(Backend::sqlite);
         f.script().fail_next("INSERT", "SQLITE_BUSY", 100);
         try {
             (void)poolbench::run_in_transaction(f.pool, {}, body, fast);
@@ -519,7 +553,7 @@ TEST_CASE("run_in_transaction re-runs the body on busy and serialization errors"
         CHECK(f.pool.stats().active == 0);
     }
     SECTION("max_attempts 1 means no retries; 0 is a usage error") {
-        Fixture f("sqlite");
+        Fixture f(Backend::sqlite);
         f.script().fail_next("INSERT", "SQLITE_BUSY", 1);
         CHECK_THROWS_AS(poolbench::run_in_transaction(f.pool, {}, body, {.max_attempts = 1}), QueryError);
         CHECK(f.pool.stats().transaction_retries == 0);
@@ -616,7 +650,7 @@ TEST_CASE("WriterGate timeout names the gate and does not block the queue", "[un
 }
 
 TEST_CASE("run_in_transaction through a WriterGate returns the lease, then the turn", "[unit][gate]") {
-    Fixture f("sqlite", 1);
+    Fixture f(Backend::sqlite, 1);
     poolbench::WriterGate gate("g");
     const poolbench::RetryPolicy fast{.max_attempts = 3, .base = 0ms, .max = 0ms};
     f.script().fail_next("INSERT", "SQLITE_BUSY", 1);

@@ -1,6 +1,8 @@
 // poolbench/config.hpp — pool settings and their validation.
 //
-// Thread-safety: a plain value type. Pool copies it at construction.
+// Thread-safety: plain value types. Pool copies its PoolConfig at construction;
+// validate() and RetryPolicy::why_invalid() only read, so const calls from several
+// threads are safe.
 #pragma once
 
 #include <chrono>
@@ -27,6 +29,22 @@ struct LeakReport {
     /// The acquiring call stack, innermost first, "function at file:line", with the
     /// pool's own frames removed. Empty when this acquire was not sampled.
     std::vector<std::string> stack;
+};
+
+/// How a failed operation is tried again: up to max_attempts tries in all, with
+/// exponential backoff and full jitter between them — before retry n (1-based) a
+/// uniformly random pause in [0, min(max, base * 2^(n-1))]. One shape for both retry
+/// loops of the library: opening a connection (PoolConfig::connect_retry) and re-running
+/// a transaction (run_in_transaction, transaction.hpp). The defaults here are
+/// run_in_transaction's; connect_retry has its own.
+struct RetryPolicy {
+    int max_attempts = 10;  ///< 1 = no retries
+    std::chrono::milliseconds base{2};
+    std::chrono::milliseconds max{250};
+
+    /// "" when the policy is usable, else what is wrong with it, naming the field:
+    /// max_attempts below 1, a negative base, or max below base.
+    [[nodiscard]] std::string why_invalid() const;
 };
 
 /// Which idle connection a new acquire prefers when it has no recently used one.
@@ -72,11 +90,11 @@ struct PoolConfig {
     /// and find dead ones before a caller does (0: off).
     std::chrono::milliseconds keepalive_interval{0};
 
-    /// Opening a connection: up to connect_attempts tries per acquire, within its deadline,
-    /// with exponential backoff and full jitter between them.
-    int connect_attempts = 3;
-    std::chrono::milliseconds connect_backoff_base{10};
-    std::chrono::milliseconds connect_backoff_max{1'000};
+    /// Opening a connection: up to connect_retry.max_attempts tries per acquire, within
+    /// its deadline, with exponential backoff and full jitter between them (RetryPolicy).
+    /// A shutdown ends the pause at once; an open circuit breaker ends the retries.
+    RetryPolicy connect_retry{.max_attempts = 3, .base = std::chrono::milliseconds{10},
+                              .max = std::chrono::milliseconds{1'000}};
     /// Circuit breaker: after breaker_failures consecutive connection failures, acquires
     /// that would open a connection fail at once with CircuitOpen for breaker_cooldown;
     /// then one probe is let through (half-open), and its success closes the breaker.

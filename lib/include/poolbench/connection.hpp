@@ -25,6 +25,12 @@
 
 namespace poolbench {
 
+/// Which database a Driver talks to. to_string gives the names reports print
+/// ("sqlite", "postgresql", "null").
+enum class Backend { sqlite, postgresql, null };
+
+[[nodiscard]] std::string_view to_string(Backend b) noexcept;
+
 /// One SQL value: NULL, integer, real or text.
 using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
 
@@ -87,8 +93,9 @@ public:
     /// Opens a new connection, giving up at `deadline`. Throws ConnectError.
     virtual std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) = 0;
 
-    /// "sqlite", "postgresql" or "null" (a decorator reports the backend it wraps).
-    [[nodiscard]] virtual std::string_view backend() const noexcept = 0;
+    /// The database it talks to (a decorator reports the backend it wraps; a driver for
+    /// anything else, e.g. a test fake, says Backend::null: plain BEGIN / COMMIT).
+    [[nodiscard]] virtual Backend backend() const noexcept = 0;
 
     /// The database this driver opens, as a URL with any password redacted.
     [[nodiscard]] virtual std::string describe() const = 0;

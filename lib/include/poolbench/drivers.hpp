@@ -57,7 +57,7 @@ class FaultDriver final : public Driver {
 public:
     FaultDriver(std::shared_ptr<Driver> inner, std::shared_ptr<FaultSettings> settings);
     std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) override;
-    [[nodiscard]] std::string_view backend() const noexcept override;
+    [[nodiscard]] Backend backend() const noexcept override;
     [[nodiscard]] std::string describe() const override;
     [[nodiscard]] std::uint64_t connects() const noexcept { return connects_.load(); }
 

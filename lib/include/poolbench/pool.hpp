@@ -150,11 +150,12 @@ public:
     /// run_in_transaction; callers with their own retry loops may call it too).
     void note_transaction_retry() noexcept;
 
-    /// A snapshot, not stopped in time. Under load the figures may disagree with each
-    /// other by the operations in flight: gauges (total, waiting) are read under the pool
-    /// lock, but active and idle are counted slot by slot while lock-free acquires and
-    /// returns go on, and counters and histograms are summed from per-thread shards. When
-    /// the pool is quiet (no call running) they agree: active + idle == total,
+    /// A snapshot, not stopped in time. The gauges are read under the pool lock, active and
+    /// idle in one pass over the slots, so active + idle <= total always (the rest are being
+    /// opened or pinged); but lock-free acquires and returns go on meanwhile, so under load
+    /// the split between active and idle, and the counters and histograms summed from
+    /// per-thread shards, may be a moment old and disagree by the operations in flight.
+    /// When the pool is quiet (no call running) everything agrees: active + idle == total,
     /// acquires == hits + misses, and created - destroyed == total. peak_active is
     /// the highest count seen by any slow-path acquire, release hand-off or stats() call:
     /// a spike served only by the lock-free fast path may go unrecorded.

@@ -119,17 +119,13 @@ struct TxOptions {
 /// Throws UsageError for options the backend cannot honour (read_only on SQLite).
 [[nodiscard]] std::string begin_statement(Backend backend, const TxOptions& options);
 
-/// The Backend a driver reports ("sqlite", "postgresql"); anything else maps to null
-/// (plain BEGIN / COMMIT).
-[[nodiscard]] Backend backend_of(const Driver& driver) noexcept;
-
 class Transaction {
 public:
     /// Begins an outermost transaction on the lease's connection. Throws UsageError for an
     /// empty lease or one whose connection is already in a transaction, QueryError when
     /// BEGIN fails.
     Transaction(Lease& lease, Backend backend, TxOptions options = {});
-    /// Same, with the backend taken from the pool's driver.
+    /// Same, with the backend taken from the pool's driver (Driver::backend()).
     Transaction(Lease& lease, const Pool& pool, TxOptions options = {});
     /// Begins a savepoint inside `outer`, which must be the innermost open transaction.
     explicit Transaction(Transaction& outer);
@@ -195,15 +191,6 @@ private:
     std::exception_ptr poisoned_;  // an inner rollback failed: commit must not succeed
 };
 
-/// Retries for run_in_transaction: up to max_attempts runs of the body in all, with
-/// exponential backoff and full jitter between them (a uniformly random pause in
-/// [0, min(max, base * 2^(retry-1))]).
-struct RetryPolicy {
-    int max_attempts = 10;
-    std::chrono::milliseconds base{2};
-    std::chrono::milliseconds max{250};
-};
-
 /// True for errors a fresh attempt of the whole transaction may not hit: a QueryError whose
 /// kind() is busy (SQLITE_BUSY* / SQLITE_LOCKED*), serialization_failure (PostgreSQL
 /// 40001) or deadlock (40P01).
@@ -229,9 +216,6 @@ private:
 void run_with_retries(Pool& pool, const TxOptions& options, TxBodyRef body, const RetryPolicy& policy,
                       WriterGate* gate);
 
-/// The pause before retry number `retry` (1-based) under `policy`: full jitter.
-[[nodiscard]] std::chrono::microseconds retry_backoff(const RetryPolicy& policy, int retry) noexcept;
-
 }  // namespace internal
 
 /// Acquires a lease (through `gate` when given: see writer_gate.hpp), begins a transaction
@@ -242,7 +226,9 @@ void run_with_retries(Pool& pool, const TxOptions& options, TxBodyRef body, cons
 /// propagate at once (after rollback). When max_attempts runs are used up the last error
 /// is rethrown. The body may run several times: keep side effects outside the database
 /// idempotent. If the body commits or rolls back `tx` itself, that is respected.
-/// Throws UsageError for max_attempts < 1 or negative durations.
+/// `policy` (RetryPolicy, config.hpp; defaults 10 runs, 2 ms base, 250 ms max): up to
+/// max_attempts runs in all. Throws UsageError, before running anything, for a policy
+/// RetryPolicy::why_invalid() rejects (max_attempts < 1, negative base, max below base).
 template <class Body>
 std::invoke_result_t<Body&, Transaction&> run_in_transaction(Pool& pool, TxOptions options, Body&& body,
                                                              RetryPolicy policy = {}, WriterGate* gate = nullptr) {

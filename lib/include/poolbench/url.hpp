@@ -11,16 +11,14 @@
 // Thread-safety: free functions are reentrant; DbUrl is a plain value type.
 #pragma once
 
+#include "poolbench/connection.hpp"  // Backend
+
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace poolbench {
-
-enum class Backend { sqlite, postgresql, null };
-
-[[nodiscard]] std::string_view to_string(Backend b) noexcept;
 
 struct DbUrl {
     Backend backend = Backend::null;

@@ -197,12 +197,10 @@ PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
     Connector::Opened o;
     std::string msg;
     bool closed_meanwhile = false;
+    o = connector_.open(deadline);
     {
         MutexLock lk(mu_);
         for (int attempt = 1;; ++attempt) {
-            lk.unlock();
-            o = connector_.open(deadline);
-            lk.lock();
             if (o.failure.empty() || closed_) break;
             connect_failed(o.failure);
             const std::int64_t now = now_ns();
@@ -212,6 +210,9 @@ PoolCore::Taken PoolCore::open_into(std::uint32_t slot, std::int64_t deadline) {
             while (!closed_ && closing_cv_.wait_until(lk.native(), until) != std::cv_status::timeout) {
             }
             if (closed_) break;
+            lk.unlock();
+            o = connector_.open(deadline);
+            lk.lock();
         }
         --pending_;
         if (o.failure.empty() && !closed_) {

@@ -45,11 +45,11 @@ bool CircuitBreaker::on_failure(const std::string& error, Now now) {
     return true;
 }
 
-void CircuitBreaker::move_to(BreakerState to, std::string reason, Now now) noexcept {
+void CircuitBreaker::move_to(BreakerState to, std::string_view reason, Now now) noexcept {
     state_ = to;
     ++transitions_;
     try {
-        history_.push_back(BreakerTransition{now.wall, to, std::move(reason)});
+        history_.push_back(BreakerTransition{now.wall, to, std::string(reason)});
         if (history_.size() > 32) history_.pop_front();
     } catch (...) {
         // Out of memory for the history: the state itself has changed.

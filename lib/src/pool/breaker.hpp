@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 
 namespace poolbench::internal {
 
@@ -54,7 +55,7 @@ public:
     [[nodiscard]] const std::deque<BreakerTransition>& history() const noexcept { return history_; }
 
 private:
-    void move_to(BreakerState to, std::string reason, Now now) noexcept;
+    void move_to(BreakerState to, std::string_view reason, Now now) noexcept;
 
     const int failures_;
     const std::int64_t cooldown_ns_;

@@ -1,27 +1,16 @@
 // pool/connector.cpp — one connection attempt, and the backoff between attempts.
 #include "connector.hpp"
 
+#include "../backoff.hpp"
 #include "poolbench/error.hpp"
 #include "time.hpp"
 
 #include <algorithm>
-#include <random>
-#include <thread>
 
 namespace poolbench::internal {
 
-double uniform01() noexcept {
-    thread_local std::minstd_rand rng(static_cast<std::minstd_rand::result_type>(
-        std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
-        static_cast<std::size_t>(Clock::now().time_since_epoch().count())));
-    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-}
-
 Connector::Connector(std::shared_ptr<Driver> driver, const PoolConfig& config)
-    : driver_(std::move(driver)),
-      attempts_(config.connect_attempts),
-      base_ns_(to_ns(config.connect_backoff_base)),
-      max_ns_(to_ns(config.connect_backoff_max)) {
+    : driver_(std::move(driver)), retry_(config.connect_retry) {
     if (!driver_) throw ConfigError("pool '" + config.name + "': no driver given");
 }
 
@@ -41,10 +30,6 @@ Connector::Opened Connector::open(std::int64_t deadline_ns) const noexcept {
     return o;
 }
 
-std::int64_t Connector::backoff_ns(int attempt) const noexcept {
-    const double cap = std::min(static_cast<double>(max_ns_),
-                                static_cast<double>(base_ns_) * static_cast<double>(1 << std::clamp(attempt - 1, 0, 20)));
-    return static_cast<std::int64_t>(cap * uniform01());
-}
+std::int64_t Connector::backoff_ns(int attempt) const noexcept { return backoff(retry_, attempt).count(); }
 
 }  // namespace poolbench::internal

@@ -35,20 +35,16 @@ public:
     /// gets at least a second even when called at (or past) the deadline.
     Opened open(std::int64_t deadline_ns) const noexcept;
     /// Another attempt is allowed after `attempt` (1-based) failed ones.
-    [[nodiscard]] bool may_retry(int attempt) const noexcept { return attempt < attempts_; }
-    /// The pause after failed attempt `attempt`: uniform in [0, min(max, base * 2^(attempt-1))].
+    [[nodiscard]] bool may_retry(int attempt) const noexcept { return attempt < retry_.max_attempts; }
+    /// The pause after failed attempt `attempt`: the library's one full-jitter backoff
+    /// (backoff.hpp) under PoolConfig::connect_retry.
     [[nodiscard]] std::int64_t backoff_ns(int attempt) const noexcept;
 
     [[nodiscard]] const Driver& driver() const noexcept { return *driver_; }
 
 private:
     const std::shared_ptr<Driver> driver_;
-    const int attempts_;
-    const std::int64_t base_ns_;
-    const std::int64_t max_ns_;
+    const RetryPolicy retry_;
 };
-
-/// A uniform double in [0, 1) from a per-thread generator (backoff and lifetime jitter).
-double uniform01() noexcept;
 
 }  // namespace poolbench::internal

@@ -3,6 +3,7 @@
 // public Pool and Lease that forward to it.
 #include "core.hpp"
 
+#include "../backoff.hpp"
 #include "poolbench/error.hpp"
 
 #include <algorithm>
@@ -121,8 +122,9 @@ PoolStats PoolCore::stats() const {
     st.total = total_;
     st.pending = pending_;
     st.waiting = queue_.size();
-    st.idle = slots_.count(idle);
-    st.active = slots_.count(leased);
+    const auto now_in = slots_.counts();  // one pass: active + idle never exceeds total
+    st.idle = now_in.idle;
+    st.active = now_in.leased;
     counters_.peak_active = std::max(counters_.peak_active, st.active);
     st.peak_active = counters_.peak_active;
     st.max_size = max_;
@@ -337,8 +339,9 @@ void PoolCore::note_peaks() noexcept { counters_.peak_active = std::max(counters
 std::string PoolCore::state_line() const {
     // Every connection accounted for, so the line never reads as a contradiction
     // ("0/10 in use, 46 waiting" while all ten were being opened).
-    const std::size_t leased_now = slots_.count(leased);
-    const std::size_t idle_now = slots_.count(idle);
+    const auto now_in = slots_.counts();  // one pass, see counts()
+    const std::size_t leased_now = now_in.leased;
+    const std::size_t idle_now = now_in.idle;
     const std::size_t opening = total_ > leased_now + idle_now ? total_ - leased_now - idle_now : 0;
     std::string line = std::to_string(leased_now) + "/" + std::to_string(max_) + " in use, " +
                        std::to_string(idle_now) + " idle";

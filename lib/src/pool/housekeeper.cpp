@@ -131,10 +131,10 @@ std::int64_t PoolCore::lifecycle_pass() {
     }
     if (victims.empty() && to_ping.empty()) return next;
     counters_.keepalives += to_ping.size();
+    std::vector<bool> alive(to_ping.size());  // allocated before unlocking: nothing below throws
     mu_.unlock();
     victims.clear();
-    std::vector<bool> alive;
-    for (auto [i, w] : to_ping) alive.push_back(slots_[i].conn->ping());  // reserved: ours alone
+    for (std::size_t k = 0; k < to_ping.size(); ++k) alive[k] = slots_[to_ping[k].first].conn->ping();  // reserved: ours alone
     mu_.lock();
     for (std::size_t k = 0; k < to_ping.size(); ++k) {
         const auto [i, w] = to_ping[k];
@@ -163,6 +163,10 @@ std::int64_t PoolCore::lifecycle_pass() {
 
 void PoolCore::check_leaks() {
     std::vector<LeakTracker::Finding> findings;
+    try {
+        findings.reserve(slots_.capacity());  // a finding is never dropped for want of room
+    } catch (...) {
+    }
     // One clock reading for the pass; publishing (which symbolizes stacks) after the scan.
     const std::int64_t now = now_ns();
     mu_.unlock();
@@ -179,7 +183,10 @@ void PoolCore::check_leaks() {
                 MutexLock lk(mu_);
                 bool room = true;
                 try {
-                    reclaimed_.reserve(reclaimed_.size() + 1);  // so the push_back below cannot throw
+                    // So the push_back below cannot throw; doubling, so a growing list is not
+                    // moved on every reclaim.
+                    if (reclaimed_.size() == reclaimed_.capacity())
+                        reclaimed_.reserve(std::max<std::size_t>(4, 2 * reclaimed_.size()));
                 } catch (...) {
                     room = false;  // out of memory: try again next pass
                 }

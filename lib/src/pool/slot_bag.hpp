@@ -109,6 +109,23 @@ public:
         return n;
     }
 
+    struct Counts {
+        std::size_t idle = 0;
+        std::size_t leased = 0;
+    };
+    /// Idle and leased slots in one pass, each slot's word read once: when slots enter and
+    /// leave {idle, leased} only under the owner's lock, held here, idle + leased is exact
+    /// even while lock-free takes and returns move slots between the two.
+    [[nodiscard]] Counts counts() const noexcept {
+        Counts c;
+        for (std::uint32_t i = 0; i < capacity_; ++i) {
+            const std::uint32_t k = slot_word::kind_of(entries_[i].state.load(std::memory_order_acquire));
+            c.idle += k == slot_word::idle ? 1 : 0;
+            c.leased += k == slot_word::leased ? 1 : 0;
+        }
+        return c;
+    }
+
     /// True if some slot is idle (seq_cst: one side of the pool's Dekker pairs).
     [[nodiscard]] bool any_idle() const noexcept {
         for (std::uint32_t i = 0; i < capacity_; ++i)

@@ -1,13 +1,22 @@
-// error.cpp — Rows::int_at and the names of DestroyReason values.
+// connection.cpp — the out-of-line parts of connection.hpp: Rows::int_at and the names
+// of Backend values.
 #include "poolbench/connection.hpp"
 #include "poolbench/error.hpp"
-#include "poolbench/stats.hpp"
 
 #include <string>
 #include <type_traits>
 #include <variant>
 
 namespace poolbench {
+
+std::string_view to_string(Backend b) noexcept {
+    switch (b) {
+        case Backend::sqlite: return "sqlite";
+        case Backend::postgresql: return "postgresql";
+        case Backend::null: return "null";
+    }
+    return "unknown";
+}
 
 namespace {
 
@@ -45,31 +54,6 @@ std::int64_t Rows::int_at(std::size_t r, std::size_t c) const {
     if (const auto* i = std::get_if<std::int64_t>(&row[c])) return *i;
     throw UsageError("Rows::int_at(" + std::to_string(r) + ", " + std::to_string(c) + "): the value is " +
                      std::string(type_name(row[c])) + ", not an integer");
-}
-
-std::string_view to_string(BreakerState s) noexcept {
-    switch (s) {
-        case BreakerState::closed: return "closed";
-        case BreakerState::open: return "open";
-        case BreakerState::half_open: return "half_open";
-    }
-    return "unknown";
-}
-
-std::string_view to_string(DestroyReason r) noexcept {
-    switch (r) {
-        case DestroyReason::broken: return "broken";
-        case DestroyReason::validation: return "validation";
-        case DestroyReason::reset: return "reset";
-        case DestroyReason::idle: return "idle";
-        case DestroyReason::lifetime: return "lifetime";
-        case DestroyReason::shutdown: return "shutdown";
-        case DestroyReason::surplus: return "surplus";
-        case DestroyReason::evicted: return "evicted";
-        case DestroyReason::revoked: return "revoked";
-        case DestroyReason::count_: break;
-    }
-    return "unknown";
 }
 
 }  // namespace poolbench
