@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
 #include <exception>
 #include <string>
 #include <thread>
@@ -22,7 +25,7 @@ namespace poolbench::cli {
 // acquiring stacks the pool records. The check looks for the first one.
 Lease poolbench_leak_injected_lease(Pool& pool, std::chrono::milliseconds timeout);
 void poolbench_leak_legitimate_hold(Pool& pool, std::size_t count, std::chrono::milliseconds hold,
-                                    std::chrono::milliseconds timeout);
+                                    std::chrono::milliseconds timeout, const std::stop_token& stop);
 
 [[gnu::noinline]] Lease poolbench_leak_injected_lease(Pool& pool, std::chrono::milliseconds timeout) {
     Lease lease = pool.acquire(timeout);
@@ -31,11 +34,15 @@ void poolbench_leak_legitimate_hold(Pool& pool, std::size_t count, std::chrono::
 }
 
 [[gnu::noinline]] void poolbench_leak_legitimate_hold(Pool& pool, std::size_t count, std::chrono::milliseconds hold,
-                                                      std::chrono::milliseconds timeout) {
+                                                      std::chrono::milliseconds timeout, const std::stop_token& stop) {
     std::vector<Lease> held;
     held.reserve(count);
     for (std::size_t i = 0; i < count; ++i) held.push_back(pool.acquire(timeout));
-    std::this_thread::sleep_for(hold);  // the legitimate hold itself: under the threshold
+    // The legitimate hold itself, under the threshold; cut short when the fault ends early.
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    (void)cv.wait_for(lock, stop, hold, [] { return false; });
     held.clear();
     asm volatile("" ::: "memory");
 }
@@ -222,10 +229,10 @@ public:
 
         // The legitimate holds run beside the leaks: only the leaks may be reported.
         if (spec.holds > 0) {
-            holder_ = std::jthread([this, hold] {
+            holder_ = std::jthread([this, hold](const std::stop_token& stop) {
                 name_this_thread("pb-holder");
                 try {
-                    poolbench_leak_legitimate_hold(pool_, spec_.holds, hold, spec_.timeout);
+                    poolbench_leak_legitimate_hold(pool_, spec_.holds, hold, spec_.timeout, stop);
                 } catch (...) {
                     holder_error_ = std::current_exception();
                 }
@@ -236,7 +243,10 @@ public:
     }
 
     void stop() override {
-        if (holder_.joinable()) holder_.join();
+        if (holder_.joinable()) {
+            holder_.request_stop();  // a hold still going when the fault ends early ends now
+            holder_.join();
+        }
         if (!spec_.await_detection) await_reports();
         if (reclaim_.count() > 0 && !revoked_checked_ && current().injected_reclaimed >= spec_.leaks) check_revoked();
         leaker_.finish();  // the late returns, then the final classification (on the leaker thread)
@@ -274,8 +284,10 @@ public:
                                check_.returned_late == 1 ? "" : "s");
         }
         if (spec_.await_detection && !awaited_) {
-            out += fmt::format("; the pool did not report{} every lease within {} ms, so the phase's load did not run",
-                               reclaim_.count() > 0 ? " and reclaim" : "", spec_.timeout.count());
+            out += interrupted_while_waiting_
+                       ? std::string("; interrupted while waiting for the pool's reports, so the phase's load did not run")
+                       : fmt::format("; the pool did not report{} every lease within {} ms, so the phase's load did not run",
+                                     reclaim_.count() > 0 ? " and reclaim" : "", spec_.timeout.count());
         }
         return out;
     }
@@ -293,6 +305,7 @@ private:
             if (awaited_) check_revoked();
         }
         check_.detection_wait_ms = std::chrono::duration<double, std::milli>(Clock::now() - injected_at).count();
+        interrupted_while_waiting_ = !awaited_ && interrupt_ != nullptr && interrupt_->load();
     }
 
     /// The housekeeper publishes a report once its trace is symbolized (the first of a
@@ -337,6 +350,7 @@ private:
     Classified final_;
     LeakCheckSection check_;
     bool awaited_ = false;
+    bool interrupted_while_waiting_ = false;
     bool revoked_checked_ = false;
     bool stopped_ = false;
     std::exception_ptr holder_error_;
