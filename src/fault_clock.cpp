@@ -25,10 +25,13 @@ FaultClock::FaultClock(const PhaseSpec& phase, FaultTargets& targets, std::strin
 
 FaultClock::~FaultClock() { (void)finish(); }
 
-void FaultClock::start_faults_at_zero() {
+bool FaultClock::start_faults_at_zero() {
+    bool load = true;
     for (auto& f : runs_) {
         if (f.spec->at.count() == 0) begin(f);
+        if (f.stopped_phase) load = false;
     }
+    return load;
 }
 
 void FaultClock::start(Clock::time_point phase_start) {
@@ -46,6 +49,10 @@ void FaultClock::begin(FaultRun& f) {
     try {
         active_[i] = start_fault(*f.spec, targets_, table_);
         f.started = Clock::now();
+        if (active_[i]->stops_phase()) {
+            f.stopped_phase = true;
+            stop_phase_ = true;
+        }
     } catch (const std::exception& e) {
         probe_.store(previous, std::memory_order_release);  // an earlier fault still in effect keeps its probe
         f.error = fmt::format("did not start: {}", e.what());
@@ -65,6 +72,7 @@ void FaultClock::end(FaultRun& f, std::unique_ptr<ActiveFault>& active) {
         f.reverted = f.spec->kind == FaultKind::pg_restart;  // a command that failed leaves nothing to undo
     }
     f.detail = active->detail();
+    f.leak_check = active->leak_check();
     f.ended = Clock::now();
     active.reset();
 }

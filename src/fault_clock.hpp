@@ -31,6 +31,8 @@ struct FaultRun {
     bool reverted = false;
     std::string error;
     std::string detail;
+    bool stopped_phase = false;                ///< the fault kept the phase's load from running
+    std::optional<LeakCheckSection> leak_check;  ///< a leak fault's findings
     std::unique_ptr<OutageProbe> probe = std::make_unique<OutageProbe>();
 };
 
@@ -44,7 +46,8 @@ public:
     ~FaultClock();
 
     /// Starts the faults at 0 before the load does, so none of the phase runs without them.
-    void start_faults_at_zero();
+    /// Returns false when one of them keeps the phase's load from running (stops_phase).
+    [[nodiscard]] bool start_faults_at_zero();
     /// Starts the clock at the phase's start (RunHooks::on_start).
     void start(std::chrono::steady_clock::time_point phase_start);
     /// The probe of the fault started last, for the workers (RunHooks::probe).

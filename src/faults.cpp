@@ -445,42 +445,6 @@ private:
 
 }  // namespace
 
-// Not static and not inlined: the leak reports must show this frame, as a real leak shows
-// the function that forgot its lease.
-[[gnu::noinline]] Lease poolbench_scenario_leaked_lease(Pool& pool, std::chrono::milliseconds timeout) {
-    Lease lease = pool.acquire(timeout);
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // keeps the call a call
-    return lease;
-}
-
-namespace {
-
-class Leak final : public ActiveFault {
-public:
-    Leak(const FaultSpec& spec, const FaultTargets& t) {
-        if (t.pool == nullptr) throw FaultFailure("the leak fault needs the pool");
-        for (std::uint32_t i = 0; i < spec.leaks; ++i) {
-            try {
-                leases_.push_back(poolbench_scenario_leaked_lease(*t.pool, spec.timeout));
-                ++leaked_;
-            } catch (const Error& e) {
-                throw FaultFailure(fmt::format("leaking lease {} of {}: {}", i + 1, spec.leaks, e.what()));
-            }
-        }
-    }
-    void stop() override { leases_.clear(); }
-    [[nodiscard]] std::string detail() const override {
-        return fmt::format("{} lease{} held from poolbench_scenario_leaked_lease() until the fault ended", leaked_,
-                           leaked_ == 1 ? "" : "s");
-    }
-
-private:
-    std::vector<Lease> leases_;
-    std::size_t leaked_ = 0;
-};
-
-}  // namespace
-
 std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets, const std::string& default_table) {
     const std::string& table = spec.table.empty() ? default_table : spec.table;
     try {
@@ -491,7 +455,7 @@ std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& ta
             case FaultKind::pg_restart: return std::make_unique<PgRestart>(spec, targets);
             case FaultKind::connection_storm: return std::make_unique<ConnectionStorm>(targets);
             case FaultKind::latency: return std::make_unique<Latency>(spec, targets);
-            case FaultKind::leak: return std::make_unique<Leak>(spec, targets);
+            case FaultKind::leak: return start_leak_fault(spec, targets);
         }
     } catch (const FaultFailure&) {
         throw;

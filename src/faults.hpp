@@ -11,13 +11,16 @@
 //   pg.restart             --restart-command, run with a timeout, its output kept
 //   connection_storm       every pooled connection dropped and new ones refused
 //   latency                added latency with jitter on each statement (FaultDriver)
-//   leak                   leases leaked from poolbench_scenario_leaked_lease()
+//   leak                   leases leaked from poolbench_leak_injected_lease() by a thread of
+//                          its own, beside legitimate holds; the reports classified at
+//                          the end (leak_fault.hpp)
 //
 // Thread-safety: an ActiveFault is started, ticked and stopped by one thread (the fault
 // clock). BackendRegistry is safe from any thread. TrackingDriver is a Driver (safe from
 // any number of threads); its connections follow Connection's contract.
 #pragma once
 
+#include "report.hpp"
 #include "scenario.hpp"
 
 #include <poolbench/connection.hpp>
@@ -25,9 +28,11 @@
 #include <poolbench/pool.hpp>
 #include <poolbench/url.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -67,6 +72,8 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+class LeakLog;
+
 /// What faults act on.
 struct FaultTargets {
     std::shared_ptr<Driver> driver;           ///< the real driver: side connections
@@ -76,6 +83,8 @@ struct FaultTargets {
     std::string restart_command;              ///< --restart-command ("" = none)
     std::shared_ptr<BackendRegistry> backends; ///< PostgreSQL only
     std::string self_exe;                     ///< this binary, for sqlite.lock's holder process
+    const std::atomic<bool>* interrupt = nullptr;  ///< Ctrl-C (a leak fault's awaited detection stops on it)
+    std::shared_ptr<LeakLog> leak_log;        ///< the pool's leak reports (when a phase has a leak fault)
 };
 
 /// A fault in effect. stop() reverts it and is called exactly once, also on failure and
@@ -93,7 +102,15 @@ public:
     virtual void stop() = 0;
     /// What the fault did, for the report.
     [[nodiscard]] virtual std::string detail() const { return {}; }
+    /// True when the phase's load must not run: what the fault waited for at its start did
+    /// not happen (a leak fault's awaited detection).
+    [[nodiscard]] virtual bool stops_phase() const { return false; }
+    /// A leak fault's check, once stopped.
+    [[nodiscard]] virtual std::optional<LeakCheckSection> leak_check() const { return std::nullopt; }
 };
+
+/// The leak fault (leak_fault.hpp).
+[[nodiscard]] std::unique_ptr<ActiveFault> start_leak_fault(const FaultSpec& spec, FaultTargets& targets);
 
 /// Starts `spec`; throws FaultFailure when it cannot. `default_table` is the table
 /// pg.lock_table locks when the fault names none (the phase's workload table).

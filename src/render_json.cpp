@@ -138,24 +138,26 @@ Json phase_json(const PhaseRecord& p) {
 }
 
 Json fault_json(const FaultRecord& f) {
-    return Json{{"index", f.index},
-                {"kind", f.kind},
-                {"phase", f.phase},
-                {"at_s", number(f.at_s)},
-                {"for_s", optional_number(f.for_s)},
-                {"started_s", optional_number(f.started_s)},
-                {"ended_s", optional_number(f.ended_s)},
-                {"reverted", f.reverted},
-                {"error", f.error},
-                {"detail", f.detail},
-                {"recovery_ms", optional_number(f.recovery_ms)},
-                {"recovery_basis", f.recovery_basis},
-                {"level_ops_s", round3(f.level_ops_s)},
-                {"outage_ms", optional_number(f.outage_ms)},
-                {"stalled_ms", round3(f.stalled_ms)},
-                {"failed", f.failed},
-                {"errors_by_class", error_counts(f.errors_by_class)},
-                {"leaks_reported", f.leaks_reported ? Json(*f.leaks_reported) : Json(nullptr)}};
+    Json j{{"index", f.index},
+           {"kind", f.kind},
+           {"phase", f.phase},
+           {"at_s", number(f.at_s)},
+           {"for_s", optional_number(f.for_s)},
+           {"started_s", optional_number(f.started_s)},
+           {"ended_s", optional_number(f.ended_s)},
+           {"reverted", f.reverted},
+           {"error", f.error},
+           {"detail", f.detail},
+           {"recovery_ms", optional_number(f.recovery_ms)},
+           {"recovery_basis", f.recovery_basis},
+           {"level_ops_s", round3(f.level_ops_s)},
+           {"outage_ms", optional_number(f.outage_ms)},
+           {"stalled_ms", round3(f.stalled_ms)},
+           {"failed", f.failed},
+           {"errors_by_class", error_counts(f.errors_by_class)},
+           {"leaks_reported", f.leaks_reported ? Json(*f.leaks_reported) : Json(nullptr)}};
+    if (f.leak_check) j["leak_check"] = leak_check(*f.leak_check);
+    return j;
 }
 
 }  // namespace

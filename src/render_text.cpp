@@ -102,7 +102,9 @@ void append_phases_and_faults(std::string& out, const Report& r) {
             } else {
                 out += "did not run";
             }
-            if (f.started_s && f.error.rfind("did not start", 0) != 0) {
+            if (f.started_s && f.error.rfind("did not start", 0) != 0 && f.recovery_basis.empty()) {
+                out += "; no load ran in its phase";
+            } else if (f.started_s && f.error.rfind("did not start", 0) != 0) {
                 fmt::format_to(it, "; recovery {}{}, outage {}, stalled {:.0f} ms, {} failed",
                                ms_or(f.recovery_ms, "not within the phase"),
                                f.recovery_basis == "after" ? " (against the level after it)" : "",

@@ -117,7 +117,7 @@ struct LeakGroup {
 [[nodiscard]] LeakRecord make_leak_record(const LeakReport& report);
 [[nodiscard]] std::string_view to_string(LeakReport::Kind kind) noexcept;
 
-/// What `poolbench leak` injected and what the pool found.
+/// What a leak fault injected and what the pool found (`poolbench leak`: the report's own).
 struct LeakCheckSection {
     std::uint64_t injected = 0;            ///< leases leaked on purpose
     std::uint64_t reported = 0;            ///< first reports (suspected, or a traced reclaim) of injected leases
@@ -258,8 +258,10 @@ struct FaultRecord {
     /// First failed operation → first success that began after it; 0 = nothing failed;
     /// none = still failing when the phase ended.
     std::optional<double> outage_ms;
-    /// leak faults: reports whose stack shows poolbench_scenario_leaked_lease (the injector).
+    /// leak faults: the leaked leases the pool reported (leak_check.reported).
     std::optional<std::uint64_t> leaks_reported;
+    /// leak faults: what was leaked and what the pool found (as `poolbench leak` reports it).
+    std::optional<LeakCheckSection> leak_check;
     double stalled_ms = 0;                    ///< longest stretch with no completed operation (blocked, not failed)
     std::uint64_t failed = 0;                 ///< operations that failed from the fault's start to its recovery
     ErrorCounts errors_by_class{};            ///< ... by class

@@ -55,6 +55,11 @@ struct FaultSpec {
     std::chrono::milliseconds latency{0};           ///< latency: added to each statement
     std::chrono::milliseconds jitter{0};            ///< latency: plus a uniform 0..jitter
     std::uint32_t leaks = 3;                        ///< leak: leases leaked
+    std::uint32_t holds = 0;                        ///< leak: leases held legitimately, then returned
+    std::chrono::milliseconds hold_for{0};          ///< leak: how long (0: half of [pool] leak_threshold)
+    /// leak: starting returns once the pool reported (and, when it reclaims, revoked) every
+    /// leaked lease; the fault then lasts until its phase ends (no 'for'). Only at = 0.
+    bool await_detection = false;
     std::chrono::milliseconds timeout{60'000};      ///< starting or reverting may take this long
     std::vector<ExpectText> expect;                 ///< scoped to this fault's record
     SourcePlace where;

@@ -242,7 +242,8 @@ void read_pool_table(const Reader& r, const toml::table& t, PoolConfig& p, bool&
 
 FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& phase) {
     r.only(t, fmt::format("a [[phase.fault]] of phase '{}'", phase),
-           {"kind", "at", "for", "mode", "table", "every", "latency", "jitter", "leaks", "timeout", "expect"});
+           {"kind", "at", "for", "mode", "table", "every", "latency", "jitter", "leaks", "holds", "hold_for", "timeout",
+            "expect"});
     FaultSpec f;
     f.where = {r.place(t)};
     const auto* kind = t.get("kind");
@@ -283,6 +284,8 @@ FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& p
         r.fail(t, "a latency fault needs latency (and optionally jitter), e.g. latency = \"50ms\"");
     }
     if (const auto* n = only_for("leaks", FaultKind::leak)) f.leaks = static_cast<std::uint32_t>(r.integer(*n, "leaks", 1, 1000));
+    if (const auto* n = only_for("holds", FaultKind::leak)) f.holds = static_cast<std::uint32_t>(r.integer(*n, "holds", 0, 1000));
+    if (const auto* n = only_for("hold_for", FaultKind::leak)) f.hold_for = r.duration(*n, "hold_for", false);
     // Starting or reverting: 10 s, but a restart command gets a minute.
     f.timeout = f.kind == FaultKind::pg_restart ? std::chrono::milliseconds{60'000} : std::chrono::milliseconds{10'000};
     if (const auto* n = t.get("timeout")) f.timeout = r.duration(*n, "timeout", false);

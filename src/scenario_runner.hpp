@@ -1,6 +1,9 @@
 // scenario_runner.hpp — the scenario engine: one pool for the whole run, the phases in
 // order through run_load, each phase's faults on a fault clock, recovery and outage
 // measured from the fine-grained timeline, one report, expectations evaluated on it.
+// stress, soak and leak are scenarios built from their flags; run loads one from TOML.
+// Inside: scenario_run.hpp (one run class, its jobs in scenario_{runner,report,verdict,
+// check}.cpp).
 //
 // Thread-safety: check_scenario and run_scenario are called from the main thread;
 // run_scenario starts and joins its own threads (workers, sampler, fault clock).
@@ -21,9 +24,10 @@ namespace poolbench::cli {
 struct ScenarioRunOptions {
     std::string restart_command;  ///< --restart-command ("" = none)
     std::string self_exe;         ///< this binary (sqlite.lock starts its lock holder from it)
-    /// The command the report names: "run" (the scenario is named), or "stress" / "soak",
-    /// whose one phase is built from their flags (built-in expectations then carry no
-    /// phase scope, as they always did).
+    /// The command the report names: "run" (the scenario is named), or "stress" / "soak" /
+    /// "leak", whose phases are built from their flags (built-in expectations then carry
+    /// no phase scope, as they always did; the first phase's settings are the run's; leak's
+    /// one leak fault's check is the report's leak_check).
     std::string command = "run";
 };
 

@@ -56,6 +56,14 @@ private:
     fs::path path_;
 };
 
+/// Writes `text` to `p` (a scenario file, a stale report), replacing it.
+inline void write_file(const fs::path& p, const std::string& text) {
+    std::FILE* f = std::fopen(p.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fwrite(text.data(), 1, text.size(), f) == text.size());
+    REQUIRE(std::fclose(f) == 0);
+}
+
 // stdio, not istreambuf_iterator: g++ 12 flags the latter with -Wnull-dereference.
 inline std::string slurp(const fs::path& p) {
     std::string text;

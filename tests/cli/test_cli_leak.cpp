@@ -189,3 +189,43 @@ TEST_CASE("leak --help lists its options and the top-level help lists leak", "[c
     const auto top = run_in(dir.path(), {"--help"});
     CHECK(top.out.find("leak") != std::string::npos);
 }
+
+TEST_CASE("leak runs as a scenario: a load phase, then a leak phase with its leak fault", "[cli][leak]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"leak", "--db", "null://", "--threshold", "200ms", "--ops", "500", "--json",
+                                       "r.json", "--junit", "r.xml"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    REQUIRE(j.at("phases").size() == 2);
+    CHECK(j.at("phases").at(0).at("name") == "load");
+    CHECK(j.at("phases").at(0).at("ops").at("ok") == 500);
+    CHECK(j.at("phases").at(1).at("name") == "leak");
+    CHECK(j.at("phases").at(1).at("ops").at("total") == 0);  // no --reclaim: nothing runs after the leaks
+    REQUIRE(j.at("faults").size() == 1);
+    const json& fault = j.at("faults").at(0);
+    CHECK(fault.at("kind") == "leak");
+    CHECK(fault.at("phase") == "leak");
+    CHECK(fault.at("reverted") == true);
+    CHECK(fault.at("for_s").is_null());  // it lasts until its phase ends
+    CHECK(fault.at("leak_check") == j.at("leak_check"));
+    // The workload the flags describe is the run's.
+    CHECK(j.at("config").at("workload") == "select1");
+    CHECK(j.at("config").at("ops") == 500);
+    // One JUnit test case per expectation, named as the leak command always named them.
+    const std::string xml = slurp(dir.path() / "r.xml");
+    for (const char* name : {"leaks.reported == 3", "leak_check.traced_to_injector == 3",
+                             "leak_check.false_positives == 0", "leak_check.returned_late == 3"}) {
+        INFO(name);
+        CHECK(xml.find(name) != std::string::npos);
+    }
+
+    const auto reclaim = run_in(dir.path(), {"leak", "--db", "null://", "--threshold", "200ms", "--reclaim", "400ms",
+                                             "--ops", "500", "--json", "-"});
+    INFO(reclaim.err);
+    REQUIRE(reclaim.code == 0);
+    const json k = parse_json(reclaim.out);
+    // With --reclaim the leak phase runs the workload on the reclaimed capacity.
+    CHECK(k.at("phases").at(1).at("ops") == k.at("leak_check").at("second_phase").at("ops"));
+    CHECK(k.at("phases").at(1).at("ops").at("ok") == 500);
+}

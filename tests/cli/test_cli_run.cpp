@@ -6,14 +6,11 @@
 #include <sqlite3.h>
 
 #include <csignal>
-#include <fstream>
 
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
 using nlohmann::json;
 
 namespace {
-
-void write_file(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
 const char* const minimal = R"(
 [scenario]
@@ -306,7 +303,7 @@ TEST_CASE("run: connection-storm and leak-injection (shortened) pass on null://"
     for (const auto& record : l.at("leaks")) {
         bool traced = false;
         for (const auto& frame : record.at("stack")) {
-            traced = traced || frame.get<std::string>().find("poolbench_scenario_leaked_lease") != std::string::npos;
+            traced = traced || frame.get<std::string>().find("poolbench_leak_injected_lease") != std::string::npos;
         }
         CHECK(traced);
     }

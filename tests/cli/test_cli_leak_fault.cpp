@@ -1,0 +1,143 @@
+// test_cli_leak_fault.cpp — the scenario engine's leak fault, the mechanism `poolbench leak`
+// runs on: its findings in the fault's record (leak_check), legitimate holds that must not
+// be reported, the engine's built-in leak checks, and the file errors that keep a leak
+// fault from running where it could not be judged. Thresholds are 200-300 ms.
+#include "cli_support.hpp"
+
+using namespace clitest;  // NOLINT(google-build-using-namespace): test file
+using nlohmann::json;
+
+namespace {
+
+const json* find_expectation(const json& j, const std::string& name, const std::string& scope) {
+    for (const auto& e : j.at("expectations")) {
+        if (e.at("name") == name && e.value("scope", std::string()) == scope) return &e;
+    }
+    return nullptr;
+}
+
+const char* const leak_file = R"(
+[scenario]
+description = "leaks beside legitimate holds"
+
+[pool]
+max_size = 10
+leak_threshold = "300ms"
+housekeeping_interval = "100ms"
+
+[[phase]]
+name = "load"
+threads = 4
+duration = "1500ms"
+
+[[phase.fault]]
+kind = "leak"
+leaks = 2
+holds = 3
+hold_for = "150ms"
+at = "100ms"
+for = "1s"
+expect = ["leak_check.false_positives == 0", "leak_check.legitimate_holds == 3"]
+)";
+
+}  // namespace
+
+TEST_CASE("leak fault: holds beside the leaks are not reported, and the fault's record has the leak check",
+          "[cli][run][leak]") {
+    TempDir dir;
+    write_file(dir.path() / "leak.toml", leak_file);
+    const auto r = run_in(dir.path(), {"run", "./leak.toml", "--db", "null://", "--no-progress", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    const json& fault = j.at("faults").at(0);
+    CHECK(fault.at("leaks_reported") == 2);
+    const json& check = fault.at("leak_check");
+    CHECK(check.at("injected") == 2);
+    CHECK(check.at("reported") == 2);
+    CHECK(check.at("traced_to_injector") == 2);
+    CHECK(check.at("false_positives") == 0);
+    CHECK(check.at("legitimate_holds") == 3);
+    CHECK(check.at("returned_late") == 2);
+    CHECK(check.at("injector") == "poolbench_leak_injected_lease");
+    CHECK_FALSE(check.contains("second_phase"));  // only an awaiting fault has one
+    CHECK_FALSE(j.contains("leak_check"));         // `poolbench leak`'s own section only
+    // Only the leaker's leases were reported, from its own thread.
+    REQUIRE(j.at("leaks").size() == 2);
+    for (const auto& leak : j.at("leaks")) CHECK(leak.at("thread_name") == "pb-leaker");
+    CHECK(fault.at("detail").get<std::string>().find("3 held legitimately by pb-holder") != std::string::npos);
+
+    // The engine's built-in checks on the fault, scoped to it, beside the file's own.
+    const std::string scope = "fault 1 (leak) in phase load";
+    for (const char* name : {"leaks.reported == 2", "leak_check.traced_to_injector == 2",
+                             "leak_check.false_positives == 0", "leak_check.returned_late == 2",
+                             "leak_check.legitimate_holds == 3"}) {
+        INFO(name);
+        const json* e = find_expectation(j, name, scope);
+        REQUIRE(e != nullptr);
+        CHECK(e->at("passed") == true);
+    }
+}
+
+TEST_CASE("leak fault: a second leak fault counts only its own leases", "[cli][run][leak]") {
+    TempDir dir;
+    std::string text = leak_file;
+    text += R"(
+[[phase]]
+name = "again"
+threads = 4
+duration = "1500ms"
+
+[[phase.fault]]
+kind = "leak"
+leaks = 1
+at = "100ms"
+for = "1s"
+)";
+    write_file(dir.path() / "two.toml", text);
+    const auto r = run_in(dir.path(), {"run", "./two.toml", "--db", "null://", "--no-progress", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    const json& second = j.at("faults").at(1).at("leak_check");
+    CHECK(second.at("injected") == 1);
+    CHECK(second.at("reported") == 1);
+    CHECK(second.at("false_positives") == 0);  // the first fault's reports are not its own
+    CHECK(second.at("returned_late") == 1);
+    CHECK(j.at("pool").at("leaks_detected") == 3);
+}
+
+TEST_CASE("leak fault: files that could not judge a leak fault exit 2 before anything runs", "[cli][run][leak]") {
+    TempDir dir;
+    const std::string phase = "[[phase]]\nname = \"load\"\nthreads = 2\nduration = \"2s\"\n";
+    struct Case {
+        const char* name;
+        std::string text;
+        const char* says;
+    };
+    const std::vector<Case> cases{
+        {"holds on another fault", phase + "[[phase.fault]]\nkind = \"latency\"\nfor = \"1s\"\nlatency = \"1ms\"\nholds = 2\n",
+         "'holds' applies to leak faults, not latency"},
+        {"no traces", "[pool]\nleak_threshold = \"200ms\"\nleak_trace_every = 5\n" + phase +
+                          "[[phase.fault]]\nkind = \"leak\"\nfor = \"1500ms\"\n",
+         "a leak fault needs [pool] leak_threshold set and leak_trace_every = 1"},
+        {"a hold the pool must report", "[pool]\nleak_threshold = \"200ms\"\n" + phase +
+                                            "[[phase.fault]]\nkind = \"leak\"\nfor = \"1500ms\"\nholds = 1\nhold_for = \"300ms\"\n",
+         "hold_for (300 ms) must be under [pool] leak_threshold (200 ms)"},
+        {"leaks and holds beyond the pool", "[pool]\nmax_size = 4\nleak_threshold = \"200ms\"\n" + phase +
+                                                "[[phase.fault]]\nkind = \"leak\"\nleaks = 2\nholds = 3\nfor = \"1500ms\"\n",
+         "2 leaks and 3 legitimate holds need 5 connections at once; the pool has 4"},
+        {"reclaim after the window", "[pool]\nleak_threshold = \"200ms\"\nleak_reclaim_after = \"900ms\"\n" + phase +
+                                         "[[phase.fault]]\nkind = \"leak\"\nfor = \"1500ms\"\n",
+         "must exceed [pool] leak_reclaim_after (900 ms) plus housekeeping_interval (1000 ms)"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.name);
+        write_file(dir.path() / "bad.toml", c.text);
+        const auto r = run_in(dir.path(), {"run", "./bad.toml", "--db", "sqlite://x.db"});
+        CHECK(r.code == 2);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find(c.says) != std::string::npos);
+        CHECK_FALSE(fs::exists(dir.path() / "x.db"));  // nothing ran
+    }
+}
