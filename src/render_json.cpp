@@ -174,7 +174,7 @@ Json report_to_json(const Report& r) {
             // A command that failed before it ran (exit 2 or 3): what went wrong, nothing else.
             j["error"] = Json{{"exit_code", r.error ? r.error->exit_code : 1},
                               {"message", r.error ? r.error->message : std::string()}};
-            j["interrupted"] = false;
+            j["interrupted"] = r.interrupted;  // Ctrl-C before the load began (exit 130)
             j["verdict"] = r.verdict();
             return j;
         }

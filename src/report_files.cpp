@@ -230,6 +230,7 @@ void write_error_reports(int exit_code, const std::string& message) {
     r.backend = a.backend;
     r.url_redacted = a.url_redacted;
     r.error = RunError{exit_code, message};
+    r.interrupted = exit_code == static_cast<int>(ExitCode::interrupted);
     struct Output {
         const char* flag;
         const std::string* path;

@@ -186,11 +186,13 @@ TEST_CASE("report files: a report is renamed into place, readable, and leaves no
 TEST_CASE("report files: Ctrl-C exits 130 with a report that says it was interrupted", "[cli][junit]") {
     TempDir dir;
     const pid_t pid = spawn_in(dir.path(), {"stress", "--db", "sqlite://x.db", "--duration", "60s", "--threads", "2",
-                                            "--no-progress", "--json", "r.json", "--junit", "r.xml"});
-    // The database file appears in the preflight, after the signal handler is installed.
-    // Polled with a bound: the condition is a file the child creates, not a time.
-    for (int i = 0; i < 3000 && !fs::exists(dir.path() / "x.db"); ++i) ::usleep(10'000);
-    REQUIRE(fs::exists(dir.path() / "x.db"));
+                                            "--progress", "100ms", "--json", "r.json", "--junit", "r.xml"});
+    // Interrupt the load, not the preflight (that case has its own test below): the first
+    // progress line is printed once the load runs. Polled with a bound: the condition is
+    // output of the child's, not a time.
+    const auto load_running = [&] { return slurp(dir.path() / "stderr.txt").find("progress: ") != std::string::npos; };
+    for (int i = 0; i < 3000 && !load_running(); ++i) ::usleep(10'000);
+    REQUIRE(load_running());
     REQUIRE(::kill(pid, SIGINT) == 0);
     const Result r = finish(dir.path(), pid);
     CHECK(r.code == 130);
@@ -237,4 +239,5 @@ TEST_CASE("report files: Ctrl-C while the tables are being seeded ends the run a
     CHECK(j.at("verdict") == "error");
     CHECK(j.at("error").at("exit_code") == 130);
     CHECK(j.at("error").at("message").get<std::string>().find("before the load began") != std::string::npos);
+    CHECK(j.at("interrupted") == true);
 }
