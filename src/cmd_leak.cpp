@@ -164,7 +164,7 @@ Command add_leak_command(CLI::App& app) {
         ->group("Leaks");
     o->reclaim_option =
         cmd->add_option("--reclaim", o->reclaim,
-                        "Revoke leaked leases after this long (above --threshold), then check that the pool's "
+                        "Reclaim leaked leases after this long (above --threshold), then check that the pool's "
                         "capacity came back (off by default)")
             ->type_name("DURATION")
             ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))

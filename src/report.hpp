@@ -127,7 +127,7 @@ struct LeakCheckSection {
     std::uint64_t legitimate_holds = 0;    ///< leases held for part of the threshold, then returned
     std::uint64_t returned_late = 0;       ///< "returned" reports after the leaked leases were released
     std::optional<std::int64_t> reclaim_after_ms;  ///< set with --reclaim
-    std::uint64_t reclaimed = 0;           ///< injected leases revoked by reclaim
+    std::uint64_t reclaimed = 0;           ///< injected leases reclaimed (and so revoked)
     bool revoked_use_threw = false;        ///< using a revoked lease threw LeaseRevoked (with --reclaim)
     std::optional<OpCounts> second_phase;  ///< the workload after reclaim (with --reclaim)
     double detection_wait_ms = 0;          ///< from the injection to the last awaited report

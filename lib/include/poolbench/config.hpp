@@ -19,7 +19,7 @@ struct LeakReport {
     enum class Kind {
         suspected,  ///< held past leak_threshold (reported once per lease)
         returned,   ///< a reported lease came back after all
-        reclaimed,  ///< held past leak_reclaim_after: revoked, capacity restored
+        reclaimed,  ///< held past leak_reclaim_after: reclaimed (its lease is revoked), capacity restored
     };
     Kind kind = Kind::suspected;
     std::string pool;
@@ -107,7 +107,7 @@ struct PoolConfig {
     IdleOrder idle_order = IdleOrder::lifo;
     /// Leak detection. A lease held longer than leak_threshold is reported once (0: off).
     std::chrono::milliseconds leak_threshold{0};
-    /// Revoke a lease held this long and give its capacity back (0: never). Must be
+    /// Reclaim a lease held this long and give its capacity back (0: never). Must be
     /// above leak_threshold. The revoked lease throws LeaseRevoked on use.
     std::chrono::milliseconds leak_reclaim_after{0};
     /// Capture the acquiring stack on one acquire in N (1: every acquire; 0: never —

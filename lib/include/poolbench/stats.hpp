@@ -24,7 +24,7 @@ enum class DestroyReason : std::size_t {
     shutdown,     ///< the pool shut down
     surplus,      ///< above core_size (overflow) or above max_size after a resize, on return
     evicted,      ///< evict_all()
-    revoked,      ///< taken back by leak reclaim; closed when its lease was returned
+    revoked,      ///< reclaimed from a leaked lease; destroyed when the revoked lease came back
     count_
 };
 inline constexpr std::size_t destroy_reason_count = static_cast<std::size_t>(DestroyReason::count_);
@@ -58,7 +58,7 @@ struct PoolStats {
     std::uint64_t circuit_rejections = 0;  ///< acquires refused while the breaker was open
     std::uint64_t leaks_detected = 0;       ///< leases reported past leak_threshold
     std::uint64_t leaks_returned_late = 0;  ///< reported leases that came back afterwards
-    std::uint64_t leaks_reclaimed = 0;      ///< leases revoked past leak_reclaim_after
+    std::uint64_t leaks_reclaimed = 0;      ///< leases reclaimed past leak_reclaim_after
     std::size_t revoked_outstanding = 0;    ///< revoked leases not yet returned
     // Gauges at the moment of the snapshot.
     std::size_t total = 0;       ///< open connections plus those being opened

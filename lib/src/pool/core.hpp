@@ -33,8 +33,12 @@
 // waiter clears the wake-pending flag then scans. All are seq_cst, so at least one side
 // sees the other.
 //
-// One word per thing: a connection is "destroyed" (DestroyReason says why); a leaked
-// lease taken back is "reclaimed" (its holder's Lease then throws LeaseRevoked).
+// One word per thing. A connection is "destroyed" (DestroyReason says why), whichever
+// path does it: destroy_leased, destroy_idle, destroy_if_stale, destroyed(). Taking a
+// leaked lease's connection back is "reclaim" (leak_reclaim_after, leaks_reclaimed,
+// LeakReport::Kind::reclaimed); the lease it leaves behind is "revoked", a state its
+// holder sees (LeaseRevoked, revoked_outstanding, DestroyReason::revoked when it comes
+// back). Public names follow the same rule.
 //
 // Thread-safety: every public member may be called from any number of threads at once.
 // mu_ guards the fields marked POOLBENCH_GUARDED_BY(mu_); `scripts/test.sh` checks that
