@@ -40,11 +40,15 @@ void LeakTracker::on_lease(LeaseTrace& t, std::uint32_t word, std::int64_t now) 
 
 void LeakTracker::on_return(LeaseTrace& t, std::uint32_t word, std::int64_t leased_ns, std::int64_t now) noexcept {
     if (!enabled() || t.reported_word.load(std::memory_order_acquire) != word) return;
+    publish_returned(now - leased_ns);
+}
+
+void LeakTracker::publish_returned(std::int64_t held_ns) noexcept {
     try {
         LeakReport r;
         r.kind = LeakReport::Kind::returned;
         r.pool = pool_;
-        r.held = to_ms(now - leased_ns);
+        r.held = to_ms(held_ns);
         r.thread_id = current_thread_id();
         r.thread_name = current_thread_name();
         publish(std::move(r));
@@ -59,16 +63,7 @@ void LeakTracker::on_reclaimed_return(LeaseTrace& t, std::uint32_t word, std::in
         MutexLock g(t.mu);
         if (t.holder.word == word) leased_ns = t.holder.leased_ns;
     }
-    try {
-        LeakReport r;
-        r.kind = LeakReport::Kind::returned;
-        r.pool = pool_;
-        r.held = to_ms(now - leased_ns);
-        r.thread_id = current_thread_id();
-        r.thread_name = current_thread_name();
-        publish(std::move(r));
-    } catch (...) {
-    }
+    publish_returned(now - leased_ns);
 }
 
 std::optional<LeakTracker::Finding> LeakTracker::inspect(LeaseTrace& t, std::uint32_t word, std::int64_t now) noexcept {

@@ -81,6 +81,8 @@ public:
 
 private:
     void publish(LeakReport report) noexcept;
+    /// A "returned" report for a lease held `held_ns`, by the calling (returning) thread.
+    void publish_returned(std::int64_t held_ns) noexcept;
 
     const std::string pool_;
     const std::int64_t threshold_ns_;
