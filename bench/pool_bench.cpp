@@ -99,10 +99,12 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
     }
     const auto s = pool.stats();
-    std::printf("# pool stats: acquires %llu, hits %llu, waits %llu, peak_total %zu, acquire p99 %llu ns, usage p50 %llu ns\n",
+    std::printf("# pool stats: acquires %llu, hits %llu, waits %llu, peak_total %zu, acquire p99 %llu ns, "
+                "acquire max %llu ns, usage p50 %llu ns\n",
                 static_cast<unsigned long long>(s.acquires), static_cast<unsigned long long>(s.hits),
                 static_cast<unsigned long long>(s.waits), s.peak_total,
                 static_cast<unsigned long long>(s.acquire_wait.percentile(0.99)),
+                static_cast<unsigned long long>(s.acquire_wait.max()),
                 static_cast<unsigned long long>(s.usage.percentile(0.5)));
     return 0;
 }

@@ -62,6 +62,23 @@ for name, v in (("off", off), ("on (every acquire traced)", on), ("sampled (1 in
 PY
 
 echo
+echo "-- bounded barging: the longest acquire at 100 threads on a pool of 10, against starvation_threshold --"
+echo "   (running threads may take a returned connection until the longest waiter has waited the threshold;"
+echo "    then hand-offs are strict: the bound a waiter sees is about the threshold plus one queue turn)"
+echo -e "threshold_us\tops_per_s\tacquire_p99_us\tacquire_max_us\tmax/threshold"
+for st in 1000 10000 100000; do
+  out=$(POOLBENCH_STARVATION_US=$st "$dir/bench/pool_bench" 1 "$secs" 0 100 10)
+  ops=$(awk -F'\t' '$2=="100"{print $4}' <<<"$out")
+  python3 - "$st" "$ops" "$out" <<'PY'
+import re, sys
+st, ops, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+p99 = int(re.search(r"acquire p99 (\d+) ns", out).group(1)) / 1000
+mx = int(re.search(r"acquire max (\d+) ns", out).group(1)) / 1000
+print(f"{st}\t{ops:.0f}\t{p99:.1f}\t{mx:.0f}\t{mx / st:.2f}x")
+PY
+done
+
+echo
 echo "== 2. SQLite point select: pooled vs connect-per-operation baseline =="
 printf "threads\tpooled_ops_s\tbaseline_ops_s\tspeedup\tpooled_p99_us\tbaseline_p99_us\n"
 for t in 1 8; do
