@@ -1,7 +1,9 @@
-// scenario_file.cpp — TOML → ScenarioSpec (toml++), --set overrides, and finding the
-// shipped scenarios. Unknown keys, wrong types and impossible values are errors at their
-// file:line:column; nothing here runs anything.
+// scenario_file.cpp — TOML → ScenarioSpec (toml++). Unknown keys, wrong types and
+// impossible values are errors at their file:line:column; nothing here runs anything.
+// The --set overrides are scenario_set.cpp's, finding shipped scenarios scenario_find.cpp's.
 #include "scenario_file.hpp"
+
+#include "scenario_set.hpp"
 
 #include "cli.hpp"
 #include "expectation.hpp"
@@ -14,10 +16,6 @@
 #include <cstdlib>
 #include <map>
 #include <unistd.h>
-
-#ifndef POOLBENCH_SOURCE_SCENARIOS
-#define POOLBENCH_SOURCE_SCENARIOS ""
-#endif
 
 namespace poolbench::cli {
 
@@ -366,65 +364,6 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
     return p;
 }
 
-/// The node a "--set KEY=VALUE" replaces, created in `root`; throws on an unknown KEY.
-toml::table* set_target(toml::table& root, const std::string& key, std::string& leaf, const std::string& set) {
-    std::vector<std::string> parts;
-    for (std::size_t start = 0;;) {
-        const auto dot = key.find('.', start);
-        parts.push_back(key.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-        if (dot == std::string::npos) break;
-        start = dot + 1;
-    }
-    auto table_of = [&](const char* name) -> toml::table* {
-        if (auto* t = root.get_as<toml::table>(name)) return t;
-        root.insert_or_assign(name, toml::table{});
-        return root.get_as<toml::table>(name);
-    };
-    auto phases = [&]() -> toml::array* {
-        auto* a = root.get_as<toml::array>("phase");
-        if (a == nullptr) throw UsageFailure(fmt::format("--set {}: the scenario has no phases", set));
-        return a;
-    };
-    const std::string grammar =
-        "use scenario.KEY, database.url, pool.KEY, phase.NAME.KEY or phase.NAME.fault.N.KEY";
-    if (parts.size() == 2 && (parts[0] == "scenario" || parts[0] == "pool" || parts[0] == "database")) {
-        leaf = parts[1];
-        return table_of(parts[0].c_str());
-    }
-    if (parts.size() >= 3 && parts[0] == "phase") {
-        toml::table* phase = nullptr;
-        std::string names;
-        std::size_t index = 0;
-        for (auto& node : *phases()) {
-            ++index;
-            auto* t = node.as_table();
-            if (t == nullptr) continue;
-            const auto* n = t->get_as<std::string>("name");
-            const std::string name = n != nullptr ? n->get() : fmt::format("phase{}", index);
-            names += (names.empty() ? "" : ", ") + name;
-            if (name == parts[1]) phase = t;
-        }
-        if (phase == nullptr) throw UsageFailure(fmt::format("--set {}: no phase named '{}' (phases: {})", set, parts[1], names));
-        if (parts.size() == 3) {
-            leaf = parts[2];
-            return phase;
-        }
-        if (parts.size() == 5 && parts[2] == "fault") {
-            auto* faults = phase->get_as<toml::array>("fault");
-            char* end = nullptr;
-            const unsigned long n = std::strtoul(parts[3].c_str(), &end, 10);
-            const std::size_t count = faults == nullptr ? 0 : faults->size();
-            if (parts[3].empty() || *end != '\0' || n < 1 || n > count) {
-                throw UsageFailure(fmt::format("--set {}: phase '{}' has {} fault{}; N counts them from 1", set, parts[1],
-                                               count, count == 1 ? "" : "s"));
-            }
-            leaf = parts[4];
-            return (*faults)[n - 1].as_table();
-        }
-    }
-    throw UsageFailure(fmt::format("--set {}: unknown key '{}' ({})", set, key, grammar));
-}
-
 }  // namespace
 
 ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>& sets) {
@@ -439,32 +378,7 @@ ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>&
         throw UsageFailure(fmt::format("{}:{}:{}: {}", file, e.source().begin.line, e.source().begin.column,
                                        std::string(e.description())));
     }
-    std::map<const toml::node*, std::string> from_set;
-    for (const auto& set : sets) {
-        const auto eq = set.find('=');
-        if (eq == std::string::npos || eq == 0) {
-            throw UsageFailure(fmt::format("--set {}: expected KEY=VALUE, e.g. --set phase.steady.duration=30m", set));
-        }
-        const std::string key = set.substr(0, eq);
-        const std::string value = set.substr(eq + 1);
-        std::string leaf;
-        toml::table* target = set_target(root, key, leaf, set);
-        // Typed as in the file: 30 is a number, true a boolean; 30m or write (not TOML) is text.
-        toml::table parsed;
-        try {
-            parsed = toml::parse("v = " + value);
-        } catch (const toml::parse_error&) {
-            parsed = toml::table{};
-            parsed.insert_or_assign("v", value);
-        }
-        target->insert_or_assign(leaf, *parsed.get("v"));
-        // A phase is bounded by duration or by ops: setting one replaces the other.
-        if (leaf == "ops") target->erase("duration");
-        if (leaf == "duration" && key.rfind("phase.", 0) == 0 && key.find(".fault.") == std::string::npos) {
-            target->erase("ops");
-        }
-        from_set[target->get(leaf)] = set;
-    }
+    std::map<const toml::node*, std::string> from_set = apply_sets(root, sets);
 
     const Reader r(file, std::move(from_set));
     r.only(root, "the file", {"scenario", "database", "pool", "phase"});
@@ -520,51 +434,6 @@ ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>&
                                        file));
     }
     return s;
-}
-
-std::vector<fs::path> scenario_dirs() {
-    std::vector<fs::path> out;
-    if (const char* env = std::getenv("POOLBENCH_SCENARIOS"); env != nullptr && *env != '\0') out.emplace_back(env);
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) out.push_back(exe.parent_path().parent_path() / "share" / "poolbench" / "scenarios");
-    if (*POOLBENCH_SOURCE_SCENARIOS != '\0') out.emplace_back(POOLBENCH_SOURCE_SCENARIOS);
-    return out;
-}
-
-fs::path resolve_scenario(const std::string& arg, std::string& note) {
-    if (arg.empty()) throw UsageFailure("run: give a scenario file or the name of a shipped one (see 'poolbench scenarios')");
-    const bool is_file = arg.find('/') != std::string::npos ||
-                         (arg.size() > 5 && arg.compare(arg.size() - 5, 5, ".toml") == 0);
-    if (is_file) return fs::path(arg);
-    std::error_code ec;
-    for (const auto& dir : scenario_dirs()) {
-        const fs::path candidate = dir / (arg + ".toml");
-        if (fs::is_regular_file(candidate, ec)) {
-            if (fs::exists(arg, ec)) {
-                note = fmt::format("note: ran the shipped scenario '{}' ({}), not the file ./{} (write ./{} to run that)",
-                                   arg, candidate.string(), arg, arg);
-            }
-            return candidate;
-        }
-    }
-    // The nearest shipped name, for a typo.
-    std::string nearest;
-    std::size_t best = 4;  // at most 3 edits away
-    for (const auto& dir : scenario_dirs()) {
-        if (!fs::is_directory(dir, ec)) continue;
-        for (const auto& entry : fs::directory_iterator(dir, ec)) {
-            if (entry.path().extension() != ".toml") continue;
-            const std::string name = entry.path().stem().string();
-            if (const std::size_t d = edit_distance(arg, name); d < best) {
-                best = d;
-                nearest = name;
-            }
-        }
-    }
-    throw UsageFailure(fmt::format("run: no shipped scenario named '{}'{} (see 'poolbench scenarios'; a file needs a "
-                                   "'/' or the .toml ending)",
-                                   arg, nearest.empty() ? "" : fmt::format("; did you mean '{}'?", nearest)));
 }
 
 }  // namespace poolbench::cli

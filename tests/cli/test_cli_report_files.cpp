@@ -205,6 +205,27 @@ TEST_CASE("report files: Ctrl-C exits 130 with a report that says it was interru
     CHECK(r.out.find("verdict: ERROR (exit 130): interrupted by a signal") != std::string::npos);
 }
 
+TEST_CASE("report files: the same signal sent twice at once (timeout -s INT) is one interrupt, not an abandon",
+          "[cli][junit]") {
+    TempDir dir;
+    write_file(dir.path() / "r.json", "{\"verdict\": \"pass\"}\n");  // a stale report from an earlier run
+    const pid_t pid = spawn_in(dir.path(), {"stress", "--db", "sqlite://x.db", "--duration", "60s", "--threads", "2",
+                                            "--progress", "100ms", "--json", "r.json"});
+    const auto load_running = [&] { return slurp(dir.path() / "stderr.txt").find("progress: ") != std::string::npos; };
+    for (int i = 0; i < 3000 && !load_running(); ++i) ::usleep(10'000);
+    REQUIRE(load_running());
+    // As GNU timeout does: the process, then (here: at once, again) its group.
+    REQUIRE(::kill(pid, SIGINT) == 0);
+    REQUIRE(::kill(pid, SIGINT) == 0);
+    const Result r = finish(dir.path(), pid);
+    CHECK(r.code == 130);
+    CHECK(r.err.find("abandoned") == std::string::npos);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    CHECK(j.at("interrupted") == true);
+    CHECK(j.at("verdict") == "error");
+    CHECK(j.contains("phases"));  // the figures were written, not abandoned
+}
+
 TEST_CASE("report files: a file path that is not UTF-8 still gives valid UTF-8 XML and HTML", "[cli][junit]") {
     TempDir dir;
     const std::string db = "sqlite://" + (dir.path() / "bad\xff\xfe.db").string();
