@@ -296,7 +296,7 @@ private:
 
 }  // namespace
 
-TEST_CASE("metrics: scraped during a stress run and while it lingers; the final counts are the report's",
+TEST_CASE("metrics: scraped during a stress run and while it lingers, and the final counts are the report's",
           "[cli][metrics]") {
     TempDir dir;
     const pid_t pid = spawn_in(dir.path(), {"stress", "--db", "null://", "--duration", "3s", "--threads", "8",
@@ -371,7 +371,7 @@ TEST_CASE("metrics: scraped during a stress run and while it lingers; the final 
     CHECK(err.find("the metrics endpoint stops now") != std::string::npos);
 }
 
-TEST_CASE("metrics: a scenario's phase and fault are live; an interrupted run does not linger", "[cli][metrics]") {
+TEST_CASE("metrics: a scenario's phase and fault are live, and an interrupted run does not linger", "[cli][metrics]") {
     TempDir dir;
     write_file(dir.path() / "m.toml", R"(
 [scenario]
