@@ -263,13 +263,15 @@ std::atomic<bool> g_interrupted{false};
 std::atomic<bool> g_load_started{false};
 std::atomic<bool> g_lingering{false};
 
+// Never destroyed: the detached signal thread may still be notifying when main returns
+// and static destructors run.
 std::mutex& linger_mutex() {
-    static std::mutex mu;
-    return mu;
+    static auto* mu = new std::mutex;
+    return *mu;
 }
 std::condition_variable& linger_cv() {
-    static std::condition_variable cv;
-    return cv;
+    static auto* cv = new std::condition_variable;
+    return *cv;
 }
 
 std::mutex& temp_dir_mutex() {
