@@ -9,6 +9,7 @@ pkgs=(
   build-essential cmake pkg-config clang
   libcli11-dev libfmt-dev libsqlite3-dev libpq-dev
   catch2 libtomlplusplus-dev nlohmann-json3-dev libboost-stacktrace-dev
+  libcpp-httplib-dev
   postgresql postgresql-contrib
   gcovr
 )

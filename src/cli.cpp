@@ -22,6 +22,7 @@
 #include <fstream>
 #include <system_error>
 #include <vector>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <pthread.h>
@@ -260,6 +261,18 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 std::atomic<bool> g_load_started{false};
+std::atomic<bool> g_lingering{false};
+
+// Never destroyed: the detached signal thread may still be notifying when main returns
+// and static destructors run.
+std::mutex& linger_mutex() {
+    static auto* mu = new std::mutex;
+    return *mu;
+}
+std::condition_variable& linger_cv() {
+    static auto* cv = new std::condition_variable;
+    return *cv;
+}
 
 std::mutex& temp_dir_mutex() {
     static std::mutex mu;
@@ -307,7 +320,17 @@ void signal_thread(sigset_t signals) {
         if (seen > 0 && is_echo(info, last, last_at)) continue;
         last = info;
         last_at = std::chrono::steady_clock::now();
-        if (++seen == 1 && !g_load_started.load()) {
+        if (++seen == 1 && g_lingering.load()) {
+            // The run is over and its report written: the signal only ends --metrics-linger.
+            {
+                std::lock_guard lock(linger_mutex());
+                g_interrupted.store(true);
+            }
+            linger_cv().notify_all();
+            say("poolbench: interrupted: the metrics endpoint stops now\n");
+            continue;
+        }
+        if (seen == 1 && !g_load_started.load()) {
             // Nothing ran yet (connecting, creating or seeding tables, which may take long):
             // there is nothing to stop gracefully. The report says so; the run ends now.
             g_interrupted.store(true);
@@ -355,6 +378,14 @@ void install_interrupt_handler() {
 }
 
 void mark_load_started() noexcept { g_load_started.store(true); }
+
+bool linger_unless_interrupted(std::chrono::milliseconds d) {
+    std::unique_lock lock(linger_mutex());
+    g_lingering.store(true);
+    const bool signalled = linger_cv().wait_for(lock, d, [] { return g_interrupted.load(); });
+    g_lingering.store(false);
+    return !signalled;
+}
 
 RunHooks command_hooks(ProgressLine& progress) {
     install_interrupt_handler();

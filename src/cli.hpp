@@ -171,6 +171,10 @@ void install_interrupt_handler();
 /// connecting or seeding, it ends the run at once with an error report, exit 130).
 void mark_load_started() noexcept;
 
+/// Waits `d` (--metrics-linger), ended early by the first SIGINT/SIGTERM, which then only
+/// ends the wait (its message says so). Returns false when a signal ended it.
+bool linger_unless_interrupted(std::chrono::milliseconds d);
+
 /// The temporary directory a second Ctrl-C removes ("" = none).
 void register_temp_dir(const std::string& dir);
 [[nodiscard]] const std::atomic<bool>& interrupt_flag() noexcept;

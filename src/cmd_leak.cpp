@@ -11,6 +11,7 @@
 //         phase runs no load. The leases are returned late when the phase ends.
 // The engine's checks on a leak fault are this command's expectations.
 #include "cli.hpp"
+#include "metrics_endpoint.hpp"
 #include "report_files.hpp"
 #include "runner.hpp"
 #include "scenario.hpp"
@@ -35,6 +36,7 @@ constexpr std::chrono::milliseconds wait_margin{5'000};
 
 struct LeakOptions {
     CommonOptions common;
+    MetricsOptions metrics;
     std::size_t leaks = 3;
     std::string threshold = "500ms";
     std::string reclaim;
@@ -132,6 +134,8 @@ ExitCode run_leak(const LeakOptions& o) {
     ScenarioRunOptions options;
     options.command = "leak";
     check_scenario(spec, db, options);
+    MetricsEndpoint metrics(o.metrics);  // binds before the database is touched: a port in use is exit 2
+    options.observer = metrics.observer();
 
     std::shared_ptr<Driver> driver = open_driver(db);
 
@@ -139,7 +143,10 @@ ExitCode run_leak(const LeakOptions& o) {
     const RunHooks hooks = command_hooks(progress);
     Report report = run_scenario(spec, db, driver, options, hooks);
     progress.finish();
-    return emit_report(std::move(report), o.common);
+    const bool interrupted = report.interrupted;
+    const ExitCode code = emit_report(std::move(report), o.common);
+    metrics.finish(interrupted);
+    return code;
 }
 
 }  // namespace
@@ -185,6 +192,7 @@ Command add_leak_command(CLI::App& app) {
         ->capture_default_str()
         ->group("Pool");
 
+    add_metrics_options(*cmd, o->metrics);
     add_output_options(*cmd, o->common);
     return {cmd, [o] { return run_leak(*o); }};
 }

@@ -2,6 +2,7 @@
 // `poolbench __hold-sqlite-lock` that the sqlite.lock fault starts as its other process.
 #include "cli.hpp"
 #include "faults.hpp"
+#include "metrics_endpoint.hpp"
 #include "report_files.hpp"
 #include "scenario_file.hpp"
 #include "scenario_runner.hpp"
@@ -22,6 +23,7 @@ namespace fs = std::filesystem;
 
 struct RunOptions {
     CommonOptions common;
+    MetricsOptions metrics;
     std::string scenario;
     std::vector<std::string> sets;
     std::string restart_command;
@@ -84,15 +86,20 @@ ExitCode run_run(const RunOptions& o) {
     const DatabaseChoice choice = DatabaseChoice::resolve(!o.common.db.empty() ? o.common.db : spec.db_url);
     const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
     guard_reports_against(o.common, db);
-    const ScenarioRunOptions options{o.restart_command, self_exe()};
+    ScenarioRunOptions options{o.restart_command, self_exe()};
     check_scenario(spec, db, options);
+    MetricsEndpoint metrics(o.metrics);  // binds before the database is touched: a port in use is exit 2
+    options.observer = metrics.observer();
     std::shared_ptr<Driver> driver = open_driver(db);
 
     ProgressLine progress(o.common);
     const RunHooks hooks = command_hooks(progress);
     Report report = run_scenario(spec, db, driver, options, hooks);
     progress.finish();
-    return emit_report(std::move(report), o.common);
+    const bool interrupted = report.interrupted;
+    const ExitCode code = emit_report(std::move(report), o.common);
+    metrics.finish(interrupted);
+    return code;
 }
 
 ExitCode list_scenarios() {
@@ -156,6 +163,7 @@ Command add_run_command(CLI::App& app) {
         ->group("Scenario");
     cmd->add_flag("--check", o->check, "Validate the scenario (and --set) without running anything: exit 0 or 2")
         ->group("Scenario");
+    add_metrics_options(*cmd, o->metrics);
     add_output_options(*cmd, o->common);
     return {cmd, [o] { return run_run(*o); }};
 }

@@ -3,6 +3,7 @@
 // operations per second (sysbench --rate), with leak tracking on; it also fails when the
 // run falls behind its rate or a sample interval completes no operation (a stall).
 #include "cli.hpp"
+#include "metrics_endpoint.hpp"
 #include "report_files.hpp"
 #include "runner.hpp"
 #include "scenario.hpp"
@@ -25,6 +26,7 @@ namespace {
 
 struct StressOptions {
     CommonOptions common;
+    MetricsOptions metrics;
     LoadOptions load;
     std::size_t pool_size = 10;
     std::size_t min_idle = 0;
@@ -144,6 +146,8 @@ ExitCode run_stress(const StressOptions& o, std::string_view command) {
     ScenarioRunOptions options;
     options.command = std::string(command);
     check_scenario(spec, db, options);
+    MetricsEndpoint metrics(o.metrics);  // binds before the database is touched: a port in use is exit 2
+    options.observer = metrics.observer();
 
     std::shared_ptr<Driver> driver = open_driver(db);
 
@@ -159,7 +163,10 @@ ExitCode run_stress(const StressOptions& o, std::string_view command) {
         }
     }
     progress.finish();
-    return emit_report(std::move(report), o.common);
+    const bool interrupted = report.interrupted;
+    const ExitCode code = emit_report(std::move(report), o.common);
+    metrics.finish(interrupted);
+    return code;
 }
 
 /// The Pool and Workload groups, shared by stress and soak.
@@ -232,6 +239,7 @@ Command add_stress_command(CLI::App& app) {
                   "and report the speedup")
         ->group("Comparison");
 
+    add_metrics_options(*cmd, o->metrics);
     add_output_options(*cmd, o->common);
     return {cmd, [o] { return run_stress(*o, "stress"); }};
 }
@@ -267,6 +275,7 @@ Command add_soak_command(CLI::App& app) {
         ->description("Report any lease held longer than this, with the stack that acquired it; the run then fails")
         ->capture_default_str();
 
+    add_metrics_options(*cmd, o->metrics);
     add_output_options(*cmd, o->common);
     // Visible here: a soak's timeline is much of its point.
     cmd->get_option("--sample-interval")

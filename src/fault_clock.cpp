@@ -49,6 +49,7 @@ void FaultClock::begin(FaultRun& f) {
     try {
         active_[i] = start_fault(*f.spec, targets_, table_);
         f.started = Clock::now();
+        if (on_change_) on_change_(i, true);
         if (active_[i]->stops_phase()) {
             f.stopped_phase = true;
             stop_phase_ = true;
@@ -75,6 +76,7 @@ void FaultClock::end(FaultRun& f, std::unique_ptr<ActiveFault>& active) {
     f.leak_check = active->leak_check();
     f.ended = Clock::now();
     active.reset();
+    if (on_change_) on_change_(static_cast<std::size_t>(&f - runs_.data()), false);
 }
 
 void FaultClock::run() {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -52,6 +53,9 @@ public:
     void start(std::chrono::steady_clock::time_point phase_start);
     /// The probe of the fault started last, for the workers (RunHooks::probe).
     [[nodiscard]] const std::atomic<OutageProbe*>* probe_slot() const noexcept { return &probe_; }
+    /// Called with a fault's index when it takes effect (true) and when it is reverted
+    /// (false), from whichever thread does it. Set it before start_faults_at_zero.
+    void on_change(std::function<void(std::size_t, bool)> callback) { on_change_ = std::move(callback); }
     /// Stops the clock, reverts every fault still in effect; idempotent.
     std::vector<FaultRun>& finish();
     [[nodiscard]] bool interrupted() const noexcept { return interrupted_.load(); }
@@ -68,6 +72,7 @@ private:
     std::atomic<bool>& stop_phase_;
     std::vector<FaultRun> runs_;
     std::vector<std::unique_ptr<ActiveFault>> active_;
+    std::function<void(std::size_t, bool)> on_change_;
     std::atomic<OutageProbe*> probe_{nullptr};
     std::atomic<bool> interrupted_{false};
     std::chrono::steady_clock::time_point phase_start_;

@@ -348,7 +348,7 @@ public:
 private:
     void sample() {
         internal::fast_clock::refine();  // workers time operations with it (rate-limited, cheap)
-        std::uint64_t ok = 0, failed = 0, timed_out = 0;
+        std::uint64_t ok = 0, failed = 0, timed_out = 0, statement_timeouts = 0;
         ErrorCounts by_kind{};
         merged_.clear();
         for (auto& shard : ph_.shards) {
@@ -358,6 +358,7 @@ private:
                 ok += shard->ok;
                 failed += shard->failed + shard->timed_out + shard->statement_timeouts;
                 timed_out += shard->timed_out;
+                statement_timeouts += shard->statement_timeouts;
                 for (std::size_t k = 0; k < by_kind.size(); ++k) by_kind[k] += shard->by_kind[k];
             }
             merged_.merge(spare_);
@@ -381,6 +382,7 @@ private:
         s.ok = ok;
         s.failed = failed;
         s.timed_out = timed_out;
+        s.statement_timeouts = statement_timeouts;
         s.point.failed = failed - last_failed_;
         ErrorCounts interval{};
         for (std::size_t k = 0; k < by_kind.size(); ++k) interval[k] = by_kind[k] - last_by_kind_[k];

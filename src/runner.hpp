@@ -101,6 +101,7 @@ struct ProgressSample {
     std::uint64_t ok = 0;             ///< cumulative
     std::uint64_t failed = 0;         ///< cumulative, timeouts included
     std::uint64_t timed_out = 0;      ///< cumulative, the acquire timeouts among `failed`
+    std::uint64_t statement_timeouts = 0;  ///< cumulative, the statement timeouts among `failed`
 };
 
 struct RunHooks {

@@ -8,6 +8,7 @@
 #include "expectation.hpp"
 #include "leak_fault.hpp"
 #include "report_json.hpp"
+#include "run_observer.hpp"
 
 #include <poolbench/drivers.hpp>
 #include <poolbench/error.hpp>
@@ -45,6 +46,32 @@ std::uint64_t resident_bytes() {
     std::fclose(f);
     return n == 2 ? resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
 }
+
+/// Tells the observer the pool is gone before it is, also when a phase throws.
+class PoolWatch {
+public:
+    PoolWatch(RunObserver* observer, const Pool& pool) : observer_(observer), pool_(pool) {
+        if (observer_ != nullptr) observer_->pool_opened(pool_);
+    }
+    PoolWatch(const PoolWatch&) = delete;
+    PoolWatch& operator=(const PoolWatch&) = delete;
+    ~PoolWatch() {
+        if (observer_ == nullptr) return;
+        try {
+            observer_->pool_closed(pool_.stats());
+        } catch (...) {  // NOLINT(bugprone-empty-catch): a phase threw; its error is the one to report
+            observer_->pool_closed(PoolStats{});
+        }
+    }
+    void closed(const PoolStats& final_stats) {
+        if (observer_ != nullptr) observer_->pool_closed(final_stats);
+        observer_ = nullptr;
+    }
+
+private:
+    RunObserver* observer_;
+    const Pool& pool_;
+};
 
 }  // namespace
 
@@ -89,12 +116,14 @@ Report ScenarioRun::run() {
         };
     }
 
+    if (options_.observer != nullptr) options_.observer->run_started(spec_);
     mark_load_started();
     Report report = header();
     report.started_at = std::chrono::system_clock::now();
     run_start_ = Clock::now();
     {
         Pool pool(faulty, config);
+        PoolWatch watch(options_.observer, pool);
         FaultTargets targets{driver_,  settings, &pool,         db_,     options_.restart_command,
                              registry, options_.self_exe, hooks_.cancel, leak_log};
         for (std::size_t i = 0; i < spec_.phases.size() && !stop_.load(); ++i) {
@@ -102,7 +131,9 @@ Report ScenarioRun::run() {
         }
         const std::size_t active_at_end = pool.stats().active;
         const bool clean = pool.shutdown(std::chrono::seconds(5));
-        report.pool = make_pool_section(pool.stats(), spec_.pool.min_idle, active_at_end, clean);
+        const PoolStats final_stats = pool.stats();
+        watch.closed(final_stats);  // the live endpoint's figures are the report's
+        report.pool = make_pool_section(final_stats, spec_.pool.min_idle, active_at_end, clean);
         if (report.leaks_tracked) {
             for (const auto& l : pool.leaks()) {
                 if (l.kind != LeakReport::Kind::returned) report.leaks.push_back(make_leak_record(l));
@@ -165,6 +196,11 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
 
     std::atomic<bool> stop_phase{false};
     FaultClock clock(p, targets, default_table(p), hooks_.cancel, stop_phase);
+    RunObserver* observer = options_.observer;
+    if (observer != nullptr) {
+        observer->phase_started(index);
+        clock.on_change([observer, index](std::size_t fault, bool active) { observer->fault_changed(index, fault, active); });
+    }
     PhaseOutcome out;
     RunHooks hooks;
     hooks.cancel = &stop_phase;
@@ -183,6 +219,7 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
         // Ctrl-C is seen here too, in case the fault clock is busy starting a fault.
         if (hooks_.cancel != nullptr && hooks_.cancel->load()) stop_phase = true;
         if (hooks_.on_sample) hooks_.on_sample(sample);
+        if (observer != nullptr) observer->phase_sample(sample);
         check_abort(sample, out.started_s, stop_phase, report);
     };
     // The phase is over: faults are reverted before its workers are joined (a worker
@@ -197,6 +234,7 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
         out.load.cancelled = true;
     }
     out.faults = std::move(clock.finish());
+    if (observer != nullptr) observer->phase_ended(out.load.ops);
     out.open_fds = count_open_fds();
     out.rss_bytes = resident_bytes();
     out.pool_connections = pool.stats().total;

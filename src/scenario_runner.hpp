@@ -21,6 +21,8 @@
 
 namespace poolbench::cli {
 
+class RunObserver;
+
 struct ScenarioRunOptions {
     std::string restart_command;  ///< --restart-command ("" = none)
     std::string self_exe;         ///< this binary (sqlite.lock starts its lock holder from it)
@@ -29,6 +31,9 @@ struct ScenarioRunOptions {
     /// no phase scope, as they always did; the first phase's settings are the run's; leak's
     /// one leak fault's check is the report's leak_check).
     std::string command = "run";
+    /// Told of the pool, the phases, samples and faults as the run goes on (the live
+    /// /metrics endpoint); null: none. It must outlive run_scenario.
+    RunObserver* observer = nullptr;
 };
 
 /// Everything that can be checked before anything runs, against the database chosen:

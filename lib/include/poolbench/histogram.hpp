@@ -36,6 +36,10 @@ public:
     [[nodiscard]] double mean() const noexcept;
     /// The value at quantile q in [0, 1] (0.99 = p99); 0 when empty.
     [[nodiscard]] std::uint64_t percentile(double q) const noexcept;
+    /// The sum of the values recorded (exact up to the double's 53 bits).
+    [[nodiscard]] double sum() const noexcept { return static_cast<double>(sum_); }
+    /// The values recorded in one bucket (index below bucket_count).
+    [[nodiscard]] std::uint64_t count_in(std::size_t bucket) const noexcept { return counts_[bucket]; }
 
     [[nodiscard]] static std::size_t bucket_of(std::uint64_t value) noexcept;
     [[nodiscard]] static std::uint64_t bucket_low(std::size_t index) noexcept;

@@ -6,6 +6,7 @@
 #include "poolbench/error.hpp"
 #include "poolbench/histogram.hpp"
 #include "poolbench/pool.hpp"
+#include "poolbench/prometheus.hpp"
 #include "poolbench/stats.hpp"
 #include "poolbench/transaction.hpp"
 #include "poolbench/url.hpp"
