@@ -63,7 +63,9 @@ PoolConfig make_pool(const LeakOptions& o) {
                 fmt::format("--reclaim {} must be longer than --threshold {}", o.reclaim, o.threshold));
         }
         if (o.leaks > o.pool_size) {
-            throw UsageFailure(fmt::format("--leaks {} exceeds --pool-size {}", o.leaks, o.pool_size));
+            throw UsageFailure(fmt::format("--leaks {} exceeds --pool-size {}: a lease takes a connection until it is "
+                                           "reclaimed, so lower --leaks or raise --pool-size",
+                                           o.leaks, o.pool_size));
         }
     } else if (o.leaks >= o.pool_size) {
         throw UsageFailure(fmt::format(

@@ -26,10 +26,16 @@ FaultClock::FaultClock(const PhaseSpec& phase, FaultTargets& targets, std::strin
 FaultClock::~FaultClock() { (void)finish(); }
 
 bool FaultClock::start_faults_at_zero() {
-    bool load = true;
     for (auto& f : runs_) {
         if (f.spec->at.count() == 0) begin(f);
-        if (f.stopped_phase) load = false;
+    }
+    // Only once every fault at 0 is in effect: what one awaits is timed inside its window.
+    bool load = true;
+    for (std::size_t i = 0; i < runs_.size(); ++i) {
+        if (!active_[i] || active_[i]->await_ready()) continue;
+        runs_[i].stopped_phase = true;
+        stop_phase_ = true;
+        load = false;
     }
     return load;
 }
@@ -48,12 +54,8 @@ void FaultClock::begin(FaultRun& f) {
     OutageProbe* previous = probe_.exchange(f.probe.get(), std::memory_order_acq_rel);
     try {
         active_[i] = start_fault(*f.spec, targets_, table_);
-        f.started = Clock::now();
+        f.started = active_[i]->started_at().value_or(Clock::now());
         if (on_change_) on_change_(i, true);
-        if (active_[i]->stops_phase()) {
-            f.stopped_phase = true;
-            stop_phase_ = true;
-        }
     } catch (const std::exception& e) {
         probe_.store(previous, std::memory_order_release);  // an earlier fault still in effect keeps its probe
         f.error = fmt::format("did not start: {}", e.what());

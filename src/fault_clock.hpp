@@ -47,7 +47,7 @@ public:
     ~FaultClock();
 
     /// Starts the faults at 0 before the load does, so none of the phase runs without them.
-    /// Returns false when one of them keeps the phase's load from running (stops_phase).
+    /// Returns false when one of them keeps the phase's load from running (await_ready).
     [[nodiscard]] bool start_faults_at_zero();
     /// Starts the clock at the phase's start (RunHooks::on_start).
     void start(std::chrono::steady_clock::time_point phase_start);

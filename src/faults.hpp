@@ -102,9 +102,13 @@ public:
     virtual void stop() = 0;
     /// What the fault did, for the report.
     [[nodiscard]] virtual std::string detail() const { return {}; }
-    /// True when the phase's load must not run: what the fault waited for at its start did
-    /// not happen (a leak fault's awaited detection).
-    [[nodiscard]] virtual bool stops_phase() const { return false; }
+    /// When it began to take effect, when that is before starting returned (a leak fault:
+    /// when its leasing began); none: when starting returned.
+    [[nodiscard]] virtual std::optional<std::chrono::steady_clock::time_point> started_at() const { return std::nullopt; }
+    /// Called once after a fault at 0 started, before the phase's load: waits for what the
+    /// fault needs first (a leak fault's awaited detection). False when that did not happen:
+    /// the phase's load must not run. The fault is in effect (and its window open) meanwhile.
+    [[nodiscard]] virtual bool await_ready() { return true; }
     /// A leak fault's check, once stopped.
     [[nodiscard]] virtual std::optional<LeakCheckSection> leak_check() const { return std::nullopt; }
 };

@@ -57,6 +57,7 @@ constexpr std::size_t trace_frames_checked = 5;
 
 void LeakLog::add(const LeakReport& report) {
     LeakFact f;
+    f.leased_at = Clock::now() - report.held;
     f.kind = report.kind;
     f.thread_id = report.thread_id;
     f.has_stack = !report.stack.empty();
@@ -66,8 +67,14 @@ void LeakLog::add(const LeakReport& report) {
     {
         std::lock_guard lock(mu_);
         facts_.push_back(f);
+        if (report.kind != LeakReport::Kind::returned && listed_.size() < max_listed) listed_.push_back(report);
     }
     cv_.notify_all();
+}
+
+std::vector<LeakReport> LeakLog::listed() const {
+    std::lock_guard lock(mu_);
+    return listed_;
 }
 
 std::size_t LeakLog::size() const {
@@ -108,8 +115,10 @@ struct Classified {
 // the housekeeper's pass reaches it only after leak_reclaim_after (a slow pass: symbolizing
 // the first trace of a process can take a few hundred ms) — a "reclaimed" report carrying
 // the trace. A reclaim of a lease already reported has no trace. A first report from
-// another thread is a false positive, unless it shows the injector (another leak fault's).
-Classified classify(const std::vector<LeakFact>& facts, long leaker_tid) {
+// another thread is a false positive, unless it shows the injector (another leak fault's) —
+// or its lease was taken before the fault began (`since`): a hold of the load before it,
+// reported late, is not this fault's to judge.
+Classified classify(const std::vector<LeakFact>& facts, long leaker_tid, Clock::time_point since) {
     Classified c;
     for (const auto& r : facts) {
         const bool injected = r.thread_id == leaker_tid;
@@ -127,7 +136,7 @@ Classified classify(const std::vector<LeakFact>& facts, long leaker_tid) {
         }
         if (!first) continue;
         if (!injected) {
-            if (!r.traced) ++c.false_positives;
+            if (!r.traced && r.leased_at >= since) ++c.false_positives;
             continue;
         }
         ++c.injected_reported;
@@ -143,14 +152,16 @@ Classified classify(const std::vector<LeakFact>& facts, long leaker_tid) {
 // finish() other threads may use the leases (the thread only waits meanwhile).
 class Leaker {
 public:
-    Leaker(Pool& pool, std::size_t count, std::chrono::milliseconds timeout, std::function<void(long)> after_return)
-        : pool_(pool), count_(count), timeout_(timeout), after_return_(std::move(after_return)) {}
+    Leaker(Pool& pool, std::size_t count, std::function<void(long)> after_return)
+        : pool_(pool), count_(count), after_return_(std::move(after_return)) {}
     Leaker(const Leaker&) = delete;
     Leaker& operator=(const Leaker&) = delete;
     ~Leaker() { finish(); }
 
     /// Starts the thread and waits until it has taken every lease (or failed: rethrows).
-    void start() {
+    /// Taking them all must end by `deadline`.
+    void start(Clock::time_point deadline) {
+        deadline_ = deadline;
         thread_ = std::thread([this] { run(); });
         std::unique_lock lock(mu_);
         cv_.wait(lock, [&] { return acquired_; });
@@ -178,10 +189,11 @@ private:
         try {
             taken.reserve(count_);
             for (std::size_t i = 0; i < count_; ++i) {
+                const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now());
                 try {
-                    taken.push_back(poolbench_leak_injected_lease(pool_, timeout_));
+                    taken.push_back(poolbench_leak_injected_lease(pool_, std::max(left, std::chrono::milliseconds{1})));
                 } catch (const Error& e) {
-                    throw FaultFailure(fmt::format("leaking lease {} of {}: {}", i + 1, count_, e.what()));
+                    throw FaultFailure(fmt::format("leaking lease {} of {} ({} already out): {}", i + 1, count_, i, e.what()));
                 }
             }
         } catch (...) {
@@ -201,7 +213,7 @@ private:
 
     Pool& pool_;
     std::size_t count_;
-    std::chrono::milliseconds timeout_;
+    Clock::time_point deadline_;
     std::function<void(long)> after_return_;
     std::thread thread_;
     std::mutex mu_;
@@ -218,7 +230,7 @@ public:
     Leak(const FaultSpec& spec, FaultTargets& t)
         : spec_(spec), pool_(*t.pool), log_(t.leak_log), interrupt_(t.interrupt),
           reclaim_(t.pool->config().leak_reclaim_after),
-          leaker_(*t.pool, spec.leaks, spec.timeout, [this](long tid) { final_ = classify(log_->since(from_), tid); }) {
+          leaker_(*t.pool, spec.leaks, [this](long tid) { final_ = classify(log_->since(from_), tid, injected_at_); }) {
         from_ = log_->size();
         check_.injected = spec.leaks;
         check_.legitimate_holds = spec.holds;
@@ -226,20 +238,34 @@ public:
         if (reclaim_.count() > 0) check_.reclaim_after_ms = reclaim_.count();
         const auto hold = spec.hold_for.count() > 0 ? spec.hold_for : pool_.config().leak_threshold / 2;
         injected_at_ = Clock::now();
+        // Taking the leases (and the holds) is bounded by the fault's timeout and its own
+        // window: a fault that cannot get them in time did not start, and does not hold up
+        // the fault clock past its window.
+        const auto bound = spec.await_detection ? spec.timeout : std::min(spec.timeout, spec.duration);
+        const auto take_by = injected_at_ + bound;
 
         // The legitimate holds run beside the leaks: only the leaks may be reported.
         if (spec.holds > 0) {
-            holder_ = std::jthread([this, hold](const std::stop_token& stop) {
+            const auto hold_timeout = std::chrono::ceil<std::chrono::milliseconds>(bound);
+            holder_ = std::jthread([this, hold, hold_timeout](const std::stop_token& stop) {
                 name_this_thread("pb-holder");
                 try {
-                    poolbench_leak_legitimate_hold(pool_, spec_.holds, hold, spec_.timeout, stop);
+                    poolbench_leak_legitimate_hold(pool_, spec_.holds, hold, hold_timeout, stop);
                 } catch (...) {
                     holder_error_ = std::current_exception();
                 }
             });
         }
-        leaker_.start();  // a failure leaves through start_fault; the members join and return
-        if (spec.await_detection) await(injected_at_);
+        leaker_.start(take_by);  // a failure leaves through start_fault; the members join and return
+    }
+
+    [[nodiscard]] std::optional<Clock::time_point> started_at() const override { return injected_at_; }
+
+    /// With await_detection: until the pool reported every lease (see await()).
+    [[nodiscard]] bool await_ready() override {
+        if (!spec_.await_detection) return true;
+        await(injected_at_);
+        return awaited_;
     }
 
     void stop() override {
@@ -266,8 +292,6 @@ public:
         }
     }
 
-    [[nodiscard]] bool stops_phase() const override { return spec_.await_detection && !awaited_; }
-
     [[nodiscard]] std::optional<LeakCheckSection> leak_check() const override {
         if (!stopped_) return std::nullopt;
         return check_;
@@ -293,7 +317,7 @@ public:
     }
 
 private:
-    [[nodiscard]] Classified current() const { return classify(log_->since(from_), leaker_tid()); }
+    [[nodiscard]] Classified current() const { return classify(log_->since(from_), leaker_tid(), injected_at_); }
     [[nodiscard]] long leaker_tid() const noexcept { return leaker_.thread_id(); }
 
     /// Until every lease is reported (and, when the pool reclaims, revoked) or the timeout.

@@ -88,7 +88,7 @@ Json leak_check(const LeakCheckSection& c) {
            {"traced_to_injector", c.traced_to_injector},
            {"legitimate_holds", c.legitimate_holds},
            {"returned_late", c.returned_late},
-           {"detection_wait_ms", round3(c.detection_wait_ms)},
+           {"detection_wait_ms", c.detection_wait_ms ? Json(round3(*c.detection_wait_ms)) : Json(nullptr)},
            {"injector", c.injector}};
     if (c.reclaim_after_ms) {
         j["reclaim_after_ms"] = *c.reclaim_after_ms;
@@ -119,6 +119,7 @@ Json phase_json(const PhaseRecord& p) {
     if (p.duration_requested_s) j["duration_requested_s"] = number(*p.duration_requested_s);
     j["started_s"] = round3(p.started_s);
     j["duration_s"] = round3(p.duration_s);
+    j["load_duration_s"] = round3(p.load_duration_s);
     j["ops"] = ops(p.ops);
     j["throughput_ops_s"] = round3(p.throughput_ops_s);
     j["latency_us"] = latency_set(p.latency_us);
@@ -202,6 +203,7 @@ Json report_to_json(const Report& r) {
         j["config"] = std::move(config);
 
         j["duration_s"] = round3(r.duration_s);
+        j["load_duration_s"] = round3(r.load_duration_s);
         j["ops"] = ops(r.ops);
         j["throughput_ops_s"] = round3(r.throughput_ops_s);
         j["latency_us"] = latency_set(r.latency_us);

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iterator>
 #include <string>
 
@@ -113,6 +114,15 @@ void append_phases_and_faults(std::string& out, const Report& r) {
             }
             out += '\n';
             if (!f.detail.empty()) fmt::format_to(it, "    {}\n", f.detail);
+            if (f.leak_check && !r.leak_check) {  // `poolbench leak` has its own block below
+                const auto& c = *f.leak_check;
+                fmt::format_to(it, "    leak check: injected {}, reported {}, traced to {} {}, false positives {}, "
+                                   "late returns {}",
+                               c.injected, c.reported, c.injector, c.traced_to_injector, c.false_positives,
+                               c.returned_late);
+                if (c.reclaim_after_ms) fmt::format_to(it, ", reclaimed {}", c.reclaimed);
+                out += '\n';
+            }
             if (!f.error.empty()) fmt::format_to(it, "    error: {}\n", f.error);
         }
     }
@@ -136,7 +146,13 @@ public:
         fmt::format_to(it, "threads: {}\n", r.config.threads);
         fmt::format_to(it, "pool: max {}, min idle {}, acquire timeout {}\n", r.config.pool_max,
                        r.config.pool_min_idle, human_ms(r.config.acquire_timeout_ms));
-        if (r.config.ops) fmt::format_to(it, "operations requested: {}\n", *r.config.ops);
+        if (r.config.ops) {
+            // `poolbench leak --reclaim` runs its workload in two phases, each this many.
+            const std::size_t loads = static_cast<std::size_t>(std::count_if(
+                r.phases.begin(), r.phases.end(), [](const PhaseRecord& p) { return p.ops_requested.value_or(0) > 0; }));
+            fmt::format_to(it, "operations requested: {}{}\n", *r.config.ops,
+                           r.command != "run" && loads > 1 ? fmt::format(" per phase ({} phases)", loads) : "");
+        }
         if (r.config.duration_s) fmt::format_to(it, "duration requested: {:.3f} s\n", *r.config.duration_s);
         if (r.config.rate_ops_s > 0) fmt::format_to(it, "target rate: {:g} ops/s\n", r.config.rate_ops_s);
         fmt::format_to(it, "duration: {:.3f} s{}\n", r.duration_s, r.interrupted ? " (interrupted)" : "");
@@ -147,7 +163,7 @@ public:
         // Latency and throughput.
         append_latency(out, r.latency_us, "acquire");
         fmt::format_to(it,
-                       "throughput: {} (successful operations per second of wall time; each includes "
+                       "throughput: {} (successful operations per second of the time the load ran; each includes "
                        "acquire, the workload statements and release)\n",
                        human_rate(r.throughput_ops_s));
 
@@ -211,7 +227,7 @@ public:
         // Leaks.
         if (!r.leaks_tracked) {
             out += "leaks: tracking not enabled\n";
-        } else if (r.leaks.empty()) {
+        } else if (r.leaks.empty() && leaks_not_listed(r) == 0) {
             fmt::format_to(it, "leaks: none (threshold {})\n", human_ms(r.config.leak_threshold_ms));
         } else {
             fmt::format_to(it, "leaks: {} reports (threshold {}", r.leaks.size(), human_ms(r.config.leak_threshold_ms));
@@ -229,8 +245,7 @@ public:
                 for (const auto& frame : g.stack) fmt::format_to(it, "      at {}\n", frame);
             }
             if (const auto hidden = leaks_not_listed(r); hidden > 0) {
-                fmt::format_to(it, "  ({} more detected, not listed: the pool keeps the most recent 1000 reports)\n",
-                               hidden);
+                fmt::format_to(it, "  ({} more detected, not listed: {})\n", hidden, r.leaks_list_rule);
             }
         }
         if (r.leak_check) {
@@ -239,7 +254,9 @@ public:
                            c.injected, c.reported, c.injector, c.traced_to_injector, c.false_positives);
             fmt::format_to(it, "  legitimate holds (returned at half the threshold): {}; late returns reported: {}\n",
                            c.legitimate_holds, c.returned_late);
-            fmt::format_to(it, "  detected within {:.0f} ms of the injection\n", c.detection_wait_ms);
+            if (c.detection_wait_ms) {
+                fmt::format_to(it, "  detected within {:.0f} ms of the injection\n", *c.detection_wait_ms);
+            }
             if (c.reclaim_after_ms) {
                 fmt::format_to(it, "  reclaimed: {} of {}", c.reclaimed, c.injected);
                 if (c.reclaimed_before_report > 0) {

@@ -130,7 +130,7 @@ struct LeakCheckSection {
     std::uint64_t reclaimed = 0;           ///< injected leases reclaimed (and so revoked)
     bool revoked_use_threw = false;        ///< using a revoked lease threw LeaseRevoked (with --reclaim)
     std::optional<OpCounts> second_phase;  ///< the workload after reclaim (with --reclaim)
-    double detection_wait_ms = 0;          ///< from the injection to the last awaited report
+    std::optional<double> detection_wait_ms;  ///< from the injection to the last awaited report (when awaited)
     std::string injector;                  ///< the function name looked for in the traces
 };
 
@@ -208,7 +208,8 @@ struct PhaseRecord {
     std::optional<std::uint64_t> ops_requested;
     std::optional<double> duration_requested_s;
     double started_s = 0;                     ///< since the run's first phase started
-    double duration_s = 0;
+    double duration_s = 0;                    ///< wall time, its faults' start and end included
+    double load_duration_s = 0;               ///< the time its load ran (throughput's)
     OpCounts ops;
     double throughput_ops_s = 0;
     LatencySet latency_us;
@@ -285,13 +286,16 @@ struct Report {
     std::string backend;       ///< "sqlite", "postgresql", "null"
     std::string url_redacted;  ///< never the original URL
     RunConfig config;
-    double duration_s = 0;
+    double duration_s = 0;       ///< wall time of the phases
+    double load_duration_s = 0;  ///< the time their load ran (throughput's)
     OpCounts ops;
     double throughput_ops_s = 0;
     LatencySet latency_us;
     PoolSection pool;
     bool leaks_tracked = false;
     std::vector<LeakRecord> leaks;
+    /// Why `leaks` may not list every detection (text report; leaks_not_listed counts them).
+    std::string leaks_list_rule = "the pool keeps the most recent 1000 reports";
     std::optional<LeakCheckSection> leak_check;  ///< `poolbench leak` only
     std::optional<WritesSection> writes;
     std::vector<TimelinePoint> timeline;

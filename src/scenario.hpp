@@ -10,8 +10,12 @@
 #include <poolbench/config.hpp>
 #include <poolbench/url.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
+#include <string_view>
+#include <utility>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,7 +66,20 @@ struct FaultSpec {
     bool await_detection = false;
     std::chrono::milliseconds timeout{60'000};      ///< starting or reverting may take this long
     std::vector<ExpectText> expect;                 ///< scoped to this fault's record
-    SourcePlace where;
+    SourcePlace where;                              ///< its [[phase.fault]] table
+    std::vector<std::pair<std::string, SourcePlace>> key_where;  ///< where each key given was set
+
+    /// Where one of `keys` was set, for an error about them: a --set among them first (it
+    /// changed what the file said), else the first written, else the fault's table.
+    [[nodiscard]] const SourcePlace& place_of(std::initializer_list<std::string_view> keys) const {
+        const SourcePlace* written = nullptr;
+        for (const auto& [key, place] : key_where) {
+            if (std::find(keys.begin(), keys.end(), key) == keys.end()) continue;
+            if (place.text.rfind("--set ", 0) == 0) return place;
+            if (written == nullptr) written = &place;
+        }
+        return written != nullptr ? *written : where;
+    }
 };
 
 struct PhaseSpec {

@@ -112,8 +112,9 @@ Report skeleton(const ScenarioSpec& spec) {
 }
 
 /// A leak fault needs leak tracking with a trace on every acquire, time for the pool to see
-/// the leaks, and a connection left for the load (unless the pool reclaims them).
-void check_leak_fault(const ScenarioSpec& spec, const FaultSpec& f) {
+/// the leaks, and a connection left for the load (unless the pool reclaims them). Each error
+/// names the key it is about (or the --set that set it).
+void check_leak_fault(const ScenarioSpec& spec, const PhaseSpec& phase, const FaultSpec& f) {
     const PoolConfig& pool = spec.pool;
     if (pool.leak_threshold.count() == 0 || pool.leak_trace_every != 1) {
         throw UsageFailure(fmt::format("{}: a leak fault needs [pool] leak_threshold set and leak_trace_every = 1, so "
@@ -123,13 +124,21 @@ void check_leak_fault(const ScenarioSpec& spec, const FaultSpec& f) {
     if (f.await_detection) {
         if (f.at.count() != 0) throw UsageFailure(fmt::format("{}: a leak fault that awaits detection starts at 0", f.where.text));
     } else {
+        // Its checks need the whole window: a phase that ends when its operations are done
+        // may end before the pool could see a leak.
+        if (!phase.duration) {
+            throw UsageFailure(fmt::format("{}: a leak fault needs a phase bounded by duration, not ops: phase '{}' may "
+                                           "finish its {} operations before the pool can see the leaks (give it "
+                                           "duration = \"...\" longer than the fault's at + for)",
+                                           f.where.text, phase.name, phase.ops.value_or(0)));
+        }
         // The housekeeper looks for leaks every housekeeping_interval: a lease must be held
         // past the threshold (and the reclaim) by at least that much to be seen for sure.
         const auto seen_after = std::max(pool.leak_threshold, pool.leak_reclaim_after);
         if (seen_after + pool.housekeeping_interval >= f.duration) {
             throw UsageFailure(fmt::format("{}: a leak fault's 'for' ({} ms) must exceed [pool] {} ({} ms) plus "
                                            "housekeeping_interval ({} ms), so the pool can see the leaks",
-                                           f.where.text, f.duration.count(),
+                                           f.place_of({"for"}).text, f.duration.count(),
                                            pool.leak_reclaim_after > pool.leak_threshold ? "leak_reclaim_after"
                                                                                          : "leak_threshold",
                                            seen_after.count(), pool.housekeeping_interval.count()));
@@ -137,19 +146,61 @@ void check_leak_fault(const ScenarioSpec& spec, const FaultSpec& f) {
     }
     const bool reclaims = pool.leak_reclaim_after.count() > 0;
     if (f.leaks > pool.max_size || (f.leaks == pool.max_size && !reclaims)) {
-        throw UsageFailure(fmt::format("{}: leaking {} leases from a pool of {} leaves the load nothing", f.where.text,
-                                       f.leaks, pool.max_size));
+        throw UsageFailure(fmt::format("{}: leaking {} leases from a pool of {} leaves the load nothing",
+                                       f.place_of({"leaks"}).text, f.leaks, pool.max_size));
     }
     if (f.holds > 0 && f.leaks + f.holds > pool.max_size) {
         throw UsageFailure(fmt::format("{}: {} leaks and {} legitimate holds need {} connections at once; the pool has "
                                        "{}",
-                                       f.where.text, f.leaks, f.holds, f.leaks + f.holds, pool.max_size));
+                                       f.place_of({"holds", "leaks"}).text, f.leaks, f.holds, f.leaks + f.holds,
+                                       pool.max_size));
     }
     const auto hold = f.hold_for.count() > 0 ? f.hold_for : pool.leak_threshold / 2;
     if (f.holds > 0 && hold >= pool.leak_threshold) {
         throw UsageFailure(fmt::format("{}: hold_for ({} ms) must be under [pool] leak_threshold ({} ms): a "
                                        "legitimate hold is one the pool must not report",
-                                       f.where.text, hold.count(), pool.leak_threshold.count()));
+                                       f.place_of({"hold_for"}).text, hold.count(), pool.leak_threshold.count()));
+    }
+}
+
+/// Leak faults of one phase whose windows overlap hold their leases at the same time: at
+/// every moment the leases they hold (leaks + holds) must leave the load a connection. The
+/// busiest moment is the start of one of them.
+void check_leak_overlap(const ScenarioSpec& spec, const PhaseSpec& phase) {
+    struct Window {
+        std::size_t index;
+        const FaultSpec* f;
+        std::chrono::milliseconds from, to;
+    };
+    std::vector<Window> windows;
+    for (std::size_t i = 0; i < phase.faults.size(); ++i) {
+        const FaultSpec& f = phase.faults[i];
+        if (f.kind != FaultKind::leak) continue;
+        // An awaiting fault lasts until its phase ends.
+        const auto to = f.await_detection ? std::chrono::milliseconds::max() : f.at + f.duration;
+        windows.push_back({i + 1, &f, f.at, to});
+    }
+    if (windows.size() < 2) return;  // one fault alone: check_leak_fault's rule
+    for (const auto& w : windows) {
+        std::uint64_t held = 0;
+        std::vector<const Window*> at_once;
+        for (const auto& o : windows) {
+            if (o.from <= w.from && w.from < o.to) {
+                held += std::uint64_t{o.f->leaks} + o.f->holds;
+                at_once.push_back(&o);
+            }
+        }
+        if (at_once.size() < 2 || held < spec.pool.max_size) continue;
+        std::string which, sum;
+        for (const auto* o : at_once) {
+            which += fmt::format("{}{}", which.empty() ? "" : o == at_once.back() ? " and " : ", ", o->index);
+            sum += fmt::format("{}{}", sum.empty() ? "" : " + ", std::uint64_t{o->f->leaks} + o->f->holds);
+        }
+        throw UsageFailure(fmt::format("{}: leak faults {} of phase '{}' overlap at {} ms and hold {} leases at once "
+                                       "(leaks + holds: {}); the pool has {}, and the load needs at least one: "
+                                       "lower leaks or holds, or move a fault so their windows do not overlap",
+                                       w.f->place_of({"at", "leaks", "holds"}).text, which, phase.name,
+                                       w.from.count(), held, sum, spec.pool.max_size));
     }
 }
 
@@ -229,8 +280,9 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
                                                    f.where.text, table));
                 }
             }
-            if (f.kind == FaultKind::leak) check_leak_fault(spec, f);
+            if (f.kind == FaultKind::leak) check_leak_fault(spec, p, f);
         }
+        check_leak_overlap(spec, p);
     }
 }
 

@@ -100,7 +100,10 @@ public:
 
     std::int64_t integer(const toml::node& n, std::string_view key, std::int64_t lo, std::int64_t hi) const {
         const auto* i = n.as_integer();
-        if (i == nullptr) fail(n, fmt::format("{} must be a whole number, not {}", key, type_name(n)));
+        if (i == nullptr) {
+            fail(n, n.is_floating_point() ? fmt::format("{} must be a whole number (got {})", key, n.as_floating_point()->get())
+                                          : fmt::format("{} must be a whole number, not {}", key, type_name(n)));
+        }
         if (i->get() < lo || i->get() > hi) fail(n, fmt::format("{} must be between {} and {} (got {})", key, lo, hi, i->get()));
         return i->get();
     }
@@ -283,11 +286,16 @@ FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& p
     }
     if (const auto* n = only_for("leaks", FaultKind::leak)) f.leaks = static_cast<std::uint32_t>(r.integer(*n, "leaks", 1, 1000));
     if (const auto* n = only_for("holds", FaultKind::leak)) f.holds = static_cast<std::uint32_t>(r.integer(*n, "holds", 0, 1000));
-    if (const auto* n = only_for("hold_for", FaultKind::leak)) f.hold_for = r.duration(*n, "hold_for", false);
+    if (const auto* n = only_for("hold_for", FaultKind::leak)) {
+        f.hold_for = r.duration(*n, "hold_for", false);
+        if (f.holds == 0) r.fail(*n, "hold_for applies only with holds (how long each legitimate hold lasts); add holds = N");
+    }
     // Starting or reverting: 10 s, but a restart command gets a minute.
     f.timeout = f.kind == FaultKind::pg_restart ? std::chrono::milliseconds{60'000} : std::chrono::milliseconds{10'000};
     if (const auto* n = t.get("timeout")) f.timeout = r.duration(*n, "timeout", false);
     if (const auto* n = t.get("expect")) f.expect = r.expectations(*n, "expect");
+    // Where each key was set, so a check across keys (scenario_check.cpp) names the right one.
+    for (auto&& [key, node] : t) f.key_where.emplace_back(std::string(key.str()), SourcePlace{r.place(node)});
     return f;
 }
 

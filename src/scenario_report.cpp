@@ -125,7 +125,8 @@ PhaseRecord ScenarioRun::phase_record(std::size_t index) const {
     rec.ops_requested = p.ops;
     if (p.duration) rec.duration_requested_s = seconds(*p.duration);
     rec.started_s = o.started_s;
-    rec.duration_s = r.duration_s;
+    rec.duration_s = o.ended_s - o.started_s;
+    rec.load_duration_s = r.duration_s;
     rec.ops = r.ops;
     rec.throughput_ops_s = r.throughput_ops_s();
     rec.latency_us = summarize(r);
@@ -145,7 +146,7 @@ PhaseRecord ScenarioRun::phase_record(std::size_t index) const {
                                               p.rate > 0 ? p.rate : rec.throughput_ops_s);
         rec.stalled_intervals = stalls.size();
         // When, not only how many (since the run began; the first 20).
-        for (std::size_t k = 0; k < stalls.size() && k < 20; ++k) rec.stalled_at_s.push_back(o.started_s + stalls[k]);
+        for (std::size_t k = 0; k < stalls.size() && k < 20; ++k) rec.stalled_at_s.push_back(o.load_started_s + stalls[k]);
     }
     return rec;
 }
@@ -166,11 +167,12 @@ void ScenarioRun::assemble(Report& report) {
         report.ops.statement_timeouts += r.ops.statement_timeouts;
         report.ops.failed += r.ops.failed;
         report.ops.timed_out += r.ops.timed_out;
-        report.duration_s += r.duration_s;
+        report.duration_s += o.ended_s - o.started_s;
+        report.load_duration_s += r.duration_s;
         for (std::size_t k = 0; k < report.errors_by_class.size(); ++k) report.errors_by_class[k] += r.errors_by_kind[k];
         writes_acknowledged_ += r.writes_acknowledged;
         for (auto point : r.timeline) {
-            point.t_s += o.started_s;
+            point.t_s += o.load_started_s;
             report.timeline.push_back(point);
         }
         merge_errors(report, r);
@@ -201,7 +203,10 @@ void ScenarioRun::assemble(Report& report) {
     }
     report.drift = drift();
     report.ops.total = report.ops.ok + report.ops.failed + report.ops.timed_out + report.ops.statement_timeouts;
-    report.throughput_ops_s = report.duration_s > 0 ? static_cast<double>(report.ops.ok) / report.duration_s : 0;
+    // One rule for every throughput: operations over the time the load ran (a phase's wait
+    // for its faults, such as a leak fault's for the pool's reports, is no load time).
+    report.throughput_ops_s =
+        report.load_duration_s > 0 ? static_cast<double>(report.ops.ok) / report.load_duration_s : 0;
     report.latency_us = {summarize_ns(acquire), summarize_ns(query), summarize_ns(op), summarize_ns(failed)};
     if (any_writes(spec_)) verify_writes(report);
     // `poolbench leak`: its one leak fault's check is the report's own, as it always was.
@@ -210,14 +215,9 @@ void ScenarioRun::assemble(Report& report) {
             if (f.leak_check) report.leak_check = f.leak_check;
         }
         if (!report.leak_check) {
-            // The run stopped before the leak phase: say what was asked, nothing found.
+            // The run stopped before the leak phase: nothing was injected, nothing found
+            // (the fault's record says it did not start).
             LeakCheckSection c;
-            for (const auto& p : spec_.phases) {
-                for (const auto& f : p.faults) {
-                    c.injected = f.leaks;
-                    c.legitimate_holds = f.holds;
-                }
-            }
             if (spec_.pool.leak_reclaim_after.count() > 0) c.reclaim_after_ms = spec_.pool.leak_reclaim_after.count();
             c.injector = leak_injector;
             report.leak_check = c;
@@ -324,13 +324,15 @@ FaultRecord ScenarioRun::fault_record(const PhaseSpec& p, std::size_t k, const P
         }
     }
     if (!run.started || run.error.rfind("did not start", 0) == 0) return rec;
-    const Clock::time_point phase_start = run_start_ + std::chrono::duration_cast<Clock::duration>(
-                                                           std::chrono::duration<double>(o.started_s));
-    // A fault at 0 starts just before the load does.
-    const double start_s = std::max(0.0, seconds_between(phase_start, *run.started));
-    const double end_s = run.ended ? seconds_between(phase_start, *run.ended) : o.load.duration_s;
-    rec.started_s = o.started_s + start_s;
-    rec.ended_s = o.started_s + end_s;
+    // The record's times are when the fault was in effect (since the run began); recovery is
+    // measured on the load's timeline, which counts from the load's start: a fault at 0
+    // starts just before the load does.
+    const Clock::time_point load_start = run_start_ + std::chrono::duration_cast<Clock::duration>(
+                                                          std::chrono::duration<double>(o.load_started_s));
+    const double start_s = std::max(0.0, seconds_between(load_start, *run.started));
+    const double end_s = run.ended ? seconds_between(load_start, *run.ended) : o.load.duration_s;
+    rec.started_s = seconds_between(run_start_, *run.started);
+    rec.ended_s = run.ended ? seconds_between(run_start_, *run.ended) : o.ended_s;
     if (o.load.ops.total == 0) return rec;  // no load ran in the phase (a leak check's): nothing to recover
     const Recovery r = measure_recovery(o.load.timeline, o.load.interval_errors, start_s, end_s);
     rec.recovery_ms = r.recovery_ms;

@@ -58,7 +58,9 @@ using Clock = std::chrono::steady_clock;
 /// One phase's part of the run, kept for the report.
 struct PhaseOutcome {
     LoadResult load;
-    double started_s = 0;  // since the run started
+    double started_s = 0;       // since the run started: the phase (its faults at 0 start first)
+    double load_started_s = 0;  // ... its load, which the timeline and the load's figures count from
+    double ended_s = 0;         // ... the phase's end, its faults reverted
     std::vector<FaultRun> faults;
     /// A phase without faults still times its outage (first failure to steady success),
     /// so a plain stress run reports it beside its failure counts.

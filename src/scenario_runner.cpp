@@ -135,9 +135,11 @@ Report ScenarioRun::run() {
         watch.closed(final_stats);  // the live endpoint's figures are the report's
         report.pool = make_pool_section(final_stats, spec_.pool.min_idle, active_at_end, clean);
         if (report.leaks_tracked) {
-            for (const auto& l : pool.leaks()) {
+            // With a leak fault, every report as it arrived (the pool keeps only its last 1000).
+            for (const auto& l : leak_log ? leak_log->listed() : pool.leaks()) {
                 if (l.kind != LeakReport::Kind::returned) report.leaks.push_back(make_leak_record(l));
             }
+            if (leak_log) report.leaks_list_rule = fmt::format("the report lists the first {}", LeakLog::max_listed);
         }
     }
     for (auto& e : report.pool.breaker.history) e.reason = redact(e.reason);
@@ -211,8 +213,10 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
     } else {
         hooks.probe = clock.probe_slot();
     }
+    const auto phase_start = Clock::now();
+    out.started_s = seconds_between(run_start_, phase_start);
     hooks.on_start = [&](Clock::time_point start) {
-        out.started_s = seconds_between(run_start_, start);
+        out.load_started_s = seconds_between(run_start_, start);
         clock.start(start);
     };
     hooks.on_sample = [&](const ProgressSample& sample) {
@@ -220,7 +224,7 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
         if (hooks_.cancel != nullptr && hooks_.cancel->load()) stop_phase = true;
         if (hooks_.on_sample) hooks_.on_sample(sample);
         if (observer != nullptr) observer->phase_sample(sample);
-        check_abort(sample, out.started_s, stop_phase, report);
+        check_abort(sample, out.load_started_s, stop_phase, report);
     };
     // The phase is over: faults are reverted before its workers are joined (a worker
     // blocked by a lock returns only when the lock is gone).
@@ -230,17 +234,18 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
     } else {
         // A fault at 0 found that the load cannot run (its awaited condition failed): the
         // phase is over before it began, and the run with it.
-        out.started_s = seconds_between(run_start_, Clock::now());
+        out.load_started_s = seconds_between(run_start_, Clock::now());
         out.load.cancelled = true;
     }
     out.faults = std::move(clock.finish());
     if (observer != nullptr) observer->phase_ended(out.load.ops);
+    out.ended_s = seconds_between(run_start_, Clock::now());
     out.open_fds = count_open_fds();
     out.rss_bytes = resident_bytes();
     out.pool_connections = pool.stats().total;
     if (clock.interrupted() || (hooks_.cancel != nullptr && hooks_.cancel->load())) {
         report.interrupted = true;
-        report.interrupted_at = fmt::format("in phase '{}', {:.1f} s into it", p.name, out.load.duration_s);
+        report.interrupted_at = fmt::format("in phase '{}', {:.1f} s into it", p.name, out.ended_s - out.started_s);
         stop_ = true;
     }
     if (stop_phase.load()) stop_ = true;

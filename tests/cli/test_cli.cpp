@@ -342,7 +342,7 @@ TEST_CASE("stress --leak-threshold tracks leaks and expects none", "[cli][leak]"
     CHECK(j.at("pool").at("leaks_detected") == 0);
     bool expectation = false;
     for (const auto& e : j.at("expectations")) {
-        if (e.at("name") == "leaks.reported == 0") expectation = e.at("passed") == true;
+        if (e.at("name") == "pool.leaks_detected == 0") expectation = e.at("passed") == true;
     }
     CHECK(expectation);
     CHECK(r.err.find("tracking not enabled") == std::string::npos);

@@ -59,7 +59,7 @@ void check_exact_detection(const json& j, int n) {
         CHECK(traced_in_top5(leak));
     }
     CHECK(first_reports == n);
-    const json* reported = find_expectation(j, "leaks.reported == " + std::to_string(n));
+    const json* reported = find_expectation(j, "leak_check.reported == " + std::to_string(n));
     REQUIRE(reported != nullptr);
     CHECK(reported->at("passed") == true);
 }
@@ -214,7 +214,7 @@ TEST_CASE("leak runs as a scenario: a load phase, then a leak phase with its lea
     CHECK(j.at("config").at("ops") == 500);
     // One JUnit test case per expectation, named as the leak command always named them.
     const std::string xml = slurp(dir.path() / "r.xml");
-    for (const char* name : {"leaks.reported == 3", "leak_check.traced_to_injector == 3",
+    for (const char* name : {"leak_check.reported == 3", "leak_check.traced_to_injector == 3",
                              "leak_check.false_positives == 0", "leak_check.returned_late == 3"}) {
         INFO(name);
         CHECK(xml.find(name) != std::string::npos);
@@ -228,4 +228,76 @@ TEST_CASE("leak runs as a scenario: a load phase, then a leak phase with its lea
     // With --reclaim the leak phase runs the workload on the reclaimed capacity.
     CHECK(k.at("phases").at(1).at("ops") == k.at("leak_check").at("second_phase").at("ops"));
     CHECK(k.at("phases").at(1).at("ops").at("ok") == 500);
+}
+
+TEST_CASE("leak: the wait for the pool's reports is in the leak phase, its fault's window and the run's duration",
+          "[cli][leak]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"leak", "--db", "null://", "--threshold", "200ms", "--ops", "500", "--json",
+                                       "r.json", "--junit", "r.xml"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    const json& leak = j.at("phases").at(1);
+    const json& fault = j.at("faults").at(0);
+    const double wait_s = j.at("leak_check").at("detection_wait_ms").get<double>() / 1000.0;
+    CHECK(wait_s >= 0.2);  // nothing is reported before the threshold
+    // The leak phase lasts the wait, and its fault's window covers it.
+    CHECK(leak.at("duration_s").get<double>() >= wait_s - 0.002);
+    const double started = fault.at("started_s").get<double>();
+    const double ended = fault.at("ended_s").get<double>();
+    CHECK(started <= leak.at("started_s").get<double>() + 0.1);
+    CHECK(ended - started >= wait_s - 0.002);
+    CHECK(ended <= leak.at("started_s").get<double>() + leak.at("duration_s").get<double>() + 0.002);
+    // The run's duration is wall time; throughput is over the time the load ran.
+    CHECK(j.at("duration_s").get<double>() >= wait_s);
+    const double load_s = j.at("load_duration_s").get<double>();
+    REQUIRE(load_s > 0);
+    CHECK(load_s < j.at("duration_s").get<double>());
+    // (Over the wall time it would be 500 / duration_s: the wait makes that far lower.)
+    CHECK(j.at("throughput_ops_s").get<double>() > 2 * 500.0 / j.at("duration_s").get<double>());
+    CHECK(r.out.find("per second of the time the load ran") != std::string::npos);
+    // JUnit's time is the run's.
+    const std::string xml = slurp(dir.path() / "r.xml");
+    const auto at = xml.find("time=\"");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(xml.substr(at + 6)) >= wait_s);
+}
+
+TEST_CASE("leak: more than 500 leaks are all listed (late returns do not push detections out)", "[cli][leak]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"leak", "--db", "null://", "--threshold", "200ms", "--leaks", "600",
+                                       "--pool-size", "601", "--ops", "100", "--json", "r.json"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    CHECK(j.at("leak_check").at("reported") == 600);
+    CHECK(j.at("leaks").size() == 600);
+    CHECK(j.at("leaks_not_listed") == 0);
+    CHECK(r.out.find("leaks: none") == std::string::npos);
+    CHECK(r.out.find("not listed") == std::string::npos);
+}
+
+TEST_CASE("leak: the built-in checks are report paths a scenario can expect as they are", "[cli][leak]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"leak", "--db", "null://", "--threshold", "200ms", "--ops", "200", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    std::vector<std::string> names;
+    for (const auto& e : j.at("expectations")) {
+        const std::string name = e.at("name");
+        if (name.rfind("leak", 0) == 0) names.push_back(name);
+    }
+    REQUIRE(names.size() == 4);
+    // Each, written in a leak fault's expect, passes --check.
+    std::string file = "[pool]\nmax_size = 10\nleak_threshold = \"200ms\"\nhousekeeping_interval = \"100ms\"\n"
+                       "[[phase]]\nname = \"load\"\nthreads = 2\nduration = \"2s\"\n"
+                       "[[phase.fault]]\nkind = \"leak\"\nfor = \"1s\"\nexpect = [";
+    for (const auto& n : names) file += "\"" + n + "\", ";
+    file += "]\n";
+    write_file(dir.path() / "copy.toml", file);
+    const auto check = run_in(dir.path(), {"run", "./copy.toml", "--db", "null://", "--check"});
+    INFO(check.err);
+    CHECK(check.code == 0);
 }
