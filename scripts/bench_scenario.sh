@@ -5,7 +5,9 @@
 #    sampler, histograms, report) against bench/pool_bench (the pool alone, HikariCP's
 #    method), alternating within each round at 1, 2, 8 and 100 threads, with HikariCP's bare
 #    loop (../shared/peers/hikaricp/run.sh stub) in the same rounds; median ratio
-#    stress/pool_bench and its per-round range. --cost-only stops after this part.
+#    stress/pool_bench and its per-round range. Also CPU time per operation of each (user +
+#    system of the whole process over its operations): less disturbed by other load on the
+#    machine than ops/s. --cost-only stops after this part.
 #    --before BIN: also `BIN stress` (a poolbench built from an earlier commit) in the same
 #    rounds, for a before/after ratio measured together.
 # 2. Recovery after a fault, repeated: lock-recovery-sqlite (another process holds the
@@ -39,9 +41,18 @@ if ((hikari)) && [[ ! -x $peer ]]; then
   hikari=0
 fi
 
-stress_ops_s() {  # BIN THREADS: `BIN stress --db null://`'s throughput
-  "$1" stress --db null:// --threads "$2" --duration "${secs}s" --no-progress --json - 2>/dev/null |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["throughput_ops_s"])'
+# CMD...: runs it, prints its stdout and, on fd 3, the CPU seconds (user + system) it used.
+with_cpu() {
+  python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+sys.stdout.buffer.write(r.stdout)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(u.ru_utime + u.ru_stime, file=open(3, "w", closefd=False))' "$@"
+}
+stress_ops_s() {  # BIN THREADS: `BIN stress --db null://`'s throughput, and its CPU ns per operation
+  with_cpu "$1" stress --db null:// --threads "$2" --duration "${secs}s" --no-progress --json - 3>"$tmp/cpu" |
+    python3 -c 'import json,sys; j = json.load(sys.stdin); cpu = float(open(sys.argv[1]).read())
+print(j["throughput_ops_s"], 1e9 * cpu / max(j["ops"]["total"], 1))' "$tmp/cpu"
 }
 
 echo "== 1. the load tool's cost: stress --db null:// vs the pool alone (pool of 10, ${secs}s, $rounds rounds, alternating) =="
@@ -49,18 +60,22 @@ echo "== 1. the load tool's cost: stress --db null:// vs the pool alone (pool of
 # loop, one after the other, so a ratio compares figures taken seconds apart.
 for ((r = 1; r <= rounds; ++r)); do
   for t in 1 2 8 100; do
-    pool=$("$dir/bench/pool_bench" 1 "$secs" 1 "$t" 10 | awk -F'\t' -v t="$t" '$2==t{print $4}')
-    tool=$(stress_ops_s "$pb" "$t")
-    old=nan
-    [[ -z $before ]] || old=$(stress_ops_s "$before" "$t")
+    # pool_bench's CPU covers its warm-up too, and so do the acquires its last line counts.
+    with_cpu "$dir/bench/pool_bench" 1 "$secs" 1 "$t" 10 >"$tmp/pool.out" 3>"$tmp/cpu"
+    pool=$(awk -F'\t' -v t="$t" '$2==t{print $4}' "$tmp/pool.out")
+    pool_cpu=$(sed -n 's/.*acquires \([0-9]*\),.*/\1/p' "$tmp/pool.out" | awk -v c="$(cat "$tmp/cpu")" '{print 1e9 * c / $1}')
+    read -r tool tool_cpu < <(stress_ops_s "$pb" "$t")
+    old=nan; old_cpu=nan
+    [[ -z $before ]] || read -r old old_cpu < <(stress_ops_s "$before" "$t")
     hk=nan
     if ((hikari)); then
       hk=$("$peer" stub 1 "$secs" 1 "$t" 2>/dev/null | awk -F'\t' -v t="$t" '$2==t{print $4}') || hk=nan
       [[ -n $hk ]] || hk=nan
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$pool" "$tool" "$hk" "$old" >>"$tmp/cost.tsv"
-    awk -v r="$r" -v t="$t" -v p="$pool" -v s="$tool" -v h="$hk" -v o="$old" 'BEGIN {
-      printf "round %s, %s threads: pool alone %.2f M/s, stress %.2f M/s (%.2fx), HikariCP %s, before %s\n", r, t, p / 1e6, s / 1e6, s / p, h, o }' >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$pool" "$tool" "$hk" "$old" "$pool_cpu" "$tool_cpu" "$old_cpu" >>"$tmp/cost.tsv"
+    awk -v r="$r" -v t="$t" -v p="$pool" -v s="$tool" -v h="$hk" -v o="$old" -v pc="$pool_cpu" -v sc="$tool_cpu" -v oc="$old_cpu" 'BEGIN {
+      printf "round %s, %s threads: pool alone %.2f M/s, stress %.2f M/s (%.2fx), HikariCP %s, before %s; CPU ns/op: pool %.0f, stress %s, before %s\n",
+        r, t, p / 1e6, s / 1e6, s / p, h, o, pc, sc, oc }' >&2
   done
 done
 python3 - "$tmp/cost.tsv" <<'PY'
@@ -70,17 +85,18 @@ def rng(v):
     return f"{min(v):.2f}-{max(v):.2f}"
 before = any(not math.isnan(float(r[5])) for r in rows)
 print("threads\tpool_alone_ops_s\tstress_ops_s\tstress/pool (median)\tper-round range\thikari_stub_ops_s\tpool/hikari (median, range)"
-      + ("\tbefore: stress/pool (median, range)" if before else ""))
+      "\tCPU ns/op: pool, stress" + (", before" if before else "") + ("\tbefore: stress/pool (median, range)" if before else ""))
 for t in sorted({int(r[1]) for r in rows}):
-    mine = [(float(r[2]), float(r[3]), float(r[4]), float(r[5])) for r in rows if int(r[1]) == t]
-    ratios = [b / a for a, b, _, _ in mine]
-    hk = [(a, h) for a, _, h, _ in mine if not math.isnan(h)]
+    mine = [[float(x) for x in r[2:]] for r in rows if int(r[1]) == t]
+    med = lambda i: statistics.median(m[i] for m in mine)
+    ratios = [m[1] / m[0] for m in mine]
+    hk = [(m[0], m[2]) for m in mine if not math.isnan(m[2])]
     hcol = (f"{statistics.median(h for _, h in hk)/1e6:.2f} M\t{statistics.median(a / h for a, h in hk):.2f}x ({rng([a / h for a, h in hk])})"
             if hk else "-\t-")
-    old = [o / a for a, _, _, o in mine if not math.isnan(o)]
+    cpu = f"{med(4):.0f}, {med(5):.0f}" + (f", {med(6):.0f}" if before else "")
+    old = [m[3] / m[0] for m in mine if not math.isnan(m[3])]
     ocol = f"\t{statistics.median(old):.2f}x ({rng(old)})" if old else ""
-    print(f"{t}\t{statistics.median(a for a, _, _, _ in mine)/1e6:.2f} M\t{statistics.median(b for _, b, _, _ in mine)/1e6:.2f} M"
-          f"\t{statistics.median(ratios):.2f}x\t{rng(ratios)}\t{hcol}{ocol}")
+    print(f"{t}\t{med(0)/1e6:.2f} M\t{med(1)/1e6:.2f} M\t{statistics.median(ratios):.2f}x\t{rng(ratios)}\t{hcol}\t{cpu}{ocol}")
 PY
 ((cost_only)) && exit 0
 
