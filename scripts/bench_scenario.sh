@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Figures for the scenario engine that the README quotes, measured in one run:
-#   scripts/bench_scenario.sh [--quick]
+#   scripts/bench_scenario.sh [--quick] [--cost-only] [--no-hikari] [--rounds N] [--seconds S] [--before BIN]
 # 1. The load tool's own cost: `poolbench stress --db null://` (the scenario engine: workers,
 #    sampler, histograms, report) against bench/pool_bench (the pool alone, HikariCP's
-#    method), alternating, at 1, 2, 8 and 100 threads; median ratio and per-round range.
+#    method), alternating within each round at 1, 2, 8 and 100 threads, with HikariCP's bare
+#    loop (../shared/peers/hikaricp/run.sh stub) in the same rounds; median ratio
+#    stress/pool_bench and its per-round range. Also CPU time per operation of each (user +
+#    system of the whole process over its operations): less disturbed by other load on the
+#    machine than ops/s. --cost-only stops after this part.
+#    --before BIN: also `BIN stress` (a poolbench built from an earlier commit) in the same
+#    rounds, for a before/after ratio measured together.
 # 2. Recovery after a fault, repeated: lock-recovery-sqlite (another process holds the
 #    write lock) and connection-storm on SQLite (connections dropped and refused under
 #    100 threads), shortened; median and range of recovery_ms, outage_ms and stalled_ms.
@@ -11,38 +17,88 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-quick=0
-for a in "$@"; do
-  case $a in
+quick=0; cost_only=0; hikari=1; rounds=; secs=; before=
+while (($#)); do
+  case $1 in
     --quick) quick=1 ;;
-    *) echo "bench_scenario.sh: unknown option '$a' (use --quick)" >&2; exit 2 ;;
+    --cost-only) cost_only=1 ;;
+    --no-hikari) hikari=0 ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift ;;
+    --seconds) secs=${2:?--seconds needs a number}; shift ;;
+    --before) before=${2:?--before needs a poolbench binary}; shift ;;
+    *) echo "bench_scenario.sh: unknown option '$1' (use --quick, --cost-only, --no-hikari, --rounds N, --seconds S, --before BIN)" >&2; exit 2 ;;
   esac
+  shift
 done
 scripts/bootstrap.sh
 dir=$(scripts/build.sh release)
 pb=$dir/src/poolbench
-if ((quick)); then rounds=2; secs=2; repeats=2; else rounds=5; secs=4; repeats=5; fi
+if ((quick)); then : "${rounds:=2}" "${secs:=2}"; repeats=2; else : "${rounds:=5}" "${secs:=4}"; repeats=5; fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+peer=$root/../shared/peers/hikaricp/run.sh
+if ((hikari)) && [[ ! -x $peer ]]; then
+  echo "(no HikariCP harness at $peer: its column is left out)" >&2
+  hikari=0
+fi
+
+# CMD...: runs it, prints its stdout and, on fd 3, the CPU seconds (user + system) it used.
+with_cpu() {
+  python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+sys.stdout.buffer.write(r.stdout)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(u.ru_utime + u.ru_stime, file=open(3, "w", closefd=False))' "$@"
+}
+stress_ops_s() {  # BIN THREADS: `BIN stress --db null://`'s throughput, and its CPU ns per operation
+  with_cpu "$1" stress --db null:// --threads "$2" --duration "${secs}s" --no-progress --json - 3>"$tmp/cpu" |
+    python3 -c 'import json,sys; j = json.load(sys.stdin); cpu = float(open(sys.argv[1]).read())
+print(j["throughput_ops_s"], 1e9 * cpu / max(j["ops"]["total"], 1))' "$tmp/cpu"
+}
 
 echo "== 1. the load tool's cost: stress --db null:// vs the pool alone (pool of 10, ${secs}s, $rounds rounds, alternating) =="
+# In each round and thread count: the pool alone, the pool under the runner, HikariCP's bare
+# loop, one after the other, so a ratio compares figures taken seconds apart.
 for ((r = 1; r <= rounds; ++r)); do
   for t in 1 2 8 100; do
-    pool=$("$dir/bench/pool_bench" 1 "$secs" 1 "$t" 10 | awk -F'\t' -v t="$t" '$2==t{print $4}')
-    tool=$("$pb" stress --db null:// --threads "$t" --duration "${secs}s" --no-progress --json - 2>/dev/null |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["throughput_ops_s"])')
-    printf '%s\t%s\t%s\t%s\n' "$r" "$t" "$pool" "$tool" >>"$tmp/cost.tsv"
+    # pool_bench's CPU covers its warm-up too, and so do the acquires its last line counts.
+    with_cpu "$dir/bench/pool_bench" 1 "$secs" 1 "$t" 10 >"$tmp/pool.out" 3>"$tmp/cpu"
+    pool=$(awk -F'\t' -v t="$t" '$2==t{print $4}' "$tmp/pool.out")
+    pool_cpu=$(sed -n 's/.*acquires \([0-9]*\),.*/\1/p' "$tmp/pool.out" | awk -v c="$(cat "$tmp/cpu")" '{print 1e9 * c / $1}')
+    read -r tool tool_cpu < <(stress_ops_s "$pb" "$t")
+    old=nan; old_cpu=nan
+    [[ -z $before ]] || read -r old old_cpu < <(stress_ops_s "$before" "$t")
+    hk=nan
+    if ((hikari)); then
+      hk=$("$peer" stub 1 "$secs" 1 "$t" 2>/dev/null | awk -F'\t' -v t="$t" '$2==t{print $4}') || hk=nan
+      [[ -n $hk ]] || hk=nan
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$pool" "$tool" "$hk" "$old" "$pool_cpu" "$tool_cpu" "$old_cpu" >>"$tmp/cost.tsv"
+    awk -v r="$r" -v t="$t" -v p="$pool" -v s="$tool" -v h="$hk" -v o="$old" -v pc="$pool_cpu" -v sc="$tool_cpu" -v oc="$old_cpu" 'BEGIN {
+      printf "round %s, %s threads: pool alone %.2f M/s, stress %.2f M/s (%.2fx), HikariCP %s, before %s; CPU ns/op: pool %.0f, stress %s, before %s\n",
+        r, t, p / 1e6, s / 1e6, s / p, h, o, pc, sc, oc }' >&2
   done
 done
 python3 - "$tmp/cost.tsv" <<'PY'
-import statistics, sys
+import math, statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
-print("threads\tpool_alone_ops_s\tstress_ops_s\tratio (median)\tper-round range")
+def rng(v):
+    return f"{min(v):.2f}-{max(v):.2f}"
+before = any(not math.isnan(float(r[5])) for r in rows)
+print("threads\tpool_alone_ops_s\tstress_ops_s\tstress/pool (median)\tper-round range\thikari_stub_ops_s\tpool/hikari (median, range)"
+      "\tCPU ns/op: pool, stress" + (", before" if before else "") + ("\tbefore: stress/pool (median, range)" if before else ""))
 for t in sorted({int(r[1]) for r in rows}):
-    mine = [(float(r[2]), float(r[3])) for r in rows if int(r[1]) == t]
-    ratios = [b / a for a, b in mine]
-    print(f"{t}\t{statistics.median(a for a, _ in mine)/1e6:.2f} M\t{statistics.median(b for _, b in mine)/1e6:.2f} M"
-          f"\t{statistics.median(ratios):.2f}x\t{min(ratios):.2f}-{max(ratios):.2f}")
+    mine = [[float(x) for x in r[2:]] for r in rows if int(r[1]) == t]
+    med = lambda i: statistics.median(m[i] for m in mine)
+    ratios = [m[1] / m[0] for m in mine]
+    hk = [(m[0], m[2]) for m in mine if not math.isnan(m[2])]
+    hcol = (f"{statistics.median(h for _, h in hk)/1e6:.2f} M\t{statistics.median(a / h for a, h in hk):.2f}x ({rng([a / h for a, h in hk])})"
+            if hk else "-\t-")
+    cpu = f"{med(4):.0f}, {med(5):.0f}" + (f", {med(6):.0f}" if before else "")
+    old = [m[3] / m[0] for m in mine if not math.isnan(m[3])]
+    ocol = f"\t{statistics.median(old):.2f}x ({rng(old)})" if old else ""
+    print(f"{t}\t{med(0)/1e6:.2f} M\t{med(1)/1e6:.2f} M\t{statistics.median(ratios):.2f}x\t{rng(ratios)}\t{hcol}\t{cpu}{ocol}")
 PY
+((cost_only)) && exit 0
 
 echo
 echo "== 2. recovery after a fault ($repeats runs each, SQLite in a temporary directory) =="

@@ -1,12 +1,18 @@
 // runner.cpp — worker threads, the sampler, and the stress plan built on them.
 //
-// Per-operation cost is kept small because it is part of what we measure: four
-// reads of the library's TSC clock (steady_clock's vDSO call costs ~25 ns here), one uncontended mutex on the worker's own shard (workers share
-// shards only beyond max_shards threads), and, for --ops runs, one atomic fetch_add per
-// claim_batch operations. Failures take a shared lock, but only on the error path.
+// Per-operation cost is kept small because it is part of what we measure: two reads of
+// the library's TSC clock, after the statement and after the release (steady_clock's vDSO
+// call costs ~25 ns here, the TSC about 10-20; an unpaced operation starts at the read
+// that ended the one before, and its acquire ends at the lease's own timestamp), no
+// locked instruction (each worker records into its own shard with plain loads and
+// stores of relaxed atomics, which the sampler reads as they are; only beyond max_shards
+// threads do workers share shards, and then a shard's mutex), and, for --ops runs, one
+// atomic fetch_add per claim_batch operations. Failures take a shared lock, but only on
+// the error path.
 #include "runner.hpp"
 
 #include <poolbench/error.hpp>
+#include <poolbench/internal/atomic_histogram.hpp>
 #include <poolbench/internal/fast_clock.hpp>
 #include <poolbench/stats.hpp>
 #include <poolbench/writer_gate.hpp>
@@ -17,6 +23,7 @@
 #include <sys/prctl.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <condition_variable>
 #include <mutex>
@@ -31,7 +38,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t max_shards = 64;  // each shard holds four ~40 KiB histograms
+// Each shard holds three ~45 KiB histograms (a fourth on the first failure). Up to this
+// many threads every worker has its own and records without a lock.
+constexpr std::size_t max_shards = 128;
 constexpr std::size_t max_error_messages = 8;
 constexpr std::uint64_t claim_batch = 4;
 constexpr std::uint64_t late_after_ns = 1'000'000;  // a paced operation this far behind its schedule is late
@@ -45,18 +54,37 @@ double seconds_between(Clock::time_point a, Clock::time_point b) noexcept {
     return std::chrono::duration<double>(b - a).count();
 }
 
-// What a group of workers measured. The mutex is taken once per operation by the
-// worker(s) that own the shard and once per sample by the sampler.
-struct alignas(64) Shard {
-    std::mutex mu;
-    Histogram acquire, query, op;  // whole phase, ns
-    Histogram interval_op;         // since the last sample; the sampler swaps it out
-    std::uint64_t ok = 0, failed = 0, timed_out = 0, writes = 0;
-    std::uint64_t late = 0, skipped = 0;  // paced: began 1 ms+ after schedule; dropped from a backlog
-    std::uint64_t statement_timeouts = 0;
-    Histogram failed_op;           // start to error of operations that did not succeed
-    ErrorCounts by_kind{};         // failed + timed_out, by ErrorKind
+// A count with one writer at a time (see Shard): a load and a store, no locked
+// instruction; the sampler reads it as it is.
+class Count {
+public:
+    void add(std::uint64_t n = 1) noexcept { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    [[nodiscard]] std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> v_{0};
 };
+
+// What one worker measured (or, beyond max_shards threads, a group of workers, who then
+// serialise their records with `mu`). Only the recording worker(s) write it, with
+// record_exclusive and Count::add, so no record takes a locked instruction; the sampler
+// reads `op` and the counts concurrently (relaxed atomics: a sample may see an
+// operation's count a moment before its latency, or the reverse). The rest is read
+// after the workers are joined.
+struct alignas(64) Shard {
+    std::mutex mu;  // only when workers share the shard
+    internal::AtomicHistogram acquire, query, op;  // whole phase, ns; the sampler diffs `op`
+    Count ok, failed, timed_out, statement_timeouts;
+    std::array<Count, error_kind_count> by_kind{};  // failed + timed_out, by ErrorKind
+    std::uint64_t writes = 0;
+    std::uint64_t late = 0, skipped = 0;  // paced: began 1 ms+ after schedule; dropped from a backlog
+    std::unique_ptr<Histogram> failed_op;  // start to error of failed operations; made on the first
+};
+
+// The shard's mutex, when its workers share it; nothing when the worker has it alone.
+[[nodiscard]] std::unique_lock<std::mutex> record_lock(Shard& shard, bool shared) {
+    return shared ? std::unique_lock(shard.mu) : std::unique_lock<std::mutex>();
+}
 
 // Errors grouped by class and code (ErrorKind, then SQLSTATE or SQLite code): messages
 // that differ in timestamps, pids or counts are one group, whose first message is kept as
@@ -103,12 +131,14 @@ struct Phase {
     std::uint64_t seed = 0;
     ErrorLog errors;
 
-    std::atomic<std::uint64_t> claimed{0};
-    std::atomic<bool> stop{false};
+    // On lines of their own: every worker reads `stop` once an operation; --ops runs
+    // write `claimed` every claim_batch operations.
+    alignas(64) std::atomic<std::uint64_t> claimed{0};
+    alignas(64) std::atomic<bool> stop{false};
 
     // Start gate: workers wait here until every thread exists, so thread creation is
     // not part of the measured time.
-    std::mutex gate_mu;
+    alignas(64) std::mutex gate_mu;
     std::condition_variable gate_cv;
     bool go = false;
     Clock::time_point start;
@@ -131,10 +161,17 @@ std::uint64_t claim(Phase& ph) noexcept {
     return std::min(claim_batch, limit - prev);
 }
 
+// When the pool handed a lease out, on the fast clock: the acquire's end without a
+// clock read of our own.
+std::int64_t acquired_ns(const Lease& lease) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(lease.acquired_at().time_since_epoch()).count();
+}
+
 // The plain pooled source: a lease per operation (the hot path, kept minimal).
 struct PoolSource {
     Pool& pool;
     [[nodiscard]] Lease open(bool /*write*/) { return pool.acquire(); }
+    static std::int64_t opened_ns(const Lease& lease) noexcept { return acquired_ns(lease); }
     static Connection& conn(Lease& lease) { return *lease; }
     static void close(Lease& lease) noexcept { lease.release(); }
     static void invalidate(Lease& lease) noexcept { lease.invalidate(); }
@@ -159,6 +196,7 @@ struct GatedPoolSource {
         }
         return h;
     }
+    static std::int64_t opened_ns(GatedHandle& h) { return acquired_ns(h.lease()); }
     static Connection& conn(GatedHandle& h) { return *h.lease(); }
     static void close(GatedHandle& h) noexcept {
         if (h.gated) {
@@ -174,6 +212,9 @@ struct DriverSource {
     Driver& driver;
     std::chrono::milliseconds timeout;
     [[nodiscard]] std::unique_ptr<Connection> open(bool /*write*/) { return driver.connect(Clock::now() + timeout); }
+    static std::int64_t opened_ns(const std::unique_ptr<Connection>& /*c*/) noexcept {
+        return internal::fast_clock::now_ns();
+    }
     static Connection& conn(std::unique_ptr<Connection>& c) { return *c; }
     static void close(std::unique_ptr<Connection>& c) noexcept { c.reset(); }
     static void invalidate(std::unique_ptr<Connection>& /*c*/) noexcept {}
@@ -181,23 +222,24 @@ struct DriverSource {
 
 // Counts a failed operation by its class, marks the outage probe, and backs off as a
 // client would (woken at once when the phase stops).
-void failed_op(Phase& ph, Shard& shard, const std::exception* e, std::int64_t started_ns) {
+void failed_op(Phase& ph, Shard& shard, bool shared, const std::exception* e, std::int64_t started_ns) {
     static const std::runtime_error unknown("unknown exception");
     const std::exception& error = e != nullptr ? *e : unknown;
     const ErrorKind kind = error_kind(error);
     ph.errors.note(error, kind);
     const std::int64_t now_ns = internal::fast_clock::now_ns();
     {
-        std::lock_guard lock(shard.mu);
+        const auto lock = record_lock(shard, shared);
         if (kind == ErrorKind::pool_timeout) {
-            ++shard.timed_out;
+            shard.timed_out.add();
         } else if (kind == ErrorKind::statement_timeout) {
-            ++shard.statement_timeouts;
+            shard.statement_timeouts.add();
         } else {
-            ++shard.failed;
+            shard.failed.add();
         }
-        ++shard.by_kind[static_cast<std::size_t>(kind)];
-        shard.failed_op.record(ns_between(started_ns, now_ns));
+        shard.by_kind[static_cast<std::size_t>(kind)].add();
+        if (!shard.failed_op) shard.failed_op = std::make_unique<Histogram>();
+        shard.failed_op->record(ns_between(started_ns, now_ns));
     }
     if (const auto* slot = ph.probe) {
         if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->failed(now_ns);
@@ -208,16 +250,18 @@ void failed_op(Phase& ph, Shard& shard, const std::exception* e, std::int64_t st
     }
 }
 
+// One operation, begun at `t0` (fast clock ns). Returns when it ended, or 0 when it
+// failed (the next one then reads the clock for its start).
 template <class Source>
-void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws, std::uint64_t lag_ns) {
+std::int64_t run_one_op(Phase& ph, Source& source, Shard& shard, bool shared, WorkerState& ws,
+                        std::int64_t t0, std::uint64_t lag_ns) {
     namespace fc = internal::fast_clock;
-    const std::int64_t t0 = fc::now_ns();
     std::int64_t t1 = 0, t2 = 0, t3 = 0;
     bool wrote = false;
     try {
         const bool write = ph.workload.next_writes(ws);
         auto handle = source.open(write);
-        t1 = fc::now_ns();
+        t1 = Source::opened_ns(handle);
         try {
             wrote = ph.workload.run_op(Source::conn(handle), ws, write).wrote;
         } catch (const QueryError& e) {
@@ -228,11 +272,11 @@ void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws, std::u
         Source::close(handle);
         t3 = fc::now_ns();
     } catch (const std::exception& e) {
-        failed_op(ph, shard, &e, t0);
-        return;
+        failed_op(ph, shard, shared, &e, t0);
+        return 0;
     } catch (...) {
-        failed_op(ph, shard, nullptr, t0);
-        return;
+        failed_op(ph, shard, shared, nullptr, t0);
+        return 0;
     }
     if (const auto* slot = ph.probe) {
         if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->succeeded(t0);
@@ -240,14 +284,14 @@ void run_one_op(Phase& ph, Source& source, Shard& shard, WorkerState& ws, std::u
     // Paced: an operation's latency counts from when it was scheduled (pgbench --rate), so a
     // stall that delays the schedule shows in the latency instead of hiding in it.
     const std::uint64_t op_ns = ns_between(t0, t3) + lag_ns;
-    std::lock_guard lock(shard.mu);
+    const auto lock = record_lock(shard, shared);
     if (lag_ns >= late_after_ns) ++shard.late;
-    shard.acquire.record(ns_between(t0, t1));
-    shard.query.record(ns_between(t1, t2));
-    shard.op.record(op_ns);
-    shard.interval_op.record(op_ns);
-    ++shard.ok;
+    shard.acquire.record_exclusive(ns_between(t0, t1));
+    shard.query.record_exclusive(ns_between(t1, t2));
+    shard.op.record_exclusive(op_ns);
+    shard.ok.add();
     if (wrote) ++shard.writes;
+    return t3;
 }
 
 template <class Source>
@@ -259,7 +303,9 @@ void worker_main(Phase& ph, Source& source, std::size_t index) {
         std::unique_lock lock(ph.gate_mu);
         ph.gate_cv.wait(lock, [&] { return ph.go; });
     }
-    Shard& shard = *ph.shards[index % ph.shards.size()];
+    const std::size_t shard_count = ph.shards.size();
+    Shard& shard = *ph.shards[index % shard_count];
+    const bool shared = index % shard_count + shard_count < ph.spec.threads;  // another worker records here too
     WorkerState ws = ph.workload.make_worker_state(static_cast<std::uint32_t>(index), ph.seed);
     const bool counted = ph.spec.ops.has_value();
     std::uint64_t budget = 0;
@@ -279,6 +325,7 @@ void worker_main(Phase& ph, Source& source, std::size_t index) {
     }
 
     std::uint64_t lag_ns = 0;
+    std::int64_t end_ns = 0;  // when the last operation ended (0: it failed, or the worker slept)
     while (!ph.stop.load(std::memory_order_relaxed)) {
         if (counted) {
             if (budget == 0 && (budget = claim(ph)) == 0) break;
@@ -303,13 +350,16 @@ void worker_main(Phase& ph, Source& source, std::size_t index) {
                 // held up are dropped, not sent in a burst.
                 const auto dropped = static_cast<std::uint64_t>((floor - next) / period);
                 if (dropped > 0) {
-                    std::lock_guard lock(shard.mu);
+                    const auto lock = record_lock(shard, shared);
                     shard.skipped += dropped;
                 }
                 next = floor;
             }
+            end_ns = 0;  // the schedule decided when this one starts: read the clock
         }
-        run_one_op(ph, source, shard, ws, lag_ns);
+        // Unpaced, an operation starts when the previous one ended: one clock read less.
+        const std::int64_t start_ns = end_ns != 0 ? end_ns : internal::fast_clock::now_ns();
+        end_ns = run_one_op(ph, source, shard, shared, ws, start_ns, lag_ns);
     }
 }
 
@@ -350,26 +400,37 @@ private:
         internal::fast_clock::refine();  // workers time operations with it (rate-limited, cheap)
         std::uint64_t ok = 0, failed = 0, timed_out = 0, statement_timeouts = 0;
         ErrorCounts by_kind{};
-        merged_.clear();
-        for (auto& shard : ph_.shards) {
-            {
-                std::lock_guard lock(shard->mu);
-                std::swap(shard->interval_op, spare_);
-                ok += shard->ok;
-                failed += shard->failed + shard->timed_out + shard->statement_timeouts;
-                timed_out += shard->timed_out;
-                statement_timeouts += shard->statement_timeouts;
-                for (std::size_t k = 0; k < by_kind.size(); ++k) by_kind[k] += shard->by_kind[k];
-            }
-            merged_.merge(spare_);
-            spare_.clear();
+        // The interval's latencies are the growth of the shards' whole-phase histograms since
+        // the last sample (no lock: the workers go on recording meanwhile).
+        std::fill(total_.begin(), total_.end(), 0);
+        for (const auto& shard : ph_.shards) {
+            ok += shard->ok.get();
+            const std::uint64_t to = shard->timed_out.get();
+            const std::uint64_t st = shard->statement_timeouts.get();
+            failed += shard->failed.get() + to + st;
+            timed_out += to;
+            statement_timeouts += st;
+            for (std::size_t k = 0; k < by_kind.size(); ++k) by_kind[k] += shard->by_kind[k].get();
+            for (std::size_t b = 0; b < total_.size(); ++b) total_[b] += shard->op.bucket(b);
         }
+        interval_.clear();
+        std::size_t lowest = total_.size(), highest = 0;
+        for (std::size_t b = 0; b < total_.size(); ++b) {
+            const std::uint64_t grew = total_[b] - seen_[b];
+            if (grew == 0) continue;
+            interval_.add_raw(b, grew);
+            lowest = std::min(lowest, b);
+            highest = b;
+        }
+        // Within the buckets' precision: the interval's extremes are those of its buckets.
+        if (interval_.count() > 0) interval_.set_sum_min_max(0, Histogram::bucket_low(lowest), Histogram::bucket_high(highest));
+        std::swap(seen_, total_);
         const auto now = Clock::now();
         const double interval_s = seconds_between(last_, now);
         ProgressSample s;
         s.point.t_s = seconds_between(ph_.start, now);
         s.point.ops_s = interval_s > 0 ? static_cast<double>(ok - last_ok_) / interval_s : 0.0;
-        s.point.p99_us = static_cast<double>(merged_.percentile(0.99)) / 1000.0;
+        s.point.p99_us = static_cast<double>(interval_.percentile(0.99)) / 1000.0;
         if (pool_ != nullptr) {
             const PoolStats st = pool_->stats();
             s.point.active = st.active;
@@ -411,7 +472,10 @@ private:
     std::uint64_t last_ok_ = 0;
     std::uint64_t last_failed_ = 0;
     ErrorCounts last_by_kind_{};
-    Histogram merged_, spare_;
+    // The shards' `op` bucket counts at the last sample and now (summed), and the growth.
+    std::vector<std::uint64_t> seen_ = std::vector<std::uint64_t>(Histogram::bucket_count, 0);
+    std::vector<std::uint64_t> total_ = std::vector<std::uint64_t>(Histogram::bucket_count, 0);
+    Histogram interval_;
 };
 
 template <class Source>
@@ -506,18 +570,18 @@ LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, 
 
     result.duration_s = seconds_between(ph.start, end);
     for (auto& shard : ph.shards) {
-        result.acquire_ns.merge(shard->acquire);
-        result.query_ns.merge(shard->query);
-        result.op_ns.merge(shard->op);
-        result.ops.ok += shard->ok;
-        result.ops.failed += shard->failed;
-        result.ops.timed_out += shard->timed_out;
-        result.ops.statement_timeouts += shard->statement_timeouts;
-        result.failed_ns.merge(shard->failed_op);
+        shard->acquire.snapshot_into(result.acquire_ns);
+        shard->query.snapshot_into(result.query_ns);
+        shard->op.snapshot_into(result.op_ns);
+        result.ops.ok += shard->ok.get();
+        result.ops.failed += shard->failed.get();
+        result.ops.timed_out += shard->timed_out.get();
+        result.ops.statement_timeouts += shard->statement_timeouts.get();
+        if (shard->failed_op) result.failed_ns.merge(*shard->failed_op);
         result.writes_acknowledged += shard->writes;
         result.late += shard->late;
         result.skipped += shard->skipped;
-        for (std::size_t k = 0; k < result.errors_by_kind.size(); ++k) result.errors_by_kind[k] += shard->by_kind[k];
+        for (std::size_t k = 0; k < result.errors_by_kind.size(); ++k) result.errors_by_kind[k] += shard->by_kind[k].get();
     }
     result.ops.total = result.ops.ok + result.ops.failed + result.ops.timed_out + result.ops.statement_timeouts;
     ph.errors.move_into(result);

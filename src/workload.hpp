@@ -22,7 +22,7 @@
 
 namespace poolbench::cli {
 
-/// select1: SELECT 1. read: a point select. write: one INSERT per transaction (IMMEDIATE
+/// select1: SELECT 1 (on null://, through execute(): no result row to build). read: a point select. write: one INSERT per transaction (IMMEDIATE
 /// on SQLite). mixed: read or write by write_ratio. read_write: a DEFERRED transaction
 /// that reads an account, then inserts — on SQLite the shape whose lock upgrade fails
 /// with SQLITE_BUSY at once under contention (what a WriterGate prevents).

@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -79,4 +81,38 @@ TEST_CASE("atomic histogram loses no records under concurrency", "[unit]") {
     CHECK(h.count() == 200'000);
     CHECK(h.max() == 49'999 * 13 + 3);
     CHECK(h.min() == 0);
+}
+
+TEST_CASE("atomic histogram recorded by one thread at a time, read while it records", "[unit]") {
+    poolbench::internal::AtomicHistogram ah;
+    std::atomic<bool> done{false};
+    std::uint64_t last_seen = 0;
+    bool grew_only = true;
+    std::thread reader([&] {
+        // A reader's view of a bucket never goes back (the sampler diffs these views).
+        while (!done.load()) {
+            const std::uint64_t n = ah.bucket(Histogram::bucket_of(1000));
+            grew_only = grew_only && n >= last_seen;
+            last_seen = n;
+        }
+    });
+    std::mutex mu;  // two writers serialising their records, as workers sharing a shard do
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 2; ++t)
+        ts.emplace_back([&, t] {
+            for (std::uint64_t i = 0; i < 50'000; ++i) {
+                std::lock_guard lock(mu);
+                ah.record_exclusive(i % 2 == 0 ? 1000 : i * 7 + static_cast<std::uint64_t>(t));
+            }
+        });
+    for (auto& t : ts) t.join();
+    done = true;
+    reader.join();
+    CHECK(grew_only);
+    Histogram h;
+    ah.snapshot_into(h);
+    CHECK(h.count() == 100'000);
+    CHECK(ah.bucket(Histogram::bucket_of(1000)) >= 50'000);
+    CHECK(h.max() == 49'999 * 7 + 1);
+    CHECK(h.min() == 7);
 }

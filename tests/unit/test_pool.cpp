@@ -129,6 +129,21 @@ TEST_CASE("a connection returned is reused by the same thread", "[unit]") {
     CHECK(pool.stats().hits == 100);
 }
 
+TEST_CASE("a lease says when it was handed out on steady_clock's time line", "[unit]") {
+    auto driver = std::make_shared<TestDriver>();
+    Pool pool(driver, cfg(1));
+    // The pool's clock agrees with steady_clock to within microseconds (fast_clock.hpp).
+    const auto before = std::chrono::steady_clock::now() - 1ms;
+    Lease a = pool.acquire();
+    const auto after = std::chrono::steady_clock::now() + 1ms;
+    CHECK(a.acquired_at() >= before);
+    CHECK(a.acquired_at() <= after);
+    const auto first = a.acquired_at();
+    Lease moved = std::move(a);
+    CHECK(moved.acquired_at() == first);
+    CHECK(Lease{}.acquired_at() == std::chrono::steady_clock::time_point{});
+}
+
 TEST_CASE("empty and moved-from leases", "[unit]") {
     auto driver = std::make_shared<TestDriver>();
     Pool pool(driver, cfg(1));
