@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -158,13 +159,22 @@ int main(int argc, char** argv) {
     const int busy_timeout_ms = argc > 5 ? std::atoi(argv[5]) : 5000;
     const std::string order = argc > 6 ? argv[6] : "ungated-first";
     poolbench::WriterGateOptions gate_options;
-    if (argc > 7) gate_options.starvation_threshold = std::chrono::microseconds{std::atoll(argv[7])};
+    bool threshold_ok = true;
+    if (argc > 7) {
+        // Whole decimal microseconds, nothing else; the range is checked by why_invalid().
+        const char* const text = argv[7];
+        char* end = nullptr;
+        errno = 0;
+        const long long us = std::strtoll(text, &end, 10);
+        threshold_ok = end != text && *end == '\0' && errno == 0;
+        if (threshold_ok) gate_options.starvation_threshold = std::chrono::microseconds{us};
+    }
     if (secs <= 0 || threads.empty() || (workload != "insert" && workload != "rmw") || pool_size == 0 ||
         busy_timeout_ms < 0 || (order != "ungated-first" && order != "gated-first") ||
-        !gate_options.why_invalid().empty()) {
+        !threshold_ok || !gate_options.why_invalid().empty()) {
         std::fprintf(stderr,
                      "usage: write_bench [seconds>0] [threads=1,8,100] [insert|rmw] [pool>0] [busy_timeout_ms>=0] "
-                     "[ungated-first|gated-first] [gate_threshold_us>=0]\n");
+                     "[ungated-first|gated-first] [gate_threshold_us=0..3600000000]\n");
         return 2;
     }
     const bool gated_first = order == "gated-first";

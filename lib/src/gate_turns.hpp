@@ -5,7 +5,8 @@
 // in arrival order among themselves; a running writer that finds the turn free takes it
 // even while others are queued (barging), unless the front writer has waited
 // `starvation_ns`; a release then only wakes the front writer to compete (once: a writer
-// that woke and lost is "passed over" and sleeps until its threshold), and once the front
+// that woke and lost is "passed over": releases stop waking it, and it looks again by
+// itself every recheck_ns() until its threshold), and once the front
 // has waited the threshold every release hands the turn straight to it, so newcomers queue
 // behind it. 0 makes every hand-off strict (first come, first served at all times).
 //
@@ -15,6 +16,7 @@
 
 #include "pool/waiter_queue.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -44,13 +46,22 @@ public:
         ++waits_;
     }
 
-    /// When queued `w` should wake by itself if nobody wakes it: at `deadline`, or — when
-    /// it is passed over (releases do not wake it) — at its threshold, to look once more
-    /// (a free turn then is taken; a held one is handed to it on release from then on).
-    [[nodiscard]] std::int64_t wake_by(const Waiter& w, std::int64_t deadline) const noexcept {
+    /// How long a passed-over front writer sleeps at most before it looks again: T/8, at
+    /// least 100 us. Releases do not wake it (each wake would be futile while writers barge),
+    /// so without this cap a free turn nobody barges for would sit idle until its threshold,
+    /// while the writers queued behind it (only the front may take a free turn) time out.
+    [[nodiscard]] std::int64_t recheck_ns() const noexcept {
+        return std::max<std::int64_t>(signals_.starvation_ns() / 8, 100'000);
+    }
+
+    /// When queued `w`, going to sleep at `now`, should wake by itself if nobody wakes it: at
+    /// `deadline`, or — when it is passed over (releases do not wake it) — within
+    /// recheck_ns() and at its threshold at the latest, to look again (a free turn then is
+    /// taken; from its threshold on a held one is handed to it on release).
+    [[nodiscard]] std::int64_t wake_by(const Waiter& w, std::int64_t now, std::int64_t deadline) const noexcept {
+        if (!w.passed_over || w.looked_at_threshold) return deadline;
         const std::int64_t starving_from = w.since_ns + signals_.starvation_ns();
-        if (w.passed_over && !w.looked_at_threshold && starving_from < deadline) return starving_from;
-        return deadline;
+        return std::min({deadline, starving_from, now + recheck_ns()});
     }
 
     /// Queued `w` woke at `now` (rung, at its threshold, spuriously) and was not handed the
@@ -71,10 +82,12 @@ public:
     }
 
     /// Queued `w` gives up (timed out). If the turn is free, the new front writer is woken
-    /// (rung at once: a rare path) to take it, even if it had been passed over.
-    void leave(Waiter& w) noexcept {
+    /// (a rare path) to take it, even if it had been passed over. Returns the bell to ring
+    /// after unlocking (nullptr: none), as release() does.
+    std::uint32_t* leave(Waiter& w) noexcept {
         queue_.unlink(w);
-        if (!held_) queue_.ring_front();
+        if (held_) return nullptr;
+        return queue_.wake_front_to_look();
     }
 
     /// The holder gives the turn back at `now`. Returns the bell to ring after unlocking

@@ -25,6 +25,10 @@ std::string WriterGateOptions::why_invalid() const {
     if (starvation_threshold.count() < 0)
         return "starvation_threshold is negative (" + std::to_string(starvation_threshold.count()) +
                " us); use 0 for strict first-come-first-served hand-off";
+    if (starvation_threshold > max_starvation_threshold)
+        return "starvation_threshold is " + std::to_string(starvation_threshold.count()) + " us, above the limit of " +
+               std::to_string(max_starvation_threshold.count()) +
+               " us (1 h); a queued writer may wait that long past others";
     return {};
 }
 
@@ -84,8 +88,9 @@ void WriterGate::take_turn(std::chrono::steady_clock::time_point deadline, const
     internal::Waiter w;
     turns_->enqueue(w, start);
     const std::int64_t until = internal::to_ns(deadline.time_since_epoch());
+    std::int64_t now = start;
     for (;;) {
-        const std::int64_t wake_by = turns_->wake_by(w, until);
+        const std::int64_t wake_by = turns_->wake_by(w, now, until);
         const std::uint32_t seen = w.bell.seen();
         lock.unlock();
         w.bell.wait_until(seen, internal::to_time_point(wake_by));
@@ -94,21 +99,25 @@ void WriterGate::take_turn(std::chrono::steady_clock::time_point deadline, const
         if (w.outcome.load(std::memory_order_acquire) == internal::Waiter::Outcome::handed) return;
         lock.lock();
         if (w.outcome.load(std::memory_order_relaxed) == internal::Waiter::Outcome::handed) return;
-        const std::int64_t now = gate_now();
+        now = gate_now();
         if (turns_->look(w, now)) return;
         if (now >= until) break;
     }
     // Timed out while still queued: leave the queue (waking the next writer if the turn is free).
-    turns_->leave(w);
+    std::uint32_t* const bell = turns_->leave(w);
+    const bool held = turns_->held();
     const std::size_t queued = turns_->queued();
     lock.unlock();
+    if (bell != nullptr) internal::Bell::wake(bell);
     const auto waited = internal::to_ms(gate_now() - start);
+    // The turn is normally held when a writer times out; "free" means it was between two
+    // writers (released, the next one not yet running) at that moment.
     throw PoolTimeout("writer gate '" + name_ + "' (pool '" + pool.config().name + "'): timed out after " +
-                          std::to_string(waited.count()) + " ms waiting for the write turn (1 writer holds it, " +
-                          std::to_string(queued) +
+                          std::to_string(waited.count()) + " ms waiting for the write turn (" +
+                          (held ? "1 writer holds it" : "the turn is free") + ", " + std::to_string(queued) +
                           " others queued); writers are holding it too long (keep write transactions short) "
                           "or raise the timeout",
-                      waited, 1, 1, queued);
+                      waited, held ? 1 : 0, 1, queued);
 }
 
 void WriterGate::give_turn() noexcept {

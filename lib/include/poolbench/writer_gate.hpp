@@ -16,15 +16,20 @@
 //     a queued writer is never overtaken by one that queued after it.
 //   - A writer that is running when the turn is free takes it at once, even while others
 //     are queued (barging) — unless the front writer has waited T. Releasing the turn only
-//     wakes the front writer to compete for it; if it loses to a barging writer it sleeps
-//     until it has waited T (releases do not wake it again in between).
+//     wakes the front writer to compete for it; if it loses to a barging writer it is
+//     "passed over": releases do not wake it again until it has waited T, but it looks
+//     again by itself every max(T/8, 100 us), taking the turn if it is free. (Only the
+//     front writer may take a free turn from the queue, so the writers behind it cannot
+//     time out while a free turn waits for it for longer than that.)
 //   - Once the front writer has waited T, the turn is handed straight to it on release
 //     and arriving writers queue behind it; this lasts while the front writer has waited
 //     T, so after a barging spell the writers queued during it are served in order.
-//   - Bound: a writer that queues at time t is served by t + T + the holding times (and
-//     wake-ups) of the writers queued ahead of it and of the holder at t — from t + T on no
-//     one can barge past it. If the turn is free and no barging writer comes, a passed-over
-//     front writer looks again at T at the latest.
+//   - Bound: a writer that queues at time t is served by about t + T + the hold of the
+//     writer holding the turn at t + T + the holds (and wake-ups) of the writers queued
+//     ahead of it. Barging is allowed until t + T, so a writer that barges just before
+//     t + T adds its whole hold time; from t + T on no one can barge past it. If the turn is
+//     free and no barging writer comes, a passed-over front writer takes it within
+//     max(T/8, 100 us).
 //   - T = 0: strict first come, first served (every turn is handed to the front writer).
 // Why: handing every turn to a sleeping thread costs a wake-up per write, which on a busy
 // machine is more than the write (8 writers, strict hand-off: 0.41-0.60x of ungated). A running
@@ -78,9 +83,13 @@ class GateTurns;
 struct WriterGateOptions {
     /// T: once the front queued writer has waited this long, turns are handed to writers in
     /// arrival order and nobody may barge. Longer: more barging, so more writes per second,
-    /// but a longer worst wait (about T plus the queue ahead); 0: strict first come, first
-    /// served (a wake-up per turn). Must not be negative.
+    /// but a longer worst wait (about T plus a hold plus the queue ahead); 0: strict first come, first
+    /// served (a wake-up per turn). Must be 0 to max_starvation_threshold (1 h).
     std::chrono::microseconds starvation_threshold{10'000};
+
+    /// The largest starvation_threshold accepted: a queued writer may wait that long past
+    /// others, and larger values would overflow the gate's nanosecond clock arithmetic.
+    static constexpr std::chrono::microseconds max_starvation_threshold{3'600'000'000};
 
     /// Empty when valid, otherwise what is wrong (WriterGate's constructor throws it as a
     /// ConfigError).
