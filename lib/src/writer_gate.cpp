@@ -115,8 +115,9 @@ void WriterGate::take_turn(std::chrono::steady_clock::time_point deadline, const
     throw PoolTimeout("writer gate '" + name_ + "' (pool '" + pool.config().name + "'): timed out after " +
                           std::to_string(waited.count()) + " ms waiting for the write turn (" +
                           (held ? "1 writer holds it" : "the turn is free") + ", " + std::to_string(queued) +
-                          " others queued); writers are holding it too long (keep write transactions short) "
-                          "or raise the timeout",
+                          " others queued); " +
+                          (held ? "writers are holding it too long (keep write transactions short) or raise the timeout"
+                                : "it was between two writers when the timeout came; raise the timeout"),
                       waited, held ? 1 : 0, 1, queued);
 }
 
