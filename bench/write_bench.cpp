@@ -1,6 +1,10 @@
 // SQLite write benchmark: N threads committing one-row transactions into one database file
 // (WAL), through run_in_transaction, with and without a WriterGate.
 //   write_bench [seconds=3] [threads=1,8,100] [workload=insert|rmw] [pool=16] [busy_timeout_ms=5000]
+//               [order=ungated-first|gated-first] [gate_threshold_us=default]
+// order: which side of each thread count runs first (scripts/bench_writes.sh alternates it
+// between rounds); gate_threshold_us: the gate's starvation_threshold (WriterGateOptions).
+// WRITE_BENCH_GATE_STATS=1 prints the gate's turns, waits, barges and hand-offs to stderr.
 // workload insert: BEGIN IMMEDIATE; INSERT; COMMIT.
 // workload rmw:    BEGIN DEFERRED; SELECT max(id); INSERT it+1; COMMIT — a read-then-write
 //                  whose lock upgrade fails with SQLITE_BUSY(_SNAPSHOT) under contention.
@@ -15,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -46,7 +51,7 @@ struct alignas(64) Worker {
 };
 
 Point run_point(const std::string& workload, int threads, bool gated, double secs, std::size_t pool_size,
-                int busy_timeout_ms) {
+                int busy_timeout_ms, const poolbench::WriterGateOptions& gate_options) {
     const fs::path dir = fs::temp_directory_path() /
                          ("poolbench-write-bench-" + std::to_string(::getpid()) + "-" + std::to_string(threads) +
                           (gated ? "-gate" : "-nogate"));
@@ -65,7 +70,7 @@ Point run_point(const std::string& workload, int threads, bool gated, double sec
             poolbench::Lease l = pool.acquire();
             l->execute("CREATE TABLE w (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
         }
-        poolbench::WriterGate gate("w.db");
+        poolbench::WriterGate gate("w.db", gate_options);
         const bool rmw = workload == "rmw";
         const poolbench::TxOptions options{.sqlite_mode = rmw ? poolbench::SqliteMode::deferred
                                                               : poolbench::SqliteMode::immediate};
@@ -123,6 +128,11 @@ Point run_point(const std::string& workload, int threads, bool gated, double sec
             out.latency.merge(w.latency);
         }
         out.retries = pool.stats().transaction_retries;
+        if (gated && std::getenv("WRITE_BENCH_GATE_STATS") != nullptr)
+            std::fprintf(stderr, "gate: turns %llu waits %llu barges %llu handoffs %llu\n",
+                         static_cast<unsigned long long>(gate.turns()), static_cast<unsigned long long>(gate.waits()),
+                         static_cast<unsigned long long>(gate.barges()),
+                         static_cast<unsigned long long>(gate.handoffs()));
         poolbench::Lease l = pool.acquire();
         const auto rows = l->query("SELECT count(*) FROM w").int_at(0);
         out.lost = static_cast<std::int64_t>(out.ops) - rows;
@@ -147,17 +157,32 @@ int main(int argc, char** argv) {
     const std::string workload = argc > 3 ? argv[3] : "insert";
     const auto pool_size = static_cast<std::size_t>(argc > 4 ? std::atoi(argv[4]) : 16);
     const int busy_timeout_ms = argc > 5 ? std::atoi(argv[5]) : 5000;
+    const std::string order = argc > 6 ? argv[6] : "ungated-first";
+    poolbench::WriterGateOptions gate_options;
+    bool threshold_ok = true;
+    if (argc > 7) {
+        // Whole decimal microseconds, nothing else; the range is checked by why_invalid().
+        const char* const text = argv[7];
+        char* end = nullptr;
+        errno = 0;
+        const long long us = std::strtoll(text, &end, 10);
+        threshold_ok = end != text && *end == '\0' && errno == 0;
+        if (threshold_ok) gate_options.starvation_threshold = std::chrono::microseconds{us};
+    }
     if (secs <= 0 || threads.empty() || (workload != "insert" && workload != "rmw") || pool_size == 0 ||
-        busy_timeout_ms < 0) {
+        busy_timeout_ms < 0 || (order != "ungated-first" && order != "gated-first") ||
+        !threshold_ok || !gate_options.why_invalid().empty()) {
         std::fprintf(stderr,
-                     "usage: write_bench [seconds>0] [threads=1,8,100] [insert|rmw] [pool>0] [busy_timeout_ms>=0]\n");
+                     "usage: write_bench [seconds>0] [threads=1,8,100] [insert|rmw] [pool>0] [busy_timeout_ms>=0] "
+                     "[ungated-first|gated-first] [gate_threshold_us=0..3600000000]\n");
         return 2;
     }
+    const bool gated_first = order == "gated-first";
     std::printf("workload\tthreads\tgate\tops\tops_s\tbusy_errors\tother_errors\tretries\tlost\tp50_us\tp99_us\tmax_us\n");
     int status = 0;
     for (const int t : threads) {
-        for (const bool gated : {false, true}) {
-            const Point p = run_point(workload, t, gated, secs, pool_size, busy_timeout_ms);
+        for (const bool gated : {gated_first, !gated_first}) {
+            const Point p = run_point(workload, t, gated, secs, pool_size, busy_timeout_ms, gate_options);
             std::printf("%s\t%d\t%s\t%llu\t%.0f\t%llu\t%llu\t%llu\t%lld\t%.1f\t%.1f\t%.1f\n", workload.c_str(), t,
                         gated ? "yes" : "no", static_cast<unsigned long long>(p.ops),
                         static_cast<double>(p.ops) / p.secs, static_cast<unsigned long long>(p.busy),

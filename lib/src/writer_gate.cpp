@@ -1,10 +1,13 @@
-// writer_gate.cpp — a FIFO turn for writers: each waiter sleeps on its own futex bell
-// and the releasing writer hands the turn straight to the front of the queue, so no
-// newcomer can barge in between and nobody is woken for nothing. The granted writer
-// returns without taking the gate's mutex again (see futex.hpp).
+// writer_gate.cpp — the write turn: bounded barging (gate_turns.hpp has the rule). A
+// running writer takes a free turn at once; a queued writer sleeps on its own futex bell,
+// woken either to compete for a free turn or, once the front has waited the threshold,
+// with the turn already handed to it — then it returns without taking the gate's mutex
+// again (see futex.hpp).
 #include "poolbench/writer_gate.hpp"
 
 #include "futex.hpp"
+#include "gate_turns.hpp"
+#include "pool/time.hpp"
 #include "poolbench/error.hpp"
 
 #include <algorithm>
@@ -12,14 +15,22 @@
 
 namespace poolbench {
 
-// On the waiting thread's stack; next/prev guarded by mutex_. `granted` is set under
-// mutex_ and read by the sleeper without it.
-struct WriterGate::Waiter {
-    internal::Bell bell;
-    Waiter* next = nullptr;
-    Waiter* prev = nullptr;
-    std::atomic<bool> granted{false};
-};
+namespace {
+// The gate's clock: steady_clock nanoseconds (a futex deadline's clock, too). Never 0, which
+// FrontSignals reads as "nobody queued".
+std::int64_t gate_now() noexcept { return internal::to_ns(std::chrono::steady_clock::now().time_since_epoch()); }
+}  // namespace
+
+std::string WriterGateOptions::why_invalid() const {
+    if (starvation_threshold.count() < 0)
+        return "starvation_threshold is negative (" + std::to_string(starvation_threshold.count()) +
+               " us); use 0 for strict first-come-first-served hand-off";
+    if (starvation_threshold > max_starvation_threshold)
+        return "starvation_threshold is " + std::to_string(starvation_threshold.count()) + " us, above the limit of " +
+               std::to_string(max_starvation_threshold.count()) +
+               " us (1 h); a queued writer may wait that long past others";
+    return {};
+}
 
 Lease& WriteLease::lease() & {
     if (gate_ == nullptr) throw UsageError("WriteLease is empty (moved from or released); acquire one from a WriterGate");
@@ -28,15 +39,28 @@ Lease& WriteLease::lease() & {
 
 void WriteLease::release() noexcept {
     if (gate_ == nullptr) return;
-    // Ordering: the connection goes back first, so the writer we hand the turn to finds it
-    // idle in the pool instead of opening another one or waiting.
+    // Ordering: the connection goes back first, so the writer that takes the turn next
+    // finds it idle in the pool instead of opening another one or waiting.
     lease_.release();
     WriterGate* gate = gate_;
     gate_ = nullptr;
     gate->give_turn();
 }
 
-WriterGate::WriterGate(std::string name) : name_(std::move(name)) {}
+namespace {
+WriterGateOptions checked(const std::string& name, WriterGateOptions options) {
+    if (const std::string why = options.why_invalid(); !why.empty())
+        throw ConfigError("writer gate '" + name + "': " + why);
+    return options;
+}
+}  // namespace
+
+WriterGate::WriterGate(std::string name, WriterGateOptions options)
+    : name_(std::move(name)),
+      options_(checked(name_, options)),
+      turns_(std::make_unique<internal::GateTurns>(internal::to_ns(options_.starvation_threshold))) {}
+
+WriterGate::~WriterGate() = default;
 
 WriteLease WriterGate::acquire(Pool& pool) { return acquire(pool, pool.config().acquire_timeout); }
 
@@ -59,85 +83,78 @@ WriteLease WriterGate::acquire(Pool& pool, std::chrono::milliseconds timeout) {
 
 void WriterGate::take_turn(std::chrono::steady_clock::time_point deadline, const Pool& pool) {
     internal::MutexLock lock(mutex_);
-    if (!held_ && head_ == nullptr) {
-        held_ = true;
-        ++turns_;
-        return;
-    }
-    Waiter w;
-    w.prev = tail_;
-    if (tail_ != nullptr) tail_->next = &w;
-    else head_ = &w;
-    tail_ = &w;
-    ++queued_;
-    ++waits_;
-    const auto start = std::chrono::steady_clock::now();
+    const std::int64_t start = gate_now();
+    if (turns_->try_take(start)) return;
+    internal::Waiter w;
+    turns_->enqueue(w, start);
+    const std::int64_t until = internal::to_ns(deadline.time_since_epoch());
+    std::int64_t now = start;
     for (;;) {
+        const std::int64_t wake_by = turns_->wake_by(w, now, until);
         const std::uint32_t seen = w.bell.seen();
         lock.unlock();
-        w.bell.wait_until(seen, deadline);
-        // give_turn() unlinked us, counted the turn and left held_ set: the turn is ours.
-        if (w.granted.load(std::memory_order_acquire)) return;
+        w.bell.wait_until(seen, internal::to_time_point(wake_by));
+        // Handed the turn: give_turn() unlinked us, counted the turn and kept it held for us.
+        // Return without the mutex (the releaser may still hold it).
+        if (w.outcome.load(std::memory_order_acquire) == internal::Waiter::Outcome::handed) return;
         lock.lock();
-        if (w.granted.load(std::memory_order_relaxed)) return;
-        if (std::chrono::steady_clock::now() >= deadline) break;
+        if (w.outcome.load(std::memory_order_relaxed) == internal::Waiter::Outcome::handed) return;
+        now = gate_now();
+        if (turns_->look(w, now)) return;
+        if (now >= until) break;
     }
-    // Timed out while still queued: leave the queue; nobody waits on us.
-    if (w.prev != nullptr) w.prev->next = w.next;
-    else head_ = w.next;
-    if (w.next != nullptr) w.next->prev = w.prev;
-    else tail_ = w.prev;
-    --queued_;
-    const auto waited =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    const std::size_t queued = queued_;
+    // Timed out while still queued: leave the queue (waking the next writer if the turn is free).
+    std::uint32_t* const bell = turns_->leave(w);
+    const bool held = turns_->held();
+    const std::size_t queued = turns_->queued();
     lock.unlock();
+    if (bell != nullptr) internal::Bell::wake(bell);
+    const auto waited = internal::to_ms(gate_now() - start);
+    // The turn is normally held when a writer times out; "free" means it was between two
+    // writers (released, the next one not yet running) at that moment.
     throw PoolTimeout("writer gate '" + name_ + "' (pool '" + pool.config().name + "'): timed out after " +
-                          std::to_string(waited.count()) + " ms waiting for the write turn (1 writer holds it, " +
-                          std::to_string(queued) +
-                          " others queued); writers are holding it too long (keep write transactions short) "
-                          "or raise the timeout",
-                      waited, 1, 1, queued);
+                          std::to_string(waited.count()) + " ms waiting for the write turn (" +
+                          (held ? "1 writer holds it" : "the turn is free") + ", " + std::to_string(queued) +
+                          " others queued); " +
+                          (held ? "writers are holding it too long (keep write transactions short) or raise the timeout"
+                                : "it was between two writers when the timeout came; raise the timeout"),
+                      waited, held ? 1 : 0, 1, queued);
 }
 
 void WriterGate::give_turn() noexcept {
     std::uint32_t* bell = nullptr;
     {
         internal::MutexLock lock(mutex_);
-        Waiter* w = head_;
-        if (w == nullptr) {
-            held_ = false;
-            return;
-        }
-        // Hand-off: held_ stays true, so nobody arriving now can take the turn first.
-        head_ = w->next;
-        if (head_ != nullptr) head_->prev = nullptr;
-        else tail_ = nullptr;
-        --queued_;
-        ++turns_;
-        // `granted` is the last write to *w: a writer that wakes early and sees it returns
-        // without the mutex, and its stack frame is reused at once.
-        bell = w->bell.mark();
-        w->granted.store(true, std::memory_order_release);
+        bell = turns_->release(gate_now());
     }
     // After unlocking, so the writer does not wake into a held mutex. It may already have
-    // returned (it saw `granted`): waking a stale address is harmless (futex.hpp).
-    internal::Bell::wake(bell);
+    // returned (it saw `handed`, or timed out): waking a stale address is harmless (futex.hpp).
+    if (bell != nullptr) internal::Bell::wake(bell);
 }
 
 std::size_t WriterGate::waiting() const {
     internal::MutexLock lock(mutex_);
-    return queued_;
+    return turns_->queued();
 }
 
 std::uint64_t WriterGate::turns() const {
     internal::MutexLock lock(mutex_);
-    return turns_;
+    return turns_->turns();
 }
 
 std::uint64_t WriterGate::waits() const {
     internal::MutexLock lock(mutex_);
-    return waits_;
+    return turns_->waits();
+}
+
+std::uint64_t WriterGate::barges() const {
+    internal::MutexLock lock(mutex_);
+    return turns_->barges();
+}
+
+std::uint64_t WriterGate::handoffs() const {
+    internal::MutexLock lock(mutex_);
+    return turns_->handoffs();
 }
 
 }  // namespace poolbench

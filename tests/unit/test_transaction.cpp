@@ -561,7 +561,7 @@ TEST_CASE("run_in_transaction re-runs the body on busy and serialization errors"
     }
 }
 
-TEST_CASE("WriterGate hands out one write lease at a time, first come first served", "[unit][gate]") {
+TEST_CASE("WriterGate hands out one write lease at a time, and writers queued while nobody barges are served in arrival order", "[unit][gate]") {
     auto driver = std::make_shared<pbtest::TestDriver>();
     Pool pool(driver, config("gate-pool", 4));
     poolbench::WriterGate gate("orders.db");

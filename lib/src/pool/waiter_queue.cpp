@@ -53,10 +53,14 @@ std::uint32_t* WaiterQueue::notify_front() noexcept {
 }
 
 void WaiterQueue::ring_front() noexcept {
-    if (head_ == nullptr || head_->notified) return;
+    if (std::uint32_t* const bell = wake_front_to_look()) Bell::wake(bell);
+}
+
+std::uint32_t* WaiterQueue::wake_front_to_look() noexcept {
+    if (head_ == nullptr || head_->notified) return nullptr;
     head_->notified = true;
     signals_.wake_pending_.store(true, std::memory_order_seq_cst);
-    head_->bell.ring();
+    return head_->bell.mark();
 }
 
 std::uint32_t* WaiterQueue::hand_to_front(std::uint32_t slot, std::uint32_t word) noexcept {

@@ -110,6 +110,8 @@ public:
     std::uint32_t* notify_front() noexcept;
     /// Something is idle: wake the front waiter to look, unless it already was.
     void ring_front() noexcept;
+    /// As ring_front(), but returns the bell to ring after unlocking (nullptr: none).
+    [[nodiscard]] std::uint32_t* wake_front_to_look() noexcept;
     /// The front waiter gets connection (slot, word); returns the bell to ring.
     std::uint32_t* hand_to_front(std::uint32_t slot, std::uint32_t word) noexcept;
     /// The front waiter may open a connection into `slot`; returns the bell to ring.
