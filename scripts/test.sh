@@ -29,9 +29,9 @@ ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
 
 step "build (ThreadSanitizer)"
 tsan=$(scripts/build.sh tsan)
-step "ctest (ThreadSanitizer: unit, sqlite and pg tiers, and the scenario engine end to end)"
+step "ctest (ThreadSanitizer: unit, sqlite and pg tiers, the scenario engine end to end, the metrics endpoint)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests):|^cli_tests:run: '
+  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests):|^cli_tests:(run|metrics): '
 
 step "coverage of lib/"
 scripts/coverage.sh
