@@ -57,7 +57,7 @@ if ((pg)); then
       bin=$old/src/poolbench; [[ $who == new ]] && bin=$new/src/poolbench
       for tp in 8:8 100:10; do
         t=${tp%%:*}; p=${tp##*:}
-        "$bin" stress "$POOLBENCH_PG_URL" --workload select1 --threads "$t" --pool-size "$p" --duration "${secs}s" \
+        "$bin" stress --db "$POOLBENCH_PG_URL" --workload select1 --threads "$t" --pool-size "$p" --duration "${secs}s" \
           --json "$tmp/r.json" >/dev/null 2>&1 || true
         python3 -c 'import json,sys; print(sys.argv[1] + "\tpg-" + sys.argv[2] + "\t" + str(json.load(open(sys.argv[3]))["throughput_ops_s"]))' \
           "$who" "$t" "$tmp/r.json" >>"$tmp/pool" 2>/dev/null || true
