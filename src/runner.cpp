@@ -167,11 +167,20 @@ std::int64_t acquired_ns(const Lease& lease) noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(lease.acquired_at().time_since_epoch()).count();
 }
 
+// The acquire's end: the lease's own timestamp, unless the pool tracks leaks. The pool
+// stamps a lease before recording its holder (a stack capture, ~1.5 us), and that is
+// part of acquiring, not of the query that follows: then one clock read of our own.
+std::int64_t acquire_end_ns(const Lease& lease, bool tracks_leaks) noexcept {
+    return tracks_leaks ? internal::fast_clock::now_ns() : acquired_ns(lease);
+}
+bool tracks_leaks(const Pool& pool) noexcept { return pool.config().leak_threshold.count() > 0; }
+
 // The plain pooled source: a lease per operation (the hot path, kept minimal).
 struct PoolSource {
     Pool& pool;
+    bool leaks_tracked;
     [[nodiscard]] Lease open(bool /*write*/) { return pool.acquire(); }
-    static std::int64_t opened_ns(const Lease& lease) noexcept { return acquired_ns(lease); }
+    [[nodiscard]] std::int64_t opened_ns(const Lease& lease) const noexcept { return acquire_end_ns(lease, leaks_tracked); }
     static Connection& conn(Lease& lease) { return *lease; }
     static void close(Lease& lease) noexcept { lease.release(); }
     static void invalidate(Lease& lease) noexcept { lease.invalidate(); }
@@ -187,6 +196,7 @@ struct GatedHandle {
 struct GatedPoolSource {
     Pool& pool;
     WriterGate& gate;
+    bool leaks_tracked;
     [[nodiscard]] GatedHandle open(bool write) {
         GatedHandle h;
         if (write) {
@@ -196,7 +206,7 @@ struct GatedPoolSource {
         }
         return h;
     }
-    static std::int64_t opened_ns(GatedHandle& h) { return acquired_ns(h.lease()); }
+    [[nodiscard]] std::int64_t opened_ns(GatedHandle& h) const { return acquire_end_ns(h.lease(), leaks_tracked); }
     static Connection& conn(GatedHandle& h) { return *h.lease(); }
     static void close(GatedHandle& h) noexcept {
         if (h.gated) {
@@ -261,7 +271,7 @@ std::int64_t run_one_op(Phase& ph, Source& source, Shard& shard, bool shared, Wo
     try {
         const bool write = ph.workload.next_writes(ws);
         auto handle = source.open(write);
-        t1 = Source::opened_ns(handle);
+        t1 = source.opened_ns(handle);
         try {
             wrote = ph.workload.run_op(Source::conn(handle), ws, write).wrote;
         } catch (const QueryError& e) {
@@ -598,8 +608,8 @@ void name_this_thread(const std::string& name) noexcept {
 
 LoadResult run_load(Pool& pool, const Workload& workload, const LoadSpec& spec, const RunHooks& hooks,
                     WriterGate* gate) {
-    if (gate != nullptr) return run_phase(GatedPoolSource{pool, *gate}, &pool, workload, spec, hooks);
-    return run_phase(PoolSource{pool}, &pool, workload, spec, hooks);
+    if (gate != nullptr) return run_phase(GatedPoolSource{pool, *gate, tracks_leaks(pool)}, &pool, workload, spec, hooks);
+    return run_phase(PoolSource{pool, tracks_leaks(pool)}, &pool, workload, spec, hooks);
 }
 
 LoadResult run_load_unpooled(Driver& driver, const Workload& workload, const LoadSpec& spec,
