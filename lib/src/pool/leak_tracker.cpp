@@ -20,8 +20,7 @@ LeakTracker::LeakTracker(const PoolConfig& config)
       trace_every_(config.leak_trace_every),
       on_leak_(config.on_leak) {}
 
-void LeakTracker::on_lease(LeaseTrace& t, std::uint32_t word, std::int64_t now) noexcept {
-    if (!enabled()) return;
+void LeakTracker::record_lease(LeaseTrace& t, std::uint32_t word, std::int64_t now) noexcept {
     // Capture outside the trace lock; symbolize only if this lease is ever reported.
     RawStack stack;
     if (trace_every_ != 0 && ++tl_leases % trace_every_ == 0) capture_stack(stack);
@@ -36,11 +35,6 @@ void LeakTracker::on_lease(LeaseTrace& t, std::uint32_t word, std::int64_t now) 
         t.holder.thread_name.clear();
     }
     t.holder.stack = stack;
-}
-
-void LeakTracker::on_return(LeaseTrace& t, std::uint32_t word, std::int64_t leased_ns, std::int64_t now) noexcept {
-    if (!enabled() || t.reported_word.load(std::memory_order_acquire) != word) return;
-    publish_returned(now - leased_ns);
 }
 
 void LeakTracker::publish_returned(std::int64_t held_ns) noexcept {

@@ -51,11 +51,16 @@ public:
     /// How often the housekeeper should look: a quarter of the threshold, 5 ms to 1 s.
     [[nodiscard]] std::int64_t check_interval_ns() const noexcept { return check_ns_; }
 
-    /// Lease `word` of this slot was handed to the calling thread at `now`.
-    void on_lease(LeaseTrace& t, std::uint32_t word, std::int64_t now) noexcept;
+    /// Lease `word` of this slot was handed to the calling thread at `now`. (Inline, so a
+    /// disabled tracker costs the pool's hot path one predictable branch, not a call.)
+    void on_lease(LeaseTrace& t, std::uint32_t word, std::int64_t now) noexcept {
+        if (enabled()) record_lease(t, word, now);
+    }
     /// Lease `word` (leased at `leased_ns`) is being returned in time: a "returned" report
     /// if it had been reported suspected.
-    void on_return(LeaseTrace& t, std::uint32_t word, std::int64_t leased_ns, std::int64_t now) noexcept;
+    void on_return(LeaseTrace& t, std::uint32_t word, std::int64_t leased_ns, std::int64_t now) noexcept {
+        if (enabled() && t.reported_word.load(std::memory_order_acquire) == word) publish_returned(now - leased_ns);
+    }
     /// Lease `word` was reclaimed and its holder has now returned it.
     void on_reclaimed_return(LeaseTrace& t, std::uint32_t word, std::int64_t now) noexcept;
 
@@ -80,6 +85,7 @@ public:
     void fill(PoolStats& st) const;
 
 private:
+    void record_lease(LeaseTrace& t, std::uint32_t word, std::int64_t now) noexcept;
     void publish(LeakReport report) noexcept;
     /// A "returned" report for a lease held `held_ns`, by the calling (returning) thread.
     void publish_returned(std::int64_t held_ns) noexcept;

@@ -3,13 +3,6 @@
 
 namespace poolbench::internal {
 
-namespace {
-std::atomic<std::uint32_t> next_thread_index{0};
-thread_local const std::uint32_t tl_index = next_thread_index.fetch_add(1, std::memory_order_relaxed);
-}  // namespace
-
-Shard& ShardedMetrics::mine() noexcept { return shards_[tl_index % count_]; }
-
 void ShardedMetrics::fill(PoolStats& st) const {
     std::uint64_t hits = 0;
     for (const Shard& sh : shards_) {

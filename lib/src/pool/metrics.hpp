@@ -28,10 +28,17 @@ struct alignas(64) Shard {
     AtomicHistogram usage;
 };
 
+/// A small number per thread, fixed for its life (spreads threads over shards).
+inline std::uint32_t this_thread_index() noexcept {
+    static std::atomic<std::uint32_t> next{0};
+    thread_local const std::uint32_t index = next.fetch_add(1, std::memory_order_relaxed);
+    return index;
+}
+
 class ShardedMetrics {
 public:
-    /// The calling thread's shard.
-    Shard& mine() noexcept;
+    /// The calling thread's shard (inline: the pool's hot path calls it on every lease).
+    Shard& mine() noexcept { return shards_[this_thread_index() % count_]; }
     /// Sums the shards into `st` (hits, validation failures, retries, histograms).
     void fill(PoolStats& st) const;
     /// Releases running in this pool right now.
