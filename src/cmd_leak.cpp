@@ -13,6 +13,7 @@
 #include "cli.hpp"
 #include "metrics_endpoint.hpp"
 #include "report_files.hpp"
+#include "run_command.hpp"
 #include "runner.hpp"
 #include "scenario.hpp"
 #include "scenario_runner.hpp"
@@ -135,20 +136,7 @@ ExitCode run_leak(const LeakOptions& o) {
     guard_reports_against(o.common, db);
     ScenarioRunOptions options;
     options.command = "leak";
-    check_scenario(spec, db, options);
-    MetricsEndpoint metrics(o.metrics);  // binds before the database is touched: a port in use is exit 2
-    options.observer = metrics.observer();
-
-    std::shared_ptr<Driver> driver = open_driver(db);
-
-    ProgressLine progress(o.common);
-    const RunHooks hooks = command_hooks(progress);
-    Report report = run_scenario(spec, db, driver, options, hooks);
-    progress.finish();
-    const bool interrupted = report.interrupted;
-    const ExitCode code = emit_report(std::move(report), o.common);
-    metrics.finish(interrupted);
-    return code;
+    return run_and_report(spec, db, options, RunCommand{o.common, o.metrics, false, {}});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "faults.hpp"
 #include "metrics_endpoint.hpp"
 #include "report_files.hpp"
+#include "run_command.hpp"
 #include "scenario_file.hpp"
 #include "scenario_runner.hpp"
 
@@ -86,20 +87,8 @@ ExitCode run_run(const RunOptions& o) {
     const DatabaseChoice choice = DatabaseChoice::resolve(!o.common.db.empty() ? o.common.db : spec.db_url);
     const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
     guard_reports_against(o.common, db);
-    ScenarioRunOptions options{o.restart_command, self_exe()};
-    check_scenario(spec, db, options);
-    MetricsEndpoint metrics(o.metrics);  // binds before the database is touched: a port in use is exit 2
-    options.observer = metrics.observer();
-    std::shared_ptr<Driver> driver = open_driver(db);
-
-    ProgressLine progress(o.common);
-    const RunHooks hooks = command_hooks(progress);
-    Report report = run_scenario(spec, db, driver, options, hooks);
-    progress.finish();
-    const bool interrupted = report.interrupted;
-    const ExitCode code = emit_report(std::move(report), o.common);
-    metrics.finish(interrupted);
-    return code;
+    const ScenarioRunOptions options{o.restart_command, self_exe()};
+    return run_and_report(spec, db, options, RunCommand{o.common, o.metrics, false, {}});
 }
 
 ExitCode list_scenarios() {

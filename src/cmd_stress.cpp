@@ -5,6 +5,7 @@
 #include "cli.hpp"
 #include "metrics_endpoint.hpp"
 #include "report_files.hpp"
+#include "run_command.hpp"
 #include "runner.hpp"
 #include "scenario.hpp"
 #include "scenario_runner.hpp"
@@ -145,28 +146,18 @@ ExitCode run_stress(const StressOptions& o, std::string_view command) {
     guard_reports_against(o.common, db);
     ScenarioRunOptions options;
     options.command = std::string(command);
-    check_scenario(spec, db, options);
-    MetricsEndpoint metrics(o.metrics);  // binds before the database is touched: a port in use is exit 2
-    options.observer = metrics.observer();
-
-    std::shared_ptr<Driver> driver = open_driver(db);
-
-    ProgressLine progress(o.common);
-    if (spec.phases.front().ops) progress.set_ops_target(*spec.phases.front().ops);
-    const RunHooks hooks = command_hooks(progress);
-    Report report = run_scenario(spec, db, driver, options, hooks);
-    if (o.baseline && !report.interrupted) {
-        report.baseline = run_baseline(spec, db, *driver, hooks, report.throughput_ops_s);
-        if (interrupt_flag().load()) {
-            report.interrupted = true;
-            report.interrupted_at = "during the baseline";
-        }
+    RunCommand run{o.common, o.metrics, true, {}};
+    if (o.baseline) {
+        run.after = [&spec, &db](Report& report, Driver& driver, const RunHooks& hooks) {
+            if (report.interrupted) return;
+            report.baseline = run_baseline(spec, db, driver, hooks, report.throughput_ops_s);
+            if (interrupt_flag().load()) {
+                report.interrupted = true;
+                report.interrupted_at = "during the baseline";
+            }
+        };
     }
-    progress.finish();
-    const bool interrupted = report.interrupted;
-    const ExitCode code = emit_report(std::move(report), o.common);
-    metrics.finish(interrupted);
-    return code;
+    return run_and_report(spec, db, options, run);
 }
 
 /// The Pool and Workload groups, shared by stress and soak.
