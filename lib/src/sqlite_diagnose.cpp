@@ -100,6 +100,7 @@ std::uint32_t native32(const std::string& s, std::size_t at) {
 
 /// "pid 4242 (python3)": the command name when /proc has it.
 std::string process_name(pid_t pid) {
+    if (pid <= 0) return "a process this one cannot see (another PID namespace or host)";
     std::string out = "pid " + std::to_string(pid);
     std::string comm = head("/proc/" + std::to_string(pid) + "/comm", 64);
     while (!comm.empty() && (comm.back() == '\n' || comm.back() == '\0')) comm.pop_back();
@@ -307,7 +308,7 @@ Diagnosis sqlite_diagnose(Driver& driver, const SqliteSetup& setup, const Diagno
         auto c = driver.connect_read_only(options.deadline);
         d.add("page_count", c->query("PRAGMA page_count").int_at(0));
         d.add("freelist_count", c->query("PRAGMA freelist_count").int_at(0));
-        d.add("tables", c->query("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").int_at(0));
+        d.add("table_count", c->query("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").int_at(0));
     } catch (const QueryError& e) {
         if (e.kind() != ErrorKind::busy) throw;
         d.add(FindingLevel::problem, "reads_blocked",

@@ -109,7 +109,7 @@ TEST_CASE("diagnose on a rollback-journal file: facts, findings, and not a byte 
     CHECK(f.at("write_lock") == "free");
     CHECK(f.at("page_size").get<int>() == 4096);
     CHECK(f.at("page_count").get<int>() >= 2);
-    CHECK(f.at("tables") == 1);
+    CHECK(f.at("table_count") == 1);
     CHECK(f.at("busy_timeout_ms") == 5000);
     CHECK(finding(j, "write_lock_free") != nullptr);
     CHECK(codes(j, "warn") == std::vector<std::string>{"rollback_journal"});
@@ -137,7 +137,7 @@ TEST_CASE("diagnose on a WAL file nothing has open creates no -wal or -shm and c
     const json j = parse_json(r.out);
     CHECK(j.at("facts").at("journal_mode") == "wal");
     CHECK(j.at("facts").at("wal_bytes") == 0);
-    CHECK(j.at("facts").at("tables") == 1);
+    CHECK(j.at("facts").at("table_count") == 1);
     CHECK(finding(j, "wal") != nullptr);
     CHECK(codes(j, "problem").empty());
     // The ladder ran: 1, 2, 4, ... read-only connections.
