@@ -249,8 +249,12 @@ TEST_CASE("diagnose on null:// and on an unusable database", "[cli][diagnose]") 
     CHECK(count_lines(bad.err) == 1);
     CHECK(bad.err.find("/nonexistent-dir/x.db") != std::string::npos);
 
-    const auto missing = run_in(dir.path(), {"diagnose", "--db", "sqlite://" + (dir.path() / "typo.db").string()});
+    const auto missing = run_in(dir.path(), {"diagnose", "--db", "sqlite://" + (dir.path() / "typo.db").string(),
+                                             "--junit", "e.xml", "--html", "e.html"});
     CHECK(missing.code == 3);
+    // CI never reads a stale green file: the reports say the diagnosis did not run.
+    CHECK(slurp(dir.path() / "e.xml").find("<error type=\"exit 3\"") != std::string::npos);
+    CHECK(slurp(dir.path() / "e.html").find("ERROR") != std::string::npos);
     CHECK(count_lines(missing.err) == 1);
     CHECK(missing.err.find("never creates one") != std::string::npos);
     CHECK_FALSE(fs::exists(dir.path() / "typo.db"));

@@ -59,7 +59,7 @@ TEST_CASE("pool size: shared by instances, rounded up, and bounded by free conne
     CHECK(says(none, "no connection is free"));
 }
 
-TEST_CASE("pool size: unknown cores give no size, only the cap; cheap connects let idle ones go", "[diagnose][sizing]") {
+TEST_CASE("pool size: unknown cores give no size but the cap, and cheap connects let idle ones go", "[diagnose][sizing]") {
     const Sizing unknown = recommend_pool_size(input(std::nullopt, 50, 2));
     CHECK_FALSE(unknown.max_size);
     CHECK(unknown.cap == 25);
