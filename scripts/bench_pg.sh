@@ -2,7 +2,10 @@
 # PostgreSQL side by side, on one throwaway server in one run:
 #   pgbench (SELECT 1, prepared mode; no pool: one connection per client) vs
 #   poolbench stress --workload select1 with the same number of connections,
-#   at 8 clients (8 threads, pool 8) and at 100 threads on a pool of 10 (pgbench: 10 clients);
+#   at 8 clients (8 threads, pool 8) and at 100 threads on a pool of 10, against pgbench
+#   with 10 clients (the same connections, no waiting) and with 100 clients (the same
+#   threads, a connection each), the latter both with -j 100 (a thread per client, as
+#   poolbench has) and -j 2 (two threads multiplexing 50 connections each);
 #   the fairness trade-off at 100 threads (starvation_threshold vs throughput and waits);
 #   poolbench pooled vs --baseline (a new connection per operation), next to pgbench -C;
 #   optionally HikariCP with the PostgreSQL JDBC driver (../shared/peers/hikaricp).
@@ -33,7 +36,7 @@ tmp=$(mktemp -d)
 trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true; rm -rf "$tmp"' EXIT
 printf 'SELECT 1;\n' > "$tmp/select1.sql"
 
-pgbench_tps() {  # clients, extra args...
+pgbench_tps() {  # clients, extra args... (-j defaults to the clients; a later -j wins)
   local c=$1; shift
   "$POOLBENCH_PG_BIN/pgbench" -n -f "$tmp/select1.sql" -c "$c" -j "$c" "$@" "$POOLBENCH_PG_URL" 2>/dev/null |
     sed -nE 's/^tps = ([0-9.]+) .*/\1/p' | head -n 1
@@ -52,22 +55,28 @@ for ((r = 1; r <= rounds; r++)); do
   poolbench_run "$tmp/r.json" 8 8 --duration "${secs}s"; pb8=$(ops_of "$tmp/r.json")
   pg10=$(pgbench_tps 10 -M prepared -T "$secs")
   poolbench_run "$tmp/r.json" 100 10 --duration "${secs}s"; pb100=$(ops_of "$tmp/r.json")
-  printf '%s\t%s\t%s\t%s\n' "$pg8" "$pb8" "$pg10" "$pb100" >> "$tmp/rounds.tsv"
-  printf 'round %d: pgbench 8 clients %.0f, poolbench 8/8 %s; pgbench 10 clients %.0f, poolbench 100/10 %s\n' \
-    "$r" "$pg8" "$pb8" "$pg10" "$pb100"
+  max100=$(python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["latency_us"]["acquire"]["max"] / 1000))' "$tmp/r.json")
+  pg100=$(pgbench_tps 100 -M prepared -T "$secs")
+  pg100j2=$(pgbench_tps 100 -j 2 -M prepared -T "$secs")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$pg8" "$pb8" "$pg10" "$pb100" "$pg100" "$pg100j2" "$max100" >> "$tmp/rounds.tsv"
+  printf 'round %d: pgbench 8 clients %.0f, poolbench 8/8 %s; pgbench 10 clients %.0f, poolbench 100/10 %s (longest acquire %s ms), pgbench 100 clients -j 100 %.0f, -j 2 %.0f\n' \
+    "$r" "$pg8" "$pb8" "$pg10" "$pb100" "$max100" "$pg100" "$pg100j2"
 done
 python3 - "$tmp/rounds.tsv" <<'PY'
 import statistics as st, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 print("case\tpgbench_tps(median)\tpoolbench_ops_s(median)\tratio_of_medians\tper-round ratios (min-max)")
-for name, a, b in (("8 clients / 8 threads, pool 8", 0, 1), ("10 clients / 100 threads, pool 10", 2, 3)):
+for name, a, b in (("8 clients / 8 threads, pool 8", 0, 1), ("pgbench 10 clients / 100 threads, pool 10", 2, 3),
+                   ("pgbench 100 clients -j 100 / 100 threads, pool 10", 4, 3),
+                   ("pgbench 100 clients -j 2 / 100 threads, pool 10", 5, 3)):
     pg = st.median(r[a] for r in rows); pb = st.median(r[b] for r in rows)
     ratios = [r[b] / r[a] for r in rows]
     print(f"{name}\t{pg:.0f}\t{pb:.0f}\t{pb / pg:.2f}x\t{min(ratios):.2f}-{max(ratios):.2f}")
+print(f"longest acquire at 100 threads / pool 10, per round (ms): {', '.join('%.1f' % r[6] for r in rows)}")
 PY
 
 echo
-echo "== fairness vs throughput: 100 threads on a pool of 10 (pgbench -c 100 for scale: 100 connections, no pool) =="
+echo "== fairness vs throughput: 100 threads on a pool of 10 =="
 printf 'starvation_threshold\tops_s\tqueued_acquires\tacquire_p99_ms\tacquire_max_ms\n'
 for th in 0ms 10ms 100ms 1s; do
   poolbench_run "$tmp/f.json" 100 10 --duration "${secs}s" --starvation-threshold "$th"
@@ -78,7 +87,6 @@ label = sys.argv[2] + (" (strict FIFO)" if sys.argv[2] == "0ms" else " (default)
 print(f'{label}\t{r["throughput_ops_s"]:.0f}\t{r["pool"]["waits"] / max(1, r["ops"]["total"]):.1%}\t{a["p99"] / 1000:.1f}\t{a["max"] / 1000:.1f}')
 PY
 done
-printf 'pgbench -c 100 (100 backends)\t%.0f\t-\t-\t-\n' "$(pgbench_tps 100 -M prepared -T "$secs")"
 
 echo
 echo "== pooled vs a new connection per operation (8 threads) =="
