@@ -7,6 +7,7 @@
 #   threads, a connection each), the latter both with -j 100 (a thread per client, as
 #   poolbench has) and -j 2 (two threads multiplexing 50 connections each);
 #   the fairness trade-off at 100 threads (starvation_threshold vs throughput and waits);
+#   what a queued acquire costs the client (perf stat: CPU and context switches per op);
 #   poolbench pooled vs --baseline (a new connection per operation), next to pgbench -C;
 #   optionally HikariCP with the PostgreSQL JDBC driver (../shared/peers/hikaricp).
 #   scripts/bench_pg.sh [--quick] [--no-hikari] [--rounds N]
@@ -87,6 +88,30 @@ label = sys.argv[2] + (" (strict FIFO)" if sys.argv[2] == "0ms" else " (default)
 print(f'{label}\t{r["throughput_ops_s"]:.0f}\t{r["pool"]["waits"] / max(1, r["ops"]["total"]):.1%}\t{a["p99"] / 1000:.1f}\t{a["max"] / 1000:.1f}')
 PY
 done
+
+echo
+echo "== what a queued acquire costs the client: CPU and context switches per operation (perf stat) =="
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  printf 'case\tops_s\tqueued_acquires\tclient_cpu_us_per_op\tcontext_switches_per_op\n'
+  for c in "10 10 10ms" "100 10 1s" "100 10 10ms" "100 10 0ms"; do
+    read -r t p th <<< "$c"
+    perf stat -x, -e task-clock,context-switches -o "$tmp/perf.txt" \
+      "$pb" stress --db "$POOLBENCH_PG_URL" --workload select1 --threads "$t" --pool-size "$p" --min-idle "$p" \
+      --duration "${secs}s" --starvation-threshold "$th" --no-progress --json "$tmp/p.json" >/dev/null
+    python3 - "$tmp/p.json" "$tmp/perf.txt" "$t threads, pool $p, threshold $th" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); ops = r["ops"]["total"]
+d = {}
+for line in open(sys.argv[2]):
+    f = line.split(",")
+    if len(f) > 3 and f[0].replace(".", "", 1).isdigit(): d[f[2]] = float(f[0])
+print(f'{sys.argv[3]}\t{r["throughput_ops_s"]:.0f}\t{r["pool"]["waits"] / max(1, ops):.1%}\t'
+      f'{d.get("task-clock", 0) * 1000 / max(1, ops):.1f}\t{d.get("context-switches", 0) / max(1, ops):.2f}')
+PY
+  done
+else
+  echo "(perf is not installed or not permitted here: apt-get install linux-perf)"
+fi
 
 echo
 echo "== pooled vs a new connection per operation (8 threads) =="
