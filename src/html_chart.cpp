@@ -124,6 +124,12 @@ std::string legend(const std::vector<std::pair<std::string, std::string>>& items
     return o;
 }
 
+/// A bin's share of its distribution: "12.34%", "<0.01%".
+std::string share_text(std::uint64_t n, std::uint64_t total) {
+    const double pct = 100.0 * static_cast<double>(n) / static_cast<double>(total);
+    return pct >= 0.01 ? fmt::format("{:.2f}%", pct) : std::string("<0.01%");
+}
+
 }  // namespace
 
 double nice_step(double span, int target) {
@@ -331,10 +337,9 @@ std::string histogram_chart(const HistogramChart& c) {
             if (b.count == 0) continue;
             fmt::format_to(it,
                            "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" "
-                           "fill-opacity=\"0.3\"><title>{}: {} – {}: {} ({:.4g}%)</title></rect>",
+                           "fill-opacity=\"0.3\"><title>{}: {} – {}: {} ({})</title></rect>",
                            x0, y0, std::max(0.5, x1 - x0), baseline - y0, d.color, esc(d.name), human_us(b.lo_us),
-                           human_us(b.hi_us), human_count(static_cast<double>(b.count)),
-                           100.0 * static_cast<double>(b.count) / static_cast<double>(total));
+                           human_us(b.hi_us), human_count(static_cast<double>(b.count)), share_text(b.count, total));
         }
         fmt::format_to(it, "<path class=\"series\" d=\"{} L{:.1f},{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>",
                        outline, last_x, baseline, d.color);

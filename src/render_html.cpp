@@ -88,14 +88,16 @@ std::string phases_table(const Report& r) {
 std::string faults_table(const Report& r) {
     std::string o = "<h2>Faults</h2>\n<table><tr><th>fault</th><th>phase</th><th>from</th><th>to</th><th>recovery</th>"
                     "<th>outage</th><th>stalled</th><th>failed</th><th>what it did</th></tr>\n";
-    auto ms = [](const std::optional<double>& v) { return v ? us(*v * 1000.0) : std::string("—"); };
+    auto ms = [](const std::optional<double>& v) {
+        return !v ? std::string("—") : *v == 0 ? std::string("0 ms") : us(*v * 1000.0);
+    };
     for (const auto& f : r.faults) {
         fmt::format_to(std::back_inserter(o),
                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                        "<td>{}</td><td>{}{}</td></tr>\n",
                        esc(f.kind), esc(f.phase), f.started_s ? fmt::format("{:.2f} s", *f.started_s) : "—",
                        f.ended_s ? fmt::format("{:.2f} s", *f.ended_s) : "—", ms(f.recovery_ms), ms(f.outage_ms),
-                       us(f.stalled_ms * 1000.0), human_count(static_cast<double>(f.failed)), esc(f.detail),
+                       ms(f.stalled_ms), human_count(static_cast<double>(f.failed)), esc(f.detail),
                        f.error.empty() ? "" : " — error: " + esc(f.error));
     }
     return o + "</table>\n";
@@ -175,9 +177,22 @@ public:
         if (const std::string charts = report_charts(r); !charts.empty()) {
             o += "<h2>Over time</h2>\n";
             if (!r.timeline.empty()) {
-                fmt::format_to(it, "<p class=\"hint\">{} samples, one every {}{}.</p>\n", r.timeline.size(),
-                               human_axis_us(r.config.sample_interval_s * 1e6, r.config.sample_interval_s * 1e3),
-                               r.faults.empty() ? "" : "; orange: the fault windows");
+                // The phases' own intervals (the sampling rule is per phase).
+                std::vector<double> intervals;
+                for (const auto& ph : r.phases) {
+                    if (ph.sample_interval_s > 0 &&
+                        std::find(intervals.begin(), intervals.end(), ph.sample_interval_s) == intervals.end()) {
+                        intervals.push_back(ph.sample_interval_s);
+                    }
+                }
+                if (intervals.empty()) intervals.push_back(r.config.sample_interval_s);
+                std::string every;
+                for (double v : intervals) {
+                    every += (every.empty() ? "" : ", ") + human_axis_us(v * 1e6, v * 1e3);
+                }
+                fmt::format_to(it, "<p class=\"hint\">{} samples, one every {}{}{}.</p>\n", r.timeline.size(), every,
+                               intervals.size() > 1 ? " (by phase)" : "",
+                               r.faults.empty() ? "" : "; shaded orange: the fault windows");
             }
             o += charts;
         }
