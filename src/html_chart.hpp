@@ -100,5 +100,7 @@ namespace poolbench::cli {
 /// time, pool occupancy over time and the latency histogram, with phases and faults
 /// shaded; "" when the report has no timeline and no latencies.
 [[nodiscard]] std::string report_charts(const Report& report);
+/// The HTML pages' one style sheet (render_html.cpp): system fonts, the charts' classes.
+[[nodiscard]] const char* report_page_style() noexcept;
 
 }  // namespace poolbench::cli

@@ -241,6 +241,8 @@ public:
 
 }  // namespace
 
+const char* report_page_style() noexcept { return style; }
+
 std::unique_ptr<Renderer> make_html_renderer() { return std::make_unique<HtmlRenderer>(); }
 
 }  // namespace poolbench::cli
