@@ -202,7 +202,7 @@ TEST_CASE("compare: a report of a run that did not complete exits 2, and --json 
     CHECK(slurp(dir.path() / "base.json") == before);
 }
 
-TEST_CASE("compare: --junit has one test case per judged check and a failure per regression; --html charts both runs",
+TEST_CASE("compare: --junit has one test case per judged check and a failure per regression, and --html charts both runs",
           "[cli][compare][html]") {
     TempDir dir;
     json now = base_report(dir);
