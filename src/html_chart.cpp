@@ -251,7 +251,11 @@ std::string line_chart(const LineChart& c) {
                                "stroke-dasharray=\"3 3\"/>",
                                x0, top, top + plot_h);
             }
-            fmt::format_to(it, "<text class=\"band\" x=\"{:.1f}\" y=\"{}\">{}</text>", x0 + 4, top + 13, esc(b.label));
+            // The name when it fits in its band (about 6.5 px a character at 11 px).
+            if (x1 - x0 >= 6.5 * static_cast<double>(b.label.size()) + 8) {
+                fmt::format_to(it, "<text class=\"band\" x=\"{:.1f}\" y=\"{}\">{}</text>", x0 + 4, top + 13,
+                               esc(b.label));
+            }
             ++phase_index;
         }
     }

@@ -54,6 +54,7 @@ std::string human_axis_us(double us, double step) {
     const double a = std::fabs(us);
     if (a >= 1e6) return to_step(us / 1e6, step / 1e6) + " s";
     if (a >= 1e3) return to_step(us / 1e3, step / 1e3) + " ms";
+    if (a < 1) return to_step(us * 1e3, step * 1e3) + " ns";
     return to_step(us, step) + " µs";
 }
 
@@ -68,6 +69,7 @@ std::string human_axis_seconds(double s, double step) {
 }
 
 std::string human_us(double us) {
+    if (us > 0 && us < 1.0) return fmt::format("{:.0f} ns", us * 1000.0);
     if (us < 1000.0) return fmt::format("{:.1f} µs", us);
     if (us < 1'000'000.0) return fmt::format("{:.3f} ms", us / 1000.0);
     return fmt::format("{:.3f} s", us / 1'000'000.0);

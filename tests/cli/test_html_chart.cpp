@@ -61,13 +61,15 @@ TEST_CASE("html chart: a linear axis covers the data in whole steps, and labels 
 
     const auto small = chart::linear_axis(0, 0.034, 4);
     CHECK(labels(small, chart::Format::micros) ==
-          std::vector<std::string>{"0", "0.01 µs", "0.02 µs", "0.03 µs", "0.04 µs"});
+          std::vector<std::string>{"0", "10 ns", "20 ns", "30 ns", "40 ns"});
 }
 
 TEST_CASE("html chart: latency labels change unit at a thousand and never print noise", "[html][chart]") {
     const auto a = chart::linear_axis(0, 1'800, 4);  // µs
     CHECK(labels(a, chart::Format::micros) == std::vector<std::string>{"0", "500 µs", "1 ms", "1.5 ms", "2 ms"});
     CHECK(human_axis_us(1'200, 100) == "1.2 ms");
+    CHECK(human_axis_us(0.05, 0.05) == "50 ns");
+    CHECK(human_us(0.081) == "81 ns");
     CHECK(human_axis_us(2'500'000, 500'000) == "2.5 s");
     CHECK(human_axis_number(46'800, 100) == "46.8k");
     CHECK(human_axis_number(0.30000000000000004, 0.1) == "0.3");
@@ -100,7 +102,7 @@ TEST_CASE("html chart: a log axis runs from 1-2-5 values around the data, decade
     CHECK(a.lo == Approx(0.05));
     CHECK(a.hi == Approx(5'000));
     CHECK(labels(a, chart::Format::micros) ==
-          std::vector<std::string>{"0.1 µs", "1 µs", "10 µs", "100 µs", "1 ms"});
+          std::vector<std::string>{"100 ns", "1 µs", "10 µs", "100 µs", "1 ms"});
 
     const auto narrow = chart::log_axis(30, 700);
     CHECK(labels(narrow, chart::Format::micros) ==
