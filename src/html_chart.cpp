@@ -124,6 +124,17 @@ std::string legend(const std::vector<std::pair<std::string, std::string>>& items
     return o;
 }
 
+/// A value for a tooltip, in the chart's unit.
+std::string value_text(double v, Format format) {
+    switch (format) {
+        case Format::micros: return human_us(v);
+        case Format::seconds: return fmt::format("{:.2f} s", v);
+        case Format::percent: return human_number(v) + "%";
+        case Format::number: break;
+    }
+    return human_number(v);
+}
+
 /// A bin's share of its distribution: "12.34%", "<0.01%".
 std::string share_text(std::uint64_t n, std::uint64_t total) {
     const double pct = 100.0 * static_cast<double>(n) / static_cast<double>(total);
@@ -286,8 +297,11 @@ std::string line_chart(const LineChart& c) {
         if (finite <= 60 && !s.dashed) {
             for (const auto& [t, v] : s.points) {
                 if (!std::isfinite(v) || (log && !(v > 0))) continue;
-                fmt::format_to(it, "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\" stroke=\"none\"/>",
-                               x_of(t, x), y_of(v, y), s.color);
+                // Hovering a point shows its value (a <title>: no script needed).
+                fmt::format_to(it,
+                               "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\" stroke=\"none\"><title>{} at "
+                               "{:.2f} s: {}</title></circle>",
+                               x_of(t, x), y_of(v, y), s.color, esc(s.name), t, esc(value_text(v, c.y_format)));
             }
         }
         items.emplace_back(s.name, s.color);

@@ -246,6 +246,12 @@ TEST_CASE("compare: --junit has one test case per judged check and a failure per
     CHECK(onto_input.code == 2);
     CHECK(count_lines(onto_input.err) == 1);
     CHECK(parse_json(slurp(dir.path() / "new.json")).at("schema") == "poolbench/report@1");
+    // A NEW that is not a report: exit 2, and the pages say so instead of staying green.
+    std::ofstream(dir.path() / "new.json") << "not json";
+    const auto broken = compare(dir, {"--junit", "cmp.xml", "--html", "cmp.html"});
+    CHECK(broken.code == 2);
+    CHECK(slurp(dir.path() / "cmp.html").find("ERROR</span></h1>") != std::string::npos);
+    CHECK(count_of(slurp(dir.path() / "cmp.xml"), "<error type=\"exit 2\"") == 1);
     const auto nowhere = compare(dir, {"--junit", "/nonexistent-dir/cmp.xml"});
     CHECK(nowhere.code == 2);
     CHECK(count_lines(nowhere.err) == 1);
