@@ -5,7 +5,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <poolbench/histogram.hpp>
+
 #include <cmath>
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -145,4 +149,34 @@ TEST_CASE("html chart: a histogram draws one bar per non-empty bin", "[html][cha
     CHECK(svg.find("log scale") == std::string::npos);
     chart::HistogramChart none{"chart-n", "latency", {}};
     CHECK(chart::histogram_chart(none).empty());
+}
+
+TEST_CASE("html chart: the report's histogram bins count every value exactly, four per power of two",
+          "[html][chart]") {
+    poolbench::Histogram h;
+    std::vector<std::uint64_t> values{0, 1, 2, 3, 4, 5, 7, 127, 128, 159, 160, 161, 1'000, 49'999, 50'000, 1'000'000'000};
+    std::mt19937_64 rng(12);
+    for (int i = 0; i < 2000; ++i) values.push_back(rng() % 50'000'000);
+    for (auto v : values) h.record(v);
+    const auto bins = histogram_bins_us(h);
+    REQUIRE_FALSE(bins.empty());
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < bins.size(); ++i) {
+        const auto& b = bins[i];
+        INFO("bin " << b.lo_us << " - " << b.hi_us);
+        CHECK(b.hi_us > b.lo_us);
+        if (i > 0) CHECK(b.lo_us == bins[i - 1].hi_us);  // contiguous, empty bins kept
+        if (b.lo_us >= 0.004) CHECK(b.hi_us / b.lo_us <= 1.25 + 1e-9);  // four per power of two
+        std::uint64_t expected = 0;
+        for (auto v : values) {
+            const double us = static_cast<double>(v) / 1000.0;
+            expected += us >= b.lo_us - 1e-12 && us < b.hi_us - 1e-12 ? 1 : 0;
+        }
+        CHECK(b.count == expected);
+        total += b.count;
+    }
+    CHECK(total == values.size());
+    CHECK(bins.front().count > 0);
+    CHECK(bins.back().count > 0);
+    CHECK(histogram_bins_us(poolbench::Histogram{}).empty());
 }
