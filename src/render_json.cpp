@@ -64,6 +64,7 @@ Json pool(const PoolSection& p) {
                 {"peak_total", p.peak_total},
                 {"max_size", p.max_size},
                 {"min_idle", p.min_idle},
+                {"warmup_ms", std::round(p.warmup_ms * 1000) / 1000},
                 {"validation_failures", p.validation_failures},
                 {"connect_failures", p.connect_failures},
                 {"reconnects", p.reconnects},

@@ -200,6 +200,8 @@ public:
                            human_us(p.connect_us.p50), human_us(p.connect_us.p99), human_us(p.connect_us.max),
                            p.connect_us.count);
         }
+        if (p.min_idle > 0)
+            fmt::format_to(it, "  opening min_idle {} before the load took: {}\n", p.min_idle, human_us(p.warmup_ms * 1000));
         fmt::format_to(it, "  peak active: {} of max {}, peak total: {} of max {}\n", p.peak_active, p.max_size,
                        p.peak_total, p.max_size);
         if (p.validation_failures || p.connect_failures) {

@@ -103,6 +103,9 @@ struct PoolSection {
     std::uint64_t leaks_detected = 0, leaks_returned_late = 0, leaks_reclaimed = 0;
     BreakerSection breaker;
     LatencySummary connect_us;      ///< opening one connection (connect() plus setup)
+    /// Opening min_idle connections before the load began (pgbench's "initial connection
+    /// time"); 0 when min_idle is 0.
+    double warmup_ms = 0;
     std::size_t active_at_end = 0;  ///< leases still out after every worker stopped
     bool shutdown_clean = true;     ///< shutdown() closed everything within its grace
 };

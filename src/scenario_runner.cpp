@@ -123,6 +123,17 @@ Report ScenarioRun::run() {
     run_start_ = Clock::now();
     {
         Pool pool(faulty, config);
+        // As pgbench connects its clients before its clock starts: the load begins with
+        // min_idle connections open, not with threads queued behind them being opened.
+        const auto warm_from = Clock::now();
+        const bool warm = config.min_idle == 0 || pool.wait_for_min_idle(config.acquire_timeout);
+        const double warmup_ms = std::chrono::duration<double, std::milli>(Clock::now() - warm_from).count();
+        if (!warm) {
+            report.notes.push_back(fmt::format(
+                "the load began with {} of min_idle {} connections open after {} ms (opening more failed or took "
+                "longer than acquire_timeout)",
+                pool.stats().total, config.min_idle, std::lround(warmup_ms)));
+        }
         PoolWatch watch(options_.observer, pool);
         FaultTargets targets{driver_,  settings, &pool,         db_,     options_.restart_command,
                              registry, options_.self_exe, hooks_.cancel, leak_log};
@@ -134,6 +145,7 @@ Report ScenarioRun::run() {
         const PoolStats final_stats = pool.stats();
         watch.closed(final_stats);  // the live endpoint's figures are the report's
         report.pool = make_pool_section(final_stats, spec_.pool.min_idle, active_at_end, clean);
+        report.pool.warmup_ms = config.min_idle > 0 ? warmup_ms : 0;
         if (report.leaks_tracked) {
             // With a leak fault, every report as it arrived (the pool keeps only its last 1000).
             for (const auto& l : leak_log ? leak_log->listed() : pool.leaks()) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "poolbench/connection.hpp"
+#include "poolbench/diagnostics.hpp"
 #include "poolbench/url.hpp"
 
 #include <memory>
@@ -20,6 +21,13 @@ namespace poolbench::internal {
 /// postgresql:// and postgres://: validates the URL's parameters (throws ConfigError);
 /// opens nothing until connect() (see postgres_driver.cpp).
 [[nodiscard]] std::shared_ptr<Driver> make_postgres_driver(const DbUrl& url);
+
+/// What the PostgreSQL driver's URL says that diagnose needs.
+struct PgDiagnoseSetup {
+    bool client_statement_timeout = false;  ///< the URL's statement_timeout (poolbench's own, client-side)
+};
+/// PostgreSQL's diagnose() (postgres_diagnose.cpp), through driver.connect_read_only().
+[[nodiscard]] Diagnosis postgres_diagnose(Driver& driver, const PgDiagnoseSetup& setup, const DiagnoseOptions& options);
 
 /// For tests of sqlite_driver.cpp's tables: QueryError::code() for an SQLite result code,
 /// and whether a failure with that code breaks the connection.

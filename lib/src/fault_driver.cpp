@@ -158,4 +158,10 @@ Backend FaultDriver::backend() const noexcept { return inner_->backend(); }
 
 std::string FaultDriver::describe() const { return inner_->describe(); }
 
+std::unique_ptr<Connection> FaultDriver::connect_read_only(std::chrono::steady_clock::time_point deadline) {
+    return inner_->connect_read_only(deadline);
+}
+
+Diagnosis FaultDriver::diagnose(const DiagnoseOptions& options) { return inner_->diagnose(options); }
+
 }  // namespace poolbench

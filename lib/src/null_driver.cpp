@@ -2,6 +2,7 @@
 // measures the pool itself. Every statement succeeds at once; query() returns one row
 // holding the integer 1 so "SELECT 1"-style checks pass.
 #include "drivers_internal.hpp"
+#include "poolbench/diagnostics.hpp"
 
 namespace poolbench::internal {
 
@@ -31,6 +32,12 @@ public:
     }
     [[nodiscard]] Backend backend() const noexcept override { return Backend::null; }
     [[nodiscard]] std::string describe() const override { return "null://"; }
+    [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& /*options*/) override {
+        Diagnosis d;
+        d.server = "none (null://: no database)";
+        d.local = true;
+        return d;
+    }
 };
 
 }  // namespace

@@ -754,6 +754,19 @@ public:
     [[nodiscard]] Backend backend() const noexcept override { return Backend::postgresql; }
     [[nodiscard]] std::string describe() const override { return settings_->redacted; }
 
+    /// A session whose transactions are read-only (one more round trip after connect()).
+    std::unique_ptr<Connection> connect_read_only(Clock::time_point deadline) override {
+        auto c = connect(deadline);
+        c->execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
+        return c;
+    }
+
+    [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override {
+        PgDiagnoseSetup setup;
+        setup.client_statement_timeout = settings_->statement_timeout.has_value();
+        return postgres_diagnose(*this, setup, options);
+    }
+
 private:
     /// Throws ConnectError: one line that names the URL (redacted), says what went wrong
     /// in words that tell the cases apart, and never contains the password.

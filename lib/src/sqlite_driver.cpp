@@ -21,6 +21,7 @@
 #include "driver_text.hpp"
 #include "drivers_internal.hpp"
 #include "error_kind.hpp"
+#include "sqlite_diagnose.hpp"
 #include "poolbench/drivers.hpp"
 #include "poolbench/error.hpp"
 
@@ -491,6 +492,43 @@ public:
 
     [[nodiscard]] Backend backend() const noexcept override { return Backend::sqlite; }
     [[nodiscard]] std::string describe() const override { return describe_; }
+
+    /// Read-only, never created, no checkpoint on close; a WAL file nothing has open (no
+    /// -wal) is opened immutable so that no -wal or -shm is created beside it. In memory:
+    /// connect() (the database is this driver's own).
+    std::unique_ptr<Connection> connect_read_only(std::chrono::steady_clock::time_point deadline) override {
+        if (memory_) return connect(deadline);
+        const std::string path = display_;
+        std::string name = "file:" + uri_escape(path) + "?mode=ro";
+        if (immutable_ || sqlite_quiet_wal_file(path)) name += "&immutable=1";
+        int rc = SQLITE_OK;
+        std::string message;
+        DbPtr db = open_db(name, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                           rc, message);
+        if (rc != SQLITE_OK) {
+            throw ConnectError("cannot open SQLite database '" + display_ + "' read-only: " + message + " (" +
+                               code_string(rc) + (::access(path.c_str(), F_OK) != 0 ? "; no such file" : "") + ")");
+        }
+        int off = 0;
+        sqlite3_db_config(db.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &off);
+        const auto now = std::chrono::steady_clock::now();
+        const long long remaining_ms =
+            deadline > now ? std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() : 0;
+        sqlite3_busy_timeout(db.get(), static_cast<int>(std::min<long long>(remaining_ms, busy_timeout_ms_)));
+        return std::make_unique<SqliteConnection>(std::move(db));
+    }
+
+    [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override {
+        SqliteSetup setup;
+        setup.path = memory_ ? std::string() : display_;
+        setup.memory = memory_;
+        setup.read_only = read_only_;
+        setup.immutable = immutable_;
+        setup.busy_timeout_ms = busy_timeout_ms_;
+        setup.journal_asked = journal_from_url_ ? journal_asked_ : std::string();
+        setup.pragmas = pragmas_;
+        return sqlite_diagnose(*this, setup, options);
+    }
 
 private:
     void parse_options(const DbUrl& url) {

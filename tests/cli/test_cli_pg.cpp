@@ -53,35 +53,6 @@ TEST_CASE("pg: leak detection is exact", "[cli][pg][leak]") {
     CHECK(check.at("false_positives") == 0);
 }
 
-TEST_CASE("pg: diagnose reports the server's settings and connection headroom", "[cli][pg][diagnose]") {
-    const std::string url = pg_url();
-    TempDir dir;
-    const auto r = run_in(dir.path(), {"diagnose", "--db", url, "--samples", "5", "--json", "-"});
-    INFO(r.err);
-    REQUIRE(r.code == 0);
-    const json j = parse_json(r.out);
-    CHECK(j.at("database").at("backend") == "postgresql");
-    const json& s = j.at("settings");
-    CHECK(s.at("server").get<std::string>().rfind("PostgreSQL 15", 0) == 0);
-    CHECK(std::stoi(s.at("max_connections").get<std::string>()) > 0);
-    CHECK(std::stoi(s.at("client connections now (this one included)").get<std::string>()) >= 1);
-    CHECK(s.at("role") == "primary");
-    bool headroom = false;
-    for (const auto& f : j.at("findings")) {
-        if (f.at("what").get<std::string>().find("more connections possible") != std::string::npos) headroom = true;
-    }
-    CHECK(headroom);
-    CHECK(j.at("connect_ms").at("p50").get<double>() > j.at("round_trip_us").at("p50").get<double>() / 1000.0);
-    const std::string password = url_password(url);
-    REQUIRE(password.size() >= 3);
-    CHECK(r.out.find(password) == std::string::npos);
-    CHECK(r.err.find(password) == std::string::npos);
-    // poolbench's own statement_timeout in the URL silences the advice to add one.
-    const auto with_timeout = run_in(dir.path(), {"diagnose", "--db", url + "?statement_timeout=5s", "--samples", "2"});
-    CHECK(with_timeout.code == 0);
-    CHECK(with_timeout.out.find("no server-side statement_timeout") == std::string::npos);
-}
-
 TEST_CASE("pg: an unusable server exits 3 with one line and no password", "[cli][pg]") {
     const std::string url = pg_url();
     const std::string password = url_password(url);

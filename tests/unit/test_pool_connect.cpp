@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <thread>
 
 using namespace std::chrono_literals;
 using poolbench::BreakerState;
@@ -80,4 +81,60 @@ TEST_CASE("the housekeeper retries a failed min_idle open after housekeeping_int
         return s.idle == 2 && s.total == 2;
     }));
     CHECK(pool.stats().created == 2);
+}
+
+TEST_CASE("wait_for_min_idle returns once min_idle connections are open, not before", "[unit][more]") {
+    auto driver = std::make_shared<TestDriver>();
+    driver->state().hold_connects = true;  // the housekeeper's first open blocks
+    PoolConfig c = cfg(4);
+    c.min_idle = 3;
+    Pool pool(driver, c);
+    REQUIRE(eventually([&] { return driver->state().connecting.load() == 1; }));
+    // Nothing is open yet: a short wait times out and says so.
+    CHECK_FALSE(pool.wait_for_min_idle(20ms));
+    CHECK(pool.stats().idle == 0);
+    std::atomic<bool> ready{false};
+    std::thread waiter([&] { ready = pool.wait_for_min_idle(10s); });
+    driver->state().hold_connects = false;
+    waiter.join();
+    CHECK(ready.load());
+    // It returned with all three open: the load after it finds them idle.
+    const auto s = pool.stats();
+    CHECK(s.total >= 3);
+    CHECK(s.idle >= 3);
+    CHECK(s.pending == 0);
+}
+
+TEST_CASE("wait_for_min_idle returns false at once when opening fails, and true with min_idle 0", "[unit][more]") {
+    auto driver = std::make_shared<TestDriver>();
+    driver->state().fail_connect = true;
+    PoolConfig c = cfg(3);
+    c.min_idle = 2;
+    c.housekeeping_interval = 10s;  // one attempt within the test
+    c.breaker_failures = 0;
+    Pool pool(driver, c);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_FALSE(pool.wait_for_min_idle(30s));
+    CHECK(std::chrono::steady_clock::now() - t0 < 10s);  // woke on the failure, not at the timeout
+    CHECK(pool.stats().connect_failures >= 1);
+
+    auto cold = std::make_shared<TestDriver>();
+    Pool lazy(cold, cfg(3));
+    CHECK(lazy.wait_for_min_idle(0ms));
+    CHECK(cold->state().opened.load() == 0);
+}
+
+TEST_CASE("wait_for_min_idle returns false after shutdown", "[unit][more]") {
+    auto driver = std::make_shared<TestDriver>();
+    driver->state().hold_connects = true;
+    PoolConfig c = cfg(3);
+    c.min_idle = 2;
+    Pool pool(driver, c);
+    REQUIRE(eventually([&] { return driver->state().connecting.load() == 1; }));
+    std::atomic<int> result{-1};
+    std::thread waiter([&] { result = pool.wait_for_min_idle(30s) ? 1 : 0; });
+    pool.shutdown();
+    driver->state().hold_connects = false;
+    waiter.join();
+    CHECK(result.load() == 0);
 }

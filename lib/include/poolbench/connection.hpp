@@ -4,8 +4,8 @@
 // interrupted and closed (by destruction). Workloads use execute() and query().
 //
 // Thread-safety:
-//   Driver: connect(), backend() and describe() are safe to call from any number of
-//     threads at once (the pool creates connections concurrently).
+//   Driver: connect(), connect_read_only(), diagnose(), backend() and describe() are safe
+//     to call from any number of threads at once (the pool creates connections concurrently).
 //   Connection: NOT thread-safe, with one exception: interrupt() may be called from any
 //     thread while another thread runs a statement on the connection. The pool guarantees
 //     that a leased connection is used by one lease holder at a time; the holder must not
@@ -24,6 +24,9 @@
 #include <vector>
 
 namespace poolbench {
+
+struct Diagnosis;
+struct DiagnoseOptions;
 
 /// Which database a Driver talks to. to_string gives the names reports print
 /// ("sqlite", "postgresql", "null").
@@ -99,6 +102,20 @@ public:
 
     /// The database this driver opens, as a URL with any password redacted.
     [[nodiscard]] virtual std::string describe() const = 0;
+
+    /// Opens a connection that cannot change the database, for looking only (diagnose's
+    /// timings and its SELECT 1 ladder): SQLite opens the file read-only, creates nothing
+    /// and never checkpoints on close; PostgreSQL's session is read-only. A database that
+    /// does not exist is a ConnectError, never created. Default: connect().
+    virtual std::unique_ptr<Connection> connect_read_only(std::chrono::steady_clock::time_point deadline) {
+        return connect(deadline);
+    }
+
+    /// What the database is like right now and what a pool on it will meet, without
+    /// changing anything (diagnostics.hpp). Throws ConnectError / QueryError when the
+    /// database cannot be used at all; what can be gathered around a busy or locked
+    /// database is a finding instead. Default: a minimal answer (no facts, no findings).
+    [[nodiscard]] virtual Diagnosis diagnose(const DiagnoseOptions& options);
 };
 
 }  // namespace poolbench

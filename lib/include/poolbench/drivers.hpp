@@ -6,6 +6,7 @@
 #pragma once
 
 #include "poolbench/connection.hpp"
+#include "poolbench/diagnostics.hpp"
 #include "poolbench/url.hpp"
 
 #include <atomic>
@@ -59,6 +60,9 @@ public:
     std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) override;
     [[nodiscard]] Backend backend() const noexcept override;
     [[nodiscard]] std::string describe() const override;
+    /// The wrapped driver's, without faults: looking at the database is not under test.
+    std::unique_ptr<Connection> connect_read_only(std::chrono::steady_clock::time_point deadline) override;
+    [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override;
     [[nodiscard]] std::uint64_t connects() const noexcept { return connects_.load(); }
 
 private:

@@ -144,6 +144,14 @@ public:
     /// Returns true when every connection was closed within the grace period.
     bool shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds{0});
 
+    /// Waits until min_idle connections are open (as psycopg_pool's wait() does after the
+    /// pool is created, or pgbench before its clock starts), so that the first callers do
+    /// not queue behind connections being opened one by one. Returns true once they are;
+    /// false at the timeout, after shutdown, or as soon as opening one fails (the pool keeps
+    /// trying in the background; stats() and the next acquire() say why). Returns true at
+    /// once when min_idle is 0.
+    bool wait_for_min_idle(std::chrono::milliseconds timeout);
+
     /// Changes max_size and min_idle at run time. Growing hands capacity to waiters at once;
     /// shrinking closes surplus idle connections now and leased ones when returned.
     /// Throws ConfigError past max_size_limit or for min_idle > max_size.

@@ -2,6 +2,7 @@
 #pragma once
 #include "poolbench/config.hpp"
 #include "poolbench/connection.hpp"
+#include "poolbench/diagnostics.hpp"
 #include "poolbench/drivers.hpp"
 #include "poolbench/error.hpp"
 #include "poolbench/histogram.hpp"

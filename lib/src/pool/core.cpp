@@ -142,6 +142,20 @@ PoolStats PoolCore::stats() const {
 // ---------------------------------------------------------------------------------------
 // run-time control
 
+bool PoolCore::wait_for_min_idle(std::chrono::milliseconds timeout) {
+    const auto until = Clock::now() + timeout;
+    MutexLock lk(mu_);
+    const std::uint64_t failures_before = counters_.connect_failures;
+    for (;;) {
+        // Open means opened and not being destroyed: total_ counts the ones being opened too.
+        if (closed_) return false;
+        if (total_ - pending_ >= min_idle_) return true;
+        if (counters_.connect_failures != failures_before) return false;
+        if (warm_cv_.wait_until(lk.native(), until) == std::cv_status::timeout)
+            return !closed_ && total_ - pending_ >= min_idle_;
+    }
+}
+
 void PoolCore::resize(std::size_t max_size, std::size_t min_idle) {
     if (max_size == 0 || max_size > slots_.capacity())
         throw ConfigError("pool '" + config_.name + "': cannot resize to max_size " + std::to_string(max_size) +
@@ -223,6 +237,7 @@ void PoolCore::admit_open(std::int64_t now) {
 
 void PoolCore::connect_failed(const std::string& error) noexcept {
     ++counters_.connect_failures;
+    warm_cv_.notify_all();
     try {
         last_connect_error_ = error;
     } catch (...) {
@@ -240,6 +255,7 @@ std::string PoolCore::breaker_message(bool with_pool) const {
 void PoolCore::opened(Slot& s, Connector::Opened& o) noexcept {
     counters_.connect.record(static_cast<std::uint64_t>(o.took_ns));
     ++counters_.created;
+    warm_cv_.notify_all();
     if (counters_.reconnect_debt > 0) {
         --counters_.reconnect_debt;
         ++counters_.reconnects;
@@ -402,6 +418,8 @@ PoolStats Pool::stats() const { return core_->stats(); }
 std::vector<LeakReport> Pool::leaks() const { return core_->leaks(); }
 
 void Pool::resize(std::size_t max_size, std::size_t min_idle) { core_->resize(max_size, min_idle); }
+
+bool Pool::wait_for_min_idle(std::chrono::milliseconds timeout) { return core_->wait_for_min_idle(timeout); }
 
 void Pool::suspend() { core_->suspend(); }
 

@@ -111,6 +111,7 @@ public:
     PoolStats stats() const;
     std::vector<LeakReport> leaks() const { return leaks_.reports(); }
     void resize(std::size_t max_size, std::size_t min_idle);
+    bool wait_for_min_idle(std::chrono::milliseconds timeout);
     void suspend();
     void resume();
     void evict_all();
@@ -239,6 +240,7 @@ private:
     std::condition_variable closing_cv_;      // backoff waits end early on shutdown
     std::condition_variable drained_cv_;      // total_ reached 0 after shutdown
     std::condition_variable housekeeper_cv_;  // below min_idle, or closed
+    std::condition_variable warm_cv_;         // a connection was opened, or opening one failed
     std::thread housekeeper_;
 };
 

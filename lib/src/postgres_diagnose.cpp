@@ -1,0 +1,401 @@
+// postgres_diagnose.cpp — PostgreSQL's diagnose(): what the server's views say about
+// connections, sessions, locks, timeouts and replication, read in one read-only session.
+//
+// Only SELECTs on pg_stat_activity, pg_locks, pg_settings, pg_roles, pg_database and the
+// replication functions; the session is read-only (connect_read_only). Other users'
+// sessions show their state and statement only to a superuser or a member of
+// pg_read_all_stats (pg_monitor): without that they are counted, as "hidden".
+// Statement texts are cut to DiagnoseOptions::statement_chars and a quoted string after
+// PASSWORD is replaced by '***'.
+//
+// What the queries took from peers: pg_activity's and check_postgres's views of
+// pg_stat_activity (connections by state, idle in transaction by state_change, longest
+// queries by query_start), and the usual pg_blocking_pids lock-tree query; this one names
+// the relation the waiter waits on (its ungranted lock, else its granted tuple lock) and
+// for how long (pg_locks.waitstart on 14+, else the statement's start).
+#include "drivers_internal.hpp"
+#include "poolbench/diagnostics.hpp"
+#include "poolbench/error.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace poolbench::internal {
+
+namespace {
+
+std::string text(const Value& v) {
+    if (const auto* s = std::get_if<std::string>(&v)) return *s;
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+    if (const auto* d = std::get_if<double>(&v)) return std::to_string(*d);
+    return "";
+}
+
+std::int64_t integer(const Value& v, std::int64_t fallback = -1) {
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+    if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
+    if (const auto* s = std::get_if<std::string>(&v)) {
+        try {
+            return std::stoll(*s);
+        } catch (...) {
+            return fallback;
+        }
+    }
+    return fallback;
+}
+
+double real(const Value& v) {
+    if (const auto* d = std::get_if<double>(&v)) return *d;
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+    return 0;
+}
+
+FactValue fact_of(const Value& v) {
+    if (const auto* s = std::get_if<std::string>(&v)) return *s;
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+    if (const auto* d = std::get_if<double>(&v)) return std::round(*d * 10) / 10;  // seconds to 0.1 s
+    return {};
+}
+
+/// `sql` with a quoted string after PASSWORD replaced by '***' (ALTER ROLE ... PASSWORD 'x').
+std::string scrub_statement(std::string sql) {
+    std::string lower(sql.size(), ' ');
+    std::transform(sql.begin(), sql.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::size_t at = 0;
+    while ((at = lower.find("password", at)) != std::string::npos) {
+        std::size_t q = at + 8;
+        while (q < sql.size() && std::isspace(static_cast<unsigned char>(sql[q])) != 0) ++q;
+        if (q < sql.size() && sql[q] == '\'') {
+            std::size_t end = q + 1;
+            while (end < sql.size() && sql[end] != '\'') ++end;
+            sql.replace(q, std::min(end + 1, sql.size()) - q, "'***'");
+            lower.replace(q, std::min(end + 1, lower.size()) - q, "'***'");
+        }
+        at += 8;
+    }
+    return sql;
+}
+
+std::string seconds_text(double s) {
+    char buf[32];
+    if (s >= 10) {
+        std::snprintf(buf, sizeof buf, "%.0f s", s);
+    } else {
+        std::snprintf(buf, sizeof buf, "%.1f s", s);
+    }
+    return buf;
+}
+
+std::string app_text(const std::string& app) { return app.empty() ? "no application_name" : "app '" + app + "'"; }
+
+/// `statement` for a row: cut and scrubbed ("" stays "").
+Value statement(const Value& v) {
+    if (const auto* s = std::get_if<std::string>(&v)) return scrub_statement(*s);
+    return v;
+}
+
+std::string plural(std::int64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+struct Settings {
+    std::map<std::string, std::int64_t> values;  // name -> setting (in its pg_settings unit)
+    std::int64_t get(const std::string& name, std::int64_t fallback = 0) const {
+        const auto it = values.find(name);
+        return it == values.end() ? fallback : it->second;
+    }
+    bool has(const std::string& name) const { return values.count(name) > 0; }
+};
+
+Settings read_settings(Connection& c) {
+    Settings s;
+    const Rows r = c.query(
+        "SELECT name, setting FROM pg_catalog.pg_settings WHERE name IN ('max_connections', "
+        "'superuser_reserved_connections', 'reserved_connections', 'statement_timeout', "
+        "'idle_in_transaction_session_timeout', 'idle_session_timeout', 'lock_timeout', 'tcp_keepalives_idle', "
+        "'tcp_keepalives_interval', 'tcp_keepalives_count')");
+    for (const auto& row : r.rows) s.values[text(row[0])] = integer(row[1], 0);
+    return s;
+}
+
+void connections(Connection& c, const Settings& s, Diagnosis& d) {
+    const Rows me = c.query(
+        "SELECT current_user, current_database(), (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = "
+        "current_user), (SELECT rolconnlimit FROM pg_catalog.pg_roles WHERE rolname = current_user), (SELECT "
+        "datconnlimit FROM pg_catalog.pg_database WHERE datname = current_database()), (SELECT count(*) FROM "
+        "pg_catalog.pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), (SELECT "
+        "count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend' AND usename = current_user "
+        "AND pid <> pg_backend_pid()), (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = "
+        "'client backend' AND datname = current_database() AND pid <> pg_backend_pid())");
+    const auto& row = me.rows.at(0);
+    const std::string user = text(row[0]);
+    const std::string database = text(row[1]);
+    const bool superuser = integer(row[2], 0) == 1;
+    const std::int64_t role_limit = integer(row[3]);
+    const std::int64_t db_limit = integer(row[4]);
+    const std::int64_t used = integer(row[5], 0);
+    const std::int64_t used_by_role = integer(row[6], 0);
+    const std::int64_t used_in_db = integer(row[7], 0);
+    const std::int64_t max = s.get("max_connections");
+    const std::int64_t reserved = s.get("superuser_reserved_connections") + s.get("reserved_connections");
+    d.add("user", user);
+    d.add("database", database);
+    d.add("superuser", superuser);
+    d.add("max_connections", max);
+    d.add("superuser_reserved_connections", s.get("superuser_reserved_connections"));
+    d.add("reserved_connections", s.has("reserved_connections") ? FactValue{s.get("reserved_connections")} : FactValue{});
+    d.add("connections_in_use", used);
+    d.add("role_connection_limit", role_limit);
+    d.add("role_connections_in_use", used_by_role);
+    d.add("database_connection_limit", db_limit);
+    d.add("database_connections_in_use", used_in_db);
+
+    std::int64_t free = max - (superuser ? 0 : reserved) - used;
+    std::string bound = "the server";
+    if (role_limit >= 0 && role_limit - used_by_role < free) {
+        free = role_limit - used_by_role;
+        bound = "role " + user + "'s connection limit (" + std::to_string(role_limit) + ")";
+    }
+    if (db_limit >= 0 && db_limit - used_in_db < free) {
+        free = db_limit - used_in_db;
+        bound = "database " + database + "'s connection limit (" + std::to_string(db_limit) + ")";
+    }
+    free = std::max<std::int64_t>(free, 0);
+    d.free_connections = free;
+    d.add("free_connections", free);
+    const std::string counts = std::to_string(used) + " of " + std::to_string(max) + " in use besides this one, " +
+                               std::to_string(reserved) + " reserved";
+    if (free == 0) {
+        d.add(FindingLevel::problem, "no_free_connections",
+              "no connection left for " + user + " (" + counts + "; bound by " + bound + "): a pool here cannot open "
+              "a single connection",
+              "close idle connections (see connections_by_state), lower other pools' max_size, or raise "
+              "max_connections / the limit");
+    } else if (free * 5 < max) {
+        d.add(FindingLevel::warn, "few_free_connections",
+              "only " + std::to_string(free) + " more connections possible for " + user + " (" + counts +
+                  "; bound by " + bound + ")",
+              "keep every pool's max_size within that, together");
+    } else {
+        d.add(FindingLevel::ok, "free_connections",
+              std::to_string(free) + " more connections possible for " + user + " (" + counts + ")");
+    }
+
+    FactTable t{"connections_by_state", "client connections by state, user, database and application",
+                {"state", "user", "database", "application", "count"}, {}};
+    const Rows r = c.query(
+        "SELECT coalesce(state, 'hidden'), coalesce(usename, ''), coalesce(datname, ''), "
+        "coalesce(application_name, ''), count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client "
+        "backend' AND pid <> pg_backend_pid() GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2, 3, 4 LIMIT 50");
+    for (const auto& x : r.rows) t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4])});
+    if (!t.rows.empty()) d.tables.push_back(std::move(t));
+}
+
+void idle_in_transaction(Connection& c, const Settings& s, const DiagnoseOptions& o, Diagnosis& d) {
+    const Rows r = c.query(
+        "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), extract(epoch FROM now() - "
+        "state_change)::float8, extract(epoch FROM now() - xact_start)::float8, CASE WHEN length(query) > $1 THEN "
+        "left(query, $1) || '...' ELSE query END, state FROM pg_catalog.pg_stat_activity WHERE state LIKE 'idle in "
+        "transaction%' AND pid <> pg_backend_pid() ORDER BY state_change LIMIT 50",
+        {Value{static_cast<std::int64_t>(o.statement_chars)}});
+    FactTable t{"idle_in_transaction", "sessions idle in a transaction (longest first)",
+                {"pid", "user", "application", "idle_s", "transaction_s", "last_statement", "state"}, {}};
+    // Per application: how many past the threshold, and the longest.
+    std::map<std::string, std::pair<std::int64_t, double>> leaking;
+    const double threshold_s = static_cast<double>(o.idle_in_transaction_after.count()) / 1000.0;
+    for (const auto& x : r.rows) {
+        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4]),
+                          fact_of(statement(x[5])), fact_of(x[6])});
+        if (real(x[3]) >= threshold_s) {
+            auto& [n, longest] = leaking[text(x[2])];
+            ++n;
+            longest = std::max(longest, real(x[3]));
+        }
+    }
+    d.add("sessions_idle_in_transaction", static_cast<std::int64_t>(r.size()));
+    if (!t.rows.empty()) d.tables.push_back(std::move(t));
+    const std::int64_t timeout_ms = s.get("idle_in_transaction_session_timeout");
+    for (const auto& [app, v] : leaking) {
+        const auto& [n, longest] = v;
+        d.add(FindingLevel::problem, "idle_in_transaction",
+              plural(n, "session", "sessions") + " idle in transaction for more than " + seconds_text(threshold_s) +
+                  " (" + app_text(app) + ", longest " + seconds_text(longest) +
+                  "): the application leaks transactions, holding their locks and stopping vacuum",
+              timeout_ms == 0 ? "set idle_in_transaction_session_timeout (e.g. ALTER ROLE ... SET "
+                                "idle_in_transaction_session_timeout = '60s') and find where the application opens a "
+                                "transaction it does not end"
+                              : "find where the application opens a transaction it does not end (the server ends "
+                                "them after idle_in_transaction_session_timeout = " +
+                                    std::to_string(timeout_ms) + " ms)");
+    }
+}
+
+void long_queries(Connection& c, const DiagnoseOptions& o, Diagnosis& d) {
+    const Rows r = c.query(
+        "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), extract(epoch FROM now() - "
+        "query_start)::float8, coalesce(wait_event_type || ':' || wait_event, ''), CASE WHEN length(query) > $1 THEN "
+        "left(query, $1) || '...' ELSE query END FROM pg_catalog.pg_stat_activity WHERE state = 'active' AND "
+        "backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY query_start LIMIT 10",
+        {Value{static_cast<std::int64_t>(o.statement_chars)}});
+    FactTable t{"longest_running", "the longest-running statements", {"pid", "user", "application", "running_s", "waiting_on", "statement"}, {}};
+    const double threshold_s = static_cast<double>(o.long_query_after.count()) / 1000.0;
+    std::int64_t over = 0;
+    for (const auto& x : r.rows) {
+        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4]), fact_of(statement(x[5]))});
+        if (real(x[3]) >= threshold_s) ++over;
+    }
+    if (over > 0) {
+        const auto& top = r.rows.front();
+        d.add(FindingLevel::warn, "long_running_queries",
+              plural(over, "statement", "statements") + " running for more than " + seconds_text(threshold_s) +
+                  " (longest: pid " + text(top[0]) + ", " + app_text(text(top[2])) + ", " + seconds_text(real(top[3])) +
+                  "): each holds a pool's connection that long",
+              "set statement_timeout for the role or in the URL (statement_timeout=5s), and look at pid " +
+                  text(top[0]) + "'s statement");
+    }
+    if (!t.rows.empty()) d.tables.push_back(std::move(t));
+}
+
+void lock_waits(Connection& c, int version, const DiagnoseOptions& o, Diagnosis& d) {
+    const std::string wait_start = version >= 140000
+                                       ? "coalesce((SELECT min(l.waitstart) FROM pg_catalog.pg_locks l WHERE l.pid = "
+                                         "w.pid AND NOT l.granted), w.query_start)"
+                                       : "w.query_start";
+    const std::string sql =
+        "WITH w AS (SELECT a.pid, a.application_name, a.query_start, unnest(pg_catalog.pg_blocking_pids(a.pid)) AS "
+        "blocker FROM pg_catalog.pg_stat_activity a WHERE cardinality(pg_catalog.pg_blocking_pids(a.pid)) > 0), "
+        "lk AS (SELECT l.pid, l.locktype, l.mode, l.granted, CASE WHEN l.database = (SELECT oid FROM "
+        "pg_catalog.pg_database WHERE datname = current_database()) THEN l.relation::regclass::text ELSE 'oid ' || "
+        "l.relation END AS rel FROM pg_catalog.pg_locks l) "
+        "SELECT w.blocker, coalesce(b.application_name, ''), coalesce(b.state, ''), CASE WHEN length(b.query) > $1 "
+        "THEN left(b.query, $1) || '...' ELSE b.query END, w.pid, coalesce(w.application_name, ''), extract(epoch "
+        "FROM now() - " + wait_start + ")::float8, coalesce((SELECT rel FROM lk WHERE lk.pid = w.pid AND NOT "
+        "lk.granted AND rel IS NOT NULL LIMIT 1), (SELECT rel FROM lk WHERE lk.pid = w.pid AND lk.granted AND "
+        "lk.locktype = 'tuple' LIMIT 1), ''), coalesce((SELECT locktype || ' ' || mode FROM lk WHERE lk.pid = w.pid "
+        "AND NOT lk.granted LIMIT 1), '') FROM w LEFT JOIN pg_catalog.pg_stat_activity b ON b.pid = w.blocker ORDER "
+        "BY 7 DESC LIMIT 200";
+    const Rows r = c.query(sql, {Value{static_cast<std::int64_t>(o.statement_chars)}});
+    FactTable t{"lock_waits", "who blocks whom (pg_blocking_pids)",
+                {"blocker_pid", "blocker_application", "blocker_state", "blocker_statement", "blocked_pid",
+                 "blocked_application", "waiting_s", "relation", "lock"},
+                {}};
+    struct Chain {
+        std::int64_t blocked = 0;
+        double longest = 0;
+        std::string relation, app, state;
+    };
+    std::map<std::int64_t, Chain> by_blocker;
+    std::vector<std::int64_t> order;
+    for (const auto& x : r.rows) {
+        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(statement(x[3])), fact_of(x[4]),
+                          fact_of(x[5]), fact_of(x[6]), fact_of(x[7]), fact_of(x[8])});
+        const std::int64_t blocker = integer(x[0]);
+        auto [it, fresh] = by_blocker.try_emplace(blocker);
+        if (fresh) order.push_back(blocker);
+        Chain& ch = it->second;
+        ++ch.blocked;
+        ch.longest = std::max(ch.longest, real(x[6]));
+        if (ch.relation.empty()) ch.relation = text(x[7]);
+        ch.app = text(x[1]);
+        ch.state = text(x[2]);
+    }
+    d.add("sessions_waiting_on_locks", static_cast<std::int64_t>(r.size()));
+    const double threshold_s = static_cast<double>(o.lock_wait_after.count()) / 1000.0;
+    for (const auto blocker : order) {
+        const Chain& ch = by_blocker[blocker];
+        const bool long_wait = ch.longest >= threshold_s;
+        d.add(long_wait ? FindingLevel::problem : FindingLevel::warn, "lock_chain",
+              "pid " + std::to_string(blocker) + " has blocked " + plural(ch.blocked, "session", "sessions") +
+                  " for " + seconds_text(ch.longest) +
+                  (ch.relation.empty() ? std::string() : " on relation " + ch.relation) + " (" + app_text(ch.app) +
+                  (ch.state.empty() ? std::string() : ", " + ch.state) + ")",
+              ch.state.rfind("idle in transaction", 0) == 0
+                  ? "pid " + std::to_string(blocker) + " is idle in a transaction: its application must end it "
+                    "(or SELECT pg_terminate_backend(" + std::to_string(blocker) + ")); set lock_timeout so waiters "
+                    "give up"
+                  : "see what pid " + std::to_string(blocker) + " runs (lock_waits); set lock_timeout so waiters give "
+                    "up instead of holding pool connections");
+    }
+    if (!t.rows.empty()) d.tables.push_back(std::move(t));
+}
+
+void timeouts(const Settings& s, const PgDiagnoseSetup& setup, Diagnosis& d) {
+    d.add("statement_timeout_ms", s.get("statement_timeout"));
+    d.add("idle_in_transaction_session_timeout_ms", s.get("idle_in_transaction_session_timeout"));
+    d.add("idle_session_timeout_ms", s.has("idle_session_timeout") ? FactValue{s.get("idle_session_timeout")} : FactValue{});
+    d.add("lock_timeout_ms", s.get("lock_timeout"));
+    d.add("tcp_keepalives_idle_s", s.get("tcp_keepalives_idle"));
+    d.add("tcp_keepalives_interval_s", s.get("tcp_keepalives_interval"));
+    d.add("tcp_keepalives_count", s.get("tcp_keepalives_count"));
+    if (s.get("statement_timeout") == 0 && !setup.client_statement_timeout) {
+        d.add(FindingLevel::warn, "no_statement_timeout",
+              "no statement_timeout: a runaway statement holds its connection until it ends",
+              "add statement_timeout=5s to the URL (poolbench cancels the statement client-side) or set it for the "
+              "role");
+    }
+    if (s.get("idle_in_transaction_session_timeout") == 0) {
+        d.add(FindingLevel::warn, "no_idle_in_transaction_timeout",
+              "idle_in_transaction_session_timeout is 0: a leaked transaction keeps its locks until its connection "
+              "closes",
+              "set idle_in_transaction_session_timeout (e.g. '60s') for the role or the database");
+    }
+    if (const std::int64_t idle = s.get("idle_session_timeout"); idle > 0) {
+        d.add(FindingLevel::warn, "idle_session_timeout",
+              "the server closes sessions idle for " + std::to_string(idle) + " ms: a pool's idle connections die "
+              "there",
+              "set the pool's idle_timeout below " + std::to_string(idle) + " ms (or keepalive pings more often)");
+    }
+}
+
+void replication(Connection& c, Diagnosis& d) {
+    const Rows r = c.query("SELECT pg_catalog.pg_is_in_recovery()");
+    const bool standby = integer(r.rows.at(0).at(0), 0) == 1;
+    d.add("standby", standby);
+    if (!standby) {
+        d.add("replicas", c.query("SELECT count(*) FROM pg_catalog.pg_stat_replication").int_at(0));
+        return;
+    }
+    const Rows lag = c.query(
+        "SELECT extract(epoch FROM now() - pg_catalog.pg_last_xact_replay_timestamp())::float8, "
+        "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn())::int8");
+    const auto& x = lag.rows.at(0);
+    d.add("replay_lag_s", fact_of(x[0]));
+    d.add("replay_lag_bytes", fact_of(x[1]));
+    d.add(FindingLevel::problem, "standby", "the server is a standby: every write fails with SQLSTATE 25006",
+          "point --db at the primary for write workloads");
+    if (real(x[0]) > 30) {
+        d.add(FindingLevel::warn, "replication_lag",
+              "the standby's last replayed transaction is " + seconds_text(real(x[0])) + " old: reads here see data that old",
+              "check the standby's replay (pg_stat_wal_receiver) and the primary's WAL senders");
+    }
+}
+
+}  // namespace
+
+Diagnosis postgres_diagnose(Driver& driver, const PgDiagnoseSetup& setup, const DiagnoseOptions& options) {
+    auto c = driver.connect_read_only(options.deadline);
+    Diagnosis d;
+    const Rows v = c->query(
+        "SELECT version(), current_setting('server_version_num')::int, coalesce(host(inet_server_addr()), '')");
+    d.server = text(v.rows.at(0).at(0));
+    const int version = static_cast<int>(integer(v.rows.at(0).at(1), 0));
+    const std::string addr = text(v.rows.at(0).at(2));
+    d.local = addr.empty() || addr.rfind("127.", 0) == 0 || addr == "::1";
+    d.add("server_version_num", std::int64_t{version});
+    d.add("server_address", addr.empty() ? std::string("unix socket") : addr);
+    const Settings s = read_settings(*c);
+    replication(*c, d);
+    connections(*c, s, d);
+    timeouts(s, setup, d);
+    idle_in_transaction(*c, s, options, d);
+    long_queries(*c, options, d);
+    lock_waits(*c, version, options, d);
+    return d;
+}
+
+}  // namespace poolbench::internal

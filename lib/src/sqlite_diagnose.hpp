@@ -1,0 +1,34 @@
+// sqlite_diagnose.hpp — the SQLite driver's diagnose(), apart from the driver (not installed).
+#pragma once
+
+#include "poolbench/connection.hpp"
+#include "poolbench/diagnostics.hpp"
+
+#include <string>
+#include <vector>
+
+namespace poolbench::internal {
+
+/// What the SQLite driver does to a connection, from its URL: what diagnose reports the
+/// pool *would* change.
+struct SqliteSetup {
+    std::string path;          ///< absolute file path; "" in memory
+    bool memory = false;
+    bool read_only = false;    ///< mode=ro
+    bool immutable = false;    ///< immutable=1
+    int busy_timeout_ms = 0;
+    std::string journal_asked;          ///< the URL's journal_mode, lower case; "" when not set
+    std::vector<std::string> pragmas;   ///< "PRAGMA name=value" from the URL, in order
+};
+
+/// The diagnosis of the database `setup` describes. Opens it only through
+/// driver.connect_read_only(); probes its lock bytes with fcntl(F_GETLK) while this
+/// process has no SQLite connection to it open (closing a descriptor drops a process's
+/// POSIX locks on the file, SQLite's included).
+[[nodiscard]] Diagnosis sqlite_diagnose(Driver& driver, const SqliteSetup& setup, const DiagnoseOptions& options);
+
+/// True when `path` is a WAL database with no -wal file beside it: nothing has it open,
+/// and a read-only connection must open it immutable or SQLite would create -wal and -shm.
+[[nodiscard]] bool sqlite_quiet_wal_file(const std::string& path);
+
+}  // namespace poolbench::internal
