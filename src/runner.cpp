@@ -406,6 +406,22 @@ public:
     }
 
 private:
+    // `interval` = what `total` grew by since `seen`; then `seen` = `total`.
+    static void growth(std::vector<std::uint64_t>& total, std::vector<std::uint64_t>& seen, Histogram& interval) {
+        interval.clear();
+        std::size_t lowest = total.size(), highest = 0;
+        for (std::size_t b = 0; b < total.size(); ++b) {
+            const std::uint64_t grew = total[b] - seen[b];
+            if (grew == 0) continue;
+            interval.add_raw(b, grew);
+            lowest = std::min(lowest, b);
+            highest = b;
+        }
+        // Within the buckets' precision: the interval's extremes are those of its buckets.
+        if (interval.count() > 0) interval.set_sum_min_max(0, Histogram::bucket_low(lowest), Histogram::bucket_high(highest));
+        std::swap(seen, total);
+    }
+
     void sample() {
         internal::fast_clock::refine();  // workers time operations with it (rate-limited, cheap)
         std::uint64_t ok = 0, failed = 0, timed_out = 0, statement_timeouts = 0;
@@ -413,6 +429,7 @@ private:
         // The interval's latencies are the growth of the shards' whole-phase histograms since
         // the last sample (no lock: the workers go on recording meanwhile).
         std::fill(total_.begin(), total_.end(), 0);
+        std::fill(acquire_total_.begin(), acquire_total_.end(), 0);
         for (const auto& shard : ph_.shards) {
             ok += shard->ok.get();
             const std::uint64_t to = shard->timed_out.get();
@@ -422,25 +439,19 @@ private:
             statement_timeouts += st;
             for (std::size_t k = 0; k < by_kind.size(); ++k) by_kind[k] += shard->by_kind[k].get();
             for (std::size_t b = 0; b < total_.size(); ++b) total_[b] += shard->op.bucket(b);
+            for (std::size_t b = 0; b < acquire_total_.size(); ++b) acquire_total_[b] += shard->acquire.bucket(b);
         }
-        interval_.clear();
-        std::size_t lowest = total_.size(), highest = 0;
-        for (std::size_t b = 0; b < total_.size(); ++b) {
-            const std::uint64_t grew = total_[b] - seen_[b];
-            if (grew == 0) continue;
-            interval_.add_raw(b, grew);
-            lowest = std::min(lowest, b);
-            highest = b;
-        }
-        // Within the buckets' precision: the interval's extremes are those of its buckets.
-        if (interval_.count() > 0) interval_.set_sum_min_max(0, Histogram::bucket_low(lowest), Histogram::bucket_high(highest));
-        std::swap(seen_, total_);
+        growth(total_, seen_, interval_);
+        growth(acquire_total_, acquire_seen_, acquire_interval_);
         const auto now = Clock::now();
         const double interval_s = seconds_between(last_, now);
         ProgressSample s;
         s.point.t_s = seconds_between(ph_.start, now);
         s.point.ops_s = interval_s > 0 ? static_cast<double>(ok - last_ok_) / interval_s : 0.0;
         s.point.p99_us = static_cast<double>(interval_.percentile(0.99)) / 1000.0;
+        s.point.p50_us = static_cast<double>(interval_.percentile(0.50)) / 1000.0;
+        s.point.acquire_p50_us = static_cast<double>(acquire_interval_.percentile(0.50)) / 1000.0;
+        s.point.acquire_p99_us = static_cast<double>(acquire_interval_.percentile(0.99)) / 1000.0;
         if (pool_ != nullptr) {
             const PoolStats st = pool_->stats();
             s.point.active = st.active;
@@ -482,10 +493,13 @@ private:
     std::uint64_t last_ok_ = 0;
     std::uint64_t last_failed_ = 0;
     ErrorCounts last_by_kind_{};
-    // The shards' `op` bucket counts at the last sample and now (summed), and the growth.
+    // The shards' `op` and `acquire` bucket counts at the last sample and now (summed), and the growth.
     std::vector<std::uint64_t> seen_ = std::vector<std::uint64_t>(Histogram::bucket_count, 0);
     std::vector<std::uint64_t> total_ = std::vector<std::uint64_t>(Histogram::bucket_count, 0);
     Histogram interval_;
+    std::vector<std::uint64_t> acquire_seen_ = std::vector<std::uint64_t>(Histogram::bucket_count, 0);
+    std::vector<std::uint64_t> acquire_total_ = std::vector<std::uint64_t>(Histogram::bucket_count, 0);
+    Histogram acquire_interval_;
 };
 
 template <class Source>
