@@ -144,7 +144,7 @@ std::string text_at(const Json& j, const char* pointer) {
 
 using Row = CompareRow;
 
-std::string fmt_value(const std::optional<double>& v, int decimals) { return compare_value(v, decimals); }
+std::string fmt_value(const std::optional<double>& v, const Row& r) { return compare_value(v, r); }
 std::optional<double> change_pct(const Row& r) { return compare_change_pct(r); }
 
 double failure_share(const Json& j) {
@@ -174,13 +174,14 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
     {
         Row r{"throughput (ops/s)", number_at(base, "/throughput_ops_s"), number_at(now, "/throughput_ops_s"),
               fmt::format("-{:g}%", o.throughput_drop_pct)};
+        r.unit = CompareUnit::rate;
         r.regressed = r.base && r.now && *r.now < *r.base * (1.0 - o.throughput_drop_pct / 100.0);
         rows.push_back(r);
     }
     for (const auto& [name, pointer] : std::vector<std::pair<const char*, const char*>>{
              {"op latency p50 (us)", "/latency_us/op/p50"}, {"op latency p99 (us)", "/latency_us/op/p99"}}) {
         Row r{name, number_at(base, pointer), number_at(now, pointer), fmt::format("+{:g}%", o.latency_rise_pct)};
-        r.decimals = 1;
+        r.unit = CompareUnit::micros;
         r.regressed = r.base && r.now && *r.now > *r.base * (1.0 + o.latency_rise_pct / 100.0) &&
                       *r.now - *r.base >= latency_floor_us;
         rows.push_back(r);
@@ -188,6 +189,7 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
     {
         Row r{"failed + timed out (% of ops)", failure_share(base), failure_share(now), "any rise"};
         r.decimals = 3;
+        r.unit = CompareUnit::percent;
         r.regressed = *r.now > *r.base;
         rows.push_back(r);
     }
@@ -197,18 +199,20 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
             return static_cast<double>(j["leaks"].size());
         };
         Row r{"leaks reported", count(base), count(now), "any rise"};
+        r.unit = CompareUnit::count;
         r.regressed = r.now && *r.now > r.base.value_or(0);
         rows.push_back(r);
     }
     {
         Row r{"writes lost", number_at(base, "/writes/lost"), number_at(now, "/writes/lost"), "any"};
+        r.unit = CompareUnit::count;
         r.regressed = r.now && *r.now > 0;
         rows.push_back(r);
     }
     {
         Row r{"acquire latency p99 (us)", number_at(base, "/latency_us/acquire/p99"),
               number_at(now, "/latency_us/acquire/p99"), ""};
-        r.decimals = 1;
+        r.unit = CompareUnit::micros;
         rows.push_back(r);
     }
     {
@@ -229,6 +233,7 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
     }
     {
         Row r{"connections created", number_at(base, "/pool/created"), number_at(now, "/pool/created"), ""};
+        r.unit = CompareUnit::count;
         rows.push_back(r);
     }
     {
@@ -270,8 +275,8 @@ ExitCode run_compare(const CompareOptions& o) {
         const std::string change = !c ? "-" : human_change_pct(*c);
         std::string verdict = r.limit.empty() ? "(not judged)"
                                               : fmt::format("{} (limit {})", r.regressed ? "REGRESSED" : "ok", r.limit);
-        text += fmt::format("{:<32} {:>14} {:>14} {:>10}  {}\n", r.name, fmt_value(r.base, r.decimals),
-                            fmt_value(r.now, r.decimals), change, verdict);
+        text += fmt::format("{:<32} {:>14} {:>14} {:>10}  {}\n", compare_label(r), fmt_value(r.base, r),
+                            fmt_value(r.now, r), change, verdict);
     }
     text += regressions == 0 ? "result: no regression\n"
                              : fmt::format("result: {} regression{}\n", regressions, regressions == 1 ? "" : "s");

@@ -70,10 +70,23 @@ std::vector<HistogramBin> histogram_of(const Json* report) {
 
 }  // namespace
 
-std::string compare_value(const std::optional<double>& v, int decimals) {
+std::string compare_value(const std::optional<double>& v, const CompareRow& row) {
     if (!v) return "-";
+    switch (row.unit) {
+        case CompareUnit::rate: return human_rate(*v);
+        case CompareUnit::micros: return human_us(*v);
+        case CompareUnit::count: return human_count(*v);
+        case CompareUnit::percent: return fmt::format("{:.{}f}%", *v, row.decimals);
+        case CompareUnit::plain: break;
+    }
     if (std::fabs(*v) >= 1e12) return human_count(*v);
-    return fmt::format("{:.{}f}", *v, decimals);
+    return fmt::format("{:.{}f}", *v, row.decimals);
+}
+
+std::string compare_label(const CompareRow& row) {
+    if (row.unit != CompareUnit::rate && row.unit != CompareUnit::micros) return row.name;
+    const auto open = row.name.rfind(" (");
+    return open == std::string::npos ? row.name : row.name.substr(0, open);
 }
 
 std::optional<double> compare_change_pct(const CompareRow& r) {
@@ -101,8 +114,8 @@ std::string render_compare_junit(const CompareResult& c, const std::string& text
             out += "/>\n";
             continue;
         }
-        const std::string message = fmt::format("regressed: base {}, new {} ({}; limit {})", compare_value(r.base, r.decimals),
-                                                compare_value(r.now, r.decimals), change_text(r), r.limit);
+        const std::string message = fmt::format("regressed: base {}, new {} ({}; limit {})", compare_value(r.base, r),
+                                                compare_value(r.now, r), change_text(r), r.limit);
         out += fmt::format(">\n      <failure type=\"regression\" message=\"{}\">{}</failure>\n    </testcase>\n",
                            esc(message), esc(message));
     }
@@ -132,7 +145,7 @@ std::string render_compare_html(const CompareResult& c) {
     for (const auto& r : c.rows) {
         const char* cls = r.limit.empty() ? "quiet" : r.regressed ? "regressed" : "ok";
         fmt::format_to(it, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
-                       esc(r.name), compare_value(r.base, r.decimals), compare_value(r.now, r.decimals),
+                       esc(compare_label(r)), compare_value(r.base, r), compare_value(r.now, r),
                        change_text(r), cls, esc(verdict_of(r)));
     }
     o += "</table>\n";

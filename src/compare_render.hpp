@@ -15,12 +15,16 @@
 namespace poolbench::cli {
 
 /// One compared metric.
+/// How a row's values read for a person (the JSON keeps raw numbers).
+enum class CompareUnit { plain, rate, micros, count, percent };
+
 struct CompareRow {
     std::string name;
     std::optional<double> base, now;
     std::string limit;  ///< empty: shown, not judged
     bool regressed = false;
-    int decimals = 0;
+    int decimals = 0;   ///< for plain and percent
+    CompareUnit unit = CompareUnit::plain;
 };
 
 /// Everything compare decided, for its renderers.
@@ -33,8 +37,12 @@ struct CompareResult {
     const nlohmann::json* now = nullptr;
 };
 
-/// "12.5" for a row's value with its decimals; "-" when absent.
-[[nodiscard]] std::string compare_value(const std::optional<double>& v, int decimals);
+/// A row's value for a person, by its unit: "1.77 M ops/s", "812.0 µs", "27,890", "0.125%",
+/// or with its decimals; "-" when absent.
+[[nodiscard]] std::string compare_value(const std::optional<double>& v, const CompareRow& row);
+/// The row's name for a table whose values carry their unit: "op latency p99", not
+/// "op latency p99 (us)" beside "81 ns". (JSON and JUnit keep the name as it is.)
+[[nodiscard]] std::string compare_label(const CompareRow& row);
 /// NEW against BASE in percent; none when either is absent or BASE is 0.
 [[nodiscard]] std::optional<double> compare_change_pct(const CompareRow& row);
 
