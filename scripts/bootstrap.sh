@@ -12,6 +12,7 @@ pkgs=(
   libcpp-httplib-dev
   postgresql postgresql-contrib
   gcovr
+  python3 python3-yaml
 )
 
 missing=()

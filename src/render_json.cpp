@@ -22,11 +22,29 @@ Json number(double v) {
     return round3(v);
 }
 
-Json latency(const LatencySummary& s) {
-    return Json{{"count", s.count},         {"mean", round3(s.mean)}, {"p50", round3(s.p50)},
-                {"p90", round3(s.p90)},     {"p99", round3(s.p99)},   {"p999", round3(s.p999)},
-                {"max", round3(s.max)}};
+/// Milliseconds since the Unix epoch, with microseconds as 3 decimals.
+Json unix_ms(std::chrono::system_clock::time_point at) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
+    return number(static_cast<double>(us) / 1000.0);
 }
+
+}  // namespace
+
+Json latency_json(const LatencySummary& s) {
+    // buckets: [[upper bound in us (inclusive; ns exact at 3 decimals), count], ...] of
+    // the non-empty buckets: what `poolbench merge` sums, as HdrHistogram's add() does.
+    Json buckets = Json::array();
+    for (const auto& [index, n] : s.buckets) {
+        buckets.push_back(Json::array({number(static_cast<double>(Histogram::bucket_high(index)) / 1000.0), n}));
+    }
+    return Json{{"count", s.count},     {"mean", round3(s.mean)}, {"p50", round3(s.p50)},
+                {"p90", round3(s.p90)}, {"p99", round3(s.p99)},   {"p999", round3(s.p999)},
+                {"max", round3(s.max)}, {"min", round3(s.min)},   {"buckets", std::move(buckets)}};
+}
+
+namespace {
+
+Json latency(const LatencySummary& s) { return latency_json(s); }
 
 Json latency_set(const LatencySet& l) {
     return Json{{"acquire", latency(l.acquire)}, {"query", latency(l.query)}, {"op", latency(l.op)},
@@ -169,7 +187,10 @@ Json report_to_json(const Report& r) {
         j["schema"] = report_schema;
         j["tool"] = Json{{"name", "poolbench"}, {"version", POOLBENCH_VERSION}};
         j["command"] = r.command;
-        if (r.started_at.time_since_epoch().count() != 0) j["started_at"] = format_utc(r.started_at);
+        if (r.started_at.time_since_epoch().count() != 0) {
+            j["started_at"] = format_utc(r.started_at);
+            j["started_at_unix_ms"] = unix_ms(r.started_at);
+        }
         j["scenario"] = r.scenario ? Json(*r.scenario) : Json(nullptr);
         j["database"] = Json{{"backend", r.backend}, {"url", r.url_redacted}};
         if (!r.ran) {
@@ -205,6 +226,12 @@ Json report_to_json(const Report& r) {
 
         j["duration_s"] = round3(r.duration_s);
         j["load_duration_s"] = round3(r.load_duration_s);
+        if (r.load_started_at.time_since_epoch().count() != 0) {
+            j["load_started_at_unix_ms"] = unix_ms(r.load_started_at);
+            j["load_ended_at_unix_ms"] = unix_ms(r.load_ended_at);
+        }
+        j["histogram"] = Json{{"kind", "log-linear"}, {"unit", "ns"}, {"sub_bits", Histogram::sub_bits},
+                              {"max_bits", Histogram::max_bits}};
         j["ops"] = ops(r.ops);
         j["throughput_ops_s"] = round3(r.throughput_ops_s);
         j["latency_us"] = latency_set(r.latency_us);
@@ -301,6 +328,19 @@ Json report_to_json(const Report& r) {
             }
             j["aborted"] = r.aborted;
             if (r.aborted) j["abort_reason"] = r.abort_reason;
+        }
+        if (!r.merged_from.empty()) {
+            Json sources = Json::array();
+            for (const auto& m : r.merged_from) {
+                sources.push_back(Json{{"path", m.path},
+                                       {"started_at", m.started_at},
+                                       {"offset_s", round3(m.offset_s)},
+                                       {"ops", ops(m.ops)},
+                                       {"throughput_ops_s", round3(m.throughput_ops_s)},
+                                       {"load_duration_s", round3(m.load_duration_s)},
+                                       {"verdict", m.verdict}});
+            }
+            j["merged_from"] = std::move(sources);
         }
         if (!r.notes.empty()) j["notes"] = r.notes;
         j["interrupted"] = r.interrupted;

@@ -1,0 +1,45 @@
+// report_merge.hpp — several agents' reports of one command and scenario merged into one
+// report, exactly where the figures allow it (`poolbench merge`):
+//   - counts (ops, errors by class, pool counters, writes) summed;
+//   - latency histograms summed bucket by bucket (Histogram::merge, as HdrHistogram's
+//     add()), percentiles recomputed from the sum: the same buckets one run of all the
+//     operations would have filled, so within one bucket (0.4%) of the union's;
+//   - throughput = all successful operations / (latest load end - earliest load start);
+//   - timelines aligned on wall-clock start and summed into common bins (see merge_timeline);
+//   - phases and faults matched by position when every agent ran the same ones;
+//   - expectations re-evaluated on the merged figures (see merge_expectations);
+//   - a note for every setting in which the runs differ.
+// Inputs come from read_report_for_merge. Refusals (exit 2) throw UsageFailure.
+//
+// Thread-safety: free functions on values; reentrant.
+#pragma once
+
+#include "report.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace poolbench::cli {
+
+struct MergeInput {
+    std::string path;
+    nlohmann::ordered_json report;
+};
+
+/// The merged report, expectations evaluated: the agents' own (on the merged figures where
+/// they name a report path, else judged per agent) and `extra_expect` (PATH OP VALUE, on
+/// the merged report). Throws UsageFailure when the inputs cannot be merged (fewer than
+/// one, different commands, scenarios or histogram layouts, a bad --expect).
+[[nodiscard]] Report merge_reports(const std::vector<MergeInput>& inputs, const std::vector<std::string>& extra_expect);
+
+/// Timeline points of several agents (t_s from each one's own start), shifted by each
+/// agent's start offset and summed into bins of `bin_s`: operations and failures summed,
+/// pool gauges summed over the agents' last sample in the bin, p99 the highest agent's
+/// (interval histograms are not in the report, so a merged interval p99 is an upper bound).
+[[nodiscard]] std::vector<TimelinePoint> merge_timeline(const std::vector<std::vector<TimelinePoint>>& timelines,
+                                                        const std::vector<double>& offsets_s,
+                                                        const std::vector<double>& intervals_s, double bin_s);
+
+}  // namespace poolbench::cli
