@@ -137,6 +137,7 @@ Json phase_json(const PhaseRecord& p) {
     if (p.ops_requested) j["ops_requested"] = *p.ops_requested;
     if (p.duration_requested_s) j["duration_requested_s"] = number(*p.duration_requested_s);
     j["started_s"] = round3(p.started_s);
+    j["load_started_s"] = round3(p.load_started_s);
     j["duration_s"] = round3(p.duration_s);
     j["load_duration_s"] = round3(p.load_duration_s);
     j["ops"] = ops(p.ops);

@@ -215,6 +215,7 @@ struct PhaseRecord {
     std::optional<std::uint64_t> ops_requested;
     std::optional<double> duration_requested_s;
     double started_s = 0;                     ///< since the run's first phase started
+    double load_started_s = 0;                ///< when its load began, since the run started (timeline t_s's clock)
     double duration_s = 0;                    ///< wall time, its faults' start and end included
     double load_duration_s = 0;               ///< the time its load ran (throughput's)
     OpCounts ops;

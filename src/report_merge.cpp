@@ -280,17 +280,24 @@ Report merge_reports(const std::vector<MergeInput>& in, const std::vector<std::s
 
     std::vector<const Json*> latency;
     std::vector<std::string> names;
-    std::vector<std::vector<TimelinePoint>> timelines;
-    std::vector<double> offsets, intervals;
+    std::vector<TimelineSource> timelines;
+    std::vector<double> offsets;
     for (const auto& input : in) {
         const double offset_s = (num(input.report, "started_at_unix_ms") - origin) / 1000.0;
         const OpCounts ops = read_ops(at(input.report, "ops"));
         add_ops(r.ops, ops);
         latency.push_back(&at(input.report, "latency_us"));
         names.push_back(input.path);
-        timelines.push_back(read_timeline(at(input.report, "timeline")));
+        TimelineSource src{read_timeline(at(input.report, "timeline")), offset_s, {}};
+        for (const auto& p : at(input.report, "phases")) {
+            src.phases.emplace_back(num(p, "load_started_s", num(p, "started_s")), num(p, "sample_interval_s"));
+        }
+        if (src.phases.empty()) {
+            src.phases.emplace_back((num(input.report, "load_started_at_unix_ms") - num(input.report, "started_at_unix_ms")) / 1000.0,
+                                    num(at(input.report, "config"), "sample_interval_s", 1.0));
+        }
+        timelines.push_back(std::move(src));
         offsets.push_back(offset_s);
-        intervals.push_back(num(at(input.report, "config"), "sample_interval_s", 1.0));
         r.merged_from.push_back(MergedSource{input.path, str(input.report, "started_at"), offset_s, ops,
                                              num(input.report, "throughput_ops_s"), num(input.report, "load_duration_s"),
                                              str(input.report, "verdict")});
@@ -308,7 +315,7 @@ Report merge_reports(const std::vector<MergeInput>& in, const std::vector<std::s
     r.throughput_ops_s = r.load_duration_s > 0 ? static_cast<double>(r.ops.ok) / r.load_duration_s : 0;
     r.pool = merge_pools(in);
     merge_errors(r, in);
-    r.timeline = merge_timeline(timelines, offsets, intervals, bin_s);
+    r.timeline = merge_timeline(timelines, bin_s);
     merge_phases(r, in, offsets);
 
     r.notes.insert(r.notes.begin(), fmt::format(

@@ -34,12 +34,21 @@ struct MergeInput {
 /// one, different commands, scenarios or histogram layouts, a bad --expect).
 [[nodiscard]] Report merge_reports(const std::vector<MergeInput>& inputs, const std::vector<std::string>& extra_expect);
 
-/// Timeline points of several agents (t_s from each one's own start), shifted by each
-/// agent's start offset and summed into bins of `bin_s`: operations and failures summed,
-/// pool gauges summed over the agents' last sample in the bin, p99 the highest agent's
-/// (interval histograms are not in the report, so a merged interval p99 is an upper bound).
-[[nodiscard]] std::vector<TimelinePoint> merge_timeline(const std::vector<std::vector<TimelinePoint>>& timelines,
-                                                        const std::vector<double>& offsets_s,
-                                                        const std::vector<double>& intervals_s, double bin_s);
+/// One agent's timeline for merge_timeline: its points (t_s from its own start), its start
+/// after the earliest agent's, and each phase's (load start, sample interval) in seconds.
+struct TimelineSource {
+    std::vector<TimelinePoint> points;
+    double offset_s = 0;
+    std::vector<std::pair<double, double>> phases;
+};
+
+/// The agents' timelines on the common clock (the earliest agent's start), summed into
+/// bins of `bin_s`: each point's operations (its rate times the interval it covers: from
+/// the previous point, or its phase's load start) go to the bin holding the interval's
+/// midpoint; failures summed; pool gauges summed over each agent's last sample in the bin;
+/// p99 the highest agent's (interval histograms are not in the report, so a merged
+/// interval p99 is an upper bound). A bin ends at its boundary or its last sample; its rate
+/// is over the time since the previous bin ended (the first: since the earliest load start).
+[[nodiscard]] std::vector<TimelinePoint> merge_timeline(const std::vector<TimelineSource>& sources, double bin_s);
 
 }  // namespace poolbench::cli

@@ -13,38 +13,47 @@
 
 namespace poolbench::cli {
 
-std::vector<TimelinePoint> merge_timeline(const std::vector<std::vector<TimelinePoint>>& timelines,
-                                          const std::vector<double>& offsets_s, const std::vector<double>& intervals_s,
-                                          double bin_s) {
+std::vector<TimelinePoint> merge_timeline(const std::vector<TimelineSource>& sources, double bin_s) {
     if (!(bin_s > 0)) bin_s = 1;
     struct Bin {
-        double ops = 0, p99 = 0, end = 0;
+        double ops = 0, p99 = 0, begin = INFINITY, end = 0;
         std::uint64_t failed = 0;
         std::vector<const TimelinePoint*> last;  // each agent's last sample in the bin
     };
     std::map<long, Bin> bins;
-    for (std::size_t i = 0; i < timelines.size(); ++i) {
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        const TimelineSource& src = sources[i];
         double previous = -INFINITY;
-        for (const auto& p : timelines[i]) {
-            // The interval a point covers ends at t_s and began at the previous point (or
-            // one sample interval earlier, at a phase's first point); its operations go to
-            // the bin holding the interval's midpoint on the common clock.
-            const double start = std::max({previous, p.t_s - intervals_s[i], 0.0});
+        for (const auto& p : src.points) {
+            // The phase this point belongs to: the last whose load began before it.
+            double phase_start = 0, interval = bin_s;
+            for (const auto& [load_start, sample] : src.phases) {
+                if (load_start < p.t_s) {
+                    phase_start = load_start;
+                    interval = sample > 0 ? sample : bin_s;
+                }
+            }
+            const double start = std::max({previous, p.t_s - interval, phase_start});
             previous = p.t_s;
-            const double mid = offsets_s[i] + (start + p.t_s) / 2;
+            const double mid = src.offset_s + (start + p.t_s) / 2;
             Bin& b = bins[static_cast<long>(std::floor(mid / bin_s))];
             b.ops += p.ops_s * (p.t_s - start);
             b.failed += p.failed;
             b.p99 = std::max(b.p99, p.p99_us);
-            b.end = std::max(b.end, offsets_s[i] + p.t_s);
-            b.last.resize(timelines.size(), nullptr);
+            b.begin = std::min(b.begin, src.offset_s + start);
+            b.end = std::max(b.end, src.offset_s + p.t_s);
+            b.last.resize(sources.size(), nullptr);
             b.last[i] = &p;
         }
     }
     std::vector<TimelinePoint> out;
+    // A point's rate is over the time since the previous point (the first: since the
+    // earliest load start), as in a single run's timeline.
+    double previous_to = bins.empty() ? 0 : std::min(bins.begin()->second.begin, bins.begin()->second.end);
     for (const auto& [k, b] : bins) {
-        const double from = static_cast<double>(k) * bin_s;
-        const double to = std::min(from + bin_s, std::max(b.end, from + bin_s / 1000));
+        const double from = previous_to;
+        const double to = std::max(std::min(static_cast<double>(k + 1) * bin_s, b.end), from + 1e-6);
+        previous_to = to;
         TimelinePoint p;
         p.t_s = to;
         p.ops_s = b.ops / (to - from);
@@ -58,7 +67,6 @@ std::vector<TimelinePoint> merge_timeline(const std::vector<std::vector<Timeline
         }
         out.push_back(p);
     }
-    // A bin cut short (the last) ends where its latest sample does; its rate is over that.
     return out;
 }
 
@@ -107,7 +115,7 @@ PhaseRecord merge_phase(const std::vector<MergeInput>& in, const std::vector<dou
     rec.writer_gate = at(p0, "writer_gate").is_boolean() && at(p0, "writer_gate").get<bool>();
     rec.duration_requested_s = opt(p0, "duration_requested_s");
     rec.sample_interval_s = num(p0, "sample_interval_s");
-    double start = INFINITY, load_end = -INFINITY, wall_end = -INFINITY;
+    double start = INFINITY, load_start = INFINITY, load_end = -INFINITY, wall_end = -INFINITY;
     std::vector<const Json*> sets;
     std::vector<std::string> where;
     std::vector<std::optional<double>> outages;
@@ -118,7 +126,9 @@ PhaseRecord merge_phase(const std::vector<MergeInput>& in, const std::vector<dou
         if (at(p, "ops_requested").is_number()) rec.ops_requested = rec.ops_requested.value_or(0) + u64(p, "ops_requested");
         const double s = offsets[i] + num(p, "started_s");
         start = std::min(start, s);
-        load_end = std::max(load_end, s + num(p, "load_duration_s"));
+        const double ls = offsets[i] + num(p, "load_started_s", num(p, "started_s"));
+        load_start = std::min(load_start, ls);
+        load_end = std::max(load_end, ls + num(p, "load_duration_s"));
         wall_end = std::max(wall_end, s + num(p, "duration_s"));
         add_ops(rec.ops, read_ops(at(p, "ops")));
         add_error_counts(rec.errors_by_class, at(p, "errors_by_class"));
@@ -140,7 +150,8 @@ PhaseRecord merge_phase(const std::vector<MergeInput>& in, const std::vector<dou
     if (rec.stalled_at_s.size() > 20) rec.stalled_at_s.resize(20);
     rec.started_s = start;
     rec.duration_s = wall_end - start;
-    rec.load_duration_s = load_end - start;
+    rec.load_started_s = load_start;
+    rec.load_duration_s = load_end - load_start;
     rec.throughput_ops_s = rec.load_duration_s > 0 ? static_cast<double>(rec.ops.ok) / rec.load_duration_s : 0;
     rec.latency_us = merge_latency_sets(sets, where);
     rec.outage_ms = worst(outages);

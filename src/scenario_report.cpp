@@ -125,6 +125,7 @@ PhaseRecord ScenarioRun::phase_record(std::size_t index) const {
     rec.ops_requested = p.ops;
     if (p.duration) rec.duration_requested_s = seconds(*p.duration);
     rec.started_s = o.started_s;
+    rec.load_started_s = o.load_started_s;
     rec.duration_s = o.ended_s - o.started_s;
     rec.load_duration_s = r.duration_s;
     rec.ops = r.ops;
