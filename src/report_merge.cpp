@@ -188,6 +188,17 @@ std::vector<std::string> differences(const std::vector<MergeInput>& in) {
 
 void refuse_mixed(const std::vector<MergeInput>& in) {
     const MergeInput& first = in.front();
+    // One run given twice (the same file, or a copy of it) would count its operations twice.
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        for (std::size_t k = 0; k < i; ++k) {
+            if (num(in[i].report, "started_at_unix_ms") == num(in[k].report, "started_at_unix_ms") &&
+                at(in[i].report, "ops") == at(in[k].report, "ops")) {
+                throw UsageFailure(fmt::format("merge: {} is the same run as {} (same start and operations); give "
+                                               "each agent's report once",
+                                               in[i].path, in[k].path));
+            }
+        }
+    }
     for (const auto& input : in) {
         if (str(input.report, "command") != str(first.report, "command")) {
             throw UsageFailure(fmt::format("merge: {} is from 'poolbench {}' and {} from 'poolbench {}'; merge reports "
@@ -208,6 +219,21 @@ void refuse_mixed(const std::vector<MergeInput>& in) {
                                            at(input.report, "histogram").dump()));
         }
     }
+}
+
+/// A note when one agent's load began after another's had ended (the span counts the gap).
+std::optional<std::string> overlap_gap(const std::vector<MergeInput>& in) {
+    for (const auto& a : in) {
+        for (const auto& b : in) {
+            const double gap_ms = num(b.report, "load_started_at_unix_ms") - num(a.report, "load_ended_at_unix_ms");
+            if (gap_ms > 0) {
+                return fmt::format("the agents' loads did not all overlap: {} began {:.3f} s after {} ended; the "
+                                   "throughput's span counts the gap",
+                                   b.path, gap_ms / 1000.0, a.path);
+            }
+        }
+    }
+    return std::nullopt;
 }
 
 void merge_errors(Report& r, const std::vector<MergeInput>& in) {
@@ -324,6 +350,7 @@ Report merge_reports(const std::vector<MergeInput>& in, const std::vector<std::s
         "(wall clocks: keep the agents' in sync, e.g. NTP)",
         in.size(), r.ops.ok, r.load_duration_s));
     for (auto& d : differences(in)) r.notes.push_back(std::move(d));
+    if (auto gap = overlap_gap(in)) r.notes.push_back(std::move(*gap));
     for (const auto& input : in) {
         if (input.report.contains("baseline")) {
             r.notes.push_back(fmt::format("{}: its --baseline (no pool) run is not merged", input.path));

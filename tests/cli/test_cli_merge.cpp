@@ -266,6 +266,7 @@ TEST_CASE("merge: inputs that cannot be merged are refused with exit 2", "[cli][
     variant("layout.json", [](json& j) { j["histogram"]["sub_bits"] = 5; });
     for (const auto& [file, says] : std::vector<std::pair<std::string, std::string>>{
              {"missing.json", "cannot read missing.json"},
+             {"good.json", "is the same run as good.json"},
              {"text.json", "is not valid JSON"},
              {"other.json", "is not a poolbench report"},
              {"v2.json", "has schema 'poolbench/report@2'"},
