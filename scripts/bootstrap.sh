@@ -12,7 +12,7 @@ pkgs=(
   libcpp-httplib-dev
   postgresql postgresql-contrib
   gcovr
-  python3 python3-yaml
+  python3 python3-yaml   # cli_tests parses deploy/k8s/poolbench-agents.yaml (Debian 12's kubectl predates Indexed Jobs)
 )
 
 missing=()
