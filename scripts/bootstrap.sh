@@ -10,6 +10,7 @@ pkgs=(
   libcli11-dev libfmt-dev libsqlite3-dev libpq-dev
   catch2 libtomlplusplus-dev nlohmann-json3-dev libboost-stacktrace-dev
   libcpp-httplib-dev
+  chromium libpng-dev  # the HTML report's render test: a headless screenshot, decoded, pixels checked per chart
   postgresql postgresql-contrib
   gcovr
   python3 python3-yaml   # cli_tests parses deploy/k8s/poolbench-agents.yaml (Debian 12's kubectl predates Indexed Jobs)

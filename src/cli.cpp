@@ -322,12 +322,13 @@ void signal_thread(sigset_t signals) {
         last_at = std::chrono::steady_clock::now();
         if (++seen == 1 && g_lingering.load()) {
             // The run is over and its report written: the signal only ends --metrics-linger.
+            // Said before the main thread is woken, which then exits (and would cut it off).
+            say("poolbench: interrupted: the metrics endpoint stops now\n");
             {
                 std::lock_guard lock(linger_mutex());
                 g_interrupted.store(true);
             }
             linger_cv().notify_all();
-            say("poolbench: interrupted: the metrics endpoint stops now\n");
             continue;
         }
         if (seen == 1 && !g_load_started.load()) {

@@ -13,7 +13,10 @@
 // Runs that differ in command, backend, workload, threads or pool size are still compared;
 // each difference is printed on a "note:" line first.
 // Exit 2 for a file that cannot be read, is not JSON, or is not a poolbench report.
+// --junit FILE: one test case per judged check; --html FILE: the table and BASE and NEW
+// overlaid in charts (compare_render.cpp).
 #include "cli.hpp"
+#include "compare_render.hpp"
 #include "human.hpp"
 #include "report_files.hpp"
 
@@ -43,8 +46,10 @@ struct CompareOptions {
     std::string base_path, new_path;
     double throughput_drop_pct = 10.0;
     double latency_rise_pct = 25.0;
-    std::string json;
+    std::string json, junit, html;
     const CLI::Option* json_option = nullptr;
+    const CLI::Option* junit_option = nullptr;
+    const CLI::Option* html_option = nullptr;
     bool no_progress = false;  ///< accepted, no effect
 };
 
@@ -137,24 +142,10 @@ std::string text_at(const Json& j, const char* pointer) {
     return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-struct Row {
-    std::string name;
-    std::optional<double> base, now;
-    std::string limit;  // empty: shown, not judged
-    bool regressed = false;
-    int decimals = 0;
-};
+using Row = CompareRow;
 
-std::string fmt_value(const std::optional<double>& v, int decimals) {
-    if (!v) return "-";
-    if (std::fabs(*v) >= 1e12) return human_count(*v);
-    return fmt::format("{:.{}f}", *v, decimals);
-}
-
-std::optional<double> change_pct(const Row& r) {
-    if (!r.base || !r.now || *r.base == 0) return std::nullopt;
-    return (*r.now - *r.base) / *r.base * 100.0;
-}
+std::string fmt_value(const std::optional<double>& v, const Row& r) { return compare_value(v, r); }
+std::optional<double> change_pct(const Row& r) { return compare_change_pct(r); }
 
 double failure_share(const Json& j) {
     const double total = number_at(j, "/ops/total").value_or(0);
@@ -183,13 +174,14 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
     {
         Row r{"throughput (ops/s)", number_at(base, "/throughput_ops_s"), number_at(now, "/throughput_ops_s"),
               fmt::format("-{:g}%", o.throughput_drop_pct)};
+        r.unit = CompareUnit::rate;
         r.regressed = r.base && r.now && *r.now < *r.base * (1.0 - o.throughput_drop_pct / 100.0);
         rows.push_back(r);
     }
     for (const auto& [name, pointer] : std::vector<std::pair<const char*, const char*>>{
              {"op latency p50 (us)", "/latency_us/op/p50"}, {"op latency p99 (us)", "/latency_us/op/p99"}}) {
         Row r{name, number_at(base, pointer), number_at(now, pointer), fmt::format("+{:g}%", o.latency_rise_pct)};
-        r.decimals = 1;
+        r.unit = CompareUnit::micros;
         r.regressed = r.base && r.now && *r.now > *r.base * (1.0 + o.latency_rise_pct / 100.0) &&
                       *r.now - *r.base >= latency_floor_us;
         rows.push_back(r);
@@ -197,6 +189,7 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
     {
         Row r{"failed + timed out (% of ops)", failure_share(base), failure_share(now), "any rise"};
         r.decimals = 3;
+        r.unit = CompareUnit::percent;
         r.regressed = *r.now > *r.base;
         rows.push_back(r);
     }
@@ -206,18 +199,20 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
             return static_cast<double>(j["leaks"].size());
         };
         Row r{"leaks reported", count(base), count(now), "any rise"};
+        r.unit = CompareUnit::count;
         r.regressed = r.now && *r.now > r.base.value_or(0);
         rows.push_back(r);
     }
     {
         Row r{"writes lost", number_at(base, "/writes/lost"), number_at(now, "/writes/lost"), "any"};
+        r.unit = CompareUnit::count;
         r.regressed = r.now && *r.now > 0;
         rows.push_back(r);
     }
     {
         Row r{"acquire latency p99 (us)", number_at(base, "/latency_us/acquire/p99"),
               number_at(now, "/latency_us/acquire/p99"), ""};
-        r.decimals = 1;
+        r.unit = CompareUnit::micros;
         rows.push_back(r);
     }
     {
@@ -238,6 +233,7 @@ std::vector<Row> compare(const Json& base, const Json& now, const CompareOptions
     }
     {
         Row r{"connections created", number_at(base, "/pool/created"), number_at(now, "/pool/created"), ""};
+        r.unit = CompareUnit::count;
         rows.push_back(r);
     }
     {
@@ -256,6 +252,10 @@ ExitCode run_compare(const CompareOptions& o) {
     CommonOptions out;
     out.json = o.json;
     out.json_option = o.json_option;
+    out.junit = o.junit;
+    out.junit_option = o.junit_option;
+    out.html = o.html;
+    out.html_option = o.html_option;
     // The inputs are what a CI job keeps: --json must never replace one of them.
     check_report_targets(out, {{o.base_path, "compare's BASE report"}, {o.new_path, "compare's NEW report"}});
     arm_error_reports(out, "compare");
@@ -275,8 +275,8 @@ ExitCode run_compare(const CompareOptions& o) {
         const std::string change = !c ? "-" : human_change_pct(*c);
         std::string verdict = r.limit.empty() ? "(not judged)"
                                               : fmt::format("{} (limit {})", r.regressed ? "REGRESSED" : "ok", r.limit);
-        text += fmt::format("{:<32} {:>14} {:>14} {:>10}  {}\n", r.name, fmt_value(r.base, r.decimals),
-                            fmt_value(r.now, r.decimals), change, verdict);
+        text += fmt::format("{:<32} {:>14} {:>14} {:>10}  {}\n", compare_label(r), fmt_value(r.base, r),
+                            fmt_value(r.now, r), change, verdict);
     }
     text += regressions == 0 ? "result: no regression\n"
                              : fmt::format("result: {} regression{}\n", regressions, regressions == 1 ? "" : "s");
@@ -299,7 +299,18 @@ ExitCode run_compare(const CompareOptions& o) {
     j["verdict"] = regressions == 0 ? "pass" : "fail";
 
     emit_text_and_json(text, j.dump(2, ' ', false, Json::error_handler_t::replace), o.json);
-    return regressions == 0 ? ExitCode::ok : ExitCode::failed;
+    const CompareResult result{o.base_path, o.new_path, notes, rows, regressions, &base, &now};
+    ExitCode code = regressions == 0 ? ExitCode::ok : ExitCode::failed;
+    auto write = [&](const char* flag, const std::string& path, const std::string& doc) {
+        if (path.empty()) return;
+        if (auto error = write_atomically(path, doc); !error.empty()) {
+            fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, error);
+            code = ExitCode::usage;
+        }
+    };
+    write("--junit", o.junit, render_compare_junit(result, text));
+    write("--html", o.html, render_compare_html(result));
+    return code;
 }
 
 }  // namespace
@@ -329,6 +340,14 @@ Command add_compare_command(CLI::App& app) {
     options->json_option =
         cmd->add_option("--json", options->json, "Write the comparison as JSON to FILE, or to stdout with '-'")
             ->type_name("FILE|-");
+    options->junit_option =
+        cmd->add_option("--junit", options->junit,
+                        "Write the judged checks as JUnit XML to FILE (one test case each, a failure per regression)")
+            ->type_name("FILE");
+    options->html_option =
+        cmd->add_option("--html", options->html,
+                        "Write the comparison as one self-contained HTML page (BASE and NEW charted) to FILE")
+            ->type_name("FILE");
     cmd->add_flag("--no-progress", options->no_progress,
                   "Accepted for scripts that pass it to every command (no progress line here)");
     return Command{cmd, [options] { return run_compare(*options); }};

@@ -9,7 +9,7 @@
 
 namespace poolbench::cli {
 
-/// A duration given in microseconds: "812.0 µs", "1.234 ms", "3.140 s".
+/// A duration given in microseconds: "80 ns", "812.0 µs", "1.234 ms", "3.140 s".
 [[nodiscard]] std::string human_us(double us);
 /// A rate: "950.0 ops/s", "46.8 k ops/s", "1.78 M ops/s" (the unit is appended).
 [[nodiscard]] std::string human_rate(double per_s, const char* unit = "ops/s");
@@ -19,5 +19,14 @@ namespace poolbench::cli {
 [[nodiscard]] std::string human_number(double v);
 /// A change in percent: "+12.5%", "-3.0%", "+4,470,000%".
 [[nodiscard]] std::string human_change_pct(double pct);
+
+// Axis labels (html_chart): short, and exactly as precise as the axis' tick step, so that
+// neighbouring ticks never print alike and never print noise ("1.5k", not "1.500e+03").
+/// A number with an SI suffix: "0", "500", "1.5k", "46.8k", "1.2M", "0.25".
+[[nodiscard]] std::string human_axis_number(double v, double step);
+/// A duration given in microseconds: "0", "20 ns", "500 µs", "1.5 ms", "2 s".
+[[nodiscard]] std::string human_axis_us(double us, double step);
+/// A time since the start given in seconds: "0", "0.5 s", "20 s", "5 min", "1 h 30 min".
+[[nodiscard]] std::string human_axis_seconds(double s, double step);
 
 }  // namespace poolbench::cli

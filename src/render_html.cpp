@@ -1,7 +1,10 @@
-// render_html.cpp — the report as one self-contained HTML page (--html FILE): verdict and
-// expectations, latency, the pool, the timeline as inline SVG charts (throughput and p99,
-// with the pool's active/waiting gauges), leaks with their stacks, and the baseline.
-// No scripts, no external files: it opens from a CI artifact store as it is.
+// render_html.cpp — the report as one self-contained HTML page (--html FILE): the verdict
+// and the figures a reader looks for first, expectations, the charts (render_html_charts.cpp:
+// throughput, latency percentiles and pool occupancy over time, the latency histogram,
+// phases and faults shaded), then the tables: phases, faults, latency, the pool, writes,
+// leaks grouped by stack, the baseline, errors. No scripts, no fonts, no external files:
+// it opens from a CI artifact store as it is.
+#include "html_chart.hpp"
 #include "human.hpp"
 #include "markup.hpp"
 #include "report.hpp"
@@ -21,39 +24,113 @@ std::string esc(std::string_view text) { return markup_escape(text); }
 
 std::string us(double v) { return human_us(v); }
 
-/// One line chart of `values` over the timeline's t_s, 640x160, with its maximum labelled.
-std::string chart(const std::vector<TimelinePoint>& points, const std::vector<FaultRecord>& faults, const char* title,
-                  const char* unit, double (*value)(const TimelinePoint&)) {
-    if (points.empty()) return {};
-    const double width = 640, height = 160, pad = 30;
-    const double t_max = std::max(points.back().t_s, 1e-9);
-    // Fault windows shaded, on the timeline's own time base.
-    std::string shades;
-    for (const auto& f : faults) {
-        if (!f.started_s || !f.ended_s) continue;
-        const double x0 = pad + (width - 2 * pad) * std::clamp(*f.started_s / t_max, 0.0, 1.0);
-        const double x1 = pad + (width - 2 * pad) * std::clamp(*f.ended_s / t_max, 0.0, 1.0);
-        shades += fmt::format("<rect class=\"fault\" x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" "
-                              "fill=\"#f4a261\" fill-opacity=\"0.3\"><title>{} ({} in phase {})</title></rect>",
-                              x0, pad, std::max(1.0, x1 - x0), height - 2 * pad, esc(f.kind), esc(f.kind), esc(f.phase));
+/// The page's style sheet: system fonts only, light colours, charts styled by class.
+constexpr const char* style =
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328;background:#fff;margin:0}"
+    "main{max-width:1000px;margin:0 auto;padding:20px 20px 48px}"
+    "h1{font-size:22px;margin:0 0 4px}h1 span{display:inline-block;font-size:14px;padding:2px 12px;border-radius:14px;"
+    "vertical-align:4px}h1 span.pass{background:#dafbe1}h1 span.fail{background:#ffebe9}"
+    "h2{font-size:17px;margin:28px 0 8px;padding-bottom:4px;border-bottom:1px solid #d1d9e0}"
+    ".meta,.note,.hint{color:#59636e}.meta code{background:#f6f8fa;padding:1px 4px;border-radius:4px}"
+    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px;margin:16px 0}"
+    ".card{background:#f6f8fa;border:1px solid #d1d9e0;border-radius:8px;padding:8px 12px}"
+    ".card b{display:block;font-size:19px;font-weight:600;white-space:nowrap}.card span{color:#59636e;font-size:12px}"
+    ".card.bad b{color:#cf222e}"
+    "table{border-collapse:collapse;margin:.5em 0 1em;font-variant-numeric:tabular-nums}"
+    "td,th{border-bottom:1px solid #d1d9e0;padding:4px 10px;text-align:right}th{background:#f6f8fa;font-weight:600}"
+    "th:first-child,td:first-child{text-align:left}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:600}"
+    "pre{background:#f6f8fa;padding:.6em;overflow-x:auto;border-radius:6px;font-size:12px}"
+    "svg.chart{display:block;max-width:100%;height:auto;margin:6px 0 18px}"
+    "svg.chart text{font:12px system-ui,sans-serif;fill:#59636e}svg.chart text.title{font-size:13px;font-weight:600;"
+    "fill:#1f2328}svg.chart text.legend{fill:#1f2328}svg.chart text.band{font-size:11px;fill:#57606a}"
+    "svg.chart text.fault-label{fill:#bc4c00;font-weight:600}";
+
+/// One figure of the summary row.
+std::string card(const std::string& value, const char* label, bool bad = false) {
+    return fmt::format("<div class=\"card{}\"><b>{}</b><span>{}</span></div>", bad ? " bad" : "", esc(value), label);
+}
+
+/// The figures a reader looks for first.
+std::string summary_cards(const Report& r) {
+    std::string o = "<div class=\"cards\">";
+    o += card(human_rate(r.throughput_ops_s), "throughput");
+    o += card(human_count(static_cast<double>(r.ops.ok)), "operations ok");
+    const std::uint64_t bad = r.ops.failed + r.ops.timed_out + r.ops.statement_timeouts;
+    o += card(human_count(static_cast<double>(bad)), "failed or timed out", bad > 0);
+    o += card(us(r.latency_us.op.p50), "operation p50");
+    o += card(us(r.latency_us.op.p99), "operation p99");
+    o += card(us(r.latency_us.acquire.p99), "acquire p99");
+    o += card(fmt::format("{} / {}", r.pool.peak_active, r.pool.max_size), "peak active / pool max");
+    o += card(human_count(static_cast<double>(r.pool.created)), "connections opened");
+    if (r.leaks_tracked || r.pool.leaks_detected > 0) {
+        o += card(human_count(static_cast<double>(r.pool.leaks_detected)), "leaks detected", r.pool.leaks_detected > 0);
     }
-    double v_max = 0;
-    for (const auto& p : points) v_max = std::max(v_max, value(p));
-    if (v_max <= 0) v_max = 1;
-    std::string path;
-    for (const auto& p : points) {
-        const double x = pad + (width - 2 * pad) * p.t_s / t_max;
-        const double y = height - pad - (height - 2 * pad) * value(p) / v_max;
-        path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "" : " ", x, y);
+    if (r.writes) o += card(human_count(static_cast<double>(r.writes->lost)), "writes lost", r.writes->lost > 0);
+    if (r.baseline) o += card(fmt::format("{:.1f}x", r.baseline->speedup), "faster than no pool");
+    return o + "</div>\n";
+}
+
+std::string phases_table(const Report& r) {
+    std::string o = "<h2>Phases</h2>\n<table><tr><th>phase</th><th>threads</th><th>workload</th><th>from</th><th>time</th>"
+                    "<th>ok</th><th>failed</th><th>ops/s</th><th>op p50</th><th>op p99</th></tr>\n";
+    for (const auto& ph : r.phases) {
+        fmt::format_to(std::back_inserter(o),
+                       "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f} s</td><td>{:.2f} s</td><td>{}</td><td>{}</td>"
+                       "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                       esc(ph.name), ph.threads, esc(ph.workload), ph.started_s, ph.duration_s,
+                       human_count(static_cast<double>(ph.ops.ok)),
+                       human_count(static_cast<double>(ph.ops.failed + ph.ops.timed_out)),
+                       esc(human_rate(ph.throughput_ops_s, "")), us(ph.latency_us.op.p50), us(ph.latency_us.op.p99));
     }
+    return o + "</table>\n";
+}
+
+std::string faults_table(const Report& r) {
+    std::string o = "<h2>Faults</h2>\n<table><tr><th>fault</th><th>phase</th><th>from</th><th>to</th><th>recovery</th>"
+                    "<th>outage</th><th>stalled</th><th>failed</th><th>what it did</th></tr>\n";
+    auto ms = [](const std::optional<double>& v) {
+        return !v ? std::string("—") : *v == 0 ? std::string("0 ms") : us(*v * 1000.0);
+    };
+    for (const auto& f : r.faults) {
+        fmt::format_to(std::back_inserter(o),
+                       "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                       "<td>{}</td><td>{}{}</td></tr>\n",
+                       esc(f.kind), esc(f.phase), f.started_s ? fmt::format("{:.2f} s", *f.started_s) : "—",
+                       f.ended_s ? fmt::format("{:.2f} s", *f.ended_s) : "—", ms(f.recovery_ms), ms(f.outage_ms),
+                       ms(f.stalled_ms), human_count(static_cast<double>(f.failed)), esc(f.detail),
+                       f.error.empty() ? "" : " — error: " + esc(f.error));
+    }
+    return o + "</table>\n";
+}
+
+std::string latency_table(const Report& r) {
+    std::string o = "<table><tr><th>latency</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th>"
+                    "<th>mean</th><th>count</th></tr>\n";
+    for (const auto& [name, l] : {std::pair<const char*, const LatencySummary*>{"acquire", &r.latency_us.acquire},
+                                  {"query", &r.latency_us.query},
+                                  {"operation", &r.latency_us.op},
+                                  {"failed operations", &r.latency_us.failed}}) {
+        if (l->count == 0 && std::string_view(name) == "failed operations") continue;
+        fmt::format_to(std::back_inserter(o),
+                       "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                       "</tr>\n",
+                       name, us(l->p50), us(l->p90), us(l->p99), us(l->p999), us(l->max), us(l->mean),
+                       human_count(static_cast<double>(l->count)));
+    }
+    return o + "</table>\n";
+}
+
+std::string pool_table(const Report& r) {
+    const auto& p = r.pool;
     return fmt::format(
-        "<figure><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
-        "role=\"img\" aria-label=\"{}\">{}<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
-        "stroke=\"#bbb\"/><polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"1.5\" points=\"{}\"/>"
-        "<text x=\"{}\" y=\"{}\" font-size=\"11\">{} {}</text><text x=\"{}\" y=\"{}\" font-size=\"11\">0</text>"
-        "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{:.1f} s</text></svg></figure>\n",
-        esc(title), width, height, esc(title), shades, pad, pad, width - 2 * pad, height - 2 * pad, path, 2, pad - 4, human_number(v_max),
-        esc(unit), 2, height - pad, width - pad, height - pad + 14, t_max);
+        "<h2>Pool</h2>\n<table><tr><th>connections opened</th><td>{}</td></tr><tr><th>closed</th><td>{}</td></tr>"
+        "<tr><th>hit ratio</th><td>{:.2f}%</td></tr><tr><th>queued acquires</th><td>{}</td></tr><tr><th>timeouts</th>"
+        "<td>{}</td></tr><tr><th>peak active / total / max</th><td>{} / {} / {}</td></tr><tr><th>validation failures"
+        "</th><td>{}</td></tr><tr><th>reconnects</th><td>{}</td></tr><tr><th>connect time p50 / p99</th><td>{} / {}"
+        "</td></tr></table>\n",
+        human_count(static_cast<double>(p.created)), human_count(static_cast<double>(p.destroyed)), p.hit_ratio * 100,
+        human_count(static_cast<double>(p.waits)), human_count(static_cast<double>(p.timeouts)), p.peak_active,
+        p.peak_total, p.max_size, p.validation_failures, p.reconnects, us(p.connect_us.p50), us(p.connect_us.p99));
 }
 
 class HtmlRenderer final : public Renderer {
@@ -64,13 +141,10 @@ public:
         const bool pass = r.passed() && !r.error;
         const char* word = r.error ? "ERROR" : pass ? "PASS" : "FAIL";
         fmt::format_to(it,
-                       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>poolbench {} — {}"
-                       "</title>\n<style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:60em}}"
-                       "table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:"
-                       "3px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}.pass{{color:#1a7f37}}"
-                       ".fail{{color:#cf222e;font-weight:bold}}pre{{background:#f6f8fa;padding:.5em;overflow-x:auto}}"
-                       "</style></head><body>\n",
-                       esc(r.command), word);
+                       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+                       "content=\"width=device-width,initial-scale=1\"><title>poolbench {}{} — {}</title>\n<style>{}"
+                       "</style></head><body><main>\n",
+                       esc(r.command), r.scenario ? " " + esc(*r.scenario) : "", word, style);
         fmt::format_to(it, "<h1>poolbench {}{} — <span class=\"{}\">{}</span></h1>\n", esc(r.command),
                        r.scenario ? " " + esc(*r.scenario) : "", pass ? "pass" : "fail", word);
         if (r.error) {
@@ -78,17 +152,19 @@ public:
                            esc(r.error->message));
         }
         if (!r.ran) {
-            fmt::format_to(it, "<p>database <code>{}</code></p>\n</body></html>\n", esc(r.url_redacted));
+            fmt::format_to(it, "<p class=\"meta\">database <code>{}</code></p>\n</main></body></html>\n",
+                           esc(r.url_redacted));
             return o;
         }
         fmt::format_to(it,
-                       "<p>database <code>{}</code> (backend {}) · workload {} · {} threads · pool max {}, min idle "
-                       "{} · {:.3f} s{}</p>\n",
+                       "<p class=\"meta\">database <code>{}</code> ({}) · workload {} · {} threads · pool max {}, "
+                       "min idle {} · {:.3f} s{}{}</p>\n",
                        esc(r.url_redacted), esc(r.backend), esc(r.config.workload), r.config.threads,
-                       r.config.pool_max, r.config.pool_min_idle, r.duration_s,
-                       r.interrupted ? " (interrupted)" : "");
-
+                       r.config.pool_max, r.config.pool_min_idle, r.duration_s, r.interrupted ? " (interrupted)" : "",
+                       r.started_at.time_since_epoch().count() != 0 ? " · started " + format_utc(r.started_at) : "");
         for (const auto& n : r.notes) fmt::format_to(it, "<p class=\"note\">note: {}</p>\n", esc(n));
+        o += summary_cards(r);
+
         o += "<h2>Expectations</h2>\n<table><tr><th>expectation</th><th>expected</th><th>actual</th><th></th></tr>\n";
         for (const auto& e : r.expectations) {
             fmt::format_to(it, "<tr><td>{}{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
@@ -97,69 +173,38 @@ public:
                            e.passed ? "pass" : "FAIL");
         }
         o += "</table>\n";
-        if (!r.phases.empty() && (r.phases.size() > 1 || !r.faults.empty())) {
-            o += "<h2>Phases</h2>\n<table><tr><th>phase</th><th>threads</th><th>workload</th><th>time</th><th>ok</th>"
-                 "<th>failed</th><th>ops/s</th><th>op p99</th></tr>\n";
-            for (const auto& ph : r.phases) {
-                fmt::format_to(it,
-                               "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f} s</td><td>{}</td><td>{}</td><td>{:.1f}"
-                               "</td><td>{}</td></tr>\n",
-                               esc(ph.name), ph.threads, esc(ph.workload), ph.duration_s, ph.ops.ok,
-                               ph.ops.failed + ph.ops.timed_out, ph.throughput_ops_s, us(ph.latency_us.op.p99));
-            }
-            o += "</table>\n";
-        }
-        if (!r.faults.empty()) {
-            o += "<h2>Faults</h2>\n<table><tr><th>fault</th><th>phase</th><th>from</th><th>to</th><th>recovery</th>"
-                 "<th>outage</th><th>stalled</th><th>failed</th><th>what it did</th></tr>\n";
-            auto ms = [](const std::optional<double>& v) { return v ? fmt::format("{:.0f} ms", *v) : std::string("—"); };
-            for (const auto& f : r.faults) {
-                fmt::format_to(it,
-                               "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0f} ms</td>"
-                               "<td>{}</td><td>{}{}</td></tr>\n",
-                               esc(f.kind), esc(f.phase), f.started_s ? fmt::format("{:.2f} s", *f.started_s) : "—",
-                               f.ended_s ? fmt::format("{:.2f} s", *f.ended_s) : "—", ms(f.recovery_ms),
-                               ms(f.outage_ms), f.stalled_ms, f.failed, esc(f.detail),
-                               f.error.empty() ? "" : " — error: " + esc(f.error));
-            }
-            o += "</table>\n";
-        }
 
-        fmt::format_to(it,
-                       "<h2>Throughput and latency</h2>\n<p>{} · {} operations: {} ok, {} failed, {} timed "
-                       "out</p>\n",
+        if (const std::string charts = report_charts(r); !charts.empty()) {
+            o += "<h2>Over time</h2>\n";
+            if (!r.timeline.empty()) {
+                // The phases' own intervals (the sampling rule is per phase).
+                std::vector<double> intervals;
+                for (const auto& ph : r.phases) {
+                    if (ph.sample_interval_s > 0 &&
+                        std::find(intervals.begin(), intervals.end(), ph.sample_interval_s) == intervals.end()) {
+                        intervals.push_back(ph.sample_interval_s);
+                    }
+                }
+                if (intervals.empty()) intervals.push_back(r.config.sample_interval_s);
+                std::string every;
+                for (double v : intervals) {
+                    every += (every.empty() ? "" : ", ") + human_axis_us(v * 1e6, v * 1e3);
+                }
+                fmt::format_to(it, "<p class=\"hint\">{} samples, one every {}{}{}.</p>\n", r.timeline.size(), every,
+                               intervals.size() > 1 ? " (by phase)" : "",
+                               r.faults.empty() ? "" : "; shaded orange: the fault windows");
+            }
+            o += charts;
+        }
+        if (!r.phases.empty() && (r.phases.size() > 1 || !r.faults.empty())) o += phases_table(r);
+        if (!r.faults.empty()) o += faults_table(r);
+
+        fmt::format_to(it, "<h2>Latency</h2>\n<p>{} · {} operations: {} ok, {} failed, {} timed out</p>\n",
                        human_rate(r.throughput_ops_s), human_count(static_cast<double>(r.ops.total)),
                        human_count(static_cast<double>(r.ops.ok)), human_count(static_cast<double>(r.ops.failed)),
                        human_count(static_cast<double>(r.ops.timed_out)));
-        o += "<table><tr><th>latency</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th>"
-             "<th>mean</th></tr>\n";
-        for (const auto& [name, l] : {std::pair<const char*, const LatencySummary*>{"acquire", &r.latency_us.acquire},
-                                      {"query", &r.latency_us.query},
-                                      {"op", &r.latency_us.op}}) {
-            fmt::format_to(it, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                           name, us(l->p50), us(l->p90), us(l->p99), us(l->p999), us(l->max), us(l->mean));
-        }
-        o += "</table>\n";
-
-        const auto& p = r.pool;
-        fmt::format_to(it,
-                       "<h2>Pool</h2>\n<table><tr><th>connections created</th><td>{}</td></tr><tr><th>destroyed</th>"
-                       "<td>{}</td></tr><tr><th>hit ratio</th><td>{:.2f}%</td></tr><tr><th>queued acquires</th><td>{}"
-                       "</td></tr><tr><th>timeouts</th><td>{}</td></tr><tr><th>peak active / total / max</th><td>{} / "
-                       "{} / {}</td></tr><tr><th>validation failures</th><td>{}</td></tr><tr><th>reconnects</th><td>{}"
-                       "</td></tr></table>\n",
-                       p.created, p.destroyed, p.hit_ratio * 100, p.waits, p.timeouts, p.peak_active, p.peak_total,
-                       p.max_size, p.validation_failures, p.reconnects);
-
-        if (!r.timeline.empty()) {
-            o += "<h2>Timeline</h2>\n";
-            if (!r.faults.empty()) o += "<p>Shaded: the fault windows.</p>\n";
-            o += chart(r.timeline, r.faults, "throughput", "ops/s", [](const TimelinePoint& t) { return t.ops_s; });
-            o += chart(r.timeline, r.faults, "op latency p99 per interval", "µs",
-                       [](const TimelinePoint& t) { return t.p99_us; });
-            o += chart(r.timeline, r.faults, "threads waiting for a connection", "",
-                       [](const TimelinePoint& t) { return static_cast<double>(t.waiting); });
-        }
+        o += latency_table(r);
+        o += pool_table(r);
 
         if (r.writes) {
             fmt::format_to(it, "<h2>Writes</h2>\n<p>acknowledged {}, verified {}, <span class=\"{}\">lost {}</span></p>\n",
@@ -168,30 +213,35 @@ public:
         }
         if (!r.leaks.empty()) {
             o += "<h2>Leaks</h2>\n";
-            for (const auto& l : r.leaks) {
-                fmt::format_to(it, "<p>{} lease held {:.0f} ms by thread {}</p>\n<pre>", esc(l.kind), l.held_ms,
-                               esc(l.thread));
-                for (const auto& frame : l.stack) fmt::format_to(it, "{}\n", esc(frame));
+            for (const auto& g : group_leaks(r.leaks)) {
+                fmt::format_to(it, "<p>{} × {} lease{}, the longest held {} (first by thread {})</p>\n<pre>", g.count,
+                               esc(g.kind), g.count == 1 ? "" : "s", us(g.longest_held_ms * 1000.0), esc(g.first_thread));
+                for (const auto& frame : g.stack) fmt::format_to(it, "{}\n", esc(frame));
                 o += "</pre>\n";
+            }
+            if (const auto more = leaks_not_listed(r); more > 0) {
+                fmt::format_to(it, "<p class=\"note\">{} more not listed ({})</p>\n", more, esc(r.leaks_list_rule));
             }
         }
         if (r.baseline) {
             fmt::format_to(it,
-                           "<h2>Baseline (no pool)</h2>\n<p>{:.1f} ops/s with a new connection per operation: the "
-                           "pool is <strong>{:.1f}x</strong> faster</p>\n",
-                           r.baseline->throughput_ops_s, r.baseline->speedup);
+                           "<h2>Baseline (no pool)</h2>\n<p>{} with a new connection per operation: the pool is "
+                           "<strong>{:.1f}x</strong> faster</p>\n",
+                           human_rate(r.baseline->throughput_ops_s), r.baseline->speedup);
         }
         if (!r.errors.empty()) {
             o += "<h2>Errors</h2>\n<ul>\n";
             for (const auto& e : r.errors) fmt::format_to(it, "<li>{} × {}</li>\n", e.count, esc(e.message));
             o += "</ul>\n";
         }
-        o += "</body></html>\n";
+        o += "</main></body></html>\n";
         return o;
     }
 };
 
 }  // namespace
+
+const char* report_page_style() noexcept { return style; }
 
 std::unique_ptr<Renderer> make_html_renderer() { return std::make_unique<HtmlRenderer>(); }
 

@@ -280,9 +280,19 @@ Json report_to_json(const Report& r) {
                                     {"idle", p.idle},
                                     {"waiting", p.waiting},
                                     {"p99_us", round3(p.p99_us)},
-                                    {"failed", p.failed}});
+                                    {"failed", p.failed},
+                                    {"p50_us", round3(p.p50_us)},
+                                    {"acquire_p50_us", round3(p.acquire_p50_us)},
+                                    {"acquire_p99_us", round3(p.acquire_p99_us)}});
         }
         j["timeline"] = std::move(timeline);
+        auto bins = [&](const std::vector<HistogramBin>& v) {
+            Json out = Json::array();
+            for (const auto& b : v) out.push_back(Json{{"lo_us", b.lo_us}, {"hi_us", b.hi_us}, {"count", b.count}});
+            return out;
+        };
+        j["latency_histogram_us"] = Json{{"acquire", bins(r.latency_histogram_us.acquire)},
+                                         {"op", bins(r.latency_histogram_us.op)}};
 
         Json expectations = Json::array();
         for (const auto& e : r.expectations) {

@@ -27,6 +27,46 @@ LatencySummary summarize_ns(const Histogram& ns) {
     return s;
 }
 
+namespace {
+
+/// The chart bin of a value in ns: 0..3 hold 0..3 exactly, then four bins per power of two.
+std::size_t chart_bin_of(std::uint64_t v) noexcept {
+    if (v < 4) return static_cast<std::size_t>(v);
+    const int k = 63 - __builtin_clzll(v);
+    const std::uint64_t quarter = std::uint64_t{1} << (k - 2);
+    return 4 + static_cast<std::size_t>(k - 2) * 4 + static_cast<std::size_t>((v - (std::uint64_t{1} << k)) / quarter);
+}
+
+/// The lowest value in ns of a chart bin.
+std::uint64_t chart_bin_low(std::size_t bin) noexcept {
+    if (bin < 4) return bin;
+    const std::size_t k = 2 + (bin - 4) / 4;
+    const std::size_t j = (bin - 4) % 4;
+    return (std::uint64_t{1} << k) + j * (std::uint64_t{1} << (k - 2));
+}
+
+}  // namespace
+
+std::vector<HistogramBin> histogram_bins_us(const Histogram& ns) {
+    std::vector<HistogramBin> out;
+    if (ns.count() == 0) return out;
+    std::vector<std::uint64_t> counts(chart_bin_of(Histogram::bucket_low(Histogram::bucket_count - 1)) + 1, 0);
+    std::size_t first = counts.size(), last = 0;
+    for (std::size_t b = 0; b < Histogram::bucket_count; ++b) {
+        const std::uint64_t n = ns.count_in(b);
+        if (n == 0) continue;
+        const std::size_t bin = chart_bin_of(Histogram::bucket_low(b));
+        counts[bin] += n;
+        first = std::min(first, bin);
+        last = std::max(last, bin);
+    }
+    for (std::size_t bin = first; bin <= last && bin < counts.size(); ++bin) {
+        out.push_back(HistogramBin{static_cast<double>(chart_bin_low(bin)) / 1000.0,
+                                   static_cast<double>(chart_bin_low(bin + 1)) / 1000.0, counts[bin]});
+    }
+    return out;
+}
+
 bool Report::passed() const noexcept {
     return std::all_of(expectations.begin(), expectations.end(), [](const Expectation& e) { return e.passed; });
 }

@@ -59,6 +59,23 @@ struct TimelinePoint {
     std::size_t active = 0, idle = 0, waiting = 0;  ///< pool gauges at the sample
     double p99_us = 0;  ///< p99 of whole-op latency in the interval
     std::uint64_t failed = 0;  ///< operations that failed or timed out in the interval
+    double p50_us = 0;          ///< p50 of whole-op latency in the interval
+    double acquire_p50_us = 0;  ///< p50 of acquire latency in the interval
+    double acquire_p99_us = 0;  ///< p99 of acquire latency in the interval
+};
+
+/// One bin of a latency histogram: the values in [lo_us, hi_us).
+struct HistogramBin {
+    double lo_us = 0, hi_us = 0;
+    std::uint64_t count = 0;
+};
+/// `ns` in coarse bins for a chart: four per power of two (edges 2^k, 1.25·2^k, 1.5·2^k,
+/// 1.75·2^k ns, each an edge of the pool's own buckets, so every count is exact), from the
+/// first bin with a value to the last; empty when `ns` is.
+[[nodiscard]] std::vector<HistogramBin> histogram_bins_us(const Histogram& ns);
+/// The run's latency distributions (all phases), for the HTML report's histogram.
+struct LatencyHistograms {
+    std::vector<HistogramBin> acquire, op;
 };
 
 /// One circuit-breaker state change (the reason is already redacted).
@@ -312,6 +329,7 @@ struct Report {
     OpCounts ops;
     double throughput_ops_s = 0;
     LatencySet latency_us;
+    LatencyHistograms latency_histogram_us;
     PoolSection pool;
     bool leaks_tracked = false;
     std::vector<LeakRecord> leaks;

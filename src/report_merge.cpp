@@ -50,7 +50,8 @@ void add_error_counts(ErrorCounts& to, const Json& o) {
     for (std::size_t k = 0; k < to.size(); ++k) to[k] += u64(o, std::string(to_string(static_cast<ErrorKind>(k))).c_str());
 }
 
-LatencySet merge_latency_sets(const std::vector<const Json*>& sets, const std::vector<std::string>& where) {
+LatencySet merge_latency_sets(const std::vector<const Json*>& sets, const std::vector<std::string>& where,
+                              std::pair<Histogram, Histogram>* histograms) {
     LatencySet out;
     for (const char* kind : {"acquire", "query", "op", "failed"}) {
         Histogram h;
@@ -61,6 +62,8 @@ LatencySet merge_latency_sets(const std::vector<const Json*>& sets, const std::v
         }
         const LatencySummary s = summarize_ns(h);
         const std::string_view k(kind);
+        if (histograms != nullptr && k == "acquire") histograms->first = h;
+        if (histograms != nullptr && k == "op") histograms->second = h;
         (k == "acquire" ? out.acquire : k == "query" ? out.query : k == "op" ? out.op : out.failed) = s;
     }
     return out;
@@ -334,7 +337,9 @@ Report merge_reports(const std::vector<MergeInput>& in, const std::vector<std::s
         }
         if (r.recovery_rule.empty()) r.recovery_rule = str(input.report, "recovery_rule");
     }
-    r.latency_us = merge_latency_sets(latency, names);
+    std::pair<Histogram, Histogram> acquire_op;
+    r.latency_us = merge_latency_sets(latency, names, &acquire_op);
+    r.latency_histogram_us = {histogram_bins_us(acquire_op.first), histogram_bins_us(acquire_op.second)};
     // One rule for every merged throughput: all successful operations over the span from
     // the earliest load start to the latest load end (agents that did not overlap count
     // the gap between them, as one long run would).

@@ -46,8 +46,8 @@ struct TimelineSource {
 /// bins of `bin_s`: each point's operations (its rate times the interval it covers: from
 /// the previous point, or its phase's load start) go to the bin holding the interval's
 /// midpoint; failures summed; pool gauges summed over each agent's last sample in the bin;
-/// p99 the highest agent's (interval histograms are not in the report, so a merged
-/// interval p99 is an upper bound). A bin ends at its boundary or its last sample; its rate
+/// the interval percentiles (p50, p99, acquire p50, p99) the highest agent's (interval
+/// histograms are not in the report, so a merged interval percentile is an upper bound). A bin ends at its boundary or its last sample; its rate
 /// is over the time since the previous bin ended (the first: since the earliest load start).
 [[nodiscard]] std::vector<TimelinePoint> merge_timeline(const std::vector<TimelineSource>& sources, double bin_s);
 

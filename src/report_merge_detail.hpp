@@ -22,7 +22,9 @@ using Json = nlohmann::ordered_json;
 void add_ops(OpCounts& to, const OpCounts& ops);
 void add_error_counts(ErrorCounts& to, const Json& errors_by_class);
 /// Each of acquire, query, op, failed: the sum of the entries' histograms, summarised.
-[[nodiscard]] LatencySet merge_latency_sets(const std::vector<const Json*>& sets, const std::vector<std::string>& where);
+/// With `histograms`, also the summed acquire and op histograms (for latency_histogram_us).
+[[nodiscard]] LatencySet merge_latency_sets(const std::vector<const Json*>& sets, const std::vector<std::string>& where,
+                                            std::pair<Histogram, Histogram>* histograms = nullptr);
 [[nodiscard]] std::chrono::system_clock::time_point from_unix_ms(double ms);
 
 [[nodiscard]] std::vector<TimelinePoint> read_timeline(const Json& timeline);

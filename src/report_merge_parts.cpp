@@ -16,7 +16,8 @@ namespace poolbench::cli {
 std::vector<TimelinePoint> merge_timeline(const std::vector<TimelineSource>& sources, double bin_s) {
     if (!(bin_s > 0)) bin_s = 1;
     struct Bin {
-        double ops = 0, p99 = 0, begin = INFINITY, end = 0;
+        double ops = 0, begin = INFINITY, end = 0;
+        double p50 = 0, p99 = 0, acquire_p50 = 0, acquire_p99 = 0;  // the highest agent's
         std::uint64_t failed = 0;
         std::vector<const TimelinePoint*> last;  // each agent's last sample in the bin
     };
@@ -39,7 +40,10 @@ std::vector<TimelinePoint> merge_timeline(const std::vector<TimelineSource>& sou
             Bin& b = bins[static_cast<long>(std::floor(mid / bin_s))];
             b.ops += p.ops_s * (p.t_s - start);
             b.failed += p.failed;
+            b.p50 = std::max(b.p50, p.p50_us);
             b.p99 = std::max(b.p99, p.p99_us);
+            b.acquire_p50 = std::max(b.acquire_p50, p.acquire_p50_us);
+            b.acquire_p99 = std::max(b.acquire_p99, p.acquire_p99_us);
             b.begin = std::min(b.begin, src.offset_s + start);
             b.end = std::max(b.end, src.offset_s + p.t_s);
             b.last.resize(sources.size(), nullptr);
@@ -57,7 +61,10 @@ std::vector<TimelinePoint> merge_timeline(const std::vector<TimelineSource>& sou
         TimelinePoint p;
         p.t_s = to;
         p.ops_s = b.ops / (to - from);
+        p.p50_us = b.p50;
         p.p99_us = b.p99;
+        p.acquire_p50_us = b.acquire_p50;
+        p.acquire_p99_us = b.acquire_p99;
         p.failed = b.failed;
         for (const TimelinePoint* q : b.last) {
             if (q == nullptr) continue;
@@ -83,6 +90,9 @@ std::vector<TimelinePoint> read_timeline(const Json& timeline) {
         t.waiting = u64(p, "waiting");
         t.p99_us = num(p, "p99_us");
         t.failed = u64(p, "failed");
+        t.p50_us = num(p, "p50_us");
+        t.acquire_p50_us = num(p, "acquire_p50_us");
+        t.acquire_p99_us = num(p, "acquire_p99_us");
         out.push_back(t);
     }
     return out;

@@ -1,4 +1,5 @@
-// runner.cpp — worker threads, the sampler, and the stress plan built on them.
+// runner.cpp — worker threads and the phase that runs them. What the workers and the
+// sampler share is in runner_phase.hpp; the sampler itself in runner_sampler.cpp.
 //
 // Per-operation cost is kept small because it is part of what we measure: two reads of
 // the library's TSC clock, after the statement and after the release (steady_clock's vDSO
@@ -10,6 +11,7 @@
 // atomic fetch_add per claim_batch operations. Failures take a shared lock, but only on
 // the error path.
 #include "runner.hpp"
+#include "runner_phase.hpp"
 
 #include <poolbench/error.hpp>
 #include <poolbench/internal/atomic_histogram.hpp>
@@ -36,122 +38,7 @@ namespace poolbench::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Each shard holds three ~45 KiB histograms (a fourth on the first failure). Up to this
-// many threads every worker has its own and records without a lock.
-constexpr std::size_t max_shards = 128;
-constexpr std::size_t max_error_messages = 8;
-constexpr std::uint64_t claim_batch = 4;
-constexpr std::uint64_t late_after_ns = 1'000'000;  // a paced operation this far behind its schedule is late
-
-/// Nanoseconds from a to b on the fast clock; 0 if a refinement moved it backwards.
-std::uint64_t ns_between(std::int64_t a, std::int64_t b) noexcept {
-    return b > a ? static_cast<std::uint64_t>(b - a) : 0;
-}
-
-double seconds_between(Clock::time_point a, Clock::time_point b) noexcept {
-    return std::chrono::duration<double>(b - a).count();
-}
-
-// A count with one writer at a time (see Shard): a load and a store, no locked
-// instruction; the sampler reads it as it is.
-class Count {
-public:
-    void add(std::uint64_t n = 1) noexcept { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-    [[nodiscard]] std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
-
-private:
-    std::atomic<std::uint64_t> v_{0};
-};
-
-// What one worker measured (or, beyond max_shards threads, a group of workers, who then
-// serialise their records with `mu`). Only the recording worker(s) write it, with
-// record_exclusive and Count::add, so no record takes a locked instruction; the sampler
-// reads `op` and the counts concurrently (relaxed atomics: a sample may see an
-// operation's count a moment before its latency, or the reverse). The rest is read
-// after the workers are joined.
-struct alignas(64) Shard {
-    std::mutex mu;  // only when workers share the shard
-    internal::AtomicHistogram acquire, query, op;  // whole phase, ns; the sampler diffs `op`
-    Count ok, failed, timed_out, statement_timeouts;
-    std::array<Count, error_kind_count> by_kind{};  // failed + timed_out, by ErrorKind
-    std::uint64_t writes = 0;
-    std::uint64_t late = 0, skipped = 0;  // paced: began 1 ms+ after schedule; dropped from a backlog
-    std::unique_ptr<Histogram> failed_op;  // start to error of failed operations; made on the first
-};
-
-// The shard's mutex, when its workers share it; nothing when the worker has it alone.
-[[nodiscard]] std::unique_lock<std::mutex> record_lock(Shard& shard, bool shared) {
-    return shared ? std::unique_lock(shard.mu) : std::unique_lock<std::mutex>();
-}
-
-// Errors grouped by class and code (ErrorKind, then SQLSTATE or SQLite code): messages
-// that differ in timestamps, pids or counts are one group, whose first message is kept as
-// its example. Error path only.
-class ErrorLog {
-public:
-    void note(const std::exception& e, ErrorKind kind) {
-        const auto* q = dynamic_cast<const QueryError*>(&e);
-        std::string code = q != nullptr ? q->code() : std::string();
-        std::lock_guard lock(mu_);
-        for (auto& s : samples_) {
-            if (s.kind == to_string(kind) && s.code == code) {
-                ++s.count;
-                return;
-            }
-        }
-        if (samples_.size() < max_error_messages) {
-            samples_.push_back({e.what(), 1, std::string(to_string(kind)), std::move(code)});
-        } else {
-            ++other_;
-        }
-    }
-    void move_into(LoadResult& r) {
-        std::lock_guard lock(mu_);
-        std::stable_sort(samples_.begin(), samples_.end(),
-                         [](const ErrorSample& a, const ErrorSample& b) { return a.count > b.count; });
-        r.errors = std::move(samples_);
-        r.errors_other = other_;
-    }
-
-private:
-    std::mutex mu_;
-    std::vector<ErrorSample> samples_;
-    std::uint64_t other_ = 0;
-};
-
-struct Phase {
-    Phase(const Workload& w, const LoadSpec& s, const std::atomic<OutageProbe*>* p) : workload(w), spec(s), probe(p) {}
-
-    const Workload& workload;
-    const LoadSpec& spec;
-    const std::atomic<OutageProbe*>* probe;
-    std::vector<std::unique_ptr<Shard>> shards;
-    std::uint64_t seed = 0;
-    ErrorLog errors;
-
-    // On lines of their own: every worker reads `stop` once an operation; --ops runs
-    // write `claimed` every claim_batch operations.
-    alignas(64) std::atomic<std::uint64_t> claimed{0};
-    alignas(64) std::atomic<bool> stop{false};
-
-    // Start gate: workers wait here until every thread exists, so thread creation is
-    // not part of the measured time.
-    alignas(64) std::mutex gate_mu;
-    std::condition_variable gate_cv;
-    bool go = false;
-    Clock::time_point start;
-
-    // Paced workers sleep on this so stop wakes them at once.
-    std::mutex pace_mu;
-    std::condition_variable pace_cv;
-
-    // The controller waits here for the last worker.
-    std::mutex done_mu;
-    std::condition_variable done_cv;
-    std::size_t running = 0;
-};
+using namespace runner_detail;
 
 // Takes up to claim_batch operations from the --ops budget; 0 once it is spent.
 std::uint64_t claim(Phase& ph) noexcept {
@@ -372,121 +259,6 @@ void worker_main(Phase& ph, Source& source, std::size_t index) {
         end_ns = run_one_op(ph, source, shard, shared, ws, start_ns, lag_ns);
     }
 }
-
-// Samples the shards (and the pool's gauges) every spec.sample_interval until told to
-// finish, then takes one last partial sample.
-class Sampler {
-public:
-    Sampler(Phase& ph, const Pool* pool, const RunHooks& hooks, LoadResult& out)
-        : ph_(ph), pool_(pool), hooks_(hooks), out_(out) {}
-
-    void run() {
-        last_ = ph_.start;
-        auto next = ph_.start + ph_.spec.sample_interval;
-        std::unique_lock lock(mu_);
-        while (!finish_) {
-            if (cv_.wait_until(lock, next, [&] { return finish_; })) break;
-            lock.unlock();
-            sample();
-            lock.lock();
-            next += ph_.spec.sample_interval;
-        }
-        lock.unlock();
-        // The last, partial interval; skipped when it is a sliver (under a tenth of an
-        // interval) after a full one, whose rate would be noise.
-        if (out_.timeline.empty() || (Clock::now() - last_) * 10 >= ph_.spec.sample_interval) sample();
-    }
-
-    void finish() {
-        {
-            std::lock_guard lock(mu_);
-            finish_ = true;
-        }
-        cv_.notify_all();
-    }
-
-private:
-    void sample() {
-        internal::fast_clock::refine();  // workers time operations with it (rate-limited, cheap)
-        std::uint64_t ok = 0, failed = 0, timed_out = 0, statement_timeouts = 0;
-        ErrorCounts by_kind{};
-        // The interval's latencies are the growth of the shards' whole-phase histograms since
-        // the last sample (no lock: the workers go on recording meanwhile).
-        std::fill(total_.begin(), total_.end(), 0);
-        for (const auto& shard : ph_.shards) {
-            ok += shard->ok.get();
-            const std::uint64_t to = shard->timed_out.get();
-            const std::uint64_t st = shard->statement_timeouts.get();
-            failed += shard->failed.get() + to + st;
-            timed_out += to;
-            statement_timeouts += st;
-            for (std::size_t k = 0; k < by_kind.size(); ++k) by_kind[k] += shard->by_kind[k].get();
-            for (std::size_t b = 0; b < total_.size(); ++b) total_[b] += shard->op.bucket(b);
-        }
-        interval_.clear();
-        std::size_t lowest = total_.size(), highest = 0;
-        for (std::size_t b = 0; b < total_.size(); ++b) {
-            const std::uint64_t grew = total_[b] - seen_[b];
-            if (grew == 0) continue;
-            interval_.add_raw(b, grew);
-            lowest = std::min(lowest, b);
-            highest = b;
-        }
-        // Within the buckets' precision: the interval's extremes are those of its buckets.
-        if (interval_.count() > 0) interval_.set_sum_min_max(0, Histogram::bucket_low(lowest), Histogram::bucket_high(highest));
-        std::swap(seen_, total_);
-        const auto now = Clock::now();
-        const double interval_s = seconds_between(last_, now);
-        ProgressSample s;
-        s.point.t_s = seconds_between(ph_.start, now);
-        s.point.ops_s = interval_s > 0 ? static_cast<double>(ok - last_ok_) / interval_s : 0.0;
-        s.point.p99_us = static_cast<double>(interval_.percentile(0.99)) / 1000.0;
-        if (pool_ != nullptr) {
-            const PoolStats st = pool_->stats();
-            s.point.active = st.active;
-            s.point.idle = st.idle;
-            s.point.waiting = st.waiting;
-            s.max_size = st.max_size;
-            out_.max_total_seen = std::max(out_.max_total_seen, st.total);
-            if (st.total > st.max_size) out_.limit_violated = true;
-        }
-        s.ok = ok;
-        s.failed = failed;
-        s.timed_out = timed_out;
-        s.statement_timeouts = statement_timeouts;
-        s.point.failed = failed - last_failed_;
-        ErrorCounts interval{};
-        for (std::size_t k = 0; k < by_kind.size(); ++k) interval[k] = by_kind[k] - last_by_kind_[k];
-        last_ = now;
-        last_ok_ = ok;
-        last_failed_ = failed;
-        last_by_kind_ = by_kind;
-        out_.timeline.push_back(s.point);
-        out_.interval_errors.push_back(interval);
-        if (hooks_.on_sample) {
-            try {
-                hooks_.on_sample(s);
-            } catch (...) {  // NOLINT(bugprone-empty-catch): a broken progress line must not stop the run
-            }
-        }
-    }
-
-    Phase& ph_;
-    const Pool* pool_;
-    const RunHooks& hooks_;
-    LoadResult& out_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool finish_ = false;
-    Clock::time_point last_;
-    std::uint64_t last_ok_ = 0;
-    std::uint64_t last_failed_ = 0;
-    ErrorCounts last_by_kind_{};
-    // The shards' `op` bucket counts at the last sample and now (summed), and the growth.
-    std::vector<std::uint64_t> seen_ = std::vector<std::uint64_t>(Histogram::bucket_count, 0);
-    std::vector<std::uint64_t> total_ = std::vector<std::uint64_t>(Histogram::bucket_count, 0);
-    Histogram interval_;
-};
 
 template <class Source>
 LoadResult run_phase(Source source, const Pool* pool, const Workload& workload, const LoadSpec& spec,

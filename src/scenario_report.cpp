@@ -219,6 +219,7 @@ void ScenarioRun::assemble(Report& report) {
     report.throughput_ops_s =
         report.load_duration_s > 0 ? static_cast<double>(report.ops.ok) / report.load_duration_s : 0;
     report.latency_us = {summarize_ns(acquire), summarize_ns(query), summarize_ns(op), summarize_ns(failed)};
+    report.latency_histogram_us = {histogram_bins_us(acquire), histogram_bins_us(op)};
     if (any_writes(spec_)) verify_writes(report);
     // `poolbench leak`: its one leak fault's check is the report's own, as it always was.
     if (options_.command == "leak") {

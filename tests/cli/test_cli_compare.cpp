@@ -29,6 +29,12 @@ Result compare(const TempDir& dir, std::initializer_list<std::string> extra = {}
     return run_in(dir.path(), args);
 }
 
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+    return n;
+}
+
 bool line_has(const std::string& text, const std::string& start, const std::string& what) {
     std::size_t at = 0;
     while ((at = text.find(start, at)) != std::string::npos) {
@@ -194,4 +200,60 @@ TEST_CASE("compare: a report of a run that did not complete exits 2, and --json 
         CHECK(clash.err.find("a report must not replace it") != std::string::npos);
     }
     CHECK(slurp(dir.path() / "base.json") == before);
+}
+
+TEST_CASE("compare: --junit has one test case per judged check and a failure per regression, and --html charts both runs",
+          "[cli][compare][html]") {
+    TempDir dir;
+    json now = base_report(dir);
+    now["throughput_ops_s"] = now["throughput_ops_s"].get<double>() * 0.5;  // regressed
+    now["writes"] = json{{"acknowledged", 10}, {"verified", 9}, {"lost", 1}, {"checked", true}};  // regressed
+    write(dir, "new.json", now);
+    const auto r = compare(dir, {"--json", "cmp.json", "--junit", "cmp.xml", "--html", "cmp.html"});
+    INFO(r.err);
+    CHECK(r.code == 1);
+    const json j = parse_json(slurp(dir.path() / "cmp.json"));
+    std::size_t judged = 0;
+    for (const auto& m : j.at("metrics")) judged += m.at("judged").get<bool>() ? 1 : 0;
+    REQUIRE(j.at("regressions") == 2);
+
+    const std::string x = slurp(dir.path() / "cmp.xml");
+    CHECK(x.rfind("<?xml", 0) == 0);
+    CHECK(count_of(x, "<testcase ") == judged);
+    CHECK(count_of(x, "<failure type=\"regression\"") == 2);
+    CHECK(x.find("tests=\"" + std::to_string(judged) + "\" failures=\"2\"") != std::string::npos);
+    CHECK(x.find("name=\"throughput (ops/s)\" time=\"0\">\n      <failure") != std::string::npos);
+    CHECK(x.find("name=\"writes lost\" time=\"0\">\n      <failure") != std::string::npos);
+    CHECK(x.find("name=\"op latency p50 (us)\" time=\"0\"/>") != std::string::npos);  // passed
+    CHECK(x.find("<system-out>compare: base.json (BASE) -&gt; new.json (NEW)") != std::string::npos);
+
+    const std::string h = slurp(dir.path() / "cmp.html");
+    CHECK(h.rfind("<!DOCTYPE html>", 0) == 0);
+    CHECK(h.find("<h1>poolbench compare — <span class=\"fail\">FAIL</span></h1>") != std::string::npos);
+    CHECK(count_of(h, "<td class=\"regressed\">REGRESSED") == 2);
+    CHECK(count_of(h, "<svg class=\"chart\"") == 3);  // throughput, op p99, the op histogram: BASE and NEW
+    CHECK(h.find("<script") == std::string::npos);
+
+    // The same two reports with nothing regressed: every test case passes.
+    write(dir, "new.json", base_report(dir));
+    const auto same = compare(dir, {"--junit", "cmp.xml", "--html", "cmp.html"});
+    CHECK(same.code == 0);
+    CHECK(count_of(slurp(dir.path() / "cmp.xml"), "<failure") == 0);
+    CHECK(slurp(dir.path() / "cmp.html").find("<span class=\"pass\">PASS</span>") != std::string::npos);
+
+    // Targets are checked before anything is read: none may be an input, nor unwritable.
+    const auto onto_input = compare(dir, {"--html", "new.json"});
+    CHECK(onto_input.code == 2);
+    CHECK(count_lines(onto_input.err) == 1);
+    CHECK(parse_json(slurp(dir.path() / "new.json")).at("schema") == "poolbench/report@1");
+    // A NEW that is not a report: exit 2, and the pages say so instead of staying green.
+    std::ofstream(dir.path() / "new.json") << "not json";
+    const auto broken = compare(dir, {"--junit", "cmp.xml", "--html", "cmp.html"});
+    CHECK(broken.code == 2);
+    CHECK(slurp(dir.path() / "cmp.html").find("ERROR</span></h1>") != std::string::npos);
+    CHECK(count_of(slurp(dir.path() / "cmp.xml"), "<error type=\"exit 2\"") == 1);
+    const auto nowhere = compare(dir, {"--junit", "/nonexistent-dir/cmp.xml"});
+    CHECK(nowhere.code == 2);
+    CHECK(count_lines(nowhere.err) == 1);
+    CHECK(nowhere.err.find("--junit") != std::string::npos);
 }

@@ -66,7 +66,14 @@ TEST_CASE("html: --html writes one self-contained page: verdict, escaped expecta
     CHECK(h.find("<h1>poolbench stress — <span class=\"pass\">PASS</span></h1>") != std::string::npos);
     CHECK(count_of(h, "<td class=\"pass\">pass</td>") == j.at("expectations").size());
     CHECK(h.find("pool.peak_total &lt;= pool.max_size") != std::string::npos);
-    CHECK(count_of(h, "<polyline ") == 3);  // throughput, p99, waiting
+    // Throughput, acquire and op latency, occupancy over time, and the latency histogram.
+    for (const char* id : {"chart-throughput", "chart-acquire-latency", "chart-op-latency", "chart-occupancy",
+                           "chart-latency-histogram"}) {
+        INFO(id);
+        CHECK(count_of(h, std::string("<svg class=\"chart\" id=\"") + id + "\"") == 1);
+    }
+    CHECK(count_of(h, "<path class=\"series\"") >= 9);  // ok; p50, p99 twice; active, idle, waiting; pool max
+    CHECK_FALSE(std::regex_search(h, std::regex("[0-9]e[+-][0-9]")));  // no exponents on any axis
     CHECK(h.find("<script") == std::string::npos);
     CHECK(h.find("</body></html>\n") != std::string::npos);
 

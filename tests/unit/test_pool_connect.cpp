@@ -117,6 +117,11 @@ TEST_CASE("wait_for_min_idle returns false at once when opening fails, and true 
     CHECK_FALSE(pool.wait_for_min_idle(30s));
     CHECK(std::chrono::steady_clock::now() - t0 < 10s);  // woke on the failure, not at the timeout
     CHECK(pool.stats().connect_failures >= 1);
+    // Called after the failure (the housekeeper now waits its interval): false at once too.
+    REQUIRE(eventually([&] { return pool.stats().connect_failures >= 1; }));
+    const auto t1 = std::chrono::steady_clock::now();
+    CHECK_FALSE(pool.wait_for_min_idle(30s));
+    CHECK(std::chrono::steady_clock::now() - t1 < 5s);
 
     auto cold = std::make_shared<TestDriver>();
     Pool lazy(cold, cfg(3));

@@ -150,7 +150,9 @@ bool PoolCore::wait_for_min_idle(std::chrono::milliseconds timeout) {
         // Open means opened and not being destroyed: total_ counts the ones being opened too.
         if (closed_) return false;
         if (total_ - pending_ >= min_idle_) return true;
-        if (counters_.connect_failures != failures_before) return false;
+        // The last warm-up open failed (the housekeeper now waits an interval), or one
+        // failed while we waited, or the breaker refuses opens: nothing comes soon.
+        if (housekeeper_retry_ || counters_.connect_failures != failures_before || breaker_.open()) return false;
         if (warm_cv_.wait_until(lk.native(), until) == std::cv_status::timeout)
             return !closed_ && total_ - pending_ >= min_idle_;
     }
