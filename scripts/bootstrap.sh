@@ -13,6 +13,7 @@ pkgs=(
   chromium libpng-dev  # the HTML report's render test: a headless screenshot, decoded, pixels checked per chart
   postgresql postgresql-contrib
   gcovr
+  python3 python3-yaml   # cli_tests parses deploy/k8s/poolbench-agents.yaml (Debian 12's kubectl predates Indexed Jobs)
 )
 
 missing=()

@@ -447,6 +447,7 @@ int run_cli(int argc, char** argv) {
     commands.push_back(add_leak_command(app));
     commands.push_back(add_diagnose_command(app));
     commands.push_back(add_compare_command(app));
+    commands.push_back(add_merge_command(app));
     commands.push_back(add_clean_command(app));
     commands.push_back(add_hold_lock_command(app));
 

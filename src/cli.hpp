@@ -188,6 +188,7 @@ struct Command {
 [[nodiscard]] Command add_soak_command(CLI::App& app);
 [[nodiscard]] Command add_leak_command(CLI::App& app);
 [[nodiscard]] Command add_compare_command(CLI::App& app);
+[[nodiscard]] Command add_merge_command(CLI::App& app);  ///< cmd_merge.cpp
 [[nodiscard]] Command add_diagnose_command(CLI::App& app);
 [[nodiscard]] Command add_run_command(CLI::App& app);
 [[nodiscard]] Command add_clean_command(CLI::App& app);

@@ -2,7 +2,11 @@
 // contract: add fields, never rename them.
 #include "report_json.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
+#include <string>
+#include <vector>
 
 #ifndef POOLBENCH_VERSION
 #define POOLBENCH_VERSION "unknown"
@@ -22,11 +26,29 @@ Json number(double v) {
     return round3(v);
 }
 
-Json latency(const LatencySummary& s) {
-    return Json{{"count", s.count},         {"mean", round3(s.mean)}, {"p50", round3(s.p50)},
-                {"p90", round3(s.p90)},     {"p99", round3(s.p99)},   {"p999", round3(s.p999)},
-                {"max", round3(s.max)}};
+/// Milliseconds since the Unix epoch, with microseconds as 3 decimals.
+Json unix_ms(std::chrono::system_clock::time_point at) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
+    return number(static_cast<double>(us) / 1000.0);
 }
+
+}  // namespace
+
+Json latency_json(const LatencySummary& s) {
+    // buckets: [[upper bound in us (inclusive; ns exact at 3 decimals), count], ...] of
+    // the non-empty buckets: what `poolbench merge` sums, as HdrHistogram's add() does.
+    Json buckets = Json::array();
+    for (const auto& [index, n] : s.buckets) {
+        buckets.push_back(Json::array({number(static_cast<double>(Histogram::bucket_high(index)) / 1000.0), n}));
+    }
+    return Json{{"count", s.count},     {"mean", round3(s.mean)}, {"p50", round3(s.p50)},
+                {"p90", round3(s.p90)}, {"p99", round3(s.p99)},   {"p999", round3(s.p999)},
+                {"max", round3(s.max)}, {"min", round3(s.min)},   {"buckets", std::move(buckets)}};
+}
+
+namespace {
+
+Json latency(const LatencySummary& s) { return latency_json(s); }
 
 Json latency_set(const LatencySet& l) {
     return Json{{"acquire", latency(l.acquire)}, {"query", latency(l.query)}, {"op", latency(l.op)},
@@ -119,6 +141,7 @@ Json phase_json(const PhaseRecord& p) {
     if (p.ops_requested) j["ops_requested"] = *p.ops_requested;
     if (p.duration_requested_s) j["duration_requested_s"] = number(*p.duration_requested_s);
     j["started_s"] = round3(p.started_s);
+    j["load_started_s"] = round3(p.load_started_s);
     j["duration_s"] = round3(p.duration_s);
     j["load_duration_s"] = round3(p.load_duration_s);
     j["ops"] = ops(p.ops);
@@ -169,7 +192,10 @@ Json report_to_json(const Report& r) {
         j["schema"] = report_schema;
         j["tool"] = Json{{"name", "poolbench"}, {"version", POOLBENCH_VERSION}};
         j["command"] = r.command;
-        if (r.started_at.time_since_epoch().count() != 0) j["started_at"] = format_utc(r.started_at);
+        if (r.started_at.time_since_epoch().count() != 0) {
+            j["started_at"] = format_utc(r.started_at);
+            j["started_at_unix_ms"] = unix_ms(r.started_at);
+        }
         j["scenario"] = r.scenario ? Json(*r.scenario) : Json(nullptr);
         j["database"] = Json{{"backend", r.backend}, {"url", r.url_redacted}};
         if (!r.ran) {
@@ -205,6 +231,12 @@ Json report_to_json(const Report& r) {
 
         j["duration_s"] = round3(r.duration_s);
         j["load_duration_s"] = round3(r.load_duration_s);
+        if (r.load_started_at.time_since_epoch().count() != 0) {
+            j["load_started_at_unix_ms"] = unix_ms(r.load_started_at);
+            j["load_ended_at_unix_ms"] = unix_ms(r.load_ended_at);
+        }
+        j["histogram"] = Json{{"kind", "log-linear"}, {"unit", "ns"}, {"sub_bits", Histogram::sub_bits},
+                              {"max_bits", Histogram::max_bits}};
         j["ops"] = ops(r.ops);
         j["throughput_ops_s"] = round3(r.throughput_ops_s);
         j["latency_us"] = latency_set(r.latency_us);
@@ -312,6 +344,19 @@ Json report_to_json(const Report& r) {
             j["aborted"] = r.aborted;
             if (r.aborted) j["abort_reason"] = r.abort_reason;
         }
+        if (!r.merged_from.empty()) {
+            Json sources = Json::array();
+            for (const auto& m : r.merged_from) {
+                sources.push_back(Json{{"path", m.path},
+                                       {"started_at", m.started_at},
+                                       {"offset_s", round3(m.offset_s)},
+                                       {"ops", ops(m.ops)},
+                                       {"throughput_ops_s", round3(m.throughput_ops_s)},
+                                       {"load_duration_s", round3(m.load_duration_s)},
+                                       {"verdict", m.verdict}});
+            }
+            j["merged_from"] = std::move(sources);
+        }
         if (!r.notes.empty()) j["notes"] = r.notes;
         j["interrupted"] = r.interrupted;
         if (!r.interrupted_at.empty()) j["interrupted_at"] = r.interrupted_at;
@@ -322,10 +367,44 @@ Json report_to_json(const Report& r) {
 
 namespace {
 
+/// Replaces every "buckets" list in `j` with a marker string and keeps its one-line form:
+/// indented, a histogram of 800 buckets would take 3,200 lines of the file.
+void take_buckets(Json& j, std::vector<std::string>& compact) {
+    if (j.is_object()) {
+        for (auto& [key, value] : j.items()) {
+            if (key == "buckets" && value.is_array()) {
+                compact.push_back(value.dump(-1, ' ', false, Json::error_handler_t::replace));
+                value = fmt::format("@@poolbench-buckets-{}@@", compact.size() - 1);
+            } else {
+                take_buckets(value, compact);
+            }
+        }
+    } else if (j.is_array()) {
+        for (auto& item : j) take_buckets(item, compact);
+    }
+}
+
 class JsonRenderer final : public Renderer {
 public:
     [[nodiscard]] std::string render(const Report& r) const override {
-        return report_to_json(r).dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+        Json j = report_to_json(r);
+        std::vector<std::string> compact;
+        take_buckets(j, compact);
+        std::string out = j.dump(2, ' ', false, Json::error_handler_t::replace);
+        // Each marker is a whole string value; it goes back in order, one pass.
+        std::string joined;
+        joined.reserve(out.size());
+        std::size_t from = 0;
+        for (std::size_t i = 0; i < compact.size(); ++i) {
+            const std::string marker = fmt::format("\"@@poolbench-buckets-{}@@\"", i);
+            const std::size_t at = out.find(marker, from);
+            if (at == std::string::npos) break;  // cannot happen: each was put in above
+            joined.append(out, from, at - from);
+            joined += compact[i];
+            from = at + marker.size();
+        }
+        joined.append(out, from, std::string::npos);
+        return joined + "\n";
     }
 };
 

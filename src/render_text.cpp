@@ -139,6 +139,14 @@ public:
         fmt::format_to(it, "command: {}\n", r.command);
         if (r.scenario) fmt::format_to(it, "scenario: {}\n", *r.scenario);
         fmt::format_to(it, "database: {} (backend {})\n", r.url_redacted, r.backend);
+        if (!r.merged_from.empty()) {
+            fmt::format_to(it, "merged from {} agents (threads, ops and pool sizes below are their sums):\n",
+                           r.merged_from.size());
+            for (const auto& m : r.merged_from) {
+                fmt::format_to(it, "  {}  started {} (+{:.3f} s)  {} ok  {:.1f} ops/s  {}\n", m.path, m.started_at,
+                               m.offset_s, m.ops.ok, m.throughput_ops_s, m.verdict);
+            }
+        }
         fmt::format_to(it, "workload: {}", r.config.workload);
         if (r.config.workload == "mixed") fmt::format_to(it, " (write ratio {:.2f})", r.config.write_ratio);
         if (r.config.workload == "read" || r.config.workload == "mixed") fmt::format_to(it, ", {} rows", r.config.rows);

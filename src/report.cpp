@@ -20,6 +20,10 @@ LatencySummary summarize_ns(const Histogram& ns) {
     s.p99 = us(ns.percentile(0.99));
     s.p999 = us(ns.percentile(0.999));
     s.max = us(ns.max());
+    s.min = us(ns.min());
+    for (std::size_t i = 0; i < Histogram::bucket_count; ++i) {
+        if (const std::uint64_t n = ns.count_in(i); n > 0) s.buckets.emplace_back(static_cast<std::uint32_t>(i), n);
+    }
     return s;
 }
 

@@ -30,8 +30,12 @@ inline constexpr const char* report_schema = "poolbench/report@1";
 struct LatencySummary {
     std::uint64_t count = 0;
     double mean = 0, p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+    double min = 0;
+    /// The histogram itself, for an exact merge of several runs (`poolbench merge`): each
+    /// non-empty bucket as (Histogram bucket index, count), in index order.
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> buckets;
 };
-/// Summarises a histogram of nanoseconds.
+/// Summarises a histogram of nanoseconds (buckets included).
 [[nodiscard]] LatencySummary summarize_ns(const Histogram& ns);
 
 struct LatencySet {
@@ -228,6 +232,7 @@ struct PhaseRecord {
     std::optional<std::uint64_t> ops_requested;
     std::optional<double> duration_requested_s;
     double started_s = 0;                     ///< since the run's first phase started
+    double load_started_s = 0;                ///< when its load began, since the run started (timeline t_s's clock)
     double duration_s = 0;                    ///< wall time, its faults' start and end included
     double load_duration_s = 0;               ///< the time its load ran (throughput's)
     OpCounts ops;
@@ -295,6 +300,16 @@ struct RunError {
     std::string message;  ///< already redacted
 };
 
+/// One agent's report in a merged one (`poolbench merge`).
+struct MergedSource {
+    std::string path;        ///< as given on the command line
+    std::string started_at;  ///< its started_at (UTC text)
+    double offset_s = 0;     ///< its started_at after the earliest agent's
+    OpCounts ops;
+    double throughput_ops_s = 0, load_duration_s = 0;
+    std::string verdict;     ///< its own verdict
+};
+
 struct Report {
     /// False for the report a failed command leaves (report_files.hpp): only command,
     /// scenario, database and error are meaningful then.
@@ -302,7 +317,10 @@ struct Report {
     std::optional<RunError> error;
     std::string command;
     std::optional<std::string> scenario;
-    std::chrono::system_clock::time_point started_at{};  ///< when the run began (epoch: unknown)
+    std::chrono::system_clock::time_point started_at{};  ///< when the run began (epoch: unknown); timeline t_s counts from it
+    /// When the first phase's load began and the last one's ended (epoch: unknown): the
+    /// span `poolbench merge` divides all agents' operations by.
+    std::chrono::system_clock::time_point load_started_at{}, load_ended_at{};
     std::string backend;       ///< "sqlite", "postgresql", "null"
     std::string url_redacted;  ///< never the original URL
     RunConfig config;
@@ -332,6 +350,7 @@ struct Report {
     std::string recovery_rule;        ///< how recovery_ms is measured (scenarios with faults)
     bool aborted = false;             ///< stopped by abort_on_fail
     std::string abort_reason;
+    std::vector<MergedSource> merged_from;  ///< `poolbench merge`: the agents' reports, in order
     bool interrupted = false;        ///< stopped early by SIGINT/SIGTERM
     std::string interrupted_at;      ///< where: "during the baseline", "in phase 'steady'"; "" = the load
 

@@ -11,5 +11,7 @@
 namespace poolbench::cli {
 
 [[nodiscard]] nlohmann::ordered_json report_to_json(const Report& report);
+/// One latency entry: {count, mean, p50, p90, p99, p999, max, min, buckets}.
+[[nodiscard]] nlohmann::ordered_json latency_json(const LatencySummary& summary);
 
 }  // namespace poolbench::cli

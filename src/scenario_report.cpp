@@ -125,6 +125,7 @@ PhaseRecord ScenarioRun::phase_record(std::size_t index) const {
     rec.ops_requested = p.ops;
     if (p.duration) rec.duration_requested_s = seconds(*p.duration);
     rec.started_s = o.started_s;
+    rec.load_started_s = o.load_started_s;
     rec.duration_s = o.ended_s - o.started_s;
     rec.load_duration_s = r.duration_s;
     rec.ops = r.ops;
@@ -202,6 +203,16 @@ void ScenarioRun::assemble(Report& report) {
         }
     }
     report.drift = drift();
+    if (!outcomes_.empty() && report.started_at.time_since_epoch().count() != 0) {
+        // Wall-clock bounds of the load, for merging agents' reports (timeline t_s counts
+        // from started_at; a phase's load from load_started_s after it).
+        auto at = [&](double s) {
+            return report.started_at +
+                   std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(s));
+        };
+        report.load_started_at = at(outcomes_.front().load_started_s);
+        report.load_ended_at = at(outcomes_.back().load_started_s + outcomes_.back().load.duration_s);
+    }
     report.ops.total = report.ops.ok + report.ops.failed + report.ops.timed_out + report.ops.statement_timeouts;
     // One rule for every throughput: operations over the time the load ran (a phase's wait
     // for its faults, such as a leak fault's for the pool's reports, is no load time).

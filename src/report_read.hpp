@@ -1,0 +1,28 @@
+// report_read.hpp — reading a JSON report back (`poolbench merge`): the checks that make
+// a file mergeable, and a latency entry's buckets back into the library's Histogram.
+//
+// Thread-safety: free functions on values; reentrant.
+#pragma once
+
+#include "cli.hpp"
+
+#include <poolbench/histogram.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace poolbench::cli {
+
+/// Reads `path` and checks that it is a complete "poolbench/report@1" report written by a
+/// version that records histogram buckets and the load's wall-clock span. Throws
+/// UsageFailure (exit 2) with one line naming the file, what is wrong and what to do.
+[[nodiscard]] nlohmann::ordered_json read_report_for_merge(const std::string& path);
+
+/// The histogram (ns) behind a latency entry {count, mean, min, max, buckets: [[upper_us,
+/// count], ...]} as latency_json writes it: the same buckets, counts, min and max, and the
+/// sum from mean x count (exact to 0.5 ns per value). Throws UsageFailure naming `where`
+/// when the entry is malformed (a bound that is no bucket's, counts that do not add up).
+[[nodiscard]] Histogram histogram_from_json(const nlohmann::ordered_json& entry, const std::string& where);
+
+}  // namespace poolbench::cli
