@@ -238,8 +238,16 @@ TEST_CASE("pg: a role that can neither create the workloads' tables nor use them
     (void)pg_url();
     const char* limited = std::getenv("POOLBENCH_PG_LIMITED_URL");
     if (limited == nullptr || *limited == '\0') FAIL("POOLBENCH_PG_LIMITED_URL is not set: start the server with scripts/pg_sandbox.sh start");
+    // A schema of its own with no tables in it: other tests create the workloads' tables in
+    // public and grant this role what they test, in any order (ctest -j).
+    {
+        Session owner(pg_url(), "pb-diag-owner");
+        REQUIRE(owner.exec("CREATE SCHEMA IF NOT EXISTS pb_diag_empty; "
+                           "GRANT USAGE ON SCHEMA pb_diag_empty TO poolbench_limited") == "");
+    }
+    const std::string url = std::string(limited) + "?options=-csearch_path%3Dpb_diag_empty";
     TempDir dir;
-    const auto r = run_in(dir.path(), {"diagnose", "--db", limited, "--samples", "2", "--json", "-"});
+    const auto r = run_in(dir.path(), {"diagnose", "--db", url, "--samples", "2", "--json", "-"});
     INFO(r.err);
     REQUIRE(r.code == 0);  // warnings: the database itself is usable
     const json j = parse_json(r.out);
