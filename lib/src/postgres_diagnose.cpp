@@ -5,8 +5,8 @@
 // replication functions; the session is read-only (connect_read_only). Other users'
 // sessions show their state and statement only to a superuser or a member of
 // pg_read_all_stats (pg_monitor): without that they are counted, as "hidden".
-// Statement texts are cut to DiagnoseOptions::statement_chars and a quoted string after
-// PASSWORD is replaced by '***'.
+// Statement texts are cut to DiagnoseOptions::statement_chars, and a statement that
+// mentions a password has every literal in it replaced by '***' (scrub_statement).
 //
 // What the queries took from peers: pg_activity's and check_postgres's views of
 // pg_stat_activity (connections by state, idle in transaction by state_change, longest
@@ -62,23 +62,57 @@ FactValue fact_of(const Value& v) {
     return {};
 }
 
-/// `sql` with a quoted string after PASSWORD replaced by '***' (ALTER ROLE ... PASSWORD 'x').
-std::string scrub_statement(std::string sql) {
+bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
+
+/// `sql` with every literal hidden when it mentions a password, in any of PostgreSQL's
+/// quoting forms: 'a''b', E'a\'b' (backslash escapes), $$...$$ and $tag$...$tag$; a
+/// literal cut off by the statement limit is hidden to the end. A password in a
+/// connection string (dblink_connect('... password=x')) is inside a literal too. Hiding
+/// every literal of such a statement, rather than finding the one after PASSWORD, also
+/// covers comments between the keyword and the literal (PASSWORD /* */ 'x').
+std::string scrub_statement(const std::string& sql) {
     std::string lower(sql.size(), ' ');
     std::transform(sql.begin(), sql.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    std::size_t at = 0;
-    while ((at = lower.find("password", at)) != std::string::npos) {
-        std::size_t q = at + 8;
-        while (q < sql.size() && std::isspace(static_cast<unsigned char>(sql[q])) != 0) ++q;
-        if (q < sql.size() && sql[q] == '\'') {
-            std::size_t end = q + 1;
-            while (end < sql.size() && sql[end] != '\'') ++end;
-            sql.replace(q, std::min(end + 1, sql.size()) - q, "'***'");
-            lower.replace(q, std::min(end + 1, lower.size()) - q, "'***'");
+    if (lower.find("password") == std::string::npos && lower.find("passwd") == std::string::npos) return sql;
+    const std::size_t n = sql.size();
+    std::string out;
+    out.reserve(n);
+    std::size_t i = 0;
+    while (i < n) {
+        const char c = sql[i];
+        if (c == '\'') {
+            const bool escapes = i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') && (i < 2 || !ident_char(sql[i - 2]));
+            std::size_t j = i + 1;
+            while (j < n) {
+                if (escapes && sql[j] == '\\') {
+                    j += 2;
+                } else if (sql[j] == '\'' && j + 1 < n && sql[j + 1] == '\'') {
+                    j += 2;
+                } else if (sql[j] == '\'') {
+                    break;
+                } else {
+                    ++j;
+                }
+            }
+            out += "'***'";
+            i = std::min(j + 1, n);
+            continue;
         }
-        at += 8;
+        if (c == '$' && (i == 0 || !ident_char(sql[i - 1])) && (i + 1 >= n || std::isdigit(static_cast<unsigned char>(sql[i + 1])) == 0)) {
+            std::size_t k = i + 1;
+            while (k < n && ident_char(sql[k])) ++k;
+            if (k < n && sql[k] == '$') {
+                const std::string tag = sql.substr(i, k - i + 1);
+                const std::size_t end = sql.find(tag, k + 1);
+                out += tag + "***" + tag;
+                i = end == std::string::npos ? n : end + tag.size();
+                continue;
+            }
+        }
+        out += c;
+        ++i;
     }
-    return sql;
+    return out;
 }
 
 std::string seconds_text(double s) {

@@ -176,6 +176,53 @@ TEST_CASE("pg: sessions left idle in transaction are a problem, named by applica
     CHECK(admin.value("SELECT count(*) FROM poolbench_diag_idle") == "10");
 }
 
+TEST_CASE("pg: a password in a statement is hidden in every output, whatever its quoting", "[cli][pg][diagnose]") {
+    const std::string url = pg_url();
+    TempDir dir;
+    Session admin(url, "pb-diag-admin");
+    const std::string app = "secrets-" + std::to_string(::getpid());
+    // Statements that name a password, left idle in transaction so diagnose shows them.
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"SELECT E'EscSe\\'cret2' AS password", "EscSe"},
+        {"SELECT $$DollarSecret1$$ AS password", "DollarSecret1"},
+        {"SELECT $pw$TagSecret5$pw$ AS password", "TagSecret5"},
+        {"SELECT 'Quo''teSecret3' AS password", "teSecret3"},
+        {"SELECT 1 AS password/**/, 'CommentSecret8' AS x", "CommentSecret8"},
+        {"SELECT 'host=127.0.0.1 user=x password=DblinkSecret4' AS conninfo", "DblinkSecret4"},
+    };
+    std::vector<std::unique_ptr<Session>> open;
+    std::string pids;
+    for (const auto& [sql, secret] : cases) {
+        open.push_back(std::make_unique<Session>(url, app));
+        REQUIRE(open.back()->exec("BEGIN").empty());
+        INFO(sql);
+        REQUIRE(open.back()->exec(sql).empty());
+        pids += (pids.empty() ? "" : ",") + std::to_string(open.back()->pid());
+    }
+    REQUIRE(wait_for([&] {
+        return admin.value("SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + pids +
+                           ") AND state = 'idle in transaction' AND now() - state_change > interval '300 ms'") ==
+               std::to_string(cases.size());
+    }));
+    const auto r = run_in(dir.path(), {"diagnose", "--db", url, "--samples", "2", "--idle-in-transaction", "250ms",
+                                       "--json", "d.json", "--junit", "d.xml", "--html", "d.html"});
+    INFO(r.err);
+    CHECK(r.code == 1);
+    const std::string everything = r.out + r.err + slurp(dir.path() / "d.json") + slurp(dir.path() / "d.xml") +
+                                   slurp(dir.path() / "d.html");
+    int shown = 0;
+    const json report = parse_json(slurp(dir.path() / "d.json"));
+    for (const auto& row : report.at("tables").at("idle_in_transaction").at("rows"))
+        if (row.at("application") == app) ++shown;
+    CHECK(shown == static_cast<int>(cases.size()));  // the statements are there, their secrets are not
+    for (const auto& [sql, secret] : cases) {
+        INFO(sql);
+        CHECK(everything.find(secret) == std::string::npos);
+    }
+    CHECK(everything.find("AS password") != std::string::npos);
+    open.clear();
+}
+
 TEST_CASE("pg: a lock chain names the blocker, how many it blocks, for how long and on what", "[cli][pg][diagnose]") {
     const std::string url = pg_url();
     TempDir dir;
