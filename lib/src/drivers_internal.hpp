@@ -29,7 +29,7 @@ struct PgDiagnoseSetup {
 /// PostgreSQL's diagnose() (postgres_diagnose.cpp), through driver.connect_read_only().
 [[nodiscard]] Diagnosis postgres_diagnose(Driver& driver, const PgDiagnoseSetup& setup, const DiagnoseOptions& options);
 
-/// For tests of sqlite_driver.cpp's tables: QueryError::code() for an SQLite result code,
+/// For tests of sqlite_codes.cpp's tables: QueryError::code() for an SQLite result code,
 /// and whether a failure with that code breaks the connection.
 [[nodiscard]] std::string sqlite_code_string(int code);
 [[nodiscard]] bool sqlite_is_broken_code(int code) noexcept;

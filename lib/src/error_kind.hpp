@@ -33,7 +33,7 @@ namespace poolbench::internal {
 [[nodiscard]] ErrorKind postgres_error_kind(std::string_view sqlstate, bool broken) noexcept;
 
 /// SQLite's numeric code for a QueryError::code() name ("SQLITE_BUSY_SNAPSHOT", or the
-/// "SQLITE_<number>" fallback); nullopt for a name it does not know (sqlite_driver.cpp).
+/// "SQLITE_<number>" fallback); nullopt for a name it does not know (sqlite_codes.cpp).
 [[nodiscard]] std::optional<int> sqlite_code_from_name(std::string_view name);
 
 }  // namespace poolbench::internal

@@ -1,0 +1,296 @@
+// sqlite_connection.cpp — one SQLite connection (sqlite3 C API), made by
+// SqliteDriver::connect() (sqlite_driver.cpp).
+//
+// Each connection caches its prepared statements by SQL text (at most
+// max_cached_statements; beyond that an arbitrary entry is finalized to make room).
+#include "sqlite_connection.hpp"
+
+#include "driver_text.hpp"
+#include "error_kind.hpp"
+#include "sqlite_codes.hpp"
+#include "poolbench/error.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <functional>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace poolbench::internal::sqlite {
+
+namespace {
+
+constexpr std::size_t max_cached_statements = 256;
+
+/// A prepared statement and how its SQLite parameter indexes map to our positions.
+struct CachedStmt {
+    StmtPtr stmt;
+    std::vector<std::size_t> position;  ///< [sqlite index - 1] -> 0-based index into params
+    std::size_t params_needed = 0;      ///< the highest position referenced + 1
+};
+
+/// Resets a statement and drops its bindings on every exit path, so a cached
+/// statement never holds a read lock or a pointer into the caller's parameters.
+class ResetGuard {
+public:
+    explicit ResetGuard(sqlite3_stmt* stmt) noexcept : stmt_(stmt) {}
+    ResetGuard(const ResetGuard&) = delete;
+    ResetGuard& operator=(const ResetGuard&) = delete;
+    ~ResetGuard() {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+
+private:
+    sqlite3_stmt* stmt_;
+};
+
+class SqliteConnection final : public Connection {
+public:
+    explicit SqliteConnection(DbPtr db) : db_(std::move(db)) {}
+    using Connection::query;  // the convenience overloads, hidden by the override below
+
+    ~SqliteConnection() override {
+        cache_.clear();  // finalize statements before the handle closes
+    }
+
+    void execute(std::string_view sql) override {
+        bool multiple = false;
+        if (CachedStmt* entry = lookup(sql, multiple)) {
+            run(*entry, {}, nullptr, sql);
+        } else if (multiple) {
+            execute_each(sql);
+        }
+    }
+
+    Rows query(std::string_view sql, std::span<const Value> params) override {
+        Rows rows;
+        bool multiple = false;
+        CachedStmt* entry = lookup(sql, multiple);
+        if (multiple) {
+            throw UsageError("query() runs exactly one statement; use execute() for several, in: " + sql_excerpt(sql));
+        }
+        if (entry != nullptr) run(*entry, params, &rows, sql);  // else only whitespace or comments
+        return rows;
+    }
+
+    bool ping() noexcept override {
+        if (broken_) return false;
+        try {
+            constexpr std::string_view sql = "SELECT 1";
+            bool multiple = false;
+            CachedStmt* entry = lookup(sql, multiple);
+            if (entry == nullptr) return false;
+            run(*entry, {}, nullptr, sql);  // no Rows to allocate: success is the answer
+            return true;
+        } catch (...) {
+            return false;
+        }
+    }
+
+    void reset() override {
+        if (sqlite3_get_autocommit(db_.get()) != 0) return;
+        execute("ROLLBACK");
+    }
+
+    void interrupt() noexcept override { sqlite3_interrupt(db_.get()); }
+
+    [[nodiscard]] bool is_broken() const noexcept override { return broken_; }
+
+    [[nodiscard]] bool in_transaction() const noexcept override { return sqlite3_get_autocommit(db_.get()) == 0; }
+
+private:
+    /// Throws QueryError for the failure `rc` of `sql`.
+    [[noreturn]] void fail(int rc, std::string_view sql) {
+        int code = sqlite3_extended_errcode(db_.get());
+        if ((code & 0xff) != (rc & 0xff)) code = rc;
+        std::string message = sqlite3_errmsg(db_.get());
+        message += " (";
+        message += code_string(code);
+        message += ") in: ";
+        message += sql_excerpt(sql);
+        raise(code, message);
+    }
+
+    /// The driver's one failure path: classifies `code` (and remembers a broken
+    /// connection) and throws the QueryError.
+    [[noreturn]] void raise(int code, const std::string& message) {
+        const ErrorKind kind = sqlite_error_kind(code, false);
+        const bool broken = kind == ErrorKind::connection_lost;
+        if (broken) broken_ = true;
+        throw QueryError(message, code_string(code), code, broken, kind);
+    }
+
+    /// Prepares the first statement of `sql`; returns what follows it.
+    std::string_view prepare(std::string_view sql, unsigned flags, StmtPtr& out) {
+        out.reset();
+        if (sql.empty()) return {};
+        if (sql.size() > static_cast<std::size_t>(INT_MAX)) {
+            throw UsageError("SQL text of " + std::to_string(sql.size()) + " bytes is too long for SQLite");
+        }
+        sqlite3_stmt* raw = nullptr;
+        const char* tail = nullptr;
+        const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()), flags, &raw, &tail);
+        out.reset(raw);
+        if (rc != SQLITE_OK) fail(rc, sql);
+        const auto used = tail == nullptr ? sql.size() : static_cast<std::size_t>(tail - sql.data());
+        return sql.substr(used);
+    }
+
+    /// True when `tail` holds another statement (not just whitespace, ';' or comments).
+    bool has_statement(std::string_view tail) {
+        const bool blank = std::all_of(tail.begin(), tail.end(), [](char c) {
+            return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ';';
+        });
+        if (blank) return false;
+        try {
+            StmtPtr probe;
+            prepare(tail, 0, probe);
+            return probe != nullptr;
+        } catch (const QueryError&) {
+            return true;  // a bad second statement: let the caller report it
+        }
+    }
+
+    /// The cached statement for `sql`, preparing it on first use (see prepare_cached).
+    CachedStmt* lookup(std::string_view sql, bool& multiple) {
+        if (auto it = cache_.find(sql); it != cache_.end()) return &it->second;  // no allocation
+        return prepare_cached(sql, multiple);
+    }
+
+    /// Prepares and caches a single-statement `sql`. Returns nullptr when `sql` holds no
+    /// statement, or (with multiple = true) more than one.
+    CachedStmt* prepare_cached(std::string_view sql, bool& multiple) {
+        StmtPtr stmt;
+        const std::string_view tail = prepare(sql, SQLITE_PREPARE_PERSISTENT, stmt);
+        if (!stmt) return nullptr;
+        if (has_statement(tail)) {
+            multiple = true;
+            return nullptr;
+        }
+        CachedStmt entry;
+        const int count = sqlite3_bind_parameter_count(stmt.get());
+        entry.position.reserve(static_cast<std::size_t>(count));
+        for (int i = 1; i <= count; ++i) {
+            std::size_t pos = static_cast<std::size_t>(i);
+            if (const char* name = sqlite3_bind_parameter_name(stmt.get(), i)) {
+                // "?NNN" already has index NNN; "$N", ":N", "@N" bind to position N.
+                const std::string_view n(name);
+                std::size_t value = 0;
+                const auto* first = n.data() + 1;
+                const auto* last = n.data() + n.size();
+                const auto [ptr, ec] = std::from_chars(first, last, value);
+                if (n.size() < 2 || ec != std::errc() || ptr != last || value == 0) {
+                    throw UsageError("named SQL parameter '" + std::string(n) +
+                                     "' is not supported; use positional $1, ?1 or ? in: " + sql_excerpt(sql));
+                }
+                pos = value;
+            }
+            entry.position.push_back(pos - 1);
+            entry.params_needed = std::max(entry.params_needed, pos);
+        }
+        entry.stmt = std::move(stmt);
+        if (cache_.size() >= max_cached_statements) cache_.erase(cache_.begin());
+        auto [it, inserted] = cache_.emplace(std::string(sql), std::move(entry));
+        (void)inserted;
+        return &it->second;
+    }
+
+    /// Binds `params`, steps through the rows (into `out` when not null) and resets.
+    void run(CachedStmt& entry, std::span<const Value> params, Rows* out, std::string_view sql) {
+        sqlite3_stmt* stmt = entry.stmt.get();
+        if (params.size() != entry.params_needed) {
+            raise(SQLITE_RANGE, "the statement takes " + std::to_string(entry.params_needed) + " parameter" +
+                                    (entry.params_needed == 1 ? "" : "s") + " but " +
+                                    std::to_string(params.size()) + (params.size() == 1 ? " was" : " were") +
+                                    " given (SQLITE_RANGE) in: " + sql_excerpt(sql));
+        }
+        const ResetGuard guard(stmt);
+        for (std::size_t i = 0; i < entry.position.size(); ++i) {
+            const int index = static_cast<int>(i + 1);
+            const Value& v = params[entry.position[i]];
+            int rc = SQLITE_OK;
+            if (const auto* iv = std::get_if<std::int64_t>(&v)) {
+                rc = sqlite3_bind_int64(stmt, index, *iv);
+            } else if (const auto* dv = std::get_if<double>(&v)) {
+                rc = sqlite3_bind_double(stmt, index, *dv);
+            } else if (const auto* sv = std::get_if<std::string>(&v)) {
+                // SQLITE_STATIC: params outlive the statement's use; the guard clears bindings.
+                rc = sqlite3_bind_text64(stmt, index, sv->data(), sv->size(), SQLITE_STATIC, SQLITE_UTF8);
+            } else {
+                rc = sqlite3_bind_null(stmt, index);
+            }
+            if (rc != SQLITE_OK) fail(rc, sql);
+        }
+        while (true) {
+            const int rc = sqlite3_step(stmt);
+            if (rc == SQLITE_DONE) break;
+            if (rc != SQLITE_ROW) fail(rc, sql);
+            if (out == nullptr) continue;
+            // Read after stepping: a schema change re-prepares the statement inside step,
+            // and "SELECT *" may then have a different number of columns.
+            const int columns = sqlite3_column_count(stmt);
+            auto& row = out->rows.emplace_back();
+            row.reserve(static_cast<std::size_t>(columns));
+            for (int c = 0; c < columns; ++c) {
+                switch (sqlite3_column_type(stmt, c)) {
+                    case SQLITE_INTEGER: row.emplace_back(std::int64_t{sqlite3_column_int64(stmt, c)}); break;
+                    case SQLITE_FLOAT: row.emplace_back(sqlite3_column_double(stmt, c)); break;
+                    case SQLITE_TEXT: {
+                        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+                        const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt, c));
+                        row.emplace_back(text ? std::string(text, bytes) : std::string());
+                        break;
+                    }
+                    case SQLITE_BLOB: {
+                        const auto* blob = static_cast<const char*>(sqlite3_column_blob(stmt, c));
+                        const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt, c));
+                        row.emplace_back(blob ? std::string(blob, bytes) : std::string());
+                        break;
+                    }
+                    default: row.emplace_back(std::monostate{}); break;
+                }
+            }
+        }
+    }
+
+    /// Runs several statements one after another, uncached.
+    void execute_each(std::string_view sql) {
+        std::string_view rest = sql;
+        while (!rest.empty()) {
+            StmtPtr stmt;
+            const std::string_view tail = prepare(rest, 0, stmt);
+            if (stmt) {
+                while (true) {
+                    const int rc = sqlite3_step(stmt.get());
+                    if (rc == SQLITE_DONE) break;
+                    if (rc != SQLITE_ROW) fail(rc, rest);
+                }
+            }
+            if (tail.size() >= rest.size()) break;  // no progress: only trailing blanks
+            rest = tail;
+        }
+    }
+
+    DbPtr db_;
+    std::unordered_map<std::string, CachedStmt, StringHash, std::equal_to<>> cache_;
+    bool broken_ = false;
+};
+
+}  // namespace
+
+DbPtr open_db(const std::string& name, int flags, int& rc, std::string& message) {
+    sqlite3* raw = nullptr;
+    rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
+    DbPtr db(raw);
+    if (rc != SQLITE_OK) message = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+    return db;
+}
+
+std::unique_ptr<Connection> make_sqlite_connection(DbPtr db) {
+    return std::make_unique<SqliteConnection>(std::move(db));
+}
+
+}  // namespace poolbench::internal::sqlite
