@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Line and branch coverage of lib/ from the unit, sqlite and pg tiers (pg needs POOLBENCH_PG_URL) (gcov via gcovr).
+# Line and branch coverage of lib/ from the unit, sqlite and pg tiers and the diagnose tests (pg needs
+# POOLBENCH_PG_URL) (gcov via gcovr).
 # Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +15,10 @@ dir=$(scripts/build.sh coverage)
 find "$dir" -name '*.gcda' -delete
 ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_fault_tests):' >/dev/null \
   || { echo "coverage: tests failed in the coverage build" >&2; ctest --test-dir "$dir" --rerun-failed --output-on-failure | tail -50; exit 1; }
+# diagnose() is lib/ code that its end-to-end tests drive through the CLI (sessions left
+# idle in transaction, lock chains, a write lock held by another process).
+(cd "$dir/tests" && ./cli_tests '[diagnose]' >/dev/null) \
+  || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_tests '[diagnose]' | tail -50); exit 1; }
 gcovr --root "$root" --filter "$root/lib/" --object-directory "$dir" \
   --exclude-unreachable-branches --exclude-throw-branches --print-summary \
   --txt "$dir/coverage.txt" --json-summary "$dir/coverage.json" | tail -3
