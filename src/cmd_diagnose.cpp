@@ -54,7 +54,9 @@ ExitCode run_diagnose(const DiagnoseCliOptions& o) {
                            "database and never makes one up");
     }
     check_report_targets(o.common);
-    arm_error_reports(o.common, "diagnose");
+    arm_error_reports(o.common, "diagnose", render_diagnose_error);
+    // SIGINT/SIGTERM (during --measure, or a slow connect): the error report, exit 130.
+    install_interrupt_handler();
     const DatabaseChoice choice = DatabaseChoice::resolve(o.common.db);
     DiagnoseResult r;
     r.db = parse_db_url(choice.url());  // ConfigError: exit 2
@@ -89,6 +91,7 @@ ExitCode run_diagnose(const DiagnoseCliOptions& o) {
         in.server_cores = std::max(1U, std::thread::hardware_concurrency());
         in.cores_source = "this machine's logical CPUs: the database is local";
     }
+    if (r.db.memory) in.spindles = 0;  // in memory: no disk to wait on
     in.free_connections = r.diagnosis.free_connections;
     in.app_instances = o.app_instances;
     in.connect_ms = r.connect_p50_ms;
@@ -137,6 +140,7 @@ Command add_diagnose_command(CLI::App& app) {
         "sessions idle in transaction, connection limits, timeouts, and a pool size with its reasoning; writes "
         "nothing");
     add_database_option(*cmd, o->common);
+    cmd->get_option("--db")->default_str("$POOLBENCH_DB; diagnose never makes up a database to look at");
     cmd->add_option("--samples", o->samples, "Connections to time, and SELECT 1 round trips")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000}))
         ->capture_default_str();
