@@ -34,6 +34,28 @@ namespace poolbench::cli {
 
 namespace {
 
+/// A whole number in [low, high], said plainly when it is not ("abc" is not a count, not
+/// "out of range").
+CLI::Validator count_in(std::int64_t low, std::int64_t high, const char* what) {
+    return CLI::Validator(
+        [=](std::string& value) -> std::string {
+            std::size_t used = 0;
+            long long n = 0;
+            try {
+                n = std::stoll(value, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used == 0 || used != value.size()) {
+                return fmt::format("'{}' is not a number: give the {} as a whole number from {} to {}", value, what,
+                                   low, high);
+            }
+            if (n < low || n > high) return fmt::format("{} is out of range: the {} must be {} to {}", value, what, low, high);
+            return {};
+        },
+        fmt::format("{}..{}", low, high));
+}
+
 struct DiagnoseCliOptions {
     CommonOptions common;
     std::size_t samples = 20;
@@ -168,10 +190,10 @@ Command add_diagnose_command(CLI::App& app) {
     cmd->add_option("--server-cores", o->server_cores,
                     "The database server's cores, for the pool-size recommendation (default: this machine's when the "
                     "database is local)")
-        ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}))
+        ->check(count_in(1, 4096, "server's core count"))
         ->group("Pool size");
     cmd->add_option("--app-instances", o->app_instances, "Pools (application instances) that share the server")
-        ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}))
+        ->check(count_in(1, 100000, "number of application instances"))
         ->capture_default_str()
         ->group("Pool size");
     cmd->add_flag("--measure", o->measure,

@@ -193,7 +193,8 @@ void connections(Connection& c, const Settings& s, Diagnosis& d) {
     const Rows r = c.query(
         "SELECT coalesce(state, 'hidden'), coalesce(usename, ''), coalesce(datname, ''), "
         "coalesce(application_name, ''), count(*) FROM pg_catalog.pg_stat_activity WHERE (backend_type = 'client "
-        "backend' OR (backend_type IS NULL AND datid IS NOT NULL)) AND pid <> pg_backend_pid() GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2, 3, 4 LIMIT 50");
+        "backend' OR (backend_type IS NULL AND datid IS NOT NULL)) AND pid <> pg_backend_pid() GROUP BY 1, 2, 3, 4 "
+        "ORDER BY 5 DESC, 1, 2, 3, 4 LIMIT 50");
     for (const auto& x : r.rows) t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4])});
     if (!t.rows.empty()) d.tables.push_back(std::move(t));
 }
@@ -201,7 +202,8 @@ void connections(Connection& c, const Settings& s, Diagnosis& d) {
 void idle_in_transaction(Connection& c, const Settings& s, const DiagnoseOptions& o, Diagnosis& d) {
     const Rows r = c.query(
         "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), extract(epoch FROM now() - "
-        "state_change)::float8, extract(epoch FROM now() - xact_start)::float8, query, state FROM pg_catalog.pg_stat_activity WHERE state LIKE 'idle in "
+        "state_change)::float8, extract(epoch FROM now() - xact_start)::float8, query, state FROM "
+        "pg_catalog.pg_stat_activity WHERE state LIKE 'idle in "
         "transaction%' AND pid <> pg_backend_pid() ORDER BY state_change LIMIT 50");
     FactTable t{"idle_in_transaction", "sessions idle in a transaction (longest first)",
                 {"pid", "user", "application", "idle_s", "transaction_s", "last_statement", "state"}, {}};
@@ -239,13 +241,15 @@ void idle_in_transaction(Connection& c, const Settings& s, const DiagnoseOptions
 void long_queries(Connection& c, const DiagnoseOptions& o, Diagnosis& d) {
     const Rows r = c.query(
         "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), extract(epoch FROM now() - "
-        "query_start)::float8, coalesce(wait_event_type || ':' || wait_event, ''), query FROM pg_catalog.pg_stat_activity WHERE state = 'active' AND "
+        "query_start)::float8, coalesce(wait_event_type || ':' || wait_event, ''), query FROM "
+        "pg_catalog.pg_stat_activity WHERE state = 'active' AND "
         "backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY query_start LIMIT 10");
     FactTable t{"longest_running", "the longest-running statements", {"pid", "user", "application", "running_s", "waiting_on", "statement"}, {}};
     const double threshold_s = static_cast<double>(o.long_query_after.count()) / 1000.0;
     std::int64_t over = 0;
     for (const auto& x : r.rows) {
-        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4]), fact_of(statement(x[5], o.statement_chars))});
+        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4]),
+                          fact_of(statement(x[5], o.statement_chars))});
         if (real(x[3]) >= threshold_s) ++over;
     }
     if (over > 0) {
@@ -298,7 +302,8 @@ void lock_waits(Connection& c, int version, const DiagnoseOptions& o, Diagnosis&
         "lk AS (SELECT l.pid, l.locktype, l.mode, l.granted, CASE WHEN l.database = (SELECT oid FROM "
         "pg_catalog.pg_database WHERE datname = current_database()) THEN l.relation::regclass::text ELSE 'oid ' || "
         "l.relation END AS rel FROM pg_catalog.pg_locks l) "
-        "SELECT w.blocker, coalesce(b.application_name, ''), coalesce(b.state, ''), b.query, w.pid, coalesce(w.application_name, ''), extract(epoch "
+        "SELECT w.blocker, coalesce(b.application_name, ''), coalesce(b.state, ''), b.query, w.pid, "
+        "coalesce(w.application_name, ''), extract(epoch "
         "FROM now() - " + wait_start + ")::float8, coalesce((SELECT rel FROM lk WHERE lk.pid = w.pid AND NOT "
         "lk.granted AND rel IS NOT NULL LIMIT 1), (SELECT rel FROM lk WHERE lk.pid = w.pid AND lk.granted AND "
         "lk.locktype = 'tuple' LIMIT 1), ''), coalesce((SELECT locktype || ' ' || mode FROM lk WHERE lk.pid = w.pid "

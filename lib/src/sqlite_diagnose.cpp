@@ -237,7 +237,11 @@ int probe_fd(const std::string& path) {
     static std::map<std::string, int> fds;
     const std::lock_guard lock(mutex);
     auto it = fds.find(path);
-    if (it == fds.end() || it->second < 0) {
+    struct stat now {}, kept {};
+    const bool stale = it != fds.end() && it->second >= 0 && ::stat(path.c_str(), &now) == 0 &&
+                       (::fstat(it->second, &kept) != 0 || kept.st_ino != now.st_ino || kept.st_dev != now.st_dev);
+    if (it == fds.end() || it->second < 0 || stale) {
+        // A file replaced since (a new -shm): a new descriptor; the old one stays open.
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) return -1;
         it = fds.insert_or_assign(path, fd).first;

@@ -22,6 +22,7 @@ public:
         c_ = PQconnectdb(conninfo.c_str());
         REQUIRE(c_ != nullptr);
         REQUIRE(PQstatus(c_) == CONNECTION_OK);
+        PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);  // "role ... does not exist, skipping"
     }
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;

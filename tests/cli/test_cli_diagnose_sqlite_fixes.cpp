@@ -225,3 +225,20 @@ TEST_CASE("diagnose on sqlite::memory: assumes no spindle, and shows a rollback 
         CHECK(row.at("stored_in_file").is_boolean());
     }
 }
+
+TEST_CASE("diagnose's help and usage errors say what they mean", "[cli][diagnose]") {
+    TempDir dir;
+    const auto help = run_in(dir.path(), {"diagnose", "--help"});
+    CHECK(help.code == 0);
+    CHECK(help.out.find("temporary directory") == std::string::npos);  // diagnose never makes up a database
+    CHECK(help.out.find("never makes up a database") != std::string::npos);
+    const auto top = run_in(dir.path(), {"--help"});
+    CHECK(top.out.find("diagnose: a finding is a problem") != std::string::npos);
+    const auto abc = run_in(dir.path(), {"diagnose", "--db", "null://", "--server-cores", "abc"});
+    CHECK(abc.code == 2);
+    CHECK(count_lines(abc.err) == 1);
+    CHECK(abc.err.find("'abc' is not a number") != std::string::npos);
+    const auto zero = run_in(dir.path(), {"diagnose", "--db", "null://", "--app-instances", "0"});
+    CHECK(zero.code == 2);
+    CHECK(zero.err.find("0 is out of range") != std::string::npos);
+}

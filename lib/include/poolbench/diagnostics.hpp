@@ -8,7 +8,8 @@
 // (no facts, no findings).
 //
 // Nothing here writes: SQLite is opened read-only without a checkpoint on close (a WAL
-// file with no -wal beside it is read as immutable, so no -wal or -shm is created);
+// file that no process has open is read as immutable, so no -wal or -shm is created or
+// rebuilt);
 // PostgreSQL runs catalog and statistics queries in a read-only session.
 //
 // Thread-safety: plain value types (copy freely, not shared). Driver::diagnose() may be
