@@ -188,7 +188,7 @@ TEST_CASE("diagnose finds the write lock held by another process, at once, and c
     }
 }
 
-TEST_CASE("diagnose says what the URL would change: conversion, busy_timeout 0; a read-only URL is a note",
+TEST_CASE("diagnose says what the URL would change: conversion, busy_timeout 0, and a read-only URL is a note",
           "[cli][diagnose]") {
     TempDir dir;
     const fs::path file = dir.path() / "d.db";

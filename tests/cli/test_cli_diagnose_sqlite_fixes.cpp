@@ -91,17 +91,17 @@ TEST_CASE("diagnose on a WAL file whose writer was killed changes no byte or mti
 
 namespace {
 
-/// True once `pid` blocks SIGINT (poolbench's interrupt handler is installed): a bounded
-/// poll of /proc/<pid>/status for the state, not a sleep.
-bool blocks_sigint(pid_t pid) {
+/// True once `pid` runs the --measure ladder: a thread of its own takes SIGINT/SIGTERM, and
+/// the ladder's workers are more threads (SQLite starts none). A bounded poll of
+/// /proc/<pid>/task for that state, not a sleep.
+bool in_ladder(pid_t pid) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
     while (std::chrono::steady_clock::now() < until) {
-        const std::string status = slurp("/proc/" + std::to_string(pid) + "/status");
-        const auto at = status.find("SigBlk:");
-        if (at != std::string::npos) {
-            const unsigned long long mask = std::stoull(status.substr(at + 7), nullptr, 16);
-            if ((mask & (1ULL << (SIGINT - 1))) != 0) return true;
-        }
+        std::error_code ec;
+        std::size_t threads = 0;
+        for (fs::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) ++threads;
+        if (threads >= 3) return true;  // main, the signal thread, a ladder worker
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return false;
@@ -125,11 +125,11 @@ TEST_CASE("diagnose interrupted during --measure writes its error reports in the
         const pid_t pid = spawn_in(dir.path(), {"diagnose", "--db", "sqlite://" + file.string(), "--samples", "2",
                                                 "--measure", "--measure-step", "1s", "--json", "d.json", "--junit",
                                                 "d.xml", "--html", "d.html"});
-        const bool armed = blocks_sigint(pid);
+        const bool measuring = in_ladder(pid);
         REQUIRE(::kill(pid, sig) == 0);
         const Result r = finish(dir.path(), pid);
         INFO(r.err);
-        REQUIRE(armed);
+        REQUIRE(measuring);
         CHECK(r.code == 130);
         const json j = parse_json(slurp(dir.path() / "d.json"));
         CHECK(j.at("schema") == "poolbench/diagnose@2");
