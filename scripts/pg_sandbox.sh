@@ -142,7 +142,9 @@ EOF
     [[ $started -eq 1 ]] || die "the PostgreSQL server did not start (the sandbox was removed)" "$log"
 
     # poolbench_limited: a least-privilege role (CONNECT only; tests grant it what they test).
-    local sql="CREATE ROLE poolbench LOGIN PASSWORD '$pw'; GRANT pg_signal_backend TO poolbench;
+    # poolbench has CREATEROLE: tests create roles of their own (a connection limit, no
+    # pg_read_all_stats) and drop them.
+    local sql="CREATE ROLE poolbench LOGIN CREATEROLE PASSWORD '$pw'; GRANT pg_signal_backend TO poolbench;
                CREATE ROLE poolbench_limited LOGIN PASSWORD '$pw'; GRANT poolbench_limited TO poolbench;"
     if ! as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres \
         -c "$sql" -c "CREATE DATABASE poolbench OWNER poolbench" >"$dir/setup.log" 2>&1; then

@@ -436,7 +436,8 @@ int run_cli(int argc, char** argv) {
     app.set_version_flag("--version", std::string("poolbench ") + POOLBENCH_VERSION);
     app.require_subcommand(1);
     app.footer(
-        "Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad usage or URL, "
+        "Exit codes: 0 every expectation held, 1 an expectation failed (diagnose: a finding is a problem), 2 bad usage "
+        "or URL, "
         "3 the database could not be used, 130 interrupted (Ctrl-C).");
 
     std::vector<Command> commands;

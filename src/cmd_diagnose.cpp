@@ -34,6 +34,28 @@ namespace poolbench::cli {
 
 namespace {
 
+/// A whole number in [low, high], said plainly when it is not ("abc" is not a count, not
+/// "out of range").
+CLI::Validator count_in(std::int64_t low, std::int64_t high, const char* what) {
+    return CLI::Validator(
+        [=](std::string& value) -> std::string {
+            std::size_t used = 0;
+            long long n = 0;
+            try {
+                n = std::stoll(value, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used == 0 || used != value.size()) {
+                return fmt::format("'{}' is not a number: give the {} as a whole number from {} to {}", value, what,
+                                   low, high);
+            }
+            if (n < low || n > high) return fmt::format("{} is out of range: the {} must be {} to {}", value, what, low, high);
+            return {};
+        },
+        fmt::format("{}..{}", low, high));
+}
+
 struct DiagnoseCliOptions {
     CommonOptions common;
     std::size_t samples = 20;
@@ -54,7 +76,9 @@ ExitCode run_diagnose(const DiagnoseCliOptions& o) {
                            "database and never makes one up");
     }
     check_report_targets(o.common);
-    arm_error_reports(o.common, "diagnose");
+    arm_error_reports(o.common, "diagnose", render_diagnose_error);
+    // SIGINT/SIGTERM (during --measure, or a slow connect): the error report, exit 130.
+    install_interrupt_handler();
     const DatabaseChoice choice = DatabaseChoice::resolve(o.common.db);
     DiagnoseResult r;
     r.db = parse_db_url(choice.url());  // ConfigError: exit 2
@@ -89,6 +113,7 @@ ExitCode run_diagnose(const DiagnoseCliOptions& o) {
         in.server_cores = std::max(1U, std::thread::hardware_concurrency());
         in.cores_source = "this machine's logical CPUs: the database is local";
     }
+    if (r.db.memory) in.spindles = 0;  // in memory: no disk to wait on
     in.free_connections = r.diagnosis.free_connections;
     in.app_instances = o.app_instances;
     in.connect_ms = r.connect_p50_ms;
@@ -137,6 +162,7 @@ Command add_diagnose_command(CLI::App& app) {
         "sessions idle in transaction, connection limits, timeouts, and a pool size with its reasoning; writes "
         "nothing");
     add_database_option(*cmd, o->common);
+    cmd->get_option("--db")->default_str("$POOLBENCH_DB; diagnose never makes up a database to look at");
     cmd->add_option("--samples", o->samples, "Connections to time, and SELECT 1 round trips")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000}))
         ->capture_default_str();
@@ -164,10 +190,10 @@ Command add_diagnose_command(CLI::App& app) {
     cmd->add_option("--server-cores", o->server_cores,
                     "The database server's cores, for the pool-size recommendation (default: this machine's when the "
                     "database is local)")
-        ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}))
+        ->check(count_in(1, 4096, "server's core count"))
         ->group("Pool size");
     cmd->add_option("--app-instances", o->app_instances, "Pools (application instances) that share the server")
-        ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}))
+        ->check(count_in(1, 100000, "number of application instances"))
         ->capture_default_str()
         ->group("Pool size");
     cmd->add_flag("--measure", o->measure,

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace poolbench::cli {
@@ -41,6 +42,8 @@ struct Sizing {
     std::optional<std::int64_t> max_size;          ///< the recommendation; nullopt when there is none
     std::optional<std::int64_t> min_idle;
     std::vector<std::string> reasoning;            ///< one sentence each, in order
+    /// More instances than free connections: not even one each (max_size stays nullopt).
+    bool instances_exceed_free = false;
 };
 
 /// HikariCP's starting point, ((core_count * 2) + effective_spindle_count), shared by the
@@ -100,6 +103,11 @@ void add_cli_findings(DiagnoseResult& r);
 [[nodiscard]] std::string render_diagnose_json(const DiagnoseResult& r);
 [[nodiscard]] std::string render_diagnose_junit(const DiagnoseResult& r, const std::string& text);
 [[nodiscard]] std::string render_diagnose_html(const DiagnoseResult& r);
+
+/// diagnose's error report (exit 2, 3 or 130) for --json, --junit or --html: schema
+/// poolbench/diagnose@2, verdict "error", interrupted, the exit code and the reason.
+[[nodiscard]] std::string render_diagnose_error(std::string_view flag, int exit_code, const std::string& message,
+                                                const std::string& backend, const std::string& url);
 
 /// "12", "true", "3.5", "text", "-" for absent.
 [[nodiscard]] std::string fact_text(const FactValue& v);

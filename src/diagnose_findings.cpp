@@ -20,6 +20,16 @@ void add_cli_findings(DiagnoseResult& r) {
                           r.sizing.min_idle ? fmt::format(", min_idle {}", *r.sizing.min_idle) : std::string()),
               *r.sizing.max_size == 0 ? "free connections on the server first (see the connection findings)"
                                       : "start there and measure under your load (poolbench stress --pool-size N)");
+    } else if (r.sizing.instances_exceed_free) {
+        const std::int64_t free = r.sizing_input.free_connections.value_or(0);
+        d.add(FindingLevel::problem, "instances_exceed_free_connections",
+              fmt::format("{} application instances need more connections than the server has free ({}): even one "
+                          "connection per pool does not fit",
+                          r.sizing_input.app_instances, free),
+              fmt::format("put PgBouncer (transaction pooling) between the instances and the server, or raise "
+                          "max_connections (or the role's or database's connection limit) to at least {} more, or "
+                          "run fewer instances",
+                          r.sizing_input.app_instances - free));
     } else if (r.db.backend != Backend::null) {
         d.add(FindingLevel::warn, "pool_size_unknown", "no pool-size recommendation: the server's core count is unknown",
               "pass --server-cores N (the database server's physical cores), or --measure to find it by load");
@@ -35,6 +45,21 @@ void add_cli_findings(DiagnoseResult& r) {
                                 "may serve as well",
                                 *r.ladder->knee)
                   : std::string());
+    }
+    if (r.ladder && !r.ladder->steps.empty() && r.ladder->steps.front().connections == 1 && r.round_trip_p50_us > 0) {
+        // One client and its server process wake each other for every statement; when the
+        // scheduler puts them on different CPUs, each wake-up of an idle CPU costs tens of
+        // microseconds (more on a VM): measured here as 15k against 60k ops/s, the same
+        // with bare libpq, pinned one way or the other. More connections keep CPUs busy.
+        const double one = r.ladder->steps.front().ops_s;
+        const double expected = 1e6 / r.round_trip_p50_us;
+        if (one * 2 < expected) {
+            d.add(FindingLevel::ok, "ladder_single_connection_slow",
+                  fmt::format("the 1-connection step ran {:.0f} ops/s where a {:.1f} us round trip allows {:.0f}: the "
+                              "client and the server process were woken on different CPUs (an idle CPU's wake-up "
+                              "costs tens of microseconds, more on a VM); from 2 connections on the CPUs stay busy",
+                              one, r.round_trip_p50_us, expected));
+        }
     }
     r.problems = r.warnings = 0;
     for (const auto& f : d.findings) {

@@ -8,7 +8,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
+#include <string_view>
 #include <mutex>
 #include <thread>
 
@@ -90,19 +92,41 @@ void workload_privileges(Connection& c, Diagnosis& d) {
     }
 }
 
+/// A read-only connection; `attempt_ns` (when given) gets the time of the attempt that
+/// succeeded.
+std::unique_ptr<Connection> connect_one(Driver& driver, std::chrono::milliseconds timeout,
+                                        std::uint64_t* attempt_ns = nullptr) {
+    // A connection closed just before may still hold its server slot for a moment (the
+    // backend exits after the client hangs up): with one free slot, "too many
+    // connections" then means "not yet". Poll for the slot within the timeout.
+    const auto until = Clock::now() + timeout;
+    for (;;) {
+        const auto t0 = Clock::now();
+        try {
+            auto c = driver.connect_read_only(until);
+            if (attempt_ns != nullptr) *attempt_ns = ns_since(t0);
+            return c;
+        } catch (const ConnectError& e) {
+            if (std::string_view(e.what()).find("too many connections") == std::string_view::npos || Clock::now() >= until) throw;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
 }  // namespace
 
 void gather(Driver& driver, const GatherOptions& o, DiagnoseResult& out) {
     out.diagnosis = driver.diagnose(o.diagnose);
     out.samples = o.samples;
     Histogram connect_ns, round_trip_ns;
-    std::unique_ptr<Connection> conn;
+    // One connection at a time, never two: diagnose must work with a single free slot.
     for (std::size_t i = 0; i < o.samples; ++i) {
-        const auto t0 = Clock::now();
-        auto c = driver.connect_read_only(t0 + o.timeout);
-        connect_ns.record(ns_since(t0));
-        if (!conn) conn = std::move(c);
+        std::uint64_t ns = 0;
+        auto c = connect_one(driver, o.timeout, &ns);
+        connect_ns.record(ns);
+        c.reset();  // closed before the next one opens
     }
+    auto conn = connect_one(driver, o.timeout);
     (void)conn->query("SELECT 1");  // prepares it: time the round trips after
     for (std::size_t i = 0; i < o.samples; ++i) {
         const auto t0 = Clock::now();
@@ -123,36 +147,46 @@ Ladder measure_ladder(Driver& driver, std::int64_t max_connections, std::chrono:
     Ladder ladder;
     std::vector<std::unique_ptr<Connection>> conns;
     for (std::int64_t n = 1; n <= max_connections; n *= 2) {
-        while (static_cast<std::int64_t>(conns.size()) < n) conns.push_back(driver.connect_read_only(Clock::now() + timeout));
+        while (static_cast<std::int64_t>(conns.size()) < n) conns.push_back(connect_one(driver, timeout));
         std::atomic<bool> stop{false};
         std::atomic<std::uint64_t> ops{0};
         std::vector<std::thread> workers;
         std::atomic<bool> failed{false};
         std::string error;
         std::mutex error_mutex;
-        const auto t0 = Clock::now();
         for (std::int64_t i = 0; i < n; ++i) {
             workers.emplace_back([&, c = conns[static_cast<std::size_t>(i)].get()] {
-                std::uint64_t mine = 0;
                 try {
                     while (!stop.load(std::memory_order_relaxed)) {
                         (void)c->query("SELECT 1");
-                        ++mine;
+                        ops.fetch_add(1, std::memory_order_relaxed);
                     }
                 } catch (const std::exception& e) {
                     std::lock_guard lock(error_mutex);
                     if (!failed.exchange(true)) error = e.what();
                 }
-                ops.fetch_add(mine);
             });
         }
-        std::this_thread::sleep_for(step);  // the step's length: the measurement itself
+        // The step's first fifth is a warm-up, not counted: thread start, a new backend's
+        // first statement (its catalog caches, the prepare) and the scheduler settling.
+        // The rest is four windows; the step's figure is their median, so a window in
+        // which the scheduler moved the client or server does not decide it.
+        const auto window = std::max(step / 5, std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(window);
+        std::vector<double> rates;
+        for (int w = 0; w < 4 && !failed; ++w) {
+            const auto t0 = Clock::now();
+            const std::uint64_t before = ops.load(std::memory_order_relaxed);
+            std::this_thread::sleep_for(window);
+            const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+            rates.push_back(static_cast<double>(ops.load(std::memory_order_relaxed) - before) / seconds);
+        }
         stop = true;
         for (auto& w : workers) w.join();
-        const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         if (failed) throw QueryError("the --measure ladder failed at " + std::to_string(n) + " connections: " + error,
                                      "", 0, false, ErrorKind::other);
-        ladder.steps.push_back(LadderStep{n, static_cast<double>(ops.load()) / seconds});
+        std::sort(rates.begin(), rates.end());
+        ladder.steps.push_back(LadderStep{n, (rates[1] + rates[2]) / 2});
         if (ladder_knee(ladder.steps)) {
             ladder.stopped_because = "throughput stopped rising";
             break;

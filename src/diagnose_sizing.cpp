@@ -48,7 +48,15 @@ Sizing recommend_pool_size(const SizingInput& in) {
             s.reasoning.push_back(fmt::format("{} free connection{} on the server: at most {} for the pool",
                                               *in.free_connections, *in.free_connections == 1 ? "" : "s", *s.cap));
         }
-        if (s.max_size && *s.cap < *s.max_size) {
+        if (*in.free_connections > 0 && *s.cap == 0) {
+            // Never a silent max_size 0: the instances need more than the server has free.
+            s.instances_exceed_free = true;
+            s.max_size.reset();
+            s.reasoning.push_back(fmt::format(
+                "{} instances need at least one connection each, but the server has only {} free: no pool size "
+                "works for all of them",
+                instances, *in.free_connections));
+        } else if (s.max_size && *s.cap < *s.max_size) {
             s.reasoning.push_back(fmt::format("bounded by the free connections: {} instead of {}", *s.cap, *s.max_size));
             s.max_size = s.cap;
         }

@@ -52,6 +52,14 @@ std::vector<std::string> url_secrets(std::string_view url) {
         const std::string_view value = url.substr(pos + 9);
         add(value.substr(0, value.find_first_of("& ")));
     }
+    // SQLCipher's encryption keys: ?key=..., &hexkey=..., rekey, hexrekey.
+    for (const std::string_view name : {"key=", "hexkey=", "rekey=", "hexrekey="}) {
+        for (std::size_t pos = url.find(name); pos != std::string_view::npos; pos = url.find(name, pos + 1)) {
+            if (pos == 0 || (url[pos - 1] != '?' && url[pos - 1] != '&')) continue;
+            const std::string_view value = url.substr(pos + name.size());
+            add(value.substr(0, value.find_first_of("& ")));
+        }
+    }
     return out;
 }
 

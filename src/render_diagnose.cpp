@@ -1,6 +1,7 @@
 // render_diagnose.cpp — diagnose's text, JSON ("poolbench/diagnose@2": stable snake_case
 // keys, numbers as numbers, each finding with its level, code, text and action) and JUnit
-// (one test case per finding, a <failure> for each problem, the text in <system-out>).
+// (one test case per finding, named by its code and stable subject, never by figures;
+// a <failure> for each problem, the figures in the message and <system-out>).
 #include "diagnose.hpp"
 #include "human.hpp"
 #include "markup.hpp"
@@ -176,13 +177,14 @@ std::string render_diagnose_junit(const DiagnoseResult& r, const std::string& te
     const std::string classname = fmt::format("poolbench.diagnose.{}", to_string(r.db.backend));
     for (const auto& f : findings) {
         out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"0\">", markup_escape(classname),
-                           markup_escape(f.code + ": " + f.text));
+                           markup_escape(f.subject.empty() ? f.code : f.code + " " + f.subject));
         if (f.level == FindingLevel::problem) {
             out += fmt::format("\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    ", markup_escape(f.code),
                                markup_escape(f.text), markup_escape("what to do: " + f.action));
-        } else if (f.level == FindingLevel::warn) {
+        } else {
             out += fmt::format("\n      <system-out>{}</system-out>\n    ",
-                               markup_escape("warning: " + f.text + "\nwhat to do: " + f.action));
+                               markup_escape(std::string(f.level == FindingLevel::warn ? "warning: " : "ok: ") + f.text +
+                                             (f.action.empty() ? std::string() : "\nwhat to do: " + f.action)));
         }
         out += "</testcase>\n";
     }

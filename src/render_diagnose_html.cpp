@@ -2,10 +2,12 @@
 // FILE): the verdict, the findings (problems first) with what to do, the pool-size
 // recommendation and its reasoning, the ladder as a bar per step, the facts and the
 // tables of live state. No scripts, no external files; every text through markup_escape.
+// Also diagnose's error report in each format (render_diagnose_error).
 #include "diagnose.hpp"
 #include "markup.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 
@@ -83,6 +85,40 @@ std::string render_diagnose_html(const DiagnoseResult& r) {
     }
     out += "</body></html>\n";
     return out;
+}
+
+}  // namespace poolbench::cli
+
+namespace poolbench::cli {
+
+std::string render_diagnose_error(std::string_view flag, int exit_code, const std::string& message,
+                                  const std::string& backend, const std::string& url) {
+    const bool interrupted = exit_code == 130;
+    const std::string why = interrupted ? "interrupted by a signal before diagnose finished (" + message +
+                                              "): no findings were kept, and nothing was written to the database"
+                                        : message;
+    if (flag == "--json") {
+        const nlohmann::json j{{"schema", "poolbench/diagnose@2"},
+                               {"database", nlohmann::json{{"backend", backend}, {"url", url}}},
+                               {"verdict", "error"},
+                               {"interrupted", interrupted},
+                               {"error", nlohmann::json{{"exit_code", exit_code}, {"message", why}}},
+                               {"findings", nlohmann::json::array()},
+                               {"summary", nlohmann::json{{"problems", 0}, {"warnings", 0}}}};
+        return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    }
+    if (flag == "--junit") {
+        return fmt::format(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"poolbench\" tests=\"1\" failures=\"0\" "
+            "errors=\"1\" time=\"0\">\n  <testsuite name=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" "
+            "time=\"0\">\n    <testcase classname=\"poolbench.diagnose.{}\" name=\"diagnose\" time=\"0\">\n      <error "
+            "type=\"exit {}\" message=\"{}\"/>\n    </testcase>\n  </testsuite>\n</testsuites>\n",
+            esc("poolbench diagnose " + url), esc(backend.empty() ? "unknown" : backend), exit_code, esc(why));
+    }
+    return fmt::format(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>poolbench diagnose: error</title>"
+        "</head>\n<body><h1>poolbench diagnose: ERROR (exit {})</h1>\n<p>{}</p>\n<p>database: {}</p>\n</body></html>\n",
+        exit_code, esc(why), esc(url.empty() ? "(not known yet)" : url));
 }
 
 }  // namespace poolbench::cli

@@ -59,6 +59,7 @@ struct Armed {
     std::optional<std::string> scenario;
     std::string backend;
     std::string url_redacted;
+    ErrorReportRenderer renderer;  // empty: report@1's renderers
 };
 
 std::optional<Armed>& armed() {
@@ -71,6 +72,32 @@ std::optional<Armed>& armed() {
 std::mutex& armed_mutex() {
     static std::mutex mu;
     return mu;
+}
+
+/// "an SQLite database" when `path` is one (its header starts "SQLite format 3\0"), or
+/// is the -wal, -shm or -journal of one; "" otherwise. Any command's report is refused
+/// there, not only the database it runs on: a report must never replace a database.
+std::string sqlite_file_kind(const std::string& path) {
+    auto magic = [](const fs::path& p) {
+        char head[16] = {};
+        const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        const bool is = ::read(fd, head, sizeof head) == static_cast<ssize_t>(sizeof head) &&
+                        std::memcmp(head, "SQLite format 3\0", sizeof head) == 0;
+        ::close(fd);
+        return is;
+    };
+    const fs::path target = rename_target(path);
+    std::error_code ec;
+    if (fs::is_regular_file(target, ec) && magic(target)) return "an SQLite database";
+    const std::string name = target.string();
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+        const std::size_t n = std::strlen(suffix);
+        if (name.size() > n && name.compare(name.size() - n, n, suffix) == 0 && magic(name.substr(0, name.size() - n))) {
+            return std::string("the ") + suffix + " file of the SQLite database " + name.substr(0, name.size() - n);
+        }
+    }
+    return {};
 }
 
 }  // namespace
@@ -110,6 +137,10 @@ void check_report_targets(const CommonOptions& options, const std::vector<Protec
                 throw UnsafeReportPath(fmt::format("{} {} is {}; a report must not replace it (name another file)", flag,
                                                    *path, p.what));
             }
+        }
+        if (const std::string kind = sqlite_file_kind(*path); !kind.empty()) {
+            throw UnsafeReportPath(fmt::format("{} {} is {}; a report must not replace it (name another file)", flag,
+                                               *path, kind));
         }
         std::error_code ec;
         if (fs::is_directory(*path, ec)) {
@@ -198,6 +229,12 @@ void arm_error_reports(const CommonOptions& options, std::string command, std::o
     armed() = std::move(a);
 }
 
+void arm_error_reports(const CommonOptions& options, std::string command, ErrorReportRenderer renderer) {
+    arm_error_reports(options, std::move(command));
+    std::lock_guard lock(armed_mutex());
+    armed()->renderer = std::move(renderer);
+}
+
 void note_error_report_database(std::string backend, std::string url_redacted) {
     std::lock_guard lock(armed_mutex());
     if (!armed()) return;
@@ -222,6 +259,20 @@ void write_error_reports(int exit_code, const std::string& message) {
         if (!armed()) return;
         a = std::move(*armed());
         armed().reset();
+    }
+    if (a.renderer) {
+        for (const auto& [flag, path] : {std::pair{"--json", &a.options.json}, std::pair{"--junit", &a.options.junit},
+                                         std::pair{"--html", &a.options.html}}) {
+            if (path->empty()) continue;
+            const std::string doc = a.renderer(flag, exit_code, message, a.backend, a.url_redacted);
+            if (*path == "-") {
+                std::fwrite(doc.data(), 1, doc.size(), stdout);
+                std::fflush(stdout);
+            } else if (auto error = write_atomically(*path, doc); !error.empty()) {
+                fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, *path, error);
+            }
+        }
+        return;
     }
     Report r;
     r.ran = false;

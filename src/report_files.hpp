@@ -19,6 +19,7 @@
 
 #include <poolbench/url.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +54,14 @@ void check_report_targets(const CommonOptions& options, const std::vector<Protec
 /// From now on a failure of the run writes an error report to the checked targets.
 void arm_error_reports(const CommonOptions& options, std::string command,
                        std::optional<std::string> scenario = std::nullopt);
+/// A command's own error report, in its own schema (diagnose: poolbench/diagnose@2 with
+/// verdict "error"): `flag` is "--json", "--junit" or "--html"; `backend` and `url` are
+/// "" until the database is known (the URL redacted).
+using ErrorReportRenderer = std::function<std::string(std::string_view flag, int exit_code, const std::string& message,
+                                                      const std::string& backend, const std::string& url)>;
+/// Like arm_error_reports, rendered by `renderer`; with it, `--json -` gets the error
+/// report on stdout as well (the run's own JSON would have gone there).
+void arm_error_reports(const CommonOptions& options, std::string command, ErrorReportRenderer renderer);
 /// What the error report says about the database, once it is known.
 void note_error_report_database(std::string backend, std::string url_redacted);
 /// The database is known: checks the targets again against its files (throws

@@ -5,8 +5,9 @@
 // replication functions; the session is read-only (connect_read_only). Other users'
 // sessions show their state and statement only to a superuser or a member of
 // pg_read_all_stats (pg_monitor): without that they are counted, as "hidden".
-// Statement texts are cut to DiagnoseOptions::statement_chars, and a statement that
-// mentions a password has every literal in it replaced by '***' (scrub_statement).
+// Statement texts are scrubbed (pg_statement_scrub.hpp: a statement that mentions a
+// password keeps none of its constants, dollar-quoted bodies or comments), then cut to
+// DiagnoseOptions::statement_chars and put on one line.
 //
 // What the queries took from peers: pg_activity's and check_postgres's views of
 // pg_stat_activity (connections by state, idle in transaction by state_change, longest
@@ -14,6 +15,7 @@
 // the relation the waiter waits on (its ungranted lock, else its granted tuple lock) and
 // for how long (pg_locks.waitstart on 14+, else the statement's start).
 #include "drivers_internal.hpp"
+#include "pg_statement_scrub.hpp"
 #include "poolbench/diagnostics.hpp"
 #include "poolbench/error.hpp"
 
@@ -62,59 +64,6 @@ FactValue fact_of(const Value& v) {
     return {};
 }
 
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
-
-/// `sql` with every literal hidden when it mentions a password, in any of PostgreSQL's
-/// quoting forms: 'a''b', E'a\'b' (backslash escapes), $$...$$ and $tag$...$tag$; a
-/// literal cut off by the statement limit is hidden to the end. A password in a
-/// connection string (dblink_connect('... password=x')) is inside a literal too. Hiding
-/// every literal of such a statement, rather than finding the one after PASSWORD, also
-/// covers comments between the keyword and the literal (PASSWORD /* */ 'x').
-std::string scrub_statement(const std::string& sql) {
-    std::string lower(sql.size(), ' ');
-    std::transform(sql.begin(), sql.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (lower.find("password") == std::string::npos && lower.find("passwd") == std::string::npos) return sql;
-    const std::size_t n = sql.size();
-    std::string out;
-    out.reserve(n);
-    std::size_t i = 0;
-    while (i < n) {
-        const char c = sql[i];
-        if (c == '\'') {
-            const bool escapes = i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') && (i < 2 || !ident_char(sql[i - 2]));
-            std::size_t j = i + 1;
-            while (j < n) {
-                if (escapes && sql[j] == '\\') {
-                    j += 2;
-                } else if (sql[j] == '\'' && j + 1 < n && sql[j + 1] == '\'') {
-                    j += 2;
-                } else if (sql[j] == '\'') {
-                    break;
-                } else {
-                    ++j;
-                }
-            }
-            out += "'***'";
-            i = std::min(j + 1, n);
-            continue;
-        }
-        if (c == '$' && (i == 0 || !ident_char(sql[i - 1])) && (i + 1 >= n || std::isdigit(static_cast<unsigned char>(sql[i + 1])) == 0)) {
-            std::size_t k = i + 1;
-            while (k < n && ident_char(sql[k])) ++k;
-            if (k < n && sql[k] == '$') {
-                const std::string tag = sql.substr(i, k - i + 1);
-                const std::size_t end = sql.find(tag, k + 1);
-                out += tag + "***" + tag;
-                i = end == std::string::npos ? n : end + tag.size();
-                continue;
-            }
-        }
-        out += c;
-        ++i;
-    }
-    return out;
-}
-
 std::string seconds_text(double s) {
     char buf[32];
     if (s >= 10) {
@@ -127,9 +76,17 @@ std::string seconds_text(double s) {
 
 std::string app_text(const std::string& app) { return app.empty() ? "no application_name" : "app '" + app + "'"; }
 
-/// `statement` for a row: cut and scrubbed ("" stays "").
-Value statement(const Value& v) {
-    if (const auto* s = std::get_if<std::string>(&v)) return scrub_statement(*s);
+/// `statement` for a row: scrubbed (pg_statement_scrub.hpp), then cut to `chars` and
+/// put on one line ("" stays ""). Scrubbed before the cut: a password after the cut
+/// point still hides the constants before it.
+Value statement(const Value& v, std::size_t chars) {
+    if (const auto* s = std::get_if<std::string>(&v)) {
+        std::string one = cut_statement(scrub_statement(*s), chars);
+        for (char& c : one) {
+            if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+        }
+        return one;
+    }
     return v;
 }
 
@@ -158,14 +115,17 @@ Settings read_settings(Connection& c) {
 }
 
 void connections(Connection& c, const Settings& s, Diagnosis& d) {
+    // A client connection: a 'client backend', or a row this role may not inspect (backend_type,
+    // state and query are NULL without pg_read_all_stats) that is connected to a database;
+    // the server's own processes (checkpointer, launchers) have no database.
     const Rows me = c.query(
+        "WITH a AS (SELECT * FROM pg_catalog.pg_stat_activity WHERE pid <> pg_backend_pid() AND (backend_type = "
+        "'client backend' OR (backend_type IS NULL AND datid IS NOT NULL))) "
         "SELECT current_user, current_database(), (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = "
         "current_user), (SELECT rolconnlimit FROM pg_catalog.pg_roles WHERE rolname = current_user), (SELECT "
-        "datconnlimit FROM pg_catalog.pg_database WHERE datname = current_database()), (SELECT count(*) FROM "
-        "pg_catalog.pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), (SELECT "
-        "count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend' AND usename = current_user "
-        "AND pid <> pg_backend_pid()), (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = "
-        "'client backend' AND datname = current_database() AND pid <> pg_backend_pid())");
+        "datconnlimit FROM pg_catalog.pg_database WHERE datname = current_database()), (SELECT count(*) FROM a), "
+        "(SELECT count(*) FROM a WHERE usename = current_user), (SELECT count(*) FROM a WHERE datname = "
+        "current_database()), (SELECT count(*) FROM a WHERE backend_type IS NULL)");
     const auto& row = me.rows.at(0);
     const std::string user = text(row[0]);
     const std::string database = text(row[1]);
@@ -175,6 +135,7 @@ void connections(Connection& c, const Settings& s, Diagnosis& d) {
     const std::int64_t used = integer(row[5], 0);
     const std::int64_t used_by_role = integer(row[6], 0);
     const std::int64_t used_in_db = integer(row[7], 0);
+    const std::int64_t hidden = integer(row[8], 0);
     const std::int64_t max = s.get("max_connections");
     const std::int64_t reserved = s.get("superuser_reserved_connections") + s.get("reserved_connections");
     d.add("user", user);
@@ -188,6 +149,13 @@ void connections(Connection& c, const Settings& s, Diagnosis& d) {
     d.add("role_connections_in_use", used_by_role);
     d.add("database_connection_limit", db_limit);
     d.add("database_connections_in_use", used_in_db);
+    d.add("sessions_not_inspectable", hidden);
+    if (hidden > 0) {
+        d.add(FindingLevel::warn, "sessions_not_inspectable",
+              plural(hidden, "session", "sessions") + " could not be inspected (grant pg_read_all_stats): they are "
+              "counted as connections in use, but their state, statements and locks are not shown",
+              "GRANT pg_read_all_stats TO " + user + " (or run diagnose as a member of pg_monitor)");
+    }
 
     std::int64_t free = max - (superuser ? 0 : reserved) - used;
     std::string bound = "the server";
@@ -224,8 +192,9 @@ void connections(Connection& c, const Settings& s, Diagnosis& d) {
                 {"state", "user", "database", "application", "count"}, {}};
     const Rows r = c.query(
         "SELECT coalesce(state, 'hidden'), coalesce(usename, ''), coalesce(datname, ''), "
-        "coalesce(application_name, ''), count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client "
-        "backend' AND pid <> pg_backend_pid() GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2, 3, 4 LIMIT 50");
+        "coalesce(application_name, ''), count(*) FROM pg_catalog.pg_stat_activity WHERE (backend_type = 'client "
+        "backend' OR (backend_type IS NULL AND datid IS NOT NULL)) AND pid <> pg_backend_pid() GROUP BY 1, 2, 3, 4 "
+        "ORDER BY 5 DESC, 1, 2, 3, 4 LIMIT 50");
     for (const auto& x : r.rows) t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4])});
     if (!t.rows.empty()) d.tables.push_back(std::move(t));
 }
@@ -233,10 +202,9 @@ void connections(Connection& c, const Settings& s, Diagnosis& d) {
 void idle_in_transaction(Connection& c, const Settings& s, const DiagnoseOptions& o, Diagnosis& d) {
     const Rows r = c.query(
         "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), extract(epoch FROM now() - "
-        "state_change)::float8, extract(epoch FROM now() - xact_start)::float8, CASE WHEN length(query) > $1 THEN "
-        "left(query, $1) || '...' ELSE query END, state FROM pg_catalog.pg_stat_activity WHERE state LIKE 'idle in "
-        "transaction%' AND pid <> pg_backend_pid() ORDER BY state_change LIMIT 50",
-        {Value{static_cast<std::int64_t>(o.statement_chars)}});
+        "state_change)::float8, extract(epoch FROM now() - xact_start)::float8, query, state FROM "
+        "pg_catalog.pg_stat_activity WHERE state LIKE 'idle in "
+        "transaction%' AND pid <> pg_backend_pid() ORDER BY state_change LIMIT 50");
     FactTable t{"idle_in_transaction", "sessions idle in a transaction (longest first)",
                 {"pid", "user", "application", "idle_s", "transaction_s", "last_statement", "state"}, {}};
     // Per application: how many past the threshold, and the longest.
@@ -244,7 +212,7 @@ void idle_in_transaction(Connection& c, const Settings& s, const DiagnoseOptions
     const double threshold_s = static_cast<double>(o.idle_in_transaction_after.count()) / 1000.0;
     for (const auto& x : r.rows) {
         t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4]),
-                          fact_of(statement(x[5])), fact_of(x[6])});
+                          fact_of(statement(x[5], o.statement_chars)), fact_of(x[6])});
         if (real(x[3]) >= threshold_s) {
             auto& [n, longest] = leaking[text(x[2])];
             ++n;
@@ -265,22 +233,23 @@ void idle_in_transaction(Connection& c, const Settings& s, const DiagnoseOptions
                                 "transaction it does not end"
                               : "find where the application opens a transaction it does not end (the server ends "
                                 "them after idle_in_transaction_session_timeout = " +
-                                    std::to_string(timeout_ms) + " ms)");
+                                    std::to_string(timeout_ms) + " ms)",
+              app);
     }
 }
 
 void long_queries(Connection& c, const DiagnoseOptions& o, Diagnosis& d) {
     const Rows r = c.query(
         "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), extract(epoch FROM now() - "
-        "query_start)::float8, coalesce(wait_event_type || ':' || wait_event, ''), CASE WHEN length(query) > $1 THEN "
-        "left(query, $1) || '...' ELSE query END FROM pg_catalog.pg_stat_activity WHERE state = 'active' AND "
-        "backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY query_start LIMIT 10",
-        {Value{static_cast<std::int64_t>(o.statement_chars)}});
+        "query_start)::float8, coalesce(wait_event_type || ':' || wait_event, ''), query FROM "
+        "pg_catalog.pg_stat_activity WHERE state = 'active' AND "
+        "backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY query_start LIMIT 10");
     FactTable t{"longest_running", "the longest-running statements", {"pid", "user", "application", "running_s", "waiting_on", "statement"}, {}};
     const double threshold_s = static_cast<double>(o.long_query_after.count()) / 1000.0;
     std::int64_t over = 0;
     for (const auto& x : r.rows) {
-        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4]), fact_of(statement(x[5]))});
+        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(x[3]), fact_of(x[4]),
+                          fact_of(statement(x[5], o.statement_chars))});
         if (real(x[3]) >= threshold_s) ++over;
     }
     if (over > 0) {
@@ -295,6 +264,33 @@ void long_queries(Connection& c, const DiagnoseOptions& o, Diagnosis& d) {
     if (!t.rows.empty()) d.tables.push_back(std::move(t));
 }
 
+/// Locks that stop writes (SHARE and stronger) or reads (ACCESS EXCLUSIVE) on a table, held
+/// by a session idle in a transaction that nobody waits on yet (lock_waits reports those
+/// with waiters): the next write (or read) of the table waits.
+void table_locks(Connection& c, const std::vector<std::int64_t>& roots, Diagnosis& d) {
+    const Rows r = c.query(
+        "SELECT l.pid, coalesce(a.application_name, ''), l.relation::regclass::text, l.mode, extract(epoch FROM now() "
+        "- a.state_change)::float8 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+        "JOIN pg_catalog.pg_class k ON k.oid = l.relation WHERE l.locktype = 'relation' AND l.granted AND l.database "
+        "= (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) AND l.mode IN ('ShareLock', "
+        "'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock') AND a.state LIKE 'idle in transaction%' "
+        "AND k.relkind IN ('r', 'p', 'm') AND k.relnamespace <> 'pg_catalog'::regnamespace AND l.pid <> "
+        "pg_backend_pid() ORDER BY 5 DESC LIMIT 20");
+    for (const auto& x : r.rows) {
+        const std::int64_t pid = integer(x[0]);
+        if (std::find(roots.begin(), roots.end(), pid) != roots.end()) continue;
+        const std::string mode = text(x[3]);
+        const bool reads_too = mode == "AccessExclusiveLock";
+        d.add(FindingLevel::warn, "table_locked",
+              "pid " + std::to_string(pid) + " (" + app_text(text(x[1])) + ", idle in transaction for " +
+                  seconds_text(real(x[4])) + ") holds " + mode + " on table " + text(x[2]) + ": every " +
+                  (reads_too ? "read and write" : "write") + " of it waits until that transaction ends",
+              "end pid " + std::to_string(pid) + "'s transaction (its application must COMMIT or ROLLBACK; or SELECT "
+              "pg_terminate_backend(" + std::to_string(pid) + ")); set lock_timeout so a pool's sessions give up",
+              text(x[2]) + " " + mode);
+    }
+}
+
 void lock_waits(Connection& c, int version, const DiagnoseOptions& o, Diagnosis& d) {
     const std::string wait_start = version >= 140000
                                        ? "coalesce((SELECT min(l.waitstart) FROM pg_catalog.pg_locks l WHERE l.pid = "
@@ -306,55 +302,76 @@ void lock_waits(Connection& c, int version, const DiagnoseOptions& o, Diagnosis&
         "lk AS (SELECT l.pid, l.locktype, l.mode, l.granted, CASE WHEN l.database = (SELECT oid FROM "
         "pg_catalog.pg_database WHERE datname = current_database()) THEN l.relation::regclass::text ELSE 'oid ' || "
         "l.relation END AS rel FROM pg_catalog.pg_locks l) "
-        "SELECT w.blocker, coalesce(b.application_name, ''), coalesce(b.state, ''), CASE WHEN length(b.query) > $1 "
-        "THEN left(b.query, $1) || '...' ELSE b.query END, w.pid, coalesce(w.application_name, ''), extract(epoch "
+        "SELECT w.blocker, coalesce(b.application_name, ''), coalesce(b.state, ''), b.query, w.pid, "
+        "coalesce(w.application_name, ''), extract(epoch "
         "FROM now() - " + wait_start + ")::float8, coalesce((SELECT rel FROM lk WHERE lk.pid = w.pid AND NOT "
         "lk.granted AND rel IS NOT NULL LIMIT 1), (SELECT rel FROM lk WHERE lk.pid = w.pid AND lk.granted AND "
         "lk.locktype = 'tuple' LIMIT 1), ''), coalesce((SELECT locktype || ' ' || mode FROM lk WHERE lk.pid = w.pid "
         "AND NOT lk.granted LIMIT 1), '') FROM w LEFT JOIN pg_catalog.pg_stat_activity b ON b.pid = w.blocker ORDER "
         "BY 7 DESC LIMIT 200";
-    const Rows r = c.query(sql, {Value{static_cast<std::int64_t>(o.statement_chars)}});
+    const Rows r = c.query(sql);
     FactTable t{"lock_waits", "who blocks whom (pg_blocking_pids)",
                 {"blocker_pid", "blocker_application", "blocker_state", "blocker_statement", "blocked_pid",
                  "blocked_application", "waiting_s", "relation", "lock"},
                 {}};
-    struct Chain {
-        std::int64_t blocked = 0;
-        double longest = 0;
-        std::string relation, app, state;
+    // The graph: who waits on whom. A root blocks others and waits on nobody; its tree is
+    // every session waiting on it, directly or through another waiter (a queue behind a
+    // row lock waits on the first waiter's tuple lock, not on the holder).
+    struct Blocker {
+        std::string app, state;
     };
-    std::map<std::int64_t, Chain> by_blocker;
+    std::map<std::int64_t, std::vector<std::int64_t>> waiters_of;  // blocker -> its direct waiters
+    std::map<std::int64_t, std::pair<double, std::string>> waiting;  // waiter -> (seconds, relation)
+    std::map<std::int64_t, Blocker> blockers;
     std::vector<std::int64_t> order;
     for (const auto& x : r.rows) {
-        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(statement(x[3])), fact_of(x[4]),
+        t.rows.push_back({fact_of(x[0]), fact_of(x[1]), fact_of(x[2]), fact_of(statement(x[3], o.statement_chars)), fact_of(x[4]),
                           fact_of(x[5]), fact_of(x[6]), fact_of(x[7]), fact_of(x[8])});
         const std::int64_t blocker = integer(x[0]);
-        auto [it, fresh] = by_blocker.try_emplace(blocker);
-        if (fresh) order.push_back(blocker);
-        Chain& ch = it->second;
-        ++ch.blocked;
-        ch.longest = std::max(ch.longest, real(x[6]));
-        if (ch.relation.empty()) ch.relation = text(x[7]);
-        ch.app = text(x[1]);
-        ch.state = text(x[2]);
+        const std::int64_t waiter = integer(x[4]);
+        if (blockers.try_emplace(blocker, Blocker{text(x[1]), text(x[2])}).second) order.push_back(blocker);
+        waiters_of[blocker].push_back(waiter);
+        auto& [seconds, relation] = waiting[waiter];
+        seconds = std::max(seconds, real(x[6]));
+        if (relation.empty()) relation = text(x[7]);
     }
-    d.add("sessions_waiting_on_locks", static_cast<std::int64_t>(r.size()));
+    d.add("sessions_waiting_on_locks", static_cast<std::int64_t>(waiting.size()));
     const double threshold_s = static_cast<double>(o.lock_wait_after.count()) / 1000.0;
-    for (const auto blocker : order) {
-        const Chain& ch = by_blocker[blocker];
-        const bool long_wait = ch.longest >= threshold_s;
-        d.add(long_wait ? FindingLevel::problem : FindingLevel::warn, "lock_chain",
-              "pid " + std::to_string(blocker) + " has blocked " + plural(ch.blocked, "session", "sessions") +
-                  " for " + seconds_text(ch.longest) +
-                  (ch.relation.empty() ? std::string() : " on relation " + ch.relation) + " (" + app_text(ch.app) +
-                  (ch.state.empty() ? std::string() : ", " + ch.state) + ")",
-              ch.state.rfind("idle in transaction", 0) == 0
-                  ? "pid " + std::to_string(blocker) + " is idle in a transaction: its application must end it "
-                    "(or SELECT pg_terminate_backend(" + std::to_string(blocker) + ")); set lock_timeout so waiters "
-                    "give up"
-                  : "see what pid " + std::to_string(blocker) + " runs (lock_waits); set lock_timeout so waiters give "
-                    "up instead of holding pool connections");
+    std::vector<std::int64_t> roots;
+    for (const auto b : order) {
+        if (waiting.count(b) == 0) roots.push_back(b);
     }
+    if (roots.empty() && !order.empty()) roots.push_back(order.front());  // a cycle: the deadlock detector ends it
+    for (const auto root : roots) {
+        std::vector<std::int64_t> tree;
+        std::vector<std::int64_t> todo{root};
+        double longest = 0;
+        std::string relation;
+        while (!todo.empty()) {
+            const std::int64_t b = todo.back();
+            todo.pop_back();
+            for (const auto w : waiters_of[b]) {
+                if (w == root || std::find(tree.begin(), tree.end(), w) != tree.end()) continue;
+                tree.push_back(w);
+                todo.push_back(w);
+                longest = std::max(longest, waiting[w].first);
+                if (relation.empty()) relation = waiting[w].second;  // the root's direct waiters come first
+            }
+        }
+        const Blocker& who = blockers[root];
+        d.add(longest >= threshold_s ? FindingLevel::problem : FindingLevel::warn, "lock_chain",
+              "pid " + std::to_string(root) + " has blocked " + plural(static_cast<std::int64_t>(tree.size()), "session", "sessions") +
+                  " for " + seconds_text(longest) + (relation.empty() ? std::string() : " on relation " + relation) +
+                  " (" + app_text(who.app) + (who.state.empty() ? std::string() : ", " + who.state) + ")",
+              who.state.rfind("idle in transaction", 0) == 0
+                  ? "pid " + std::to_string(root) + " is idle in a transaction: its application must end it "
+                    "(or SELECT pg_terminate_backend(" + std::to_string(root) + ")); set lock_timeout so waiters "
+                    "give up"
+                  : "see what pid " + std::to_string(root) + " runs (lock_waits); set lock_timeout so waiters give "
+                    "up instead of holding pool connections",
+              (relation.empty() ? std::string("?") : relation) + " by " + (who.app.empty() ? "?" : who.app));
+    }
+    table_locks(c, roots, d);
     if (!t.rows.empty()) d.tables.push_back(std::move(t));
 }
 

@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <array>
 #include <cctype>
 #include <cstdint>
@@ -186,7 +188,7 @@ bool stored_in_file(const std::string& pragma) {
 void would_change(const SqliteSetup& setup, const std::string& journal, Diagnosis& d) {
     FactTable t{"pool_would_change", "what the pool would set on each connection (diagnose set none of it)",
                 {"setting", "without_pool", "pool_sets", "stored_in_file"}, {}};
-    t.rows.push_back({std::string("busy_timeout_ms"), std::int64_t{0}, std::int64_t{setup.busy_timeout_ms}, false});
+    t.rows.push_back({std::string("busy_timeout_ms"), std::string("0"), std::to_string(setup.busy_timeout_ms), false});
     bool sync_from_url = false;
     for (const auto& sql : setup.pragmas) {
         // "PRAGMA name=value"
@@ -225,8 +227,44 @@ Diagnosis memory_diagnosis(Driver& driver, const DiagnoseOptions& options) {
 
 }  // namespace
 
+namespace {
+
+/// A read-only descriptor to `path`, opened once and never closed: closing any descriptor
+/// to a file drops every POSIX lock this process holds on it (a connection of this
+/// process may hold SQLite's), so the lock probes below keep theirs. One per file.
+int probe_fd(const std::string& path) {
+    static std::mutex mutex;
+    static std::map<std::string, int> fds;
+    const std::lock_guard lock(mutex);
+    auto it = fds.find(path);
+    struct stat now {}, kept {};
+    const bool stale = it != fds.end() && it->second >= 0 && ::stat(path.c_str(), &now) == 0 &&
+                       (::fstat(it->second, &kept) != 0 || kept.st_ino != now.st_ino || kept.st_dev != now.st_dev);
+    if (it == fds.end() || it->second < 0 || stale) {
+        // A file replaced since (a new -shm): a new descriptor; the old one stays open.
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return -1;
+        it = fds.insert_or_assign(path, fd).first;
+    }
+    return it->second;
+}
+
+}  // namespace
+
 bool sqlite_quiet_wal_file(const std::string& path) {
-    return !exists(path + "-wal") && sqlite_file_journal_mode(path).value_or("") == "wal";
+    if (!exists(path + "-wal")) return sqlite_file_journal_mode(path).value_or("") == "wal";
+    // A -wal is there. When no other process holds the -shm's dead-man switch, nothing has
+    // the database open (a writer that was killed leaves -wal and -shm behind): a
+    // read-only connection would then rebuild the -shm (recovery writes it), so it must be
+    // opened immutable. The header is read through a kept descriptor (see probe_fd).
+    const int db = probe_fd(path);
+    char header[19] = {};
+    if (db < 0 || ::pread(db, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header) || header[18] != 2) {
+        return false;
+    }
+    if (!exists(path + "-shm")) return true;
+    const int shm = probe_fd(path + "-shm");
+    return shm >= 0 && !holder(shm, shm_dms, 1).has_value();
 }
 
 Diagnosis sqlite_diagnose(Driver& driver, const SqliteSetup& setup, const DiagnoseOptions& options) {
@@ -250,7 +288,9 @@ Diagnosis sqlite_diagnose(Driver& driver, const SqliteSetup& setup, const Diagno
     d.add("file", path);
     d.add("file_bytes", file_size(path).value_or(0));
     const bool wal = static_cast<unsigned char>(header[18]) == 2;
-    const std::string journal = wal ? "wal" : "rollback";
+    // The file says WAL or rollback; a rollback journal's mode (delete, truncate, persist) is
+    // each connection's, and SQLite's default is delete.
+    const std::string journal = wal ? "wal" : "delete";
     d.add("journal_mode", journal);
     std::int64_t page_size = (static_cast<unsigned char>(header[16]) << 8) | static_cast<unsigned char>(header[17]);
     if (page_size == 1) page_size = 65536;
@@ -282,6 +322,16 @@ Diagnosis sqlite_diagnose(Driver& driver, const SqliteSetup& setup, const Diagno
             const std::uint32_t backfilled = native32(shm, 96);
             d.add("wal_frames", std::int64_t{frames});
             d.add("wal_frames_checkpointed", std::int64_t{std::min(backfilled, frames)});
+        }
+        if (wal_bytes && !locks.open_by && exists(path + "-wal")) {
+            d.add("read_immutable", true);
+            d.add(FindingLevel::warn, "wal_left_by_stopped_writer",
+                  "a -wal file of " + bytes_text(*wal_bytes) + " is left beside the database and no process has it "
+                  "open: a writer stopped without closing (killed or crashed). diagnose read the database file "
+                  "immutable, so as not to rebuild the -shm: the transactions in the WAL are not reflected in "
+                  "page_count and table_count",
+                  "nothing is lost: the next read-write connection recovers the WAL into the database; keep the -wal "
+                  "and -shm files beside it (deleting them loses those transactions)");
         }
         // SQLite checkpoints at 1000 pages by default; far beyond that, checkpoints are not
         // keeping up (a reader that never ends its transaction stops them).
@@ -343,47 +393,72 @@ Diagnosis sqlite_diagnose(Driver& driver, const SqliteSetup& setup, const Diagno
     } else {
         d.add(FindingLevel::ok, "write_lock_free", "no other process holds the write lock");
     }
+    const bool query_only = std::any_of(setup.pragmas.begin(), setup.pragmas.end(), [](const std::string& p) {
+        const std::string l = lower(p);
+        return l == "pragma query_only=1" || l == "pragma query_only=on" || l == "pragma query_only=true";
+    });
+    const bool read_only_url = query_only || setup.read_only || setup.immutable;
+    const std::string dir = path.substr(0, path.find_last_of('/') + 1);
+    const bool dir_writable = ::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0;
     if (!wal) {
-        d.add(FindingLevel::warn, "rollback_journal",
-              "journal_mode is a rollback journal: readers wait while a writer commits, and a long reader stops "
-              "writers from committing",
-              "add ?journal_mode=WAL to the URL (SQLite keeps WAL in the file: every program that opens it then "
-              "uses WAL)");
+        // Advice to convert only when the pool could (a writable URL and directory) and the
+        // URL does not choose a journal mode itself (journal_mode_would_convert covers that).
+        if (read_only_url || !dir_writable || !setup.journal_asked.empty()) {
+            d.add(FindingLevel::ok, "rollback_journal",
+                  "journal_mode " + journal + " (a rollback journal): readers wait while a writer commits" +
+                      (read_only_url ? std::string("; the URL only reads, so nothing to change")
+                                     : !setup.journal_asked.empty() ? "; the URL sets journal_mode=" + setup.journal_asked
+                                                                    : std::string("; the directory is not writable")));
+        } else {
+            d.add(FindingLevel::warn, "rollback_journal",
+                  "journal_mode " + journal + " (a rollback journal): readers wait while a writer commits, and a "
+                  "long reader stops writers from committing",
+                  "add ?journal_mode=WAL to the URL (SQLite keeps WAL in the file: every program that opens it then "
+                  "uses WAL)");
+        }
     } else {
         d.add(FindingLevel::ok, "wal", "journal_mode wal: readers do not block the writer, nor it them");
     }
-    if (!setup.journal_asked.empty() && (setup.journal_asked == "wal") != wal) {
+    if (!setup.journal_asked.empty() && (setup.journal_asked == "wal") != wal && !read_only_url) {
         d.add(FindingLevel::warn, "journal_mode_would_convert",
               "the URL's journal_mode=" + setup.journal_asked + " would convert the file from " + journal +
                   " to " + setup.journal_asked + " when the pool connects, and SQLite keeps that in the file",
               "drop journal_mode from the URL to keep the file as it is");
     }
-    if (setup.busy_timeout_ms == 0) {
+    if (setup.busy_timeout_ms == 0 && !setup.immutable) {
         d.add(FindingLevel::warn, "busy_timeout_zero",
               "busy_timeout is 0: a writer that finds the file locked fails at once with SQLITE_BUSY",
               "add ?busy_timeout=5000 to the URL (or drop busy_timeout=0: 5000 is the default)");
     }
-    const bool query_only = std::any_of(setup.pragmas.begin(), setup.pragmas.end(), [](const std::string& p) {
-        const std::string l = lower(p);
-        return l == "pragma query_only=1" || l == "pragma query_only=on" || l == "pragma query_only=true";
+    const bool exclusive_locking = std::any_of(setup.pragmas.begin(), setup.pragmas.end(), [](const std::string& p) {
+        return lower(p) == "pragma locking_mode=exclusive";
     });
-    if (query_only || setup.read_only || setup.immutable) {
+    if (exclusive_locking) {
+        d.add(FindingLevel::warn, "locking_mode_exclusive",
+              "the URL sets locking_mode=EXCLUSIVE: the first connection that reads or writes keeps its lock until "
+              "it closes, so the pool's other connections and every other process wait and fail with SQLITE_BUSY",
+              "drop locking_mode from the URL (or use a pool of max_size 1 and no other process on the file)",
+              "locking_mode");
+    }
+    if (read_only_url) {
+        // The user asked for read-only: a note, not a problem.
         const std::string why = query_only ? "query_only is on" : setup.read_only ? "mode=ro" : "immutable=1";
-        d.add(FindingLevel::problem, "writes_refused",
-              why + ": every write fails with SQLITE_READONLY",
-              "drop " + std::string(query_only ? "query_only" : setup.read_only ? "mode=ro" : "immutable") +
-                  " from the URL for write workloads");
-    } else {
-        const std::string dir = path.substr(0, path.find_last_of('/') + 1);
-        if (::access(path.c_str(), W_OK) != 0) {
-            d.add(FindingLevel::problem, "file_not_writable", "the file is not writable by this user: writes fail",
-                  "make it writable, or add ?mode=ro to the URL for read workloads");
-        } else if (::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0) {
-            d.add(FindingLevel::problem, "directory_not_writable",
-                  "the directory " + dir + " is not writable: SQLite cannot create the -wal, -shm or -journal file "
-                  "it needs to write",
-                  "make the directory writable");
-        }
+        d.add(FindingLevel::ok, "read_only_url",
+              why + " in the URL: the pool only reads (a write fails with SQLITE_READONLY, as asked)");
+    } else if (::access(path.c_str(), W_OK) != 0) {
+        d.add(FindingLevel::problem, "file_not_writable", "the file is not writable by this user: writes fail",
+              "make it writable, or add ?mode=ro to the URL if the pool only reads");
+    }
+    if (!dir_writable && !setup.immutable) {
+        const bool reads_fail = wal && !(exists(path + "-wal") && exists(path + "-shm"));
+        d.add(read_only_url && !reads_fail ? FindingLevel::ok : FindingLevel::problem, "directory_not_writable",
+              "the directory " + dir + " is not writable: SQLite cannot create the " +
+                  (wal ? std::string("-wal and -shm files") : std::string("-journal file")) + " it needs" +
+                  (reads_fail ? ": in WAL mode reads fail too (a reader must create the -shm)"
+                              : read_only_url ? ": fine for reads" : ": writes fail"),
+              reads_fail ? "make the directory writable, or add ?immutable=1 to the URL if nothing writes the file "
+                           "while the pool reads"
+                         : "make the directory writable");
     }
     return d;
 }

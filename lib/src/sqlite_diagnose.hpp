@@ -27,8 +27,12 @@ struct SqliteSetup {
 /// POSIX locks on the file, SQLite's included).
 [[nodiscard]] Diagnosis sqlite_diagnose(Driver& driver, const SqliteSetup& setup, const DiagnoseOptions& options);
 
-/// True when `path` is a WAL database with no -wal file beside it: nothing has it open,
-/// and a read-only connection must open it immutable or SQLite would create -wal and -shm.
+/// True when `path` is a WAL database that no process has open: no -wal beside it, or a
+/// -wal (and -shm) left by a writer that was killed, with no other process holding the
+/// -shm's dead-man-switch lock (F_GETLK). A read-only connection must then open it
+/// immutable, or SQLite would create -wal and -shm, or rebuild the -shm (which writes it).
+/// Probes through descriptors it keeps open: closing one would drop this process's POSIX
+/// locks on the file. Thread-safe.
 [[nodiscard]] bool sqlite_quiet_wal_file(const std::string& path);
 
 }  // namespace poolbench::internal

@@ -284,7 +284,9 @@ namespace {
 bool is_password_key(std::string_view raw_key) {
     std::string key;
     if (!percent_decode(raw_key, key)) key.assign(raw_key);
-    static constexpr std::array<std::string_view, 5> names{"password", "passwd", "pwd", "pass", "sslpassword"};
+    // key, hexkey, rekey, hexrekey: SQLCipher's (and SEE's) encryption keys.
+    static constexpr std::array<std::string_view, 9> names{"password", "passwd", "pwd",    "pass",    "sslpassword",
+                                                           "key",      "hexkey", "rekey", "hexrekey"};
     for (const auto n : names) {
         if (iequals(key, n)) return true;
     }

@@ -105,7 +105,7 @@ TEST_CASE("diagnose on a rollback-journal file: facts, findings, and not a byte 
     const json j = parse_json(r.out);
     CHECK(j.at("schema") == "poolbench/diagnose@2");
     const json& f = j.at("facts");
-    CHECK(f.at("journal_mode") == "rollback");
+    CHECK(f.at("journal_mode") == "delete");  // SQLite's default rollback mode: truncate/persist are per connection
     CHECK(f.at("write_lock") == "free");
     CHECK(f.at("page_size").get<int>() == 4096);
     CHECK(f.at("page_count").get<int>() >= 2);
@@ -179,7 +179,7 @@ TEST_CASE("diagnose finds the write lock held by another process, at once, and c
                                                            std::to_string(::getpid())) != std::string::npos);
             CHECK(j.at("facts").at("write_lock") == "held");
             CHECK(j.at("facts").at("write_lock_holder_pid") == ::getpid());
-            CHECK(j.at("facts").at("journal_mode") == (std::string(journal) == "WAL" ? "wal" : "rollback"));
+            CHECK(j.at("facts").at("journal_mode") == (std::string(journal) == "WAL" ? "wal" : "delete"));
             CHECK(j.at("verdict") == "fail");
             CHECK(r.err.find("[problem] write_lock_held: another process holds the write lock") != std::string::npos);
         }
@@ -188,7 +188,8 @@ TEST_CASE("diagnose finds the write lock held by another process, at once, and c
     }
 }
 
-TEST_CASE("diagnose says what the URL would change: conversion, busy_timeout 0, query_only", "[cli][diagnose]") {
+TEST_CASE("diagnose says what the URL would change: conversion, busy_timeout 0, and a read-only URL is a note",
+          "[cli][diagnose]") {
     TempDir dir;
     const fs::path file = dir.path() / "d.db";
     make_db(file, "WAL");
@@ -204,11 +205,31 @@ TEST_CASE("diagnose says what the URL would change: conversion, busy_timeout 0, 
     CHECK(w.at("facts").at("journal_mode") == "wal");  // said, not done
     CHECK(warned.out.find("what to do: add ?busy_timeout=5000") != std::string::npos);
 
-    const auto failed = run_in(dir.path(), {"diagnose", "--db", base + "?query_only=1", "--samples", "2"});
-    CHECK(failed.code == 1);
-    CHECK(failed.out.find("[problem] writes_refused: query_only is on") != std::string::npos);
-    CHECK(failed.out.find("verdict: FAIL (1 problem, 0 warnings)") != std::string::npos);
+    // The user asked for read-only: a note, not a problem.
+    const auto ro = run_in(dir.path(), {"diagnose", "--db", base + "?query_only=1", "--samples", "2"});
+    CHECK(ro.code == 0);
+    CHECK(ro.out.find("[ok] read_only_url: query_only is on in the URL") != std::string::npos);
+    CHECK(ro.out.find("verdict: PASS (0 warnings)") != std::string::npos);
     CHECK(FileState(file) == before);
+
+    // A rollback file: no advice to convert when the URL only reads, and never both "add
+    // journal_mode=WAL" and "drop journal_mode" for one URL.
+    const fs::path rollback = dir.path() / "r.db";
+    make_db(rollback, "DELETE");
+    const std::string rb = "sqlite://" + rollback.string();
+    const auto mode_ro = run_in(dir.path(), {"diagnose", "--db", rb + "?mode=ro", "--samples", "2", "--json", "-"});
+    CHECK(mode_ro.code == 0);
+    const json m = parse_json(mode_ro.out);
+    CHECK(codes(m, "warn").empty());
+    CHECK(codes(m, "problem").empty());
+    CHECK(finding(m, "read_only_url")->at("level") == "ok");
+    CHECK(finding(m, "rollback_journal")->at("level") == "ok");
+    CHECK(mode_ro.err.find("journal_mode=WAL") == std::string::npos);
+    const auto to_wal = run_in(dir.path(), {"diagnose", "--db", rb + "?journal_mode=WAL", "--samples", "2", "--json", "-"});
+    CHECK(to_wal.code == 0);
+    const json t = parse_json(to_wal.out);
+    CHECK(codes(t, "warn") == std::vector<std::string>{"journal_mode_would_convert"});
+    CHECK(finding(t, "rollback_journal")->at("level") == "ok");
 }
 
 TEST_CASE("diagnose writes JUnit (a problem fails its test case) and HTML, by rename", "[cli][diagnose]") {
@@ -222,9 +243,10 @@ TEST_CASE("diagnose writes JUnit (a problem fails its test case) and HTML, by re
     const std::string xml = slurp(dir.path() / "d.xml");
     CHECK(xml.find("<testsuites name=\"poolbench\"") != std::string::npos);
     CHECK(xml.find("failures=\"1\"") != std::string::npos);
-    CHECK(xml.find("name=\"write_lock_held: another process holds the write lock") != std::string::npos);
+    CHECK(xml.find("name=\"write_lock_held\"") != std::string::npos);  // stable: the figures are in the message
     CHECK(xml.find("<failure type=\"write_lock_held\"") != std::string::npos);
-    CHECK(xml.find("name=\"rollback_journal:") != std::string::npos);
+    CHECK(xml.find("name=\"rollback_journal\"") != std::string::npos);
+    CHECK(xml.find("message=\"another process holds the write lock") != std::string::npos);
     const std::string html = slurp(dir.path() / "d.html");
     CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
     CHECK(html.find("FAIL: 1 problem") != std::string::npos);

@@ -8,9 +8,8 @@
 // this test's own sessions (its pids and application names), not for exact totals.
 #include "cli_support.hpp"
 
-#include <libpq-fe.h>
+#include "pg_session.hpp"
 
-#include <chrono>
 #include <thread>
 
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
@@ -18,58 +17,11 @@ using nlohmann::json;
 
 namespace {
 
-/// One libpq session of the test's own, with an application_name.
-class Session {
-public:
-    Session(const std::string& url, const std::string& app) {
-        const std::string conninfo = url + (url.find('?') == std::string::npos ? "?" : "&") + "application_name=" + app;
-        c_ = PQconnectdb(conninfo.c_str());
-        REQUIRE(c_ != nullptr);
-        REQUIRE(PQstatus(c_) == CONNECTION_OK);
-    }
-    Session(const Session&) = delete;
-    Session& operator=(const Session&) = delete;
-    ~Session() { PQfinish(c_); }
-
-    /// Runs `sql`; returns "" on success, else the error message.
-    std::string exec(const std::string& sql) {
-        PGresult* r = PQexec(c_, sql.c_str());
-        const auto status = PQresultStatus(r);
-        std::string error = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? "" : PQresultErrorMessage(r);
-        PQclear(r);
-        return error;
-    }
-    /// The first value of `sql`'s first row.
-    std::string value(const std::string& sql) {
-        PGresult* r = PQexec(c_, sql.c_str());
-        REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
-        REQUIRE(PQntuples(r) > 0);
-        std::string v = PQgetvalue(r, 0, 0);
-        PQclear(r);
-        return v;
-    }
-    [[nodiscard]] int pid() const { return PQbackendPID(c_); }
-
-private:
-    PGconn* c_ = nullptr;
-};
-
 const json* finding_with(const json& j, const std::string& code, const std::string& text) {
     for (const auto& f : j.at("findings")) {
         if (f.at("code") == code && f.at("text").get<std::string>().find(text) != std::string::npos) return &f;
     }
     return nullptr;
-}
-
-/// Polls `condition` every 20 ms for at most `limit` (a bounded poll for a state, not a sleep).
-template <class F>
-bool wait_for(F condition, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return condition();
 }
 
 }  // namespace

@@ -82,3 +82,21 @@ TEST_CASE("ladder knee: the last step before one that adds less than 10%", "[dia
     CHECK_FALSE(ladder_knee({{1, 1000}, {2, 2000}, {4, 4000}}));
     CHECK_FALSE(ladder_knee({{1, 1000}}));
 }
+
+TEST_CASE("pool size: more instances than free connections is said, never a silent max_size 0", "[diagnose][sizing]") {
+    DiagnoseResult r;
+    r.db.backend = poolbench::Backend::postgresql;
+    r.sizing_input = input(4, 5, 8);
+    r.sizing = recommend_pool_size(r.sizing_input);
+    CHECK(r.sizing.instances_exceed_free);
+    CHECK_FALSE(r.sizing.max_size.has_value());
+    CHECK(says(r.sizing, "8 instances need at least one connection each, but the server has only 5 free"));
+    add_cli_findings(r);
+    REQUIRE(r.diagnosis.findings.size() == 1);
+    const auto& f = r.diagnosis.findings.front();
+    CHECK(f.code == "instances_exceed_free_connections");
+    CHECK(f.level == poolbench::FindingLevel::problem);
+    CHECK(f.action.find("PgBouncer") != std::string::npos);
+    CHECK(f.action.find("max_connections") != std::string::npos);
+    CHECK(r.problems == 1);
+}

@@ -8,7 +8,8 @@
 // (no facts, no findings).
 //
 // Nothing here writes: SQLite is opened read-only without a checkpoint on close (a WAL
-// file with no -wal beside it is read as immutable, so no -wal or -shm is created);
+// file that no process has open is read as immutable, so no -wal or -shm is created or
+// rebuilt);
 // PostgreSQL runs catalog and statistics queries in a read-only session.
 //
 // Thread-safety: plain value types (copy freely, not shared). Driver::diagnose() may be
@@ -35,6 +36,10 @@ struct Finding {
     std::string code;    ///< stable snake_case identifier, e.g. "write_lock_held"
     std::string text;    ///< what was found, one sentence with the figures
     std::string action;  ///< what to do about it ("" when nothing)
+    /// What the finding is about, stable across runs (an application name, a relation,
+    /// a setting; never a pid, count or duration): "" when the code says it all. A
+    /// JUnit test case is named code + subject.
+    std::string subject;
 };
 
 /// A fact's value, typed: absent, boolean, integer, real or text.
@@ -86,8 +91,8 @@ struct Diagnosis {
     /// The fact named `key`, or nullptr.
     [[nodiscard]] const FactValue* fact(std::string_view key) const noexcept;
     void add(std::string key, FactValue value) { facts.push_back(Fact{std::move(key), std::move(value)}); }
-    void add(FindingLevel level, std::string code, std::string text, std::string action = {}) {
-        findings.push_back(Finding{level, std::move(code), std::move(text), std::move(action)});
+    void add(FindingLevel level, std::string code, std::string text, std::string action = {}, std::string subject = {}) {
+        findings.push_back(Finding{level, std::move(code), std::move(text), std::move(action), std::move(subject)});
     }
 };
 

@@ -1,0 +1,73 @@
+// pg_session.hpp — the [pg] CLI tests' own libpq sessions (to hold locks, leave
+// transactions open, create roles) and a bounded poll for a server state.
+//
+// Thread-safety: a Session is used by one thread at a time.
+#pragma once
+
+#include "cli_support.hpp"
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace clitest {
+
+/// One libpq session of the test's own, with an application_name.
+class Session {
+public:
+    Session(const std::string& url, const std::string& app) {
+        const std::string conninfo = url + (url.find('?') == std::string::npos ? "?" : "&") + "application_name=" + app;
+        c_ = PQconnectdb(conninfo.c_str());
+        REQUIRE(c_ != nullptr);
+        REQUIRE(PQstatus(c_) == CONNECTION_OK);
+        PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);  // "role ... does not exist, skipping"
+    }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    ~Session() { PQfinish(c_); }
+
+    /// Runs `sql`; returns "" on success, else the error message.
+    std::string exec(const std::string& sql) {
+        PGresult* r = PQexec(c_, sql.c_str());
+        const auto status = PQresultStatus(r);
+        std::string error = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? "" : PQresultErrorMessage(r);
+        PQclear(r);
+        return error;
+    }
+    /// The first value of `sql`'s first row.
+    std::string value(const std::string& sql) {
+        PGresult* r = PQexec(c_, sql.c_str());
+        REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
+        REQUIRE(PQntuples(r) > 0);
+        std::string v = PQgetvalue(r, 0, 0);
+        PQclear(r);
+        return v;
+    }
+    [[nodiscard]] int pid() const { return PQbackendPID(c_); }
+
+private:
+    PGconn* c_ = nullptr;
+};
+
+/// Polls `condition` every 20 ms for at most `limit` (a bounded poll for a state, not a sleep).
+template <class F>
+bool wait_for(F condition, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return condition();
+}
+
+/// `url` (postgresql://user:password@host...) with its user and password replaced.
+inline std::string url_as(const std::string& url, const std::string& user, const std::string& password) {
+    const std::size_t start = url.find("://") + 3;
+    const std::size_t at = url.find('@');
+    REQUIRE(at != std::string::npos);
+    return url.substr(0, start) + user + ":" + password + url.substr(at);
+}
+
+}  // namespace clitest
