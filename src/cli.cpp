@@ -236,17 +236,7 @@ ExitCode emit_report(Report report, const CommonOptions& options) {
                     : report.passed() ? ExitCode::ok
                                       : ExitCode::failed;
     auto write = [&](const char* flag, const std::string& path, const Renderer& renderer) {
-        if (path.empty()) return;
-        if (path == "-") {
-            const std::string doc = renderer.render(report);
-            std::fputs(doc.c_str(), stdout);
-            std::fflush(stdout);
-            return;
-        }
-        if (auto error = write_atomically(path, renderer.render(report)); !error.empty()) {
-            fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, error);
-            code = ExitCode::usage;
-        }
+        if (!path.empty() && !write_report_output(flag, path, renderer.render(report))) code = ExitCode::usage;
     };
     write("--json", options.json, *make_json_renderer());
     write("--junit", options.junit, *make_junit_renderer());

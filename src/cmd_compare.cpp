@@ -301,15 +301,9 @@ ExitCode run_compare(const CompareOptions& o) {
     emit_text_and_json(text, j.dump(2, ' ', false, Json::error_handler_t::replace), o.json);
     const CompareResult result{o.base_path, o.new_path, notes, rows, regressions, &base, &now};
     ExitCode code = regressions == 0 ? ExitCode::ok : ExitCode::failed;
-    auto write = [&](const char* flag, const std::string& path, const std::string& doc) {
-        if (path.empty()) return;
-        if (auto error = write_atomically(path, doc); !error.empty()) {
-            fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, error);
-            code = ExitCode::usage;
-        }
-    };
-    write("--junit", o.junit, render_compare_junit(result, text));
-    write("--html", o.html, render_compare_html(result));
+    if (!o.junit.empty() && !write_report_output("--junit", o.junit, render_compare_junit(result, text)))
+        code = ExitCode::usage;
+    if (!o.html.empty() && !write_report_output("--html", o.html, render_compare_html(result))) code = ExitCode::usage;
     return code;
 }
 

@@ -60,15 +60,7 @@ ExitCode run_merge(MergeOptions& o) {
     disarm_error_reports();
     ExitCode code = merged.passed() ? ExitCode::ok : ExitCode::failed;
     auto write = [&](const char* flag, const std::string& path, const Renderer& renderer) {
-        if (path.empty()) return;
-        const std::string doc = renderer.render(merged);
-        if (path == "-") {
-            std::fputs(doc.c_str(), stdout);
-            std::fflush(stdout);
-        } else if (auto error = write_atomically(path, doc); !error.empty()) {
-            fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, error);
-            code = ExitCode::usage;
-        }
+        if (!path.empty() && !write_report_output(flag, path, renderer.render(merged))) code = ExitCode::usage;
     };
     write("-o", o.out.json, *make_json_renderer());
     write("--junit", o.out.junit, *make_junit_renderer());

@@ -158,6 +158,20 @@ void check_report_targets(const CommonOptions& options, const std::vector<Protec
     }
 }
 
+bool write_report_output(std::string_view flag, const std::string& path, const std::string& doc) {
+    if (path.empty()) return true;
+    if (path == "-") {
+        std::fwrite(doc.data(), 1, doc.size(), stdout);
+        std::fflush(stdout);
+        return true;
+    }
+    if (auto error = write_atomically(path, doc); !error.empty()) {
+        fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, error);
+        return false;
+    }
+    return true;
+}
+
 std::string write_atomically(const std::string& path, std::string_view content) {
     std::error_code ec;
     const fs::path target = rename_target(path);
@@ -264,13 +278,7 @@ void write_error_reports(int exit_code, const std::string& message) {
         for (const auto& [flag, path] : {std::pair{"--json", &a.options.json}, std::pair{"--junit", &a.options.junit},
                                          std::pair{"--html", &a.options.html}}) {
             if (path->empty()) continue;
-            const std::string doc = a.renderer(flag, exit_code, message, a.backend, a.url_redacted);
-            if (*path == "-") {
-                std::fwrite(doc.data(), 1, doc.size(), stdout);
-                std::fflush(stdout);
-            } else if (auto error = write_atomically(*path, doc); !error.empty()) {
-                fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, *path, error);
-            }
+            (void)write_report_output(flag, *path, a.renderer(flag, exit_code, message, a.backend, a.url_redacted));
         }
         return;
     }
@@ -293,9 +301,7 @@ void write_error_reports(int exit_code, const std::string& message) {
     for (const auto& [flag, target, renderer] : outputs) {
         const std::string& path = *target;
         if (path.empty() || path == "-") continue;  // stdout carries the error line already
-        if (auto error = write_atomically(path, renderer->render(r)); !error.empty()) {
-            fmt::print(stderr, "poolbench: {}: cannot write {}: {}\n", flag, path, error);
-        }
+        (void)write_report_output(flag, path, renderer->render(r));
     }
 }
 

@@ -51,6 +51,11 @@ void check_report_targets(const CommonOptions& options, const std::vector<Protec
 /// Returns "" on success, else the reason; on failure `path` is untouched.
 [[nodiscard]] std::string write_atomically(const std::string& path, std::string_view content);
 
+/// Writes one finished report output: to stdout when `path` is "-" (only --json may be,
+/// check_report_targets), else with write_atomically; nothing when `path` is empty. On
+/// failure prints "poolbench: FLAG: cannot write PATH: REASON" and returns false.
+bool write_report_output(std::string_view flag, const std::string& path, const std::string& doc);
+
 /// From now on a failure of the run writes an error report to the checked targets.
 void arm_error_reports(const CommonOptions& options, std::string command,
                        std::optional<std::string> scenario = std::nullopt);

@@ -151,6 +151,14 @@ inline std::size_t count_lines(const std::string& s) {
     return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
 }
 
+/// A diagnose report's first finding with `code`, or nullptr.
+inline const json* diagnose_finding(const json& report, const std::string& code) {
+    for (const auto& f : report.at("findings")) {
+        if (f.at("code") == code) return &f;
+    }
+    return nullptr;
+}
+
 inline json parse_json(const std::string& text) {
     INFO(text);
     REQUIRE(json::accept(text));

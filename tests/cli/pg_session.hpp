@@ -9,8 +9,10 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace clitest {
 
@@ -60,6 +62,25 @@ bool wait_for(F condition, std::chrono::milliseconds limit = std::chrono::second
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return condition();
+}
+
+/// Sessions left idle in a transaction, one per statement (BEGIN, then the statement),
+/// and their pids as a list for "pid IN (...)".
+struct IdleSessions {
+    std::vector<std::unique_ptr<Session>> sessions;
+    std::string pids;
+};
+inline IdleSessions leave_idle_in_transaction(const std::string& url, const std::string& app,
+                                              const std::vector<std::string>& statements) {
+    IdleSessions out;
+    for (const auto& sql : statements) {
+        out.sessions.push_back(std::make_unique<Session>(url, app));
+        REQUIRE(out.sessions.back()->exec("BEGIN").empty());
+        INFO(sql);
+        REQUIRE(out.sessions.back()->exec(sql).empty());
+        out.pids += (out.pids.empty() ? "" : ",") + std::to_string(out.sessions.back()->pid());
+    }
+    return out;
 }
 
 /// `url` (postgresql://user:password@host...) with its user and password replaced.

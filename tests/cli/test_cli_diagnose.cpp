@@ -14,12 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const json* finding(const json& j, const std::string& code) {
-    for (const auto& f : j.at("findings")) {
-        if (f.at("code") == code) return &f;
-    }
-    return nullptr;
-}
+const json* finding(const json& j, const std::string& code) { return diagnose_finding(j, code); }
 
 std::vector<std::string> codes(const json& j, const std::string& level) {
     std::vector<std::string> out;

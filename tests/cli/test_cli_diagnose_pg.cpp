@@ -142,17 +142,11 @@ TEST_CASE("pg: a password in a statement is hidden in every output, whatever its
         {"SELECT 1 AS password/**/, 'CommentSecret8' AS x", "CommentSecret8"},
         {"SELECT 'host=127.0.0.1 user=x password=DblinkSecret4' AS conninfo", "DblinkSecret4"},
     };
-    std::vector<std::unique_ptr<Session>> open;
-    std::string pids;
-    for (const auto& [sql, secret] : cases) {
-        open.push_back(std::make_unique<Session>(url, app));
-        REQUIRE(open.back()->exec("BEGIN").empty());
-        INFO(sql);
-        REQUIRE(open.back()->exec(sql).empty());
-        pids += (pids.empty() ? "" : ",") + std::to_string(open.back()->pid());
-    }
+    std::vector<std::string> statements;
+    for (const auto& c : cases) statements.push_back(c.first);
+    IdleSessions open = leave_idle_in_transaction(url, app, statements);
     REQUIRE(wait_for([&] {
-        return admin.value("SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + pids +
+        return admin.value("SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + open.pids +
                            ") AND state = 'idle in transaction' AND now() - state_change > interval '300 ms'") ==
                std::to_string(cases.size());
     }));
@@ -172,7 +166,7 @@ TEST_CASE("pg: a password in a statement is hidden in every output, whatever its
         CHECK(everything.find(secret) == std::string::npos);
     }
     CHECK(everything.find("AS password") != std::string::npos);
-    open.clear();
+    open.sessions.clear();
 }
 
 TEST_CASE("pg: a lock chain names the blocker, how many it blocks, for how long and on what", "[cli][pg][diagnose]") {

@@ -72,17 +72,9 @@ TEST_CASE("pg: diagnose shows no password from a statement, in any quoting form,
     const std::vector<std::string> secrets = {"EscSecret2", "DollarSecret1", "TagSecret3", "DblSecret4",
                                               "CommentSecret5", "ConnSecret6", "CommentSecret7"};
     const std::string app = "pb-diag-pw-" + tag();
-    std::vector<std::unique_ptr<Session>> open;
-    std::string pids;
-    for (const auto& sql : statements) {
-        open.push_back(std::make_unique<Session>(url, app));
-        REQUIRE(open.back()->exec("BEGIN").empty());
-        INFO(sql);
-        REQUIRE(open.back()->exec(sql).empty());
-        pids += (pids.empty() ? "" : ",") + std::to_string(open.back()->pid());
-    }
+    IdleSessions open = leave_idle_in_transaction(url, app, statements);
     REQUIRE(wait_for([&] {
-        return admin.value("SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + pids +
+        return admin.value("SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + open.pids +
                            ") AND state = 'idle in transaction'") == std::to_string(statements.size());
     }));
     const auto r = run_in(dir.path(), {"diagnose", "--db", url, "--samples", "2", "--json", "-", "--junit", "d.xml",
@@ -109,7 +101,7 @@ TEST_CASE("pg: diagnose shows no password from a statement, in any quoting form,
         if (s.rfind("ALTER ROLE", 0) == 0) CHECK(s.find("'***'") != std::string::npos);
     }
     CHECK(shown == static_cast<int>(statements.size()));
-    open.clear();
+    open.sessions.clear();
 }
 
 TEST_CASE("pg: a role without pg_read_all_stats counts the sessions it cannot inspect", "[cli][pg][diagnose]") {

@@ -18,12 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const json* finding(const json& j, const std::string& code) {
-    for (const auto& f : j.at("findings")) {
-        if (f.at("code") == code) return &f;
-    }
-    return nullptr;
-}
+const json* finding(const json& j, const std::string& code) { return diagnose_finding(j, code); }
 
 /// One file's bytes and modification time ("absent" when it does not exist).
 struct Snapshot {
