@@ -52,6 +52,7 @@ ExitCode check_only(const ScenarioSpec& spec, const RunOptions& o) {
         for (auto b : spec.backends) {
             targets.push_back(parse_db_url(b == Backend::sqlite       ? "sqlite:///tmp/poolbench-check.db"
                                            : b == Backend::postgresql ? "postgresql://check@127.0.0.1/check"
+                                           : b == Backend::mariadb    ? "mariadb://check@127.0.0.1/check"
                                                                       : "null://"));
         }
     }

@@ -103,7 +103,7 @@ struct PhaseSpec {
 struct ScenarioSpec {
     std::string name;
     std::string description;
-    std::vector<Backend> backends{Backend::sqlite, Backend::postgresql, Backend::null};
+    std::vector<Backend> backends{Backend::sqlite, Backend::postgresql, Backend::mariadb, Backend::null};
     std::string db_url;  ///< [database] url; may be empty
     PoolConfig pool;
     bool writer_gate = false;  ///< [pool] writer_gate: every phase's writes queue at one WriterGate

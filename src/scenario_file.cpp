@@ -50,7 +50,7 @@ std::vector<Backend> fault_backends(FaultKind kind) {
         case FaultKind::pg_restart: return {Backend::postgresql};
         case FaultKind::connection_storm:
         case FaultKind::latency:
-        case FaultKind::leak: return {Backend::sqlite, Backend::postgresql, Backend::null};
+        case FaultKind::leak: return {Backend::sqlite, Backend::postgresql, Backend::mariadb, Backend::null};
     }
     return {};
 }
@@ -177,8 +177,9 @@ void read_scenario_table(const Reader& r, const toml::table& t, ScenarioSpec& s)
             const std::string name = r.text(item, "backends");
             if (name == "sqlite") s.backends.push_back(Backend::sqlite);
             else if (name == "postgresql") s.backends.push_back(Backend::postgresql);
+            else if (name == "mariadb" || name == "mysql") s.backends.push_back(Backend::mariadb);
             else if (name == "null") s.backends.push_back(Backend::null);
-            else r.fail(item, fmt::format("unknown backend '{}' (expected sqlite, postgresql or null)", name));
+            else r.fail(item, fmt::format("unknown backend '{}' (expected sqlite, postgresql, mariadb or null)", name));
         }
     }
     if (const auto* n = t.get("expect")) s.expect = r.expectations(*n, "expect");

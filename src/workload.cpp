@@ -1,6 +1,8 @@
 // workload.cpp — the SQL behind each workload kind.
 #include "workload.hpp"
 
+#include "workload_sql.hpp"
+
 #include <poolbench/error.hpp>
 
 #include <fmt/format.h>
@@ -14,25 +16,18 @@ namespace poolbench::cli {
 
 namespace {
 
-constexpr std::string_view create_accounts_sql =
-    "CREATE TABLE IF NOT EXISTS poolbench_accounts ("
-    "id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, filler TEXT)";
-constexpr std::string_view create_writes_sql =
-    "CREATE TABLE IF NOT EXISTS poolbench_writes ("
-    "run_id TEXT NOT NULL, worker INTEGER NOT NULL, seq BIGINT NOT NULL, payload TEXT, "
-    "PRIMARY KEY (run_id, worker, seq))";
-constexpr std::string_view count_accounts_sql = "SELECT count(*) FROM poolbench_accounts";
-// One statement seeds every missing id 1..$1; the WHERE keeps SQLite's parser from
-// reading ON CONFLICT as a join constraint (documented SQLite upsert quirk).
-constexpr std::string_view seed_accounts_sql =
-    "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1) "
-    "INSERT INTO poolbench_accounts (id, balance, filler) "
-    "SELECT i, 1000 + (i % 100), 'poolbench filler row ' || i FROM s WHERE true "
-    "ON CONFLICT (id) DO NOTHING";
-constexpr std::string_view read_sql = "SELECT balance FROM poolbench_accounts WHERE id = $1";
-constexpr std::string_view insert_sql =
-    "INSERT INTO poolbench_writes (run_id, worker, seq, payload) VALUES ($1, $2, $3, $4)";
-constexpr std::string_view count_writes_sql = "SELECT count(*) FROM poolbench_writes WHERE run_id = $1";
+/// `sql` with its one parameter ($1 or ?) written out: the statement a DBA can run.
+std::string with_count(std::string_view sql, std::uint64_t n) {
+    std::string out(sql);
+    std::size_t at = out.find("$1");
+    std::size_t len = 2;
+    if (at == std::string::npos) {
+        at = out.find('?');
+        len = 1;
+    }
+    if (at != std::string::npos) out.replace(at, len, std::to_string(n));
+    return out;
+}
 
 bool needs_accounts(WorkloadKind k) {
     return k == WorkloadKind::read || k == WorkloadKind::mixed || k == WorkloadKind::read_write;
@@ -64,9 +59,7 @@ std::optional<WorkloadKind> parse_workload(std::string_view text) noexcept {
 
 Workload::Workload(WorkloadSpec spec, Backend backend, std::string run_id)
     : spec_(spec), backend_(backend), run_id_(std::move(run_id)),
-      // IMMEDIATE takes SQLite's write lock up front, so two writers queue on the busy
-      // timeout instead of deadlocking on a lock upgrade; PostgreSQL has no such mode.
-      begin_sql_(backend == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN") {}
+      sql_(&workload_sql(backend)) {}
 
 Workload Workload::with_run_id(std::string run_id) const {
     return Workload(spec_, backend_, std::move(run_id));
@@ -86,21 +79,18 @@ WorkerState Workload::make_worker_state(std::uint32_t worker, std::uint64_t seed
 
 namespace {
 
-/// Whether `table` exists and is visible (PostgreSQL: on the search path).
+/// Whether `table` exists and is visible (PostgreSQL: on the search path; MariaDB: in the
+/// URL's database).
 bool table_exists(Connection& conn, Backend backend, std::string_view table) {
-    const Rows r = backend == Backend::postgresql
-                       ? conn.query("SELECT count(*) FROM pg_catalog.pg_class WHERE relname = $1 AND relkind IN "
-                                    "('r', 'p', 'v') AND pg_catalog.pg_table_is_visible(oid)",
-                                    {Value{std::string(table)}})
-                       : conn.query("SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'view') AND name = $1",
-                                    {Value{std::string(table)}});
+    const Rows r = conn.query(workload_sql(backend).table_exists, {Value{std::string(table)}});
     return !r.empty() && r.int_at(0) > 0;
 }
 
 std::string current_role(Connection& conn, Backend backend) {
-    if (backend != Backend::postgresql) return "the application's role";
+    const std::string_view sql = workload_sql(backend).current_role;
+    if (sql.empty()) return "the application's role";
     try {
-        const Rows r = conn.query("SELECT current_user");
+        const Rows r = conn.query(sql);
         if (!r.empty()) {
             if (const auto* s = std::get_if<std::string>(&r.rows[0][0])) return *s;
         }
@@ -121,16 +111,16 @@ void Workload::setup(Connection& conn) const {
     };
     std::vector<Needed> missing;
     if (needs_accounts(spec_.kind) && !table_exists(conn, backend_, "poolbench_accounts")) {
-        missing.push_back({"poolbench_accounts", create_accounts_sql, "SELECT"});
+        missing.push_back({"poolbench_accounts", sql_->create_accounts, "SELECT"});
     }
     if (needs_writes(spec_.kind) && !table_exists(conn, backend_, "poolbench_writes")) {
-        missing.push_back({"poolbench_writes", create_writes_sql, "SELECT, INSERT"});
+        missing.push_back({"poolbench_writes", sql_->create_writes, "SELECT, INSERT"});
     }
     for (std::size_t i = 0; i < missing.size(); ++i) {
         try {
             conn.execute(missing[i].sql);
         } catch (const QueryError& e) {
-            if (e.code() != "42501") throw;
+            if (!sql_->permission_denied(e.code())) throw;
             // Everything a DBA has to do, in one message: each missing table, its grant, and
             // the seeding of a new accounts table.
             const std::string role = current_role(conn, backend_);
@@ -138,34 +128,29 @@ void Workload::setup(Connection& conn) const {
             for (std::size_t k = i; k < missing.size(); ++k) {
                 todo += fmt::format("{}{}; GRANT {} ON {} TO {}", todo.empty() ? "" : "; ", missing[k].sql,
                                     missing[k].grant, missing[k].table, role);
-                if (missing[k].table == "poolbench_accounts") {
-                    std::string seed(seed_accounts_sql);
-                    seed.replace(seed.find("$1"), 2, std::to_string(spec_.rows));
-                    todo += "; " + seed;
-                }
+                if (missing[k].table == "poolbench_accounts") todo += "; " + with_count(sql_->seed_accounts, spec_.rows);
             }
             throw SetupRefused(fmt::format("{} cannot create table {} ({}); ask a DBA to run: {}", role,
                                            missing[i].table, e.what(), todo));
         }
     }
     if (!needs_accounts(spec_.kind)) return;
-    const Rows have = conn.query(count_accounts_sql);
+    const Rows have = conn.query(sql_->count_accounts);
     if (have.empty()) return;
     if (static_cast<std::uint64_t>(have.int_at(0)) >= spec_.rows) return;
-    conn.execute(backend_ == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+    conn.execute(sql_->begin_write);
     try {
-        (void)conn.query(seed_accounts_sql, {Value{static_cast<std::int64_t>(spec_.rows)}});
+        (void)conn.query(sql_->seed_accounts, {Value{static_cast<std::int64_t>(spec_.rows)}});
         conn.execute("COMMIT");
     } catch (const QueryError& e) {
         try {
             conn.execute("ROLLBACK");
         } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
         }
-        if (e.code() != "42501") throw;
-        std::string seed(seed_accounts_sql);
-        seed.replace(seed.find("$1"), 2, std::to_string(spec_.rows));
+        if (!sql_->permission_denied(e.code())) throw;
         throw SetupRefused(fmt::format("{} cannot seed poolbench_accounts ({}); ask a DBA to run: {}",
-                                       current_role(conn, backend_), e.what(), seed));
+                                       current_role(conn, backend_), e.what(),
+                                       with_count(sql_->seed_accounts, spec_.rows)));
     } catch (...) {
         try {
             conn.execute("ROLLBACK");
@@ -178,7 +163,7 @@ void Workload::setup(Connection& conn) const {
 void Workload::read_one(Connection& conn, WorkerState& state) const {
     std::uniform_int_distribution<std::int64_t> pick(1, static_cast<std::int64_t>(spec_.rows));
     const std::array<Value, 1> params{Value{pick(state.rng)}};
-    (void)conn.query(read_sql, params);
+    (void)conn.query(sql_->read, params);
 }
 
 void Workload::write_one(Connection& conn, WorkerState& state) const {
@@ -186,19 +171,19 @@ void Workload::write_one(Connection& conn, WorkerState& state) const {
     const std::array<Value, 4> params{
         Value{run_id_}, Value{static_cast<std::int64_t>(state.worker)}, Value{static_cast<std::int64_t>(seq)},
         Value{fmt::format("worker {} op {}", state.worker, seq)}};
-    conn.execute(begin_sql_);
-    (void)conn.query(insert_sql, params);
+    conn.execute(sql_->begin_write);
+    (void)conn.query(sql_->insert, params);
     conn.execute("COMMIT");
 }
 
 void Workload::read_then_write(Connection& conn, WorkerState& state) const {
-    conn.execute("BEGIN");  // DEFERRED on SQLite: the write lock is taken at the INSERT
+    conn.execute(sql_->begin_read);  // DEFERRED on SQLite: the write lock is taken at the INSERT
     read_one(conn, state);
     const std::uint64_t seq = state.seq++;
     const std::array<Value, 4> params{
         Value{run_id_}, Value{static_cast<std::int64_t>(state.worker)}, Value{static_cast<std::int64_t>(seq)},
         Value{fmt::format("worker {} op {} (read, then write)", state.worker, seq)}};
-    (void)conn.query(insert_sql, params);
+    (void)conn.query(sql_->insert, params);
     conn.execute("COMMIT");
 }
 
@@ -236,7 +221,7 @@ OpOutcome Workload::run_op(Connection& conn, WorkerState& state, bool write) con
 
 std::optional<std::uint64_t> Workload::count_written(Connection& conn) const {
     if (backend_ == Backend::null) return std::nullopt;
-    const Rows rows = conn.query(count_writes_sql, {Value{run_id_}});
+    const Rows rows = conn.query(sql_->count_writes, {Value{run_id_}});
     if (rows.empty()) return std::nullopt;
     return static_cast<std::uint64_t>(rows.int_at(0));
 }

@@ -57,6 +57,8 @@ struct OpOutcome {
     bool wrote = false;  ///< a write transaction was committed and acknowledged
 };
 
+struct WorkloadSql;
+
 class Workload {
 public:
     /// `run_id` tags every row this run writes, so verification counts only its own rows.
@@ -97,7 +99,7 @@ private:
     WorkloadSpec spec_;
     Backend backend_;
     std::string run_id_;
-    std::string begin_sql_;
+    const WorkloadSql* sql_;  ///< this backend's statements (workload_sql.hpp)
 };
 
 /// One table the workloads left in a database, as `poolbench clean` found it.

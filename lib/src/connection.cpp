@@ -14,6 +14,7 @@ std::string_view to_string(Backend b) noexcept {
         case Backend::sqlite: return "sqlite";
         case Backend::postgresql: return "postgresql";
         case Backend::null: return "null";
+        case Backend::mariadb: return "mariadb";
     }
     return "unknown";
 }

@@ -10,6 +10,7 @@ std::shared_ptr<Driver> make_driver(const DbUrl& url) {
         case Backend::sqlite: return internal::make_sqlite_driver(url);
         case Backend::null: return internal::make_null_driver();
         case Backend::postgresql: return internal::make_postgres_driver(url);
+        case Backend::mariadb: return internal::make_mariadb_driver(url);
     }
     throw ConfigError("unknown backend in database URL '" + url.redacted + "'");
 }

@@ -22,6 +22,10 @@ namespace poolbench::internal {
 /// opens nothing until connect() (see postgres_driver.cpp).
 [[nodiscard]] std::shared_ptr<Driver> make_postgres_driver(const DbUrl& url);
 
+/// mariadb:// and mysql://: validates the URL's options (throws ConfigError); opens
+/// nothing until connect() (see mariadb_driver.cpp).
+[[nodiscard]] std::shared_ptr<Driver> make_mariadb_driver(const DbUrl& url);
+
 /// What the PostgreSQL driver's URL says that diagnose needs.
 struct PgDiagnoseSetup {
     bool client_statement_timeout = false;  ///< the URL's statement_timeout (poolbench's own, client-side)

@@ -4,7 +4,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
+#include <string>
 
 namespace poolbench {
 
@@ -68,6 +70,9 @@ QueryError::QueryError(const std::string& message, std::string code, int native_
         kind_ = internal::sqlite_error_kind(internal::sqlite_code_from_name(code_).value_or(native_code_), broken_);
     } else if (code_.size() == 5) {
         kind_ = internal::postgres_error_kind(code_, broken_);
+    } else if (!code_.empty() && code_.size() <= 4 &&
+               std::all_of(code_.begin(), code_.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        kind_ = internal::mariadb_error_kind(static_cast<unsigned>(std::stoul(code_)), broken_);
     } else if (broken_) {
         kind_ = ErrorKind::connection_lost;
     }
@@ -105,6 +110,39 @@ ErrorKind postgres_error_kind(std::string_view sqlstate, bool broken) noexcept {
         return ErrorKind::connection_lost;
     }
     if (cls == "23") return ErrorKind::constraint_violation;
+    return broken ? ErrorKind::connection_lost : ErrorKind::other;
+}
+
+ErrorKind mariadb_error_kind(unsigned code, bool broken) noexcept {
+    switch (code) {
+        case 1205: return ErrorKind::lock_timeout;
+        case 1213: return ErrorKind::deadlock;
+        case 1020: return ErrorKind::serialization_failure;
+        case 1317:
+        case 1969: return ErrorKind::statement_timeout;
+        case 1290:
+        case 1792:
+        case 1836: return ErrorKind::read_only;
+        case 1048:
+        case 1062:
+        case 1169:
+        case 1216:
+        case 1217:
+        case 1451:
+        case 1452:
+        case 1557:
+        case 1586:
+        case 3819:
+        case 4025: return ErrorKind::constraint_violation;
+        case 1053:
+        case 1927: return ErrorKind::connection_lost;
+        default: break;
+    }
+    // Client-side errors (CR_*): no usable connection (2006 gone away, 2013 lost, 2055 lost
+    // with system error, 2002/2003 cannot connect, ...). 2014 (commands out of sync) and the
+    // prepared-statement misuse codes 2030-2036, 2050-2057 leave the connection in an unknown
+    // state too; treat them alike.
+    if (code >= 2000 && code < 3000) return ErrorKind::connection_lost;
     return broken ? ErrorKind::connection_lost : ErrorKind::other;
 }
 

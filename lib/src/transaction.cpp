@@ -47,6 +47,18 @@ std::string begin_statement(Backend backend, const TxOptions& options) {
         if (options.deferrable) sql += " DEFERRABLE";
         return sql;
     }
+    case Backend::mariadb: {
+        // The isolation level applies to the next transaction only: one round trip, two statements.
+        std::string sql;
+        if (options.isolation != Isolation::server_default) {
+            sql = "SET TRANSACTION ISOLATION LEVEL " + std::string(to_string(options.isolation)) + "; ";
+        }
+        if (options.deferrable) {
+            throw UsageError("transaction option deferrable is PostgreSQL's; MariaDB has no such mode: leave it off");
+        }
+        sql += options.read_only ? "START TRANSACTION READ ONLY" : "START TRANSACTION";
+        return sql;
+    }
     case Backend::null: break;
     }
     return "BEGIN";

@@ -3,6 +3,8 @@
 // Accepted forms (see url.hpp):
 //   sqlite:///abs/path.db   sqlite://rel/path.db   sqlite::memory:   (also sqlite://:memory:)
 //   postgresql://user:pass@host:port/db?k=v   postgres://...        null://
+//   mariadb://user:pass@host:port/db?k=v      mysql://...  (one host; user, password and
+//                                             database are percent-decoded into DbUrl)
 // Every form may carry "?name=value&..." options; values (and names) are percent-decoded.
 // SQLite paths are taken literally (no percent-decoding), so a file name may contain '%'.
 #include "poolbench/url.hpp"
@@ -20,7 +22,7 @@ namespace {
 
 constexpr std::string_view valid_forms =
     "use sqlite:///abs/path.db, sqlite://rel/path.db, sqlite::memory:, "
-    "postgresql://user@host:port/db or null://";
+    "postgresql://user@host:port/db, mariadb://user@host:port/db (or mysql://) or null://";
 
 char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -244,6 +246,67 @@ void parse_postgres(std::string_view url, std::string_view original, std::size_t
     if (q != std::string_view::npos) parse_query(rest.substr(q + 1), original, out.params);
 }
 
+/// mariadb:// and mysql://: [user[:password]@]host[:port][/database][?options], one host.
+void parse_mariadb(std::string_view url, std::string_view original, std::size_t scheme_len, DbUrl& out) {
+    out.backend = Backend::mariadb;
+    std::string_view rest = url.substr(scheme_len + 3);
+    const std::size_t q = rest.find('?');
+    if (q != std::string_view::npos) {
+        parse_query(rest.substr(q + 1), original, out.params);
+        rest = rest.substr(0, q);
+    }
+    if (rest.find('#') != std::string_view::npos) {
+        fail(original, "a '#' in the user name, password or database must be percent-encoded (%23)");
+    }
+    const std::size_t slash_before_at = rest.find('/');
+    const std::size_t at = rest.rfind('@', slash_before_at);
+    if (at != std::string_view::npos && rest.substr(0, at).find('@') != std::string_view::npos) {
+        throw ConfigError("invalid database URL '" + printable(std::string(url.substr(0, scheme_len + 3)) + "***" +
+                                                               std::string(rest.substr(at))) +
+                          "': the user name or password contains an unencoded '@', '/', '?' or '#': "
+                          "percent-encode them (%40, %2F, %3F, %23)");
+    }
+    if (at != std::string_view::npos) {
+        const std::string_view userinfo = rest.substr(0, at);
+        const std::size_t colon = userinfo.find(':');
+        if (!percent_decode(userinfo.substr(0, colon), out.user)) {
+            fail(original, "the user name has a malformed %-escape (use %XX with two hex digits)");
+        }
+        if (colon != std::string_view::npos && !percent_decode(userinfo.substr(colon + 1), out.password)) {
+            fail(original, "the password has a malformed %-escape (use %XX with two hex digits)");
+        }
+        rest.remove_prefix(at + 1);
+    }
+    const std::size_t slash = rest.find('/');
+    std::string_view host = rest.substr(0, slash);
+    if (slash != std::string_view::npos) {
+        const std::string_view db = rest.substr(slash + 1);
+        if (db.find('/') != std::string_view::npos) {
+            fail(original, "the database name '" + printable(db) + "' contains '/' (percent-encode it as %2F)");
+        }
+        if (!percent_decode(db, out.database)) {
+            fail(original, "the database name has a malformed %-escape (use %XX with two hex digits)");
+        }
+    }
+    if (host.find(',') != std::string_view::npos) {
+        fail(original, "a MariaDB URL names one host (host:port); for failover put a proxy in front");
+    }
+    check_pg_hosts(host, original);  // one host: the same [v6]:port checks
+    std::string_view port;
+    if (!host.empty() && host.front() == '[') {
+        const std::size_t close = host.find(']');
+        if (close + 1 < host.size()) port = host.substr(close + 2);
+        host = host.substr(1, close - 1);
+    } else if (const std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+        port = host.substr(colon + 1);
+        host = host.substr(0, colon);
+    }
+    if (!percent_decode(host, out.host)) {
+        fail(original, "the host has a malformed %-escape (use %XX with two hex digits)");
+    }
+    for (const char c : port) out.port = out.port * 10 + static_cast<unsigned>(c - '0');
+}
+
 }  // namespace
 
 DbUrl parse_db_url(std::string_view original) {
@@ -264,6 +327,10 @@ DbUrl parse_db_url(std::string_view original) {
         parse_postgres(url, original, std::string_view("postgresql").size(), out);
     } else if (istarts_with(url, "postgres://")) {
         parse_postgres(url, original, std::string_view("postgres").size(), out);
+    } else if (istarts_with(url, "mariadb://")) {
+        parse_mariadb(url, original, std::string_view("mariadb").size(), out);
+    } else if (istarts_with(url, "mysql://")) {
+        parse_mariadb(url, original, std::string_view("mysql").size(), out);
     } else if (istarts_with(url, "null:")) {
         std::string_view rest = url.substr(std::string_view("null:").size());
         if (rest.substr(0, 2) != "//") fail(original, "the null backend is written null://");

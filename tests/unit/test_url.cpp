@@ -131,15 +131,15 @@ TEST_CASE("bad URLs throw ConfigError naming the problem and the valid forms", "
         CHECK(contains(parse_error("   "), "empty database URL"));
     }
     SECTION("unknown scheme") {
-        const auto msg = parse_error("mysql://x");
-        CHECK(contains(msg, "unsupported database URL 'mysql://x'"));
+        const auto msg = parse_error("oracle://x");
+        CHECK(contains(msg, "unsupported database URL 'oracle://x'"));
         CHECK(contains(msg, forms));
         CHECK(contains(msg, "null://"));
         CHECK(contains(parse_error("/just/a/path.db"), "unsupported database URL '/just/a/path.db'"));
     }
     SECTION("unknown scheme with a password is redacted") {
-        const auto msg = parse_error("mysql://root:hunter2@db/x");
-        CHECK(contains(msg, "mysql://root:***@db/x"));
+        const auto msg = parse_error("oracle://root:hunter2@db/x");
+        CHECK(contains(msg, "oracle://root:***@db/x"));
         CHECK_FALSE(contains(msg, "hunter2"));
     }
     SECTION("empty sqlite path") {
@@ -179,7 +179,7 @@ TEST_CASE("bad URLs throw ConfigError naming the problem and the valid forms", "
         CHECK(contains(parse_error("null:"), "written null://"));
     }
     SECTION("every message is one line") {
-        for (const auto* url : {"", "mysql://x", "sqlite://", "sqlite:///a.db?x", "postgresql://h:0/db",
+        for (const auto* url : {"", "oracle://x", "mysql://a,b/x", "mariadb://h:0/db", "sqlite://", "sqlite:///a.db?x", "postgresql://h:0/db",
                                 "sqlite:x\ny", "bad\nscheme://u:p@h"}) {
             const auto msg = parse_error(url);
             INFO(url);
@@ -189,10 +189,44 @@ TEST_CASE("bad URLs throw ConfigError naming the problem and the valid forms", "
     }
 }
 
+TEST_CASE("MariaDB URLs: parts percent-decoded, one host, default port", "[unit][url]") {
+    const DbUrl u = parse_db_url("mariadb://bob:p%40ss%2Fw@db.example:3307/my%20db?ssl_mode=disabled&charset=latin1");
+    CHECK(u.backend == Backend::mariadb);
+    CHECK(u.user == "bob");
+    CHECK(u.password == "p@ss/w");
+    CHECK(u.host == "db.example");
+    CHECK(u.port == 3307);
+    CHECK(u.database == "my db");
+    REQUIRE(u.params.size() == 2);
+    CHECK(u.params[0] == std::pair<std::string, std::string>{"ssl_mode", "disabled"});
+    CHECK(u.redacted == "mariadb://bob:***@db.example:3307/my%20db?ssl_mode=disabled&charset=latin1");
+
+    const DbUrl m = parse_db_url("MySQL://root@[::1]/app");
+    CHECK(m.backend == Backend::mariadb);
+    CHECK(m.user == "root");
+    CHECK(m.password.empty());
+    CHECK(m.host == "::1");
+    CHECK(m.port == 0);
+    CHECK(m.database == "app");
+
+    const DbUrl bare = parse_db_url("mariadb://localhost");
+    CHECK(bare.host == "localhost");
+    CHECK(bare.database.empty());
+    CHECK(bare.user.empty());
+
+    CHECK(contains(parse_error("mariadb://h1,h2/db"), "names one host"));
+    CHECK(contains(parse_error("mariadb://h:99999/db"), "port '99999'"));
+    CHECK(contains(parse_error("mariadb://h/a/b"), "contains '/'"));
+    CHECK(contains(parse_error("mariadb://u:a@b@h/db"), "unencoded '@'"));
+    CHECK(contains(parse_error("mariadb://h/d%zz"), "database name has a malformed %-escape"));
+}
+
 TEST_CASE("errors never show the password", "[unit][url]") {
     for (const auto* url : {"postgresql://bob:s3cretpw@h:abc/db", "postgresql://bob:s3cretpw@h/db?bad",
                             "postgresql://bob:s3cretpw@h/db?password=x&y", "postgresql://h/db?password=s3cretpw&y",
-                            "postgresql://h/db?password=s3cretpw%zz", "mysql://bob:s3cretpw@h/db",
+                            "postgresql://h/db?password=s3cretpw%zz", "oracle://bob:s3cretpw@h/db",
+                            "mysql://bob:s3cretpw@h:abc/db", "mariadb://bob:s3cretpw@h/db?x", "mariadb://bob:s3cretpw@h/a/b",
+                            "mariadb://bob:s3cr@tpw@h/db", "mariadb://bob:s3cretpw%zz@h/db",
                             "postgresql://bob:s3cretpw@h:0/db"}) {
         const auto msg = parse_error(url);
         INFO(url);

@@ -29,8 +29,9 @@ struct Diagnosis;
 struct DiagnoseOptions;
 
 /// Which database a Driver talks to. to_string gives the names reports print
-/// ("sqlite", "postgresql", "null").
-enum class Backend { sqlite, postgresql, null };
+/// ("sqlite", "postgresql", "mariadb", "null"). mariadb serves mysql:// and mariadb:// URLs
+/// (MariaDB 10.11 is what is tested; MySQL speaks the same protocol but is untested).
+enum class Backend { sqlite, postgresql, null, mariadb };
 
 [[nodiscard]] std::string_view to_string(Backend b) noexcept;
 
@@ -56,7 +57,8 @@ public:
     /// Runs one or more statements that return no rows. Throws QueryError.
     virtual void execute(std::string_view sql) = 0;
 
-    /// Runs one statement with positional parameters ($1 / ?1 …) and returns its rows.
+    /// Runs one statement with positional parameters and returns its rows. Placeholders are
+    /// the backend's own: $1 for PostgreSQL, ?1 or $1 for SQLite, ? for MariaDB.
     /// The prepared statement is cached per connection, keyed by the SQL text.
     virtual Rows query(std::string_view sql, std::span<const Value> params) = 0;
     Rows query(std::string_view sql) { return query(sql, {}); }

@@ -134,9 +134,10 @@ public:
     using Error::Error;
 };
 
-/// A statement failed. `code()` is the SQLSTATE for PostgreSQL or the extended
-/// result-code name for SQLite (e.g. "SQLITE_BUSY"); `native_code()` is SQLite's
-/// numeric extended code (0 for PostgreSQL). `broken()` says the connection can no
+/// A statement failed. `code()` is the SQLSTATE for PostgreSQL, the extended result-code
+/// name for SQLite (e.g. "SQLITE_BUSY"), or the error number in decimal for MariaDB
+/// (e.g. "1213"); `native_code()` is SQLite's numeric extended code, MariaDB's error
+/// number, 0 for PostgreSQL. `broken()` says the connection can no
 /// longer be used and the pool will destroy it when the lease is returned. `kind()` is
 /// the failure's classification (see ErrorKind for how it relates to broken()).
 class QueryError : public Error {
@@ -145,8 +146,8 @@ public:
     QueryError(const std::string& message, std::string code, int native_code, bool broken, ErrorKind kind)
         : Error(message), code_(std::move(code)), native_code_(native_code), broken_(broken), kind_(kind) {}
     /// The kind derived from the code by the backend's own rule: a name starting with
-    /// "SQLITE_" by SQLite's, a 5-character SQLSTATE by PostgreSQL's; a code of neither
-    /// shape is `other`. A code with no specific kind is `connection_lost` when `broken`.
+    /// "SQLITE_" by SQLite's, a 5-character SQLSTATE by PostgreSQL's, 1 to 4 digits (an error
+    /// number) by MariaDB's; a code of none of these shapes is `other`. A code with no specific kind is `connection_lost` when `broken`.
     QueryError(const std::string& message, std::string code, int native_code, bool broken);
     [[nodiscard]] const std::string& code() const noexcept { return code_; }
     [[nodiscard]] int native_code() const noexcept { return native_code_; }

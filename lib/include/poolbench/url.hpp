@@ -4,6 +4,7 @@
 //   sqlite://rel/path.db       file database relative to the working directory
 //   sqlite::memory:            in-memory database shared by all the pool's connections
 //   postgresql://user:pass@host:port/db?sslmode=...   (also postgres://)
+//   mariadb://user:pass@host:port/db?ssl_mode=...     (also mysql://; port 3306 when absent)
 //   null://                    no database: measures the pool itself
 // Query parameters after '?' are options: for SQLite `busy_timeout=MS` and any other
 // `name=value` becomes `PRAGMA name=value` on every new connection.
@@ -29,6 +30,12 @@ struct DbUrl {
     bool memory = false;
     // PostgreSQL
     std::string conninfo;  ///< the URL handed to libpq (password intact)
+    // MariaDB / MySQL: the URL's parts, percent-decoded ("" / 0 when absent).
+    std::string user;
+    std::string password;  ///< never print it
+    std::string host;
+    unsigned port = 0;
+    std::string database;
     // Options from the query string, in order.
     std::vector<std::pair<std::string, std::string>> params;
 };
