@@ -14,11 +14,24 @@
 #   scripts/pg_sandbox.sh resume [DIR]      start a halted server again (same port, same data)
 #   scripts/pg_sandbox.sh run CMD [ARG...]  start, run CMD with the variables exported, stop
 #                                           on exit (even when CMD fails); exits with CMD's status
+#   eval "$(scripts/pg_sandbox.sh start-standby [PRIMARY_DIR])"
+#                                           a streaming-replication hot standby of a running
+#                                           sandbox (default $POOLBENCH_PG_DIR): pg_basebackup
+#                                           into its own DIR, started on its own port, streaming
+#                                           before this returns; prints
+#        export POOLBENCH_PG_STANDBY_URL=postgresql://poolbench:<pw>@127.0.0.1:<port>/poolbench
+#        export POOLBENCH_PG_STANDBY_DIR=<dir>
+#                                           stop/halt/resume/restart take its DIR like any other
+#   scripts/pg_sandbox.sh promote DIR       pg_ctl promote a standby: it becomes a primary
 #
 # The server listens on 127.0.0.1 only (scram-sha-256 password auth) on a port the kernel
 # picked, plus a Unix socket inside DIR; fsync and synchronous_commit are off (data is
 # thrown away), max_connections=300. The user `poolbench` owns the database `poolbench`.
 # pgbench works against it: "$POOLBENCH_PG_BIN/pgbench" -i "$POOLBENCH_PG_URL".
+# Every sandbox can be a replication primary: wal_level=replica, max_wal_senders=10,
+# wal_keep_size=256MB (a halted standby catches up), and the role poolbench_replicator
+# (REPLICATION, same password as poolbench) may open replication connections over
+# 127.0.0.1. DIR/password (mode 600) keeps that password for start-standby.
 #
 # Quiet on success; on failure one line on stderr plus the tail of the server log.
 # Works as root (server commands run as the `postgres` OS user through runuser) or as an
@@ -114,6 +127,7 @@ cmd_start() {
 # poolbench sandbox: local socket (inside $dir, mode 700) trusted; TCP needs a password.
 local   all   all                 trust
 host    all   all   127.0.0.1/32  scram-sha-256
+host    replication   poolbench_replicator   127.0.0.1/32  scram-sha-256
 EOF
     local port started=0
     for _ in 1 2 3 4 5; do
@@ -130,6 +144,10 @@ full_page_writes = off
 max_connections = 300
 shared_buffers = '32MB'
 logging_collector = off
+wal_level = replica
+max_wal_senders = 10
+wal_keep_size = '256MB'
+hot_standby = on
 EOF
         [[ $(id -u) -eq 0 ]] && chown postgres: "$data/pg_hba.conf" "$data/postgresql.auto.conf"
         if as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null 2>&1; then
@@ -145,12 +163,13 @@ EOF
     # poolbench has CREATEROLE: tests create roles of their own (a connection limit, no
     # pg_read_all_stats) and drop them.
     local sql="CREATE ROLE poolbench LOGIN CREATEROLE PASSWORD '$pw'; GRANT pg_signal_backend TO poolbench;
-               CREATE ROLE poolbench_limited LOGIN PASSWORD '$pw'; GRANT poolbench_limited TO poolbench;"
+               CREATE ROLE poolbench_limited LOGIN PASSWORD '$pw'; GRANT poolbench_limited TO poolbench;
+               CREATE ROLE poolbench_replicator LOGIN REPLICATION PASSWORD '$pw';"
     if ! as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres \
         -c "$sql" -c "CREATE DATABASE poolbench OWNER poolbench" >"$dir/setup.log" 2>&1; then
         die "creating the poolbench user and database failed" "$dir/setup.log"
     fi
-    rm -f "$dir/pwfile"
+    mv "$dir/pwfile" "$dir/password"  # mode 600: for start-standby
     printf '%s\n' "$port" >"$dir/port"
     trap - EXIT
 
@@ -158,6 +177,86 @@ EOF
     printf 'export POOLBENCH_PG_LIMITED_URL=postgresql://poolbench_limited:%s@127.0.0.1:%s/poolbench\n' "$pw" "$port"
     printf 'export POOLBENCH_PG_DIR=%s\n' "$dir"
     printf 'export POOLBENCH_PG_BIN=%s\n' "$bin"
+}
+
+# A hot standby of the running sandbox PRIMARY_DIR, in a sandbox directory of its own.
+cmd_start_standby() {
+    local primary=${1:-${POOLBENCH_PG_DIR:-}} bin base pport pw
+    [[ -n "$primary" ]] || die "which primary? pass its directory or set POOLBENCH_PG_DIR"
+    [[ -f "$primary/$marker" ]] || die "$primary is not a pg_sandbox directory"
+    [[ -f "$primary/data/postmaster.pid" ]] || die "the primary in $primary is not running"
+    [[ -f "$primary/password" ]] ||
+        die "$primary has no password file: it was started by an older pg_sandbox.sh (start it again)"
+    pport=$(<"$primary/port")
+    pw=$(<"$primary/password")
+    bin=$(find_bin)
+    base=$(dirname "$primary")
+    dir=$(mktemp -d "$base/poolbench-pg-standby.XXXXXX") || die "cannot create a temp directory under $base"
+    touch "$dir/$marker"
+    chmod 700 "$dir"
+    [[ $(id -u) -eq 0 ]] && chown -R postgres: "$dir"
+    trap 'cleanup_failed_start' EXIT
+    local data=$dir/data log=$dir/server.log
+    local conninfo="host=127.0.0.1 port=$pport user=poolbench_replicator password=$pw application_name=poolbench_standby"
+    # -c fast: an immediate checkpoint on the primary; -X stream: the WAL needed to start.
+    if ! as_owner "$bin/pg_basebackup" -d "$conninfo" -D "$data" -X stream -c fast >"$dir/basebackup.log" 2>&1; then
+        die "pg_basebackup from the primary in $primary failed" "$dir/basebackup.log"
+    fi
+    as_owner touch "$data/standby.signal"
+    local port started=0
+    for _ in 1 2 3 4 5; do
+        port=$(free_port)
+        # Replaces the primary's copy (its port and socket directory) entirely.
+        cat >"$data/postgresql.auto.conf" <<EOF
+# poolbench sandbox standby of $primary (throwaway data: durability off)
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+password_encryption = 'scram-sha-256'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 300
+shared_buffers = '32MB'
+logging_collector = off
+wal_level = replica
+max_wal_senders = 10
+wal_keep_size = '256MB'
+hot_standby = on
+primary_conninfo = '$conninfo'
+wal_retrieve_retry_interval = '200ms'
+EOF
+        [[ $(id -u) -eq 0 ]] && chown postgres: "$data/postgresql.auto.conf"
+        if as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null 2>&1; then
+            started=1
+            break
+        fi
+        grep -q 'could not bind\|Address already in use' "$log" 2>/dev/null || break
+    done
+    [[ $started -eq 1 ]] || die "the standby did not start (the sandbox was removed)" "$log"
+    # Return once it streams from the primary, so callers never race its first connection.
+    local state="" i
+    for ((i = 0; i < 300; i++)); do
+        state=$(as_owner "$bin/psql" -X -q -At -h "$dir" -p "$port" -U postgres -d postgres \
+            -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null || true)
+        [[ "$state" == streaming ]] && break
+        sleep 0.1
+    done
+    [[ "$state" == streaming ]] || die "the standby in $dir started but does not stream from $primary" "$log"
+    cp "$primary/password" "$dir/password"
+    printf '%s\n' "$port" >"$dir/port"
+    trap - EXIT
+
+    printf 'export POOLBENCH_PG_STANDBY_URL=postgresql://poolbench:%s@127.0.0.1:%s/poolbench\n' "$pw" "$port"
+    printf 'export POOLBENCH_PG_STANDBY_DIR=%s\n' "$dir"
+}
+
+cmd_promote() {
+    sandbox_dir "${1:-}"
+    [[ -f "$dir/$marker" ]] || die "$dir is not a pg_sandbox directory"
+    [[ -f "$dir/data/standby.signal" ]] || die "$dir is not a standby"
+    as_owner "$(find_bin)/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null 2>&1 ||
+        die "promoting the standby in $dir/data failed" "$dir/server.log"
 }
 
 cleanup_failed_start() {
@@ -242,8 +341,10 @@ case "${1:-}" in
     halt) shift; cmd_halt "$@" ;;
     resume) shift; cmd_resume "$@" ;;
     run) shift; cmd_run "$@" ;;
+    start-standby) shift; cmd_start_standby "$@" ;;
+    promote) shift; cmd_promote "$@" ;;
     *)
-        printf 'usage: %s start | stop [DIR] | restart [DIR] | restart-command [DIR] | halt [DIR] | resume [DIR] | run CMD [ARG...]\n' "$0" >&2
+        printf 'usage: %s start | stop [DIR] | restart [DIR] | restart-command [DIR] | halt [DIR] | resume [DIR] | run CMD [ARG...] | start-standby [PRIMARY_DIR] | promote DIR\n' "$0" >&2
         exit 2
         ;;
 esac
