@@ -174,7 +174,7 @@ struct RouterConfig {
     /// Re-run a read once on another node when its connection broke.
     bool retry_broken_reads = true;
     /// Empty: default_health_check(the replica driver's backend).
-    HealthCheck health_check;
+    HealthCheck health_check{};
 
     /// Throws ConfigError naming the field: health_interval and health_timeout must be
     /// positive, read_your_writes not negative.
