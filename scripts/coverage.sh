@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # Line and branch coverage of lib/ from the unit, sqlite and pg tiers and the diagnose tests (pg needs
-# POOLBENCH_PG_URL) (gcov via gcovr).
+# POOLBENCH_PG_URL, pg_replica POOLBENCH_PG_STANDBY_URL: started here when unset) (gcov via gcovr).
 # Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
 floor=${POOLBENCH_COVERAGE_FLOOR:-95}
+started=()  # sandboxes started here, stopped on exit (standby first)
+stop_started() { for d in "${started[@]}"; do scripts/pg_sandbox.sh stop "$d" || true; done; }
+trap stop_started EXIT
 if [[ -z ${POOLBENCH_PG_URL:-} ]]; then
-  eval "$(scripts/pg_sandbox.sh start)"
-  trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true' EXIT
+  exports=$(scripts/pg_sandbox.sh start)
+  eval "$exports"
+  started=("$POOLBENCH_PG_DIR")
+fi
+if [[ -z ${POOLBENCH_PG_STANDBY_URL:-} ]]; then  # the pg_replica tier's standby
+  exports=$(scripts/pg_sandbox.sh start-standby "${POOLBENCH_PG_DIR:-}")
+  eval "$exports"
+  started=("$POOLBENCH_PG_STANDBY_DIR" "${started[@]}")
 fi
 dir=$(scripts/build.sh coverage)
 find "$dir" -name '*.gcda' -delete
-ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_fault_tests):' >/dev/null \
+ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_fault_tests|pg_replica_tests):' >/dev/null \
   || { echo "coverage: tests failed in the coverage build" >&2; ctest --test-dir "$dir" --rerun-failed --output-on-failure | tail -50; exit 1; }
 # diagnose() is lib/ code that its end-to-end tests drive through the CLI (sessions left
 # idle in transaction, lock chains, a write lock held by another process).

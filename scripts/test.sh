@@ -13,8 +13,9 @@ scripts/bootstrap.sh
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
-unset POOLBENCH_PG_DIR POOLBENCH_MARIADB_DIR  # the trap stops only the sandboxes started here
+unset POOLBENCH_PG_DIR POOLBENCH_PG_STANDBY_DIR POOLBENCH_MARIADB_DIR  # the trap stops only the sandboxes started here
 stop_sandboxes() {
+  if [[ -n "${POOLBENCH_PG_STANDBY_DIR:-}" ]]; then scripts/pg_sandbox.sh stop "$POOLBENCH_PG_STANDBY_DIR" || true; fi
   if [[ -n "${POOLBENCH_MARIADB_DIR:-}" ]]; then scripts/mariadb_sandbox.sh stop "$POOLBENCH_MARIADB_DIR" || true; fi
   if [[ -n "${POOLBENCH_PG_DIR:-}" ]]; then scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true; fi
 }
@@ -25,6 +26,10 @@ step "throwaway PostgreSQL"
 exports=$(scripts/pg_sandbox.sh start)  # not eval "$(...)": that would hide a failed start from set -e
 eval "$exports"
 echo "PostgreSQL sandbox at $(hide_password "$POOLBENCH_PG_URL")"
+# Its streaming-replication standby (the pg_replica tier): POOLBENCH_PG_STANDBY_URL/_DIR.
+exports=$(scripts/pg_sandbox.sh start-standby "$POOLBENCH_PG_DIR")
+eval "$exports"
+echo "PostgreSQL standby at $(hide_password "$POOLBENCH_PG_STANDBY_URL")"
 
 step "throwaway MariaDB"
 exports=$(scripts/mariadb_sandbox.sh start)
@@ -42,9 +47,9 @@ ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
 
 step "build (ThreadSanitizer)"
 tsan=$(scripts/build.sh tsan)
-step "ctest (ThreadSanitizer: unit, sqlite and pg tiers, the scenario engine end to end, the metrics endpoint)"
+step "ctest (ThreadSanitizer: unit, sqlite, pg and pg_replica tiers, the scenario engine end to end, the metrics endpoint)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests):|^cli_tests:(run|metrics): '
+  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_replica_tests):|^cli_tests:(run|metrics): '
 
 step "coverage of lib/"
 scripts/coverage.sh

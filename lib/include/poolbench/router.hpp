@@ -33,7 +33,10 @@
 //     pg_last_wal_replay_lsn()) > max_lag_bytes (a NULL receive position — not streaming
 //     from a primary — counts as too far behind; a negative difference, seen right after
 //     a standby restarts, as 0). Bytes, not a timestamp: replay_timestamp lag keeps growing
-//     on a primary that is merely idle;
+//     on a primary that is merely idle. It counts only WAL the standby has received: WAL the
+//     primary has not sent yet (with synchronous_commit=off, up to wal_writer_delay) is
+//     invisible to it, so a replica in rotation may still miss a write just acknowledged —
+//     that is what RouterSession is for;
 //   - its health check has run longer than health_timeout (a server that accepts
 //     connections but does not answer): it is out from that moment, without waiting for
 //     the check to end.
