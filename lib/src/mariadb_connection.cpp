@@ -167,6 +167,9 @@ private:
     }
 
     [[noreturn]] void fail_stmt(MYSQL_STMT* stmt, std::string_view sql) {
+        // A fetch that fails on the server's error (KILL QUERY, max_statement_time during
+        // SELECT SLEEP(...)) leaves it on the connection, not the statement (Connector/C 3.3).
+        if (mysql_stmt_errno(stmt) == 0) fail_conn(sql);
         fail_with(mysql_stmt_errno(stmt), mysql_stmt_error(stmt), sql);
     }
 
