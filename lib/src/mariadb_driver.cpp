@@ -145,7 +145,10 @@ MysqlPtr open_connection(const MariaSettings& s, Clock::time_point deadline) {
     MYSQL* ret = nullptr;
     const char* db = s.database.empty() ? nullptr : s.database.c_str();
     const char* sock = s.socket.empty() ? nullptr : s.socket.c_str();
-    int status = mysql_real_connect_start(&ret, m.get(), s.host.c_str(), s.user.c_str(), s.password.c_str(), db, s.port,
+    // Connector/C takes the socket only for host "localhost" (or none): with socket= in the
+    // URL, a host such as 127.0.0.1 would otherwise mean TCP and the socket would be ignored.
+    const char* host = sock != nullptr ? nullptr : s.host.c_str();
+    int status = mysql_real_connect_start(&ret, m.get(), host, s.user.c_str(), s.password.c_str(), db, s.port,
                                           sock, CLIENT_MULTI_STATEMENTS | CLIENT_FOUND_ROWS);
     while (status != 0) {
         const int happened = Clock::now() >= limit ? 0 : wait_for(m.get(), status, limit);
