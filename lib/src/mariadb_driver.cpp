@@ -161,6 +161,13 @@ MysqlPtr open_connection(const MariaSettings& s, Clock::time_point deadline) {
         status = mysql_real_connect_cont(&ret, m.get(), happened);
     }
     if (ret == nullptr) fail(m.get(), s);
+    // Connector/C 3.3 falls back to plain TCP when the server offers no TLS, even with
+    // MYSQL_OPT_SSL_ENFORCE, unless it also verifies the certificate: required must not.
+    if (s.ssl_mode != SslMode::disabled && s.ssl_mode != SslMode::preferred && mysql_get_ssl_cipher(m.get()) == nullptr) {
+        throw ConnectError("cannot connect to " + s.redacted +
+                           ": the server does not offer TLS, and ssl_mode asks for it (configure TLS on the server, "
+                           "or use ssl_mode=preferred)");
+    }
     apply_session(m.get(), s);
     return m;
 }

@@ -113,6 +113,9 @@ TEST_CASE("mariadb: TLS modes the sandbox server cannot meet fail to connect, th
         CHECK_FALSE(contains(e.what(), server_password()));
         CHECK(std::string(e.what()).find('\n') == std::string::npos);
     }
+    // required must not fall back to plain TCP (Connector/C would, unless it also verifies).
+    const auto required = thrown<ConnectError>([&] { (void)connect("ssl_mode=required"); });
+    CHECK(contains(required.what(), "the server does not offer TLS, and ssl_mode asks for it"));
 }
 
 TEST_CASE("mariadb: the Unix socket in the URL is used instead of TCP", "[mariadb]") {
