@@ -3,6 +3,8 @@
 
 #include <charconv>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <memory>
 #include <type_traits>
 #include <variant>
@@ -53,8 +55,11 @@ std::vector<ColumnAs> result_columns(MYSQL_STMT* stmt) {
             case MYSQL_TYPE_SHORT:
             case MYSQL_TYPE_LONG:
             case MYSQL_TYPE_INT24:
-            case MYSQL_TYPE_LONGLONG:
             case MYSQL_TYPE_YEAR: out.push_back(ColumnAs::integer); break;
+            case MYSQL_TYPE_LONGLONG:
+                // The smaller unsigned types fit an int64; an unsigned BIGINT may not.
+                out.push_back((fields[i].flags & UNSIGNED_FLAG) != 0 ? ColumnAs::unsigned_integer : ColumnAs::integer);
+                break;
             case MYSQL_TYPE_FLOAT:
             case MYSQL_TYPE_DOUBLE: out.push_back(ColumnAs::real); break;
             case MYSQL_TYPE_DECIMAL:
@@ -71,6 +76,7 @@ namespace {
 /// Room for one column of one row.
 struct Cell {
     std::int64_t integer = 0;
+    std::uint64_t unsigned_integer = 0;
     double real = 0;
     std::string text = std::string(64, '\0');
     unsigned long length = 0;
@@ -82,6 +88,11 @@ Value to_value(ColumnAs as, const Cell& c) {
     if (c.is_null != 0) return Value{};
     switch (as) {
         case ColumnAs::integer: return Value{c.integer};
+        case ColumnAs::unsigned_integer:
+            if (c.unsigned_integer <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+                return Value{static_cast<std::int64_t>(c.unsigned_integer)};
+            }
+            return Value{std::to_string(c.unsigned_integer)};
         case ColumnAs::real: return Value{c.real};
         case ColumnAs::decimal: {
             double d = 0;
@@ -112,6 +123,11 @@ bool fetch_rows(MYSQL_STMT* stmt, const std::vector<ColumnAs>& columns, Rows& ou
             case ColumnAs::integer:
                 b.buffer_type = MYSQL_TYPE_LONGLONG;
                 b.buffer = &c.integer;
+                break;
+            case ColumnAs::unsigned_integer:
+                b.buffer_type = MYSQL_TYPE_LONGLONG;
+                b.buffer = &c.unsigned_integer;
+                b.is_unsigned = 1;
                 break;
             case ColumnAs::real:
                 b.buffer_type = MYSQL_TYPE_DOUBLE;

@@ -31,9 +31,10 @@ private:
     std::vector<unsigned long> lengths_;
 };
 
-/// How one result column is read: integers as int64, FLOAT/DOUBLE as double, DECIMAL as
-/// its text parsed to double, anything else as text.
-enum class ColumnAs : std::uint8_t { integer, real, decimal, text };
+/// How one result column is read: integers as int64 (a BIGINT UNSIGNED past INT64_MAX as
+/// its decimal text), FLOAT/DOUBLE as double, DECIMAL as its text parsed to double, anything
+/// else as text.
+enum class ColumnAs : std::uint8_t { integer, unsigned_integer, real, decimal, text };
 
 /// The column kinds of a prepared statement's result (empty: it returns no rows).
 [[nodiscard]] std::vector<ColumnAs> result_columns(MYSQL_STMT* stmt);
