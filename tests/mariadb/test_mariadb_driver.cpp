@@ -131,7 +131,7 @@ TEST_CASE("mariadb: an unsigned BIGINT past INT64_MAX comes back as its text, ne
     CHECK(stored.int_at(1, 1) == 4294967295);
 }
 
-TEST_CASE("mariadb: execute runs several statements separated by ';' and drains their results", "[mariadb]") {
+TEST_CASE("mariadb: execute runs several statements at once (separated by semicolons) and drains their results", "[mariadb]") {
     auto c = connect();
     c->execute(
         "CREATE TEMPORARY TABLE t_multi (x INT PRIMARY KEY); INSERT INTO t_multi VALUES (1); "
