@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Line and branch coverage of lib/ from the unit, sqlite and pg tiers and the diagnose tests (pg needs
-# POOLBENCH_PG_URL) (gcov via gcovr).
+# Line and branch coverage of lib/ from the unit, sqlite, pg and mariadb tiers and the diagnose tests
+# (gcov via gcovr). The pg tiers use POOLBENCH_PG_URL, the mariadb tiers POOLBENCH_MARIADB_URL
+# (and _DIR, _ADMIN_URL, ...); a throwaway server is started (and stopped) for what is not set.
 # Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
 floor=${POOLBENCH_COVERAGE_FLOOR:-95}
+started_pg= started_mariadb=
+stop_started() {
+  if [[ -n $started_mariadb ]]; then scripts/mariadb_sandbox.sh stop "$started_mariadb" || true; fi
+  if [[ -n $started_pg ]]; then scripts/pg_sandbox.sh stop "$started_pg" || true; fi
+}
+trap stop_started EXIT
 if [[ -z ${POOLBENCH_PG_URL:-} ]]; then
-  eval "$(scripts/pg_sandbox.sh start)"
-  trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true' EXIT
+  exports=$(scripts/pg_sandbox.sh start)
+  eval "$exports"
+  started_pg=$POOLBENCH_PG_DIR
+fi
+if [[ -z ${POOLBENCH_MARIADB_URL:-} ]]; then
+  exports=$(scripts/mariadb_sandbox.sh start)
+  eval "$exports"
+  started_mariadb=$POOLBENCH_MARIADB_DIR
 fi
 dir=$(scripts/build.sh coverage)
 find "$dir" -name '*.gcda' -delete
-ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_fault_tests):' >/dev/null \
+ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_fault_tests|mariadb_tests|mariadb_fault_tests):' >/dev/null \
   || { echo "coverage: tests failed in the coverage build" >&2; ctest --test-dir "$dir" --rerun-failed --output-on-failure | tail -50; exit 1; }
 # diagnose() is lib/ code that its end-to-end tests drive through the CLI (sessions left
 # idle in transaction, lock chains, a write lock held by another process).
