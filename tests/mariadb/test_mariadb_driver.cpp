@@ -430,3 +430,19 @@ TEST_CASE("mariadb: a killed connection is broken, and stays broken", "[mariadb]
     CHECK_FALSE(c->ping());
     c->interrupt();  // nothing to interrupt: harmless
 }
+
+TEST_CASE("mariadb: connect_read_only gives a session whose transactions cannot write", "[mariadb]") {
+    Table t("pb_m_ro", "x INT");
+    auto d = driver();
+    auto c = d->connect_read_only(Clock::now() + 10s);
+    CHECK(c->query("SELECT @@tx_read_only").int_at(0) == 1);
+    CHECK(c->query("SELECT COUNT(*) FROM " + t.name()).int_at(0) == 0);  // reading is fine
+    const auto e = thrown<QueryError>([&] { c->execute("INSERT INTO " + t.name() + " VALUES (1)"); });
+    CHECK(e.code() == "1792");
+    CHECK(e.kind() == ErrorKind::read_only);
+    CHECK_FALSE(e.broken());
+    // A plain connection from the same driver writes.
+    auto w = d->connect(Clock::now() + 10s);
+    w->execute("INSERT INTO " + t.name() + " VALUES (1)");
+    CHECK(c->query("SELECT COUNT(*) FROM " + t.name()).int_at(0) == 1);
+}

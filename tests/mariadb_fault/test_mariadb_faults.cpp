@@ -1,5 +1,5 @@
-// MariaDB outages against the real throwaway server: a restart under load, and the server
-// halted for a while (circuit breaker) then resumed. These restart or stop the shared
+// MariaDB outages against the real throwaway server: a restart under load, the server
+// halted for a while (circuit breaker) then resumed, and a server at max_connections. These restart or stop the shared
 // server, so CTest runs them alone (RUN_SERIAL); they need POOLBENCH_MARIADB_URL and
 // POOLBENCH_MARIADB_DIR (scripts/mariadb_sandbox.sh).
 #include "../mariadb/mariadb_support.hpp"
@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -256,4 +257,42 @@ TEST_CASE("mariadb faults: while the server is halted acquires fail fast, then t
     CHECK(s.breaker_transitions >= 3);  // open, half-open ..., closed
     CHECK(s.circuit_rejections >= fast.size());
     CHECK(destroyed(s, DestroyReason::validation) >= 1);  // the connection from before the halt
+}
+
+TEST_CASE("mariadb faults: a server at max_connections is named in the ConnectError", "[mariadb][fault]") {
+    auto admin = mtest::admin_connect();
+    const auto before = admin->query("SELECT @@GLOBAL.max_connections").int_at(0);
+    struct Restore {
+        poolbench::Connection& admin;
+        std::int64_t value;
+        ~Restore() {
+            try {
+                admin.execute("SET GLOBAL max_connections = " + std::to_string(value));
+            } catch (...) {  // NOLINT(bugprone-empty-catch): nothing more to do in a destructor
+            }
+        }
+    } restore{*admin, before};
+    const auto connected = [&] {
+        return std::stoll(mtest::text_at(admin->query(
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_CONNECTED'")));
+    };
+    // max_connections is at least 10: hold that many sessions, then lower it to what is open.
+    std::vector<std::unique_ptr<poolbench::Connection>> held;
+    while (connected() < 10 && held.size() < 20) held.push_back(mtest::connect());
+    admin->execute("SET GLOBAL max_connections = " + std::to_string(std::max<long long>(10, connected())));
+    // An account without CONNECTION ADMIN (which may take one more) is refused once the
+    // server is full; sessions still closing from earlier tests may leave room for a few.
+    const auto limited = mtest::driver_for(mtest::required_env("POOLBENCH_MARIADB_LIMITED_URL"));
+    std::string refusal;
+    for (int i = 0; i < 50 && refusal.empty(); ++i) {
+        try {
+            held.push_back(limited->connect(Clock::now() + 10s));
+        } catch (const poolbench::ConnectError& e) {
+            refusal = e.what();
+        }
+    }
+    INFO(refusal);
+    CHECK(mtest::contains(refusal, "the server has too many connections (max_connections is reached)"));
+    CHECK_FALSE(mtest::contains(refusal, mtest::server_password()));
+    held.clear();
 }
