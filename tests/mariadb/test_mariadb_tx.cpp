@@ -1,5 +1,6 @@
 // Transactions on MariaDB (poolbench/transaction.hpp): isolation levels, READ ONLY,
-// savepoints, and run_in_transaction's retries on a forced deadlock.
+// savepoints, and run_in_transaction: a forced deadlock retried (and counted) up to
+// max_attempts, a lock wait timeout not retried.
 #include "mariadb_support.hpp"
 
 #include <poolbench/poolbench.hpp>
