@@ -106,6 +106,34 @@ print(f"longest acquire at 100 threads / pool 10, per round (ms): {', '.join('%.
 PY
 
 echo
+echo "== client CPU per operation at 8 threads (perf stat: task-clock and context switches of the load tool) =="
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  printf 'tool\tops_s\tclient_cpu_us_per_op\tcontext_switches_per_op\n'
+  perf stat -x, -e task-clock,context-switches -o "$tmp/perf_sb.txt" \
+    sysbench "$tmp/pb_read.lua" "${sb[@]}" --threads=8 --time="$secs" --report-interval=0 run > "$tmp/sb.txt" 2>/dev/null
+  perf stat -x, -e task-clock,context-switches -o "$tmp/perf_pb.txt" \
+    "$pb" stress --db "$POOLBENCH_MARIADB_URL?ssl_mode=disabled" --workload read --rows "$rows" --threads 8 \
+    --pool-size 8 --min-idle 8 --duration "${secs}s" --no-progress --json "$tmp/p.json" >/dev/null
+  python3 - "$tmp/sb.txt" "$tmp/perf_sb.txt" "$tmp/p.json" "$tmp/perf_pb.txt" <<'PY'
+import json, re, sys
+def perf(path):
+    d = {}
+    for line in open(path):
+        f = line.split(",")
+        if len(f) > 3 and f[0].replace(".", "", 1).isdigit(): d[f[2]] = float(f[0])
+    return d
+m = re.search(r"transactions:\s+(\d+)\s+\(([0-9.]+) per sec", open(sys.argv[1]).read())
+sb_ops, sb_rate = (int(m.group(1)), float(m.group(2))) if m else (1, 0.0)
+r = json.load(open(sys.argv[3])); pb_ops = r["ops"]["total"]
+for name, ops, rate, d in (("sysbench", sb_ops, sb_rate, perf(sys.argv[2])),
+                           ("poolbench", pb_ops, r["throughput_ops_s"], perf(sys.argv[4]))):
+    print(f'{name}\t{rate:.0f}\t{d.get("task-clock", 0) * 1000 / max(1, ops):.1f}\t{d.get("context-switches", 0) / max(1, ops):.2f}')
+PY
+else
+  echo "(perf is not installed or not permitted here: apt-get install linux-perf)"
+fi
+
+echo
 echo "== pooled vs a new connection per operation (8 threads) =="
 "$pb" stress --db "$POOLBENCH_MARIADB_URL?ssl_mode=disabled" --workload read --rows "$rows" --threads 8 --pool-size 8 \
   --duration "${secs}s" --baseline --no-progress --json "$tmp/base.json" >/dev/null

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -47,7 +48,7 @@ using StmtPtr = std::unique_ptr<MYSQL_STMT, StmtCloser>;
 struct Prepared {
     StmtPtr stmt;
     unsigned params = 0;
-    std::vector<ColumnAs> columns;
+    ResultBuffers result;
 };
 
 class MariaConnection final : public Connection {
@@ -80,10 +81,10 @@ public:
     Rows query(std::string_view sql, std::span<const Value> params) override {
         check_usable(sql);
         Prepared* p = prepared(sql);
-        Prepared one_off;
+        std::optional<Prepared> one_off;
         if (p == nullptr) {
-            one_off = prepare(sql);
-            p = &one_off;
+            one_off.emplace(prepare(sql));
+            p = &*one_off;
         }
         if (params.size() != p->params) {
             fail("the statement takes " + std::to_string(p->params) + " parameter" + (p->params == 1 ? "" : "s") + ", " +
@@ -95,7 +96,7 @@ public:
         if (p->params > 0 && mysql_stmt_bind_param(stmt, binds.data()) != 0) fail_stmt(stmt, sql);
         if (mysql_stmt_execute(stmt) != 0) fail_stmt(stmt, sql);
         Rows rows;
-        if (!fetch_rows(stmt, p->columns, rows)) fail_stmt(stmt, sql);
+        if (!p->result.fetch_all(stmt, rows)) fail_stmt(stmt, sql);
         (void)mysql_stmt_free_result(stmt);
         return rows;
     }
@@ -202,11 +203,9 @@ private:
         StmtPtr stmt(mysql_stmt_init(conn_.get()));
         if (!stmt) fail("out of memory preparing: " + sql_excerpt(sql), 2008);
         if (mysql_stmt_prepare(stmt.get(), sql.data(), sql.size()) != 0) fail_stmt(stmt.get(), sql);
-        Prepared p;
-        p.params = static_cast<unsigned>(mysql_stmt_param_count(stmt.get()));
-        p.columns = result_columns(stmt.get());
-        p.stmt = std::move(stmt);
-        return p;
+        const auto params = static_cast<unsigned>(mysql_stmt_param_count(stmt.get()));
+        ResultBuffers result(stmt.get());
+        return Prepared{std::move(stmt), params, std::move(result)};
     }
 
     /// The cached statement for `sql`, preparing it first if needed; nullptr when the

@@ -241,6 +241,7 @@ bool is_retryable(const std::exception& e) noexcept {
         case ErrorKind::busy:
         case ErrorKind::serialization_failure:
         case ErrorKind::deadlock: return true;
+        case ErrorKind::lock_timeout: return q->code() == "1205";
         default: return false;
     }
 }

@@ -228,10 +228,14 @@ TEST_CASE("the 4-argument QueryError derives its kind from the code by the backe
     CHECK(QueryError("x", "12a3", 0, false).kind() == ErrorKind::other);
     CHECK(QueryError("x", "-121", 0, false).kind() == ErrorKind::other);
     CHECK(QueryError("x", "121 ", 0, true).kind() == ErrorKind::connection_lost);
-    // Retryable on MariaDB: deadlock and 1020, not a lock wait timeout.
+    // Retryable on MariaDB: deadlock, 1020 and the lock wait timeout (1205) -- which shares
+    // its kind with PostgreSQL's lock_timeout (55P03), a deliberate cap that is not retried.
     CHECK(poolbench::is_retryable(QueryError("x", "1213", 1213, false)));
     CHECK(poolbench::is_retryable(QueryError("x", "1020", 1020, false)));
-    CHECK_FALSE(poolbench::is_retryable(QueryError("x", "1205", 1205, false)));
+    CHECK(poolbench::is_retryable(QueryError("x", "1205", 1205, false)));
+    CHECK_FALSE(poolbench::is_retryable(QueryError("x", "55P03", 0, false)));
+    CHECK_FALSE(poolbench::is_retryable(QueryError("x", "1062", 1062, false)));
+    CHECK_FALSE(poolbench::is_retryable(QueryError("x", "1969", 1969, false)));
     // Neither shape.
     CHECK(QueryError("x", "", 0, false).kind() == ErrorKind::other);
     CHECK(QueryError("x", "E42", 0, true).kind() == ErrorKind::connection_lost);

@@ -193,7 +193,10 @@ private:
 
 /// True for errors a fresh attempt of the whole transaction may not hit: a QueryError whose
 /// kind() is busy (SQLITE_BUSY* / SQLITE_LOCKED*), serialization_failure (PostgreSQL
-/// 40001) or deadlock (40P01).
+/// 40001, MariaDB 1020) or deadlock (40P01, MariaDB 1213); and MariaDB's lock wait timeout
+/// (1205: InnoDB gave up waiting for a row lock after innodb_lock_wait_timeout, and rolled
+/// back only the statement). PostgreSQL's lock_timeout (55P03) is not retried: it is a cap
+/// the application set on purpose.
 [[nodiscard]] bool is_retryable(const std::exception& e) noexcept;
 
 namespace internal {
