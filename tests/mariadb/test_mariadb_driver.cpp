@@ -99,6 +99,21 @@ TEST_CASE("mariadb: values round-trip through typed columns", "[mariadb]") {
         CHECK(std::get<std::string>(x.rows[0][2]) == utf8 + "!");
         CHECK(x.int_at(0, 3) == 1);
     }
+    SECTION("more parameters than ParamBinds keeps inline (8)") {
+        std::vector<Value> params;
+        std::string sql = "SELECT CONCAT(";
+        for (int i = 0; i < 12; ++i) {
+            sql += i == 0 ? "?" : ", ?";
+            if (i % 3 == 0) params.push_back(I(i));
+            else if (i % 3 == 1) params.push_back(D(i + 0.5));
+            else params.push_back(S("s" + std::to_string(i)));
+        }
+        sql += "), ? IS NULL";
+        params.emplace_back();
+        const auto x = c->query(sql, params);
+        CHECK(text_at(x, 0, 0) == "01.5s234.5s567.5s8910.5s11");
+        CHECK(x.int_at(0, 1) == 1);
+    }
     SECTION("a DECIMAL wider than 64 characters is read whole") {
         const auto wide = c->query("SELECT CAST(? AS DECIMAL(65,30))", {S("12345678901234567890123456789012345.5")});
         CHECK(std::get<double>(wide.rows[0][0]) == 12345678901234567890123456789012345.5);
