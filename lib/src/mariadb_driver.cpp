@@ -14,6 +14,7 @@
 //   mariadb_connection.cpp   MariaConnection: statements, the statement cache, reset, KILL QUERY
 //   mariadb_url_options.cpp  the URL's options
 //   mariadb_values.cpp       Values to and from the binary protocol
+//   mariadb_diagnose.cpp     diagnose() (and mariadb_diagnose_sessions.cpp: its sessions' checks)
 #include "driver_text.hpp"
 #include "drivers_internal.hpp"
 #include "mariadb_connection.hpp"
@@ -205,6 +206,14 @@ public:
         auto c = connect(deadline);
         c->execute("SET SESSION TRANSACTION READ ONLY");
         return c;
+    }
+
+    [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override {
+        MariaDiagnoseSetup setup;
+        setup.client_statement_timeout = settings_->statement_timeout.has_value();
+        const std::string& h = settings_->host;
+        setup.local = !settings_->socket.empty() || h.empty() || h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
+        return mariadb_diagnose(*this, setup, options);
     }
 
 private:
