@@ -11,6 +11,9 @@
 // time and trx_wait_started's age plus a second (trx_wait_started has whole seconds only).
 // MariaDB keeps no last statement of an idle session (performance_schema is off by
 // default): idle rows show none. Statements pass through printable_statement.
+// InnoDB serves INNODB_TRX, INNODB_LOCKS and INNODB_LOCK_WAITS from one snapshot, taken
+// anew only when nobody has read them for 0.1 s: both reads here see the same snapshot,
+// and a monitor that polls them faster than that keeps it stale (for everyone).
 #include "mariadb_diagnose.hpp"
 #include "pg_statement_scrub.hpp"  // cut_statement
 #include "poolbench/error.hpp"
