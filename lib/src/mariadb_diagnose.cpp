@@ -369,9 +369,12 @@ void connection_errors(const Vars& vars, const Vars& status, Diagnosis& d) {
     const std::string since = "since the server started (" + seconds_text(static_cast<double>(uptime)) + " ago)";
     if (refused > 0 || (max > 0 && peak >= max)) {
         d.add(FindingLevel::warn, "max_connections_reached",
-              plural(refused, "connection was", "connections were") + " refused " + since +
-                  " because max_connections (" + std::to_string(max) + ") was reached; the peak was " +
-                  std::to_string(peak) + " connections",
+              (refused > 0 ? plural(refused, "connection was", "connections were") + " refused " + since +
+                                 " because max_connections (" + std::to_string(max) + ") was reached; the peak was " +
+                                 std::to_string(peak) + " connections"
+                           : "the server reached max_connections (" + std::to_string(max) + ") " + since + " (peak " +
+                                 std::to_string(peak) + " connections): users without CONNECTION ADMIN were refused "
+                                 "then (error 1040)"),
               "keep the pools' max_size together below max_connections (see pool_size), or raise max_connections");
     }
     if (aborted > 0) {
