@@ -29,6 +29,7 @@
 
 #include <mutex>
 #include <string>
+#include <string_view>
 
 namespace poolbench::internal {
 
@@ -44,6 +45,18 @@ void library_init() {
 
 /// One line: why the connection failed, in words that tell the cases apart.
 std::string explain(unsigned code, const std::string& raw, const MariaSettings& s) {
+    // With TLS requested (ssl_mode=preferred, the default), an error the server sends before
+    // the handshake (1040 at max_connections, 1129 a blocked host) comes back as
+    // CR_CONNECTION_ERROR with the server's number in the text: "... cannot be verified:
+    // 1040 - Too many connections". Explained by that number.
+    constexpr std::string_view wrapped = "cannot be verified: ";
+    if (const auto at = raw.find(wrapped); code == CR_CONNECTION_ERROR && at != std::string::npos) {
+        unsigned inner = 0;
+        for (std::size_t i = at + wrapped.size(); i < raw.size() && raw[i] >= '0' && raw[i] <= '9' && inner < 100000; ++i) {
+            inner = inner * 10 + static_cast<unsigned>(raw[i] - '0');
+        }
+        if (inner >= 1000 && inner < 2000) return explain(inner, raw, s);
+    }
     switch (code) {
         case ER_ACCESS_DENIED_ERROR:
         case 1698:  // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
