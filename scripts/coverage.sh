@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Line and branch coverage of lib/ from the unit, sqlite and pg tiers and the diagnose tests (pg needs
-# POOLBENCH_PG_URL) (gcov via gcovr).
+# POOLBENCH_PG_URL, MariaDB's POOLBENCH_MARIADB_URL: started here when unset) (gcov via gcovr).
 # Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
 floor=${POOLBENCH_COVERAGE_FLOOR:-95}
+started=()  # the sandboxes started here, stopped on exit
+stop_started() {
+  local s
+  for s in "${started[@]}"; do "${s%% *}" stop "${s#* }" || true; done
+}
+trap stop_started EXIT
 if [[ -z ${POOLBENCH_PG_URL:-} ]]; then
   eval "$(scripts/pg_sandbox.sh start)"
-  trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true' EXIT
+  started+=("scripts/pg_sandbox.sh $POOLBENCH_PG_DIR")
+fi
+if [[ -z ${POOLBENCH_MARIADB_URL:-} ]]; then  # MariaDB's diagnose tests need one too
+  eval "$(scripts/mariadb_sandbox.sh start)"
+  started+=("scripts/mariadb_sandbox.sh $POOLBENCH_MARIADB_DIR")
 fi
 dir=$(scripts/build.sh coverage)
 find "$dir" -name '*.gcda' -delete
@@ -19,6 +29,10 @@ ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests
 # idle in transaction, lock chains, a write lock held by another process).
 (cd "$dir/tests" && ./cli_tests '[diagnose]' >/dev/null) \
   || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_tests '[diagnose]' | tail -50); exit 1; }
+# MariaDB's diagnose while the server is read-only, a replica, or full (changes the whole
+# server: run alone, after the rest).
+(cd "$dir/tests" && ./cli_fault_tests '[diagnose]' >/dev/null) \
+  || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_fault_tests '[diagnose]' | tail -50); exit 1; }
 gcovr --root "$root" --filter "$root/lib/" --object-directory "$dir" \
   --exclude-unreachable-branches --exclude-throw-branches --print-summary \
   --txt "$dir/coverage.txt" --json-summary "$dir/coverage.json" | tail -3
