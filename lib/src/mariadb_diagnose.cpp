@@ -31,55 +31,6 @@ namespace poolbench::internal {
 
 namespace mariadb {
 
-std::string text(const Value& v) {
-    if (const auto* s = std::get_if<std::string>(&v)) return *s;
-    if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
-    if (const auto* d = std::get_if<double>(&v)) return std::to_string(*d);
-    return "";
-}
-
-std::int64_t integer(const Value& v, std::int64_t fallback) {
-    if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-    if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
-    if (const auto* s = std::get_if<std::string>(&v)) {
-        try {
-            return static_cast<std::int64_t>(std::stod(*s));
-        } catch (...) {
-            return fallback;
-        }
-    }
-    return fallback;
-}
-
-double real(const Value& v) {
-    if (const auto* d = std::get_if<double>(&v)) return *d;
-    if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
-    if (const auto* s = std::get_if<std::string>(&v)) {
-        try {
-            return std::stod(*s);
-        } catch (...) {
-            return 0;
-        }
-    }
-    return 0;
-}
-
-std::string seconds_text(double s) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, s >= 10 ? "%.0f s" : "%.1f s", s);
-    return buf;
-}
-
-std::string plural(std::int64_t n, const char* one, const char* many) {
-    return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
-FactValue seconds_fact(double s) { return std::round(s * 10) / 10; }
-
-bool access_denied(const std::string& code) {
-    return code == "1044" || code == "1045" || code == "1142" || code == "1143" || code == "1227" || code == "1370";
-}
-
 namespace {
 
 /// SHOW ... VARIABLES / STATUS as name -> value text.
@@ -267,10 +218,10 @@ void timeouts(const Vars& vars, const Vars& session, const ServerInfo& server, c
     }
 }
 
-/// Whether read_only stops this user's writes: MariaDB 10.11 exempts READ ONLY ADMIN
-/// (before 10.11.0, SUPER); MySQL exempts SUPER and CONNECTION_ADMIN unless super_read_only.
+/// Whether read_only stops this user's writes: MariaDB exempts READ ONLY ADMIN (before
+/// 10.11, SUPER included it); MySQL exempts SUPER and CONNECTION_ADMIN unless super_read_only.
 bool exempt_from_read_only(const Grants& g, const ServerInfo& server, const Vars& vars) {
-    if (server.is_mariadb) return g.has("READ_ONLY ADMIN");
+    if (server.is_mariadb) return g.has("READ_ONLY ADMIN") || (server.version < 1011 && g.has("SUPER"));
     return (g.has("SUPER") || g.has("CONNECTION_ADMIN")) && !vars.on("super_read_only");
 }
 
@@ -408,6 +359,7 @@ Diagnosis mariadb_diagnose(Driver& driver, const MariaDiagnoseSetup& setup, cons
     const std::string version = text(v.rows.at(0).at(0));
     ServerInfo server;
     server.is_mariadb = version.find("MariaDB") != std::string::npos;
+    if (int major = 0, minor = 0; std::sscanf(version.c_str(), "%d.%d", &major, &minor) == 2) server.version = major * 100 + minor;
     server.user = text(v.rows.at(0).at(2));
     const auto at = server.user.rfind('@');
     server.account = at == std::string::npos ? "'" + server.user + "'"

@@ -3,7 +3,8 @@
 //   mariadb_diagnose.cpp           the entry point; server, settings, connection limits and
 //                                  errors, timeouts, read-only and replication
 //   mariadb_diagnose_sessions.cpp  sessions: open transactions (idle in transaction, long),
-//                                  long-running statements, lock chains, metadata lock waits
+//                                  long-running statements, lock chains, metadata lock waits;
+//                                  and the helpers below (reading values, wording)
 // Everything is read through one read-only session (Driver::connect_read_only): SHOW
 // VARIABLES / STATUS / GRANTS / REPLICA STATUS and information_schema (PROCESSLIST,
 // INNODB_TRX, INNODB_LOCK_WAITS, INNODB_LOCKS; sys.innodb_lock_waits where the
@@ -27,6 +28,7 @@ namespace poolbench::internal::mariadb {
 /// What the entry point learnt that the session checks need.
 struct ServerInfo {
     bool is_mariadb = true;                 ///< false: MySQL (or a fork of it)
+    int version = 0;                        ///< major * 100 + minor: 1011 for 10.11.6
     std::string user;                       ///< CURRENT_USER(): "name@host"
     std::string account;                    ///< the same for a GRANT: 'name'@'host'
     std::int64_t innodb_lock_wait_timeout_s = 0;

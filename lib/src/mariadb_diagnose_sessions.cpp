@@ -20,6 +20,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -305,6 +307,55 @@ void metadata_lock_waits(const ServerInfo& server, const Sessions& sessions, con
 }
 
 }  // namespace
+
+std::string text(const Value& v) {
+    if (const auto* s = std::get_if<std::string>(&v)) return *s;
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+    if (const auto* d = std::get_if<double>(&v)) return std::to_string(*d);
+    return "";
+}
+
+std::int64_t integer(const Value& v, std::int64_t fallback) {
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+    if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
+    if (const auto* s = std::get_if<std::string>(&v)) {
+        try {
+            return static_cast<std::int64_t>(std::stod(*s));
+        } catch (...) {
+            return fallback;
+        }
+    }
+    return fallback;
+}
+
+double real(const Value& v) {
+    if (const auto* d = std::get_if<double>(&v)) return *d;
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+    if (const auto* s = std::get_if<std::string>(&v)) {
+        try {
+            return std::stod(*s);
+        } catch (...) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+std::string seconds_text(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, s >= 10 ? "%.0f s" : "%.1f s", s);
+    return buf;
+}
+
+std::string plural(std::int64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+FactValue seconds_fact(double s) { return std::round(s * 10) / 10; }
+
+bool access_denied(const std::string& code) {
+    return code == "1044" || code == "1045" || code == "1142" || code == "1143" || code == "1227" || code == "1370";
+}
 
 std::string printable_statement(const std::string& sql, std::size_t chars) {
     std::string one = cut_statement(scrub(sql), chars);

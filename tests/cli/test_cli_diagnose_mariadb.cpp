@@ -178,11 +178,15 @@ TEST_CASE("mariadb: a lock chain names the root blocker, how many it blocks, for
         // 'Updating' for a one-row UPDATE this long: waiting for the row lock (PROCESSLIST
         // only, see idle_in_transaction above).
         return watcher.value("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID IN (" + ids +
-                             ") AND STATE = 'Updating' AND TIME_MS > 300") == "2";
+                             ") AND STATE = 'Updating' AND TIME_MS > 300") == "2" &&
+               // and the holder's transaction is over a second old (INNODB_TRX counts whole seconds)
+               watcher.value("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = " + holder.id() +
+                             " AND TIME_MS > 1100") == "1";
     });
     CHECK(blocked);
     const auto r = blocked ? run_in(dir.path(), {"diagnose", "--db", url, "--samples", "2", "--lock-wait", "250ms",
-                                                 "--idle-in-transaction", "10m", "--json", "-", "--junit", "d.xml"})
+                                                 "--idle-in-transaction", "10m", "--long-query", "1s", "--json", "-",
+                                                 "--junit", "d.xml"})
                            : Result{};
     REQUIRE(holder.exec("ROLLBACK") == "");  // the waiters go on and end
     for (auto& t : threads) t.join();
@@ -216,6 +220,10 @@ TEST_CASE("mariadb: a lock chain names the root blocker, how many it blocks, for
     }
     CHECK(finding_containing(j, "lock_chain", "connection " + waiters[0]->id() + " has") == nullptr);
     CHECK(finding_containing(j, "lock_chain", "connection " + waiters[1]->id() + " has") == nullptr);
+    // Open for over a second but idle for less than --idle-in-transaction: a long transaction.
+    const json* open = finding_containing(j, "long_transaction", "(longest: connection " + holder.id() + ", ");
+    REQUIRE(open != nullptr);
+    CHECK(open->at("level") == "warn");
     for (const auto& e : errors) CHECK(e.empty());  // both updates ran once the lock went
     CHECK(holder.value("SELECT CONCAT(count(*), ':', sum(balance)) FROM poolbench_diag_lock") == before);
 }
@@ -260,7 +268,8 @@ TEST_CASE("mariadb: a password in a running statement is hidden in every output"
     MariaSession runner(url);
     MariaSession watcher(url);
     const std::string sql = "SELECT SLEEP(30), 'Single\\'Secret1' AS password, \"DoubleSecret2\" AS x /* "
-                            "CommentSecret3 */, `kept_identifier` FROM (SELECT 1 AS kept_identifier) s";
+                            "CommentSecret3 */, 'Doubled''Secret4' AS y, `kept_identifier` -- DashSecret5\n, 2 AS z # "
+                            "HashSecret6\nFROM (SELECT 1 AS kept_identifier) s";
     std::string error;
     std::thread t([&] { error = runner.exec(sql); });
     const bool running = poll_until([&] {
@@ -280,9 +289,10 @@ TEST_CASE("mariadb: a password in a running statement is hidden in every output"
     const json j = parse_json(slurp(dir.path() / "d.json"));
     const auto rows = table_rows(j, "longest_running", "id", std::stoll(runner.id()));
     REQUIRE(rows.size() == 1);
-    CHECK(rows[0].at("statement").get<std::string>().rfind("SELECT SLEEP(30), '***' AS password, '***' AS x /***/, "
-                                                           "`kept_identifier`", 0) == 0);
-    for (const char* secret : {"Secret1", "DoubleSecret2", "CommentSecret3"}) {
+    // Cut to 120 characters with the "...", on one line.
+    CHECK(rows[0].at("statement") == "SELECT SLEEP(30), '***' AS password, '***' AS x /***/, '***' AS y, `kept_identifier` "
+                                     "/***/ , 2 AS z /***/ FROM (SELECT 1...");
+    for (const char* secret : {"Secret1", "DoubleSecret2", "CommentSecret3", "Secret4", "DashSecret5", "HashSecret6"}) {
         INFO(secret);
         CHECK(everything.find(secret) == std::string::npos);
     }
@@ -349,7 +359,8 @@ TEST_CASE("mariadb: grants through a role and on single tables count, and what i
           "CREATE TABLE " + db + ".poolbench_writes (run_id VARCHAR(64) NOT NULL, worker INT NOT NULL, seq BIGINT NOT "
                                  "NULL, payload TEXT, PRIMARY KEY (run_id, worker, seq)) ENGINE=InnoDB",
           "CREATE ROLE " + role, "GRANT SELECT ON " + db + ".* TO " + role,
-          "CREATE USER '" + user + "'@'%' IDENTIFIED BY '" + password + "'", "GRANT " + role + " TO '" + user + "'@'%'",
+          "CREATE USER '" + user + "'@'%' IDENTIFIED BY '" + password + "' WITH MAX_USER_CONNECTIONS 5",
+          "GRANT " + role + " TO '" + user + "'@'%'",
           "SET DEFAULT ROLE " + role + " FOR '" + user + "'@'%'"}) {
         INFO(sql);
         REQUIRE(admin.exec(sql) == "");
@@ -364,6 +375,13 @@ TEST_CASE("mariadb: grants through a role and on single tables count, and what i
     CHECK(b.at("facts").at("can_create_tables") == false);
     CHECK(b.at("facts").at("poolbench_accounts") == "usable");  // SELECT through the role
     CHECK(b.at("facts").at("poolbench_writes") == "no privilege");
+    // The account's own connection limit bounds the free connections (and the pool size).
+    CHECK(b.at("facts").at("user_connection_limit") == 5);
+    CHECK(b.at("facts").at("free_connections") == 5);
+    const json* few = diagnose_finding(b, "few_free_connections");
+    REQUIRE(few != nullptr);
+    CHECK(few->at("text").get<std::string>().find("bound by user " + user + "@%'s MAX_USER_CONNECTIONS (5)") !=
+          std::string::npos);
     const json* missing = diagnose_finding(b, "workload_table_privileges");
     REQUIRE(missing != nullptr);
     CHECK(missing->at("action") == "GRANT SELECT, INSERT ON `" + db + "`.`poolbench_writes` TO `" + user +
