@@ -32,6 +32,10 @@ ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests
 # idle in transaction, lock chains, a write lock held by another process).
 (cd "$dir/tests" && ./cli_tests '[diagnose]' >/dev/null) \
   || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_tests '[diagnose]' | tail -50); exit 1; }
+# MariaDB's diagnose while the server is read-only, a replica, or full (changes the whole
+# server: run alone, after the rest).
+(cd "$dir/tests" && ./cli_fault_tests '[diagnose]' >/dev/null) \
+  || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_fault_tests '[diagnose]' | tail -50); exit 1; }
 gcovr --root "$root" --filter "$root/lib/" --object-directory "$dir" \
   --exclude-unreachable-branches --exclude-throw-branches --print-summary \
   --txt "$dir/coverage.txt" --json-summary "$dir/coverage.json" | tail -3
