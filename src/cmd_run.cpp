@@ -140,15 +140,15 @@ Command add_run_command(CLI::App& app) {
     add_database_option(*cmd, o->common);
     cmd->get_option("--db")->description(
         "Database URL (overrides the file's [database] url): sqlite:///abs/path.db, sqlite://rel/path.db, "
-        "postgresql://user:pass@host:port/db, null://");
+        "postgresql://user:pass@host:port/db, mariadb://user:pass@host:port/db, null://");
     cmd->add_option("--set", o->sets,
                     "Override one value: scenario.KEY, pool.KEY, phase.NAME.KEY, phase.NAME.fault.N.KEY (N from 1); "
                     "repeatable")
         ->type_name("KEY=VALUE")
         ->group("Scenario");
     cmd->add_option("--restart-command", o->restart_command,
-                    "Shell command that restarts the PostgreSQL server, for pg.restart faults (a scenario file never "
-                    "carries one)")
+                    "Shell command that restarts the database server, for server.restart (pg.restart, "
+                    "mariadb.restart) faults (a scenario file never carries one)")
         ->type_name("CMD")
         ->group("Scenario");
     cmd->add_flag("--check", o->check, "Validate the scenario (and --set) without running anything: exit 0 or 2")
