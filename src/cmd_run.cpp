@@ -113,12 +113,18 @@ ExitCode list_scenarios() {
         throw UsageFailure("no shipped scenarios found (looked in $POOLBENCH_SCENARIOS, the install's "
                            "share/poolbench/scenarios and the source checkout)");
     }
-    std::size_t width = 4;
-    for (const auto& [name, item] : found) width = std::max(width, name.size());
-    for (const auto& [name, item] : found) {
+    auto backends_of = [](const ScenarioSpec& spec) {
         std::string backends;
-        for (auto b : item.second.backends) backends += (backends.empty() ? "" : ",") + std::string(to_string(b));
-        fmt::print("{:<{}}  {:<22}  {}\n", name, width, backends, item.second.description);
+        for (auto b : spec.backends) backends += (backends.empty() ? "" : ",") + std::string(to_string(b));
+        return backends;
+    };
+    std::size_t width = 4, backends_width = 8;
+    for (const auto& [name, item] : found) {
+        width = std::max(width, name.size());
+        backends_width = std::max(backends_width, backends_of(item.second).size());
+    }
+    for (const auto& [name, item] : found) {
+        fmt::print("{:<{}}  {:<{}}  {}\n", name, width, backends_of(item.second), backends_width, item.second.description);
     }
     fmt::print("\nRun one with 'poolbench run NAME' (shorten it with --set, e.g. --set phase.steady.duration=5s); "
                "files are in {}\n",
