@@ -71,6 +71,27 @@ TEST_CASE("run mariadb: lock-recovery-mariadb holds a table WRITE lock, writers 
     check_no_lost_writes(j);
 }
 
+TEST_CASE("run mariadb: under the table lock, a URL's statement_timeout stops the waiting writers at the timeout",
+          "[cli][mariadb][run]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"run", "lock-recovery-mariadb", "--db", mariadb_url() + "?statement_timeout=500ms",
+                                       "--no-progress", "--json", "-", "--set", "phase.load.duration=3500ms", "--set",
+                                       "phase.load.fault.1.at=1s", "--set", "phase.load.fault.1.for=1500ms"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    const json& f = only_fault(j);
+    // The server stopped them (max_statement_time, error 1969), classified as such.
+    CHECK(f.at("errors_by_class").at("statement_timeout").get<int>() > 0);
+    CHECK(f.at("failed") == f.at("errors_by_class").at("statement_timeout"));
+    CHECK(j.at("ops").at("statement_timeouts").get<int>() > 0);
+    // No statement waited much past its timeout (the lock lasted three times as long).
+    CHECK(j.at("latency_us").at("query").at("max").get<double>() < 500'000 + 400'000);
+    REQUIRE(f.at("recovery_ms").is_number());
+    CHECK(f.at("recovery_ms").get<double>() < 1500);
+    check_no_lost_writes(j);
+}
+
 TEST_CASE("run mariadb: backend-kill-mariadb kills this run's connections and no one else's", "[cli][mariadb][run]") {
     const std::string url = mariadb_url();
     TempDir dir;
