@@ -3,7 +3,7 @@
 # throwaway MariaDB 10.11 on 127.0.0.1 (both stopped on exit), then
 #   0. checks lib/'s locking with Clang's thread-safety analysis (scripts/thread_safety.sh);
 #   1. builds with warnings as errors and runs every CTest test (unit, sqlite, pg, cli, install);
-#   2. builds with ThreadSanitizer and runs the library tiers again (unit, sqlite, pg);
+#   2. builds with ThreadSanitizer and runs the library tiers again (unit, sqlite, pg, mariadb);
 #   3. measures lib/ line and branch coverage and fails below the floor.
 # Exits non-zero on the first failing step. A missing PostgreSQL or MariaDB is a failure, never a skip.
 set -euo pipefail
@@ -47,9 +47,9 @@ ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
 
 step "build (ThreadSanitizer)"
 tsan=$(scripts/build.sh tsan)
-step "ctest (ThreadSanitizer: unit, sqlite, pg and pg_replica tiers, the scenario engine end to end, the metrics endpoint)"
+step "ctest (ThreadSanitizer: unit, sqlite, pg, pg_replica and mariadb tiers, the scenario engine end to end, the metrics endpoint)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_replica_tests):|^cli_tests:(run|metrics): '
+  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_replica_tests|mariadb_tests):|^cli_tests:(run|metrics): '
 
 step "coverage of lib/"
 scripts/coverage.sh
