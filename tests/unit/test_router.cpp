@@ -605,10 +605,29 @@ TEST_CASE("router: bad settings and pools are refused", "[router]") {
     CHECK(&ok.replica(1) == cl.pools[2].get());
     CHECK_THROWS_AS(ok.replica(2), poolbench::UsageError);
     CHECK(ok.config().health_interval == 20ms);
+    CHECK(poolbench::to_string(ReadStrategy::round_robin) == "round_robin");
+    CHECK(poolbench::to_string(ReadStrategy::random) == "random");
     CHECK(poolbench::to_string(ReadStrategy::least_active) == "least_active");
+    CHECK(poolbench::to_string(poolbench::NoReplicaPolicy::use_primary) == "use_primary");
     CHECK(poolbench::to_string(poolbench::NoReplicaPolicy::fail) == "fail");
+    CHECK(poolbench::to_string(NodeState::unchecked) == "unchecked");
+    CHECK(poolbench::to_string(NodeState::healthy) == "healthy");
+    CHECK(poolbench::to_string(NodeState::down) == "down");
+    CHECK(poolbench::to_string(NodeState::suspect) == "suspect");
     CHECK(poolbench::to_string(NodeState::not_standby) == "not_standby");
+    CHECK(poolbench::to_string(NodeState::lagging) == "lagging");
+    CHECK(poolbench::to_string(poolbench::NodeRole::primary) == "primary");
     CHECK(poolbench::to_string(poolbench::NodeRole::replica) == "replica");
+}
+
+TEST_CASE("router: a check that throws something other than a std::exception fails", "[router]") {
+    Cluster cl(1);
+    auto cfg = cl.config();
+    cfg.health_check = [](Connection&, const Pool&) -> ReplicaHealth { throw 42; };
+    ReplicaRouter router(cl.pools[0], cl.replicas(), cfg);
+    REQUIRE(router.wait_for_health_checks(5s));
+    CHECK(state_of(router, 1) == NodeState::down);
+    CHECK_THAT(router.stats().nodes[1].reason, Catch::Contains("not a std::exception"));
 }
 
 TEST_CASE("router: the default check pings backends without replicas", "[router]") {
