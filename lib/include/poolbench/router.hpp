@@ -115,7 +115,9 @@
 // pools themselves are shared_ptr and may outlive it). A RouterSession may be used from
 // several threads at once (its last write time is atomic). A RoutedLease, like a Lease,
 // is used by one thread at a time and may be moved between threads. The body passed to
-// read/write runs on the calling thread.
+// read/write runs on the calling thread; a HealthCheck runs on the checker threads (see
+// HealthCheck). RouterConfig, NodeStats and RouterStats are plain values; NoHealthyReplica,
+// like every exception of the library, is immutable.
 #pragma once
 
 #include "poolbench/config.hpp"
