@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 flags=(-std=c++20 -fsyntax-only -Wthread-safety -Werror
        -DBOOST_STACKTRACE_LINK -DBOOST_STACKTRACE_USE_BACKTRACE
-       $(pkg-config --cflags libpq sqlite3) -Ilib/include -Ilib/src)
+       $(pkg-config --cflags libpq sqlite3 libmariadb) -Ilib/include -Ilib/src)
 status=0
 for f in lib/src/*.cpp lib/src/pool/*.cpp; do
   clang++ "${flags[@]}" "$f" || { echo "thread_safety: $f has findings (above)" >&2; status=1; }
