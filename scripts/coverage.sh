@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # Line and branch coverage of lib/ from the unit, sqlite and pg tiers and the diagnose tests (pg needs
-# POOLBENCH_PG_URL) (gcov via gcovr).
+# POOLBENCH_PG_URL and POOLBENCH_PGBOUNCER_URL; started here when unset) (gcov via gcovr).
 # Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
 floor=${POOLBENCH_COVERAGE_FLOOR:-95}
+started_pg="" started_pgbouncer=""
+stop_started() {
+  if [[ -n $started_pgbouncer ]]; then scripts/pgbouncer_sandbox.sh stop "$started_pgbouncer" || true; fi
+  if [[ -n $started_pg ]]; then scripts/pg_sandbox.sh stop "$started_pg" || true; fi
+}
+trap stop_started EXIT
 if [[ -z ${POOLBENCH_PG_URL:-} ]]; then
-  eval "$(scripts/pg_sandbox.sh start)"
-  trap 'scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true' EXIT
+  exports=$(scripts/pg_sandbox.sh start)
+  eval "$exports"
+  started_pg=$POOLBENCH_PG_DIR
+fi
+if [[ -z ${POOLBENCH_PGBOUNCER_URL:-} ]]; then
+  exports=$(scripts/pgbouncer_sandbox.sh start "$POOLBENCH_PG_URL")
+  eval "$exports"
+  started_pgbouncer=$POOLBENCH_PGBOUNCER_DIR
 fi
 dir=$(scripts/build.sh coverage)
 find "$dir" -name '*.gcda' -delete

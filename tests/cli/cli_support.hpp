@@ -193,6 +193,18 @@ inline std::string pg_url() {
     return url;
 }
 
+// PgBouncer (transaction pooling, default_pool_size 10) in front of that server, from
+// scripts/pgbouncer_sandbox.sh. FAILs the test when POOLBENCH_PGBOUNCER_URL is not set.
+inline std::string pgbouncer_url() {
+    const char* url = std::getenv("POOLBENCH_PGBOUNCER_URL");
+    if (url == nullptr || *url == '\0') {
+        FAIL("POOLBENCH_PGBOUNCER_URL is not set: the [pgbouncer] CLI tests need PgBouncer in front of the test "
+             "server. Start one with eval \"$(scripts/pgbouncer_sandbox.sh start)\" (after pg_sandbox.sh; stop it "
+             "with scripts/pgbouncer_sandbox.sh stop), or run scripts/pgbouncer_sandbox.sh run <test command>");
+    }
+    return url;
+}
+
 /// The password in `url` ("" when it has none).
 inline std::string url_password(const std::string& url) {
     const std::size_t start = url.find("://");
