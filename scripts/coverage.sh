@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Line and branch coverage of lib/ from the unit, sqlite and pg tiers and the diagnose tests (pg needs
-# POOLBENCH_PG_URL and POOLBENCH_PGBOUNCER_URL; started here when unset) (gcov via gcovr).
+# Line and branch coverage of lib/ from the unit, sqlite, pg and mariadb tiers and the diagnose tests
+# (gcov via gcovr). The pg tiers use POOLBENCH_PG_URL and POOLBENCH_PGBOUNCER_URL, the mariadb tiers
+# POOLBENCH_MARIADB_URL (and _DIR, _ADMIN_URL, ...); a throwaway server (or PgBouncer) is started
+# (and stopped) for what is not set.
 # Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
 floor=${POOLBENCH_COVERAGE_FLOOR:-95}
-started_pg="" started_pgbouncer=""
+started_pg= started_pgbouncer= started_mariadb=
 stop_started() {
+  if [[ -n $started_mariadb ]]; then scripts/mariadb_sandbox.sh stop "$started_mariadb" || true; fi
   if [[ -n $started_pgbouncer ]]; then scripts/pgbouncer_sandbox.sh stop "$started_pgbouncer" || true; fi
   if [[ -n $started_pg ]]; then scripts/pg_sandbox.sh stop "$started_pg" || true; fi
 }
@@ -23,14 +26,23 @@ if [[ -z ${POOLBENCH_PGBOUNCER_URL:-} ]]; then
   eval "$exports"
   started_pgbouncer=$POOLBENCH_PGBOUNCER_DIR
 fi
+if [[ -z ${POOLBENCH_MARIADB_URL:-} ]]; then
+  exports=$(scripts/mariadb_sandbox.sh start)
+  eval "$exports"
+  started_mariadb=$POOLBENCH_MARIADB_DIR
+fi
 dir=$(scripts/build.sh coverage)
 find "$dir" -name '*.gcda' -delete
-ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_fault_tests):' >/dev/null \
+ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_fault_tests|mariadb_tests|mariadb_fault_tests):' >/dev/null \
   || { echo "coverage: tests failed in the coverage build" >&2; ctest --test-dir "$dir" --rerun-failed --output-on-failure | tail -50; exit 1; }
 # diagnose() is lib/ code that its end-to-end tests drive through the CLI (sessions left
 # idle in transaction, lock chains, a write lock held by another process).
 (cd "$dir/tests" && ./cli_tests '[diagnose]' >/dev/null) \
   || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_tests '[diagnose]' | tail -50); exit 1; }
+# MariaDB's diagnose while the server is read-only, a replica, or full (changes the whole
+# server: run alone, after the rest).
+(cd "$dir/tests" && ./cli_fault_tests '[diagnose]' >/dev/null) \
+  || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_fault_tests '[diagnose]' | tail -50); exit 1; }
 gcovr --root "$root" --filter "$root/lib/" --object-directory "$dir" \
   --exclude-unreachable-branches --exclude-throw-branches --print-summary \
   --txt "$dir/coverage.txt" --json-summary "$dir/coverage.json" | tail -3

@@ -4,7 +4,7 @@
 # 127.0.0.1 (all stopped on exit), then
 #   0. checks lib/'s locking with Clang's thread-safety analysis (scripts/thread_safety.sh);
 #   1. builds with warnings as errors and runs every CTest test (unit, sqlite, pg, cli, install);
-#   2. builds with ThreadSanitizer and runs the library tiers again (unit, sqlite, pg);
+#   2. builds with ThreadSanitizer and runs the library tiers again (unit, sqlite, pg, mariadb);
 #   3. measures lib/ line and branch coverage and fails below the floor.
 # Exits non-zero on the first failing step. A missing PostgreSQL, PgBouncer or MariaDB is a failure, never a skip.
 set -euo pipefail
@@ -49,9 +49,9 @@ ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
 
 step "build (ThreadSanitizer)"
 tsan=$(scripts/build.sh tsan)
-step "ctest (ThreadSanitizer: unit, sqlite and pg tiers, the scenario engine end to end, the metrics endpoint)"
+step "ctest (ThreadSanitizer: unit, sqlite, pg and mariadb tiers, the scenario engine end to end, the metrics endpoint)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests):|^cli_tests:(run|metrics): '
+  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|mariadb_tests):|^cli_tests:(run|metrics): '
 
 step "coverage of lib/"
 scripts/coverage.sh

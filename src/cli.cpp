@@ -97,7 +97,7 @@ std::string check_duration(const std::string& text) {
 void add_database_option(CLI::App& cmd, CommonOptions& options) {
     cmd.add_option("--db", options.db,
                    "Database URL: sqlite:///abs/path.db, sqlite://rel/path.db, sqlite::memory:, "
-                   "postgresql://user:pass@host:port/db, null://")
+                   "postgresql://user:pass@host:port/db, mariadb://user:pass@host:port/db, null://")
         ->default_str("$POOLBENCH_DB, else a SQLite file in a new temporary directory")
         ->group("Database");
 }

@@ -3,7 +3,7 @@
 //
 // The options and the order of work; the jobs are in their own files (diagnose.hpp):
 //   1. gather: the driver's Diagnosis (lib: SQLite's file, header and locks; PostgreSQL's
-//      sessions, locks, limits, timeouts, replication), read-only connect and round-trip
+//      and MariaDB's sessions, locks, limits, timeouts, replication), read-only connect and round-trip
 //      timings, the workloads' privileges, and with --measure a SELECT 1 ladder;
 //   2. the pool-size recommendation (cores x 2 + spindles, shared by --app-instances,
 //      bounded by the free connections) and the CLI's findings;
@@ -177,18 +177,18 @@ Command add_diagnose_command(CLI::App& app) {
         ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
         ->capture_default_str();
     cmd->add_option("--idle-in-transaction", o->idle_in_transaction,
-                    "PostgreSQL: a session idle in a transaction longer than this is a problem (a leaked transaction)")
+                    "PostgreSQL, MariaDB: a session idle in a transaction longer than this is a problem (a leaked transaction)")
         ->type_name("DURATION")
         ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
         ->capture_default_str()
         ->group("Thresholds");
-    cmd->add_option("--long-query", o->long_query, "PostgreSQL: statements running longer than this are reported")
+    cmd->add_option("--long-query", o->long_query, "PostgreSQL, MariaDB: statements (MariaDB: also transactions) running longer than this are reported")
         ->type_name("DURATION")
         ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
         ->capture_default_str()
         ->group("Thresholds");
     cmd->add_option("--lock-wait", o->lock_wait,
-                    "PostgreSQL: a session blocked on a lock this long is a problem (shorter: a warning)")
+                    "PostgreSQL, MariaDB: a session blocked on a lock this long is a problem (shorter: a warning)")
         ->type_name("DURATION")
         ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))
         ->capture_default_str()

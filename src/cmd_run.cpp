@@ -113,12 +113,18 @@ ExitCode list_scenarios() {
         throw UsageFailure("no shipped scenarios found (looked in $POOLBENCH_SCENARIOS, the install's "
                            "share/poolbench/scenarios and the source checkout)");
     }
-    std::size_t width = 4;
-    for (const auto& [name, item] : found) width = std::max(width, name.size());
-    for (const auto& [name, item] : found) {
+    auto backends_of = [](const ScenarioSpec& spec) {
         std::string backends;
-        for (auto b : item.second.backends) backends += (backends.empty() ? "" : ",") + std::string(to_string(b));
-        fmt::print("{:<{}}  {:<22}  {}\n", name, width, backends, item.second.description);
+        for (auto b : spec.backends) backends += (backends.empty() ? "" : ",") + std::string(to_string(b));
+        return backends;
+    };
+    std::size_t width = 4, backends_width = 8;
+    for (const auto& [name, item] : found) {
+        width = std::max(width, name.size());
+        backends_width = std::max(backends_width, backends_of(item.second).size());
+    }
+    for (const auto& [name, item] : found) {
+        fmt::print("{:<{}}  {:<{}}  {}\n", name, width, backends_of(item.second), backends_width, item.second.description);
     }
     fmt::print("\nRun one with 'poolbench run NAME' (shorten it with --set, e.g. --set phase.steady.duration=5s); "
                "files are in {}\n",
@@ -140,15 +146,15 @@ Command add_run_command(CLI::App& app) {
     add_database_option(*cmd, o->common);
     cmd->get_option("--db")->description(
         "Database URL (overrides the file's [database] url): sqlite:///abs/path.db, sqlite://rel/path.db, "
-        "postgresql://user:pass@host:port/db, null://");
+        "postgresql://user:pass@host:port/db, mariadb://user:pass@host:port/db, null://");
     cmd->add_option("--set", o->sets,
                     "Override one value: scenario.KEY, pool.KEY, phase.NAME.KEY, phase.NAME.fault.N.KEY (N from 1); "
                     "repeatable")
         ->type_name("KEY=VALUE")
         ->group("Scenario");
     cmd->add_option("--restart-command", o->restart_command,
-                    "Shell command that restarts the PostgreSQL server, for pg.restart faults (a scenario file never "
-                    "carries one)")
+                    "Shell command that restarts the database server, for server.restart (pg.restart, "
+                    "mariadb.restart) faults (a scenario file never carries one)")
         ->type_name("CMD")
         ->group("Scenario");
     cmd->add_flag("--check", o->check, "Validate the scenario (and --set) without running anything: exit 0 or 2")

@@ -1,5 +1,6 @@
 // diagnose.hpp — `poolbench diagnose`, by job: gather (diagnose_gather.cpp: the driver's
-// Diagnosis, timings, workload privileges, the --measure ladder), findings
+// Diagnosis, timings, the --measure ladder; diagnose_privileges.cpp: the workloads'
+// privileges), findings
 // (diagnose_findings.cpp: what the CLI adds and the verdict), the pool-size
 // recommendation (diagnose_sizing.cpp: pure arithmetic), and rendering
 // (render_diagnose.cpp: text, JSON, JUnit; render_diagnose_html.cpp: HTML).
@@ -89,10 +90,15 @@ struct GatherOptions {
     std::chrono::milliseconds step{500};  ///< each ladder step's length
 };
 
-/// The driver's diagnosis, then read-only connect and round-trip timings, then (PostgreSQL)
-/// the privileges the workloads need, then the ladder when asked. Throws what the driver
+/// The driver's diagnosis, then read-only connect and round-trip timings, then (PostgreSQL,
+/// MariaDB) the privileges the workloads need, then the ladder when asked. Throws what the driver
 /// throws when the database cannot be used.
 void gather(Driver& driver, const GatherOptions& options, DiagnoseResult& out);
+
+/// Whether poolbench's workloads can run as the connection's user (PostgreSQL, MariaDB;
+/// nothing for other backends): facts can_create_tables, poolbench_accounts,
+/// poolbench_writes and the workload_* findings (diagnose_privileges.cpp).
+void workload_privileges(Backend backend, Connection& c, Diagnosis& d);
 
 /// The --measure ladder: SELECT 1 on 1, 2, 4, ... read-only connections, each step
 /// `step` long, up to `max_connections`.

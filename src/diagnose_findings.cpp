@@ -39,9 +39,11 @@ void add_cli_findings(DiagnoseResult& r) {
               fmt::format("{} application instances need more connections than the server has free ({}): even one "
                           "connection per pool does not fit",
                           r.sizing_input.app_instances, free),
-              fmt::format("put PgBouncer (transaction pooling) between the instances and the server, or raise "
-                          "max_connections (or the role's or database's connection limit) to at least {} more, or "
-                          "run fewer instances",
+              fmt::format("put {} between the instances and the server, or raise max_connections (or the {}'s "
+                          "connection limit) to at least {} more, or run fewer instances",
+                          r.db.backend == Backend::mariadb ? "a connection multiplexer (ProxySQL, MaxScale)"
+                                                           : "PgBouncer (transaction pooling)",
+                          r.db.backend == Backend::mariadb ? "user" : "role's or database",
                           r.sizing_input.app_instances - free));
     } else if (r.db.backend != Backend::null) {
         d.add(FindingLevel::warn, "pool_size_unknown", "no pool-size recommendation: the server's core count is unknown",

@@ -1,6 +1,6 @@
 // diagnose_gather.cpp — what diagnose measures and reads: the driver's Diagnosis, read-only
-// connect and round-trip timings, the privileges poolbench's workloads need (PostgreSQL),
-// and the --measure ladder. Every connection here comes from Driver::connect_read_only.
+// connect and round-trip timings, the privileges poolbench's workloads need
+// (diagnose_privileges.cpp), and the --measure ladder. Every connection here comes from Driver::connect_read_only.
 #include "diagnose.hpp"
 
 #include <poolbench/error.hpp>
@@ -22,74 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 std::uint64_t ns_since(Clock::time_point t0) {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-}
-
-bool truthy(const Value& v) {
-    if (const auto* i = std::get_if<std::int64_t>(&v)) return *i != 0;
-    return false;
-}
-
-/// The tables the workloads use (src/workload.cpp): read and mixed need SELECT on
-/// poolbench_accounts, write and mixed SELECT and INSERT on poolbench_writes; a missing
-/// table is created, which needs CREATE on the schema.
-void workload_privileges(Connection& c, Diagnosis& d) {
-    const Rows schema = c.query(
-        "SELECT coalesce(current_schema(), ''), coalesce(has_schema_privilege(current_schema(), 'CREATE'), false), "
-        "current_user");
-    const std::string name = std::get_if<std::string>(&schema.rows.at(0).at(0)) != nullptr
-                                 ? std::get<std::string>(schema.rows[0][0])
-                                 : std::string();
-    const bool can_create = truthy(schema.rows[0][1]);
-    const std::string role = std::get_if<std::string>(&schema.rows[0][2]) != nullptr ? std::get<std::string>(schema.rows[0][2]) : "";
-    d.add("schema", name.empty() ? FactValue{} : FactValue{name});
-    d.add("can_create_tables", can_create);
-    struct Need {
-        const char* table;
-        bool insert;
-        const char* workloads;
-    };
-    std::vector<std::string> missing_grants;
-    std::vector<std::string> absent;
-    for (const Need& n : {Need{"poolbench_accounts", false, "read and mixed"}, Need{"poolbench_writes", true, "write and mixed"}}) {
-        const Rows r = c.query(
-            "SELECT has_table_privilege(c.oid, 'SELECT'), has_table_privilege(c.oid, 'INSERT') FROM "
-            "pg_catalog.pg_class c WHERE c.relname = $1 AND c.relkind IN ('r', 'p', 'v') AND "
-            "pg_catalog.pg_table_is_visible(c.oid)",
-            {Value{std::string(n.table)}});
-        std::string state;
-        if (r.empty()) {
-            state = "absent";
-            absent.emplace_back(n.table);
-        } else {
-            const bool sel = truthy(r.rows[0][0]);
-            const bool ins = truthy(r.rows[0][1]);
-            state = sel && (ins || !n.insert) ? "usable" : "no privilege";
-            if (state != "usable") {
-                missing_grants.push_back(fmt::format("GRANT {} ON {} TO {} ({} workloads)", n.insert ? "SELECT, INSERT" : "SELECT",
-                                                     n.table, role, n.workloads));
-            }
-        }
-        d.add(std::string(n.table), state);
-    }
-    if (!absent.empty() && !can_create) {
-        d.add(FindingLevel::warn, "workload_cannot_create_tables",
-              fmt::format("role {} cannot create tables in schema {} and {} {} not exist: poolbench's read, write "
-                          "and mixed workloads cannot set up (select1 runs)",
-                          role, name.empty() ? "(none on the search_path)" : name, fmt::join(absent, " and "),
-                          absent.size() == 1 ? "does" : "do"),
-              fmt::format("GRANT CREATE ON SCHEMA {} TO {}, or have a DBA create the tables (poolbench stress "
-                          "--workload mixed prints the statements)",
-                          name.empty() ? "public" : name, role));
-    }
-    if (!missing_grants.empty()) {
-        d.add(FindingLevel::warn, "workload_table_privileges",
-              fmt::format("role {} lacks privileges on poolbench's tables", role),
-              fmt::format("{}", fmt::join(missing_grants, "; ")));
-    }
-    if (missing_grants.empty() && (absent.empty() || can_create)) {
-        d.add(FindingLevel::ok, "workload_privileges",
-              "the workloads can run: their tables exist with the privileges they need, or can be created");
-    }
 }
 
 /// A read-only connection; `attempt_ns` (when given) gets the time of the attempt that
@@ -138,7 +70,7 @@ void gather(Driver& driver, const GatherOptions& o, DiagnoseResult& out) {
     out.connect_max_ms = static_cast<double>(connect_ns.max()) / 1e6;
     out.round_trip_p50_us = static_cast<double>(round_trip_ns.percentile(0.5)) / 1e3;
     out.round_trip_p99_us = static_cast<double>(round_trip_ns.percentile(0.99)) / 1e3;
-    if (driver.backend() == Backend::postgresql) workload_privileges(*conn, out.diagnosis);
+    workload_privileges(driver.backend(), *conn, out.diagnosis);
     conn.reset();
 }
 

@@ -35,7 +35,7 @@ Sizing recommend_pool_size(const SizingInput& in) {
         s.max_size = s.per_instance;
     } else {
         s.reasoning.push_back(
-            "the server's core count is unknown (it is not on this machine and PostgreSQL does not expose it): pass "
+            "the server's core count is unknown (it is not on this machine and the server does not expose it): pass "
             "--server-cores N for a recommendation");
     }
     if (in.free_connections) {

@@ -72,7 +72,7 @@ void FaultClock::end(FaultRun& f, std::unique_ptr<ActiveFault>& active) {
         f.reverted = true;
     } catch (const std::exception& e) {
         f.error = fmt::format("revert: {}", e.what());
-        f.reverted = f.spec->kind == FaultKind::pg_restart;  // a command that failed leaves nothing to undo
+        f.reverted = is_restart(f.spec->kind);  // a command that failed leaves nothing to undo
     }
     f.detail = active->detail();
     f.leak_check = active->leak_check();
@@ -104,7 +104,7 @@ void FaultClock::run() {
                 // get) — but not from before its 'at': a fault at 0 is started just before the
                 // load, and the phase's threads may take a while to start.
                 const auto from = std::max(*f.started, phase_start_ + f.spec->at);
-                over = f.spec->kind != FaultKind::pg_restart ? now >= from + f.spec->duration
+                over = !is_restart(f.spec->kind) ? now >= from + f.spec->duration
                                                              : active->finished() || now >= from + f.spec->timeout;
             } catch (const std::exception& e) {
                 // A fault that broke while in effect (its side connection died) is ended now;

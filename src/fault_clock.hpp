@@ -1,5 +1,5 @@
 // fault_clock.hpp — one thread per scenario phase that starts each fault at its `at`,
-// ticks it, and reverts it at `at + for` (pg.restart: when its command exits, or at its
+// ticks it, and reverts it at `at + for` (a restart: when its command exits, or at its
 // timeout). Every fault it started is reverted when the phase ends, also early (an
 // ops-bounded phase, abort_on_fail, Ctrl-C). It also watches the interrupt flag every
 // 10 ms, so a Ctrl-C stops the phase at once.

@@ -28,7 +28,7 @@ namespace poolbench::cli {
 using Clock = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------------------------------
-// This run's own PostgreSQL backends.
+// This run's own server sessions (PostgreSQL backends, MariaDB connections).
 
 void BackendRegistry::add(long pid) {
     std::lock_guard lock(mu_);
@@ -77,15 +77,26 @@ private:
 TrackingDriver::TrackingDriver(std::shared_ptr<Driver> inner, std::shared_ptr<BackendRegistry> registry)
     : inner_(std::move(inner)), registry_(std::move(registry)) {}
 
+std::string_view TrackingDriver::session_id_query(Backend backend) noexcept {
+    switch (backend) {
+        case Backend::postgresql: return "SELECT pg_backend_pid()";
+        case Backend::mariadb: return "SELECT CONNECTION_ID()";
+        case Backend::sqlite:
+        case Backend::null: break;
+    }
+    return {};
+}
+
 std::unique_ptr<Connection> TrackingDriver::connect(Clock::time_point deadline) {
     auto conn = inner_->connect(deadline);
-    long pid = 0;
+    long id = 0;
     try {
-        pid = static_cast<long>(conn->query("SELECT pg_backend_pid()").int_at(0));
+        id = static_cast<long>(conn->query(session_id_query(inner_->backend())).int_at(0));
     } catch (const Error& e) {
-        throw ConnectError(std::string("a new connection could not report its backend pid: ") + e.what());
+        throw ConnectError(fmt::format("a new connection could not report its server session id ({}): {}",
+                                       session_id_query(inner_->backend()), e.what()));
     }
-    return std::make_unique<TrackedConnection>(std::move(conn), registry_, pid);
+    return std::make_unique<TrackedConnection>(std::move(conn), registry_, id);
 }
 
 namespace {
@@ -143,14 +154,15 @@ private:
     std::string pid_text_;
 };
 
-class PgRestart final : public ActiveFault {
+/// server.restart, pg.restart, mariadb.restart: the same command, whatever the server.
+class ServerRestart final : public ActiveFault {
 public:
-    PgRestart(const FaultSpec& spec, const FaultTargets& t) : command_(t.restart_command), timeout_(spec.timeout) {
-        if (command_.empty()) throw FaultFailure("pg.restart needs --restart-command CMD");
+    ServerRestart(const FaultSpec& spec, const FaultTargets& t) : command_(t.restart_command), timeout_(spec.timeout) {
+        if (command_.empty()) throw FaultFailure(fmt::format("{} needs --restart-command CMD", to_string(spec.kind)));
         child_ = spawn_child({"/bin/sh", "-c", command_}, true);
         close_fd(child_.in);
     }
-    ~PgRestart() override {
+    ~ServerRestart() override {
         if (child_.pid >= 0) kill_group();
         close_fd(child_.out);
     }
@@ -279,6 +291,87 @@ private:
     std::uint64_t terminated_ = 0, rounds_ = 0;
 };
 
+/// LOCK TABLES ... WRITE: other sessions' reads and writes of the table wait for its
+/// metadata lock (up to their lock_wait_timeout, a day by default) until UNLOCK TABLES.
+class MariaLockTable final : public ActiveFault {
+public:
+    MariaLockTable(const FaultSpec& spec, const FaultTargets& t, std::string table) : table_(std::move(table)) {
+        conn_ = t.driver->connect(Clock::now() + spec.timeout);
+        try {
+            // Bounded: a lock that cannot be had (another session holds it) fails the fault
+            // instead of blocking the fault clock. Whole seconds, at least one.
+            const auto seconds = std::max<std::int64_t>(1, (spec.timeout.count() + 999) / 1000);
+            conn_->execute(fmt::format("SET SESSION lock_wait_timeout = {}", seconds));
+            conn_->execute(fmt::format("LOCK TABLES {} WRITE", table_));
+        } catch (const Error& e) {
+            throw FaultFailure(fmt::format("LOCK TABLES {} WRITE: {}", table_, e.what()));
+        }
+    }
+    void stop() override {
+        try {
+            conn_->execute("UNLOCK TABLES");
+        } catch (const Error& e) {
+            // Closing the session releases its table locks all the same.
+            conn_.reset();
+            throw FaultFailure(fmt::format("UNLOCK TABLES ({}): {} (the connection was closed instead)", table_,
+                                           e.what()));
+        }
+        conn_.reset();
+    }
+    [[nodiscard]] std::string detail() const override {
+        return fmt::format("WRITE lock (LOCK TABLES) on {} from a side connection", table_);
+    }
+
+private:
+    std::string table_;
+    std::unique_ptr<Connection> conn_;
+};
+
+/// KILL CONNECTION on the ids this run's own connections reported (CONNECTION_ID()).
+class MariaKill final : public ActiveFault {
+public:
+    MariaKill(const FaultSpec& spec, const FaultTargets& t) : every_(spec.every), backends_(t.backends) {
+        if (!backends_) throw FaultFailure("mariadb.kill_connections needs this run's connection registry");
+        conn_ = t.driver->connect(Clock::now() + spec.timeout);
+        kill();
+        next_ = Clock::now() + every_;
+    }
+    void tick(Clock::time_point now) override {
+        if (every_.count() == 0 || now < next_) return;
+        kill();
+        next_ = now + every_;
+    }
+    void stop() override { conn_.reset(); }
+    [[nodiscard]] std::string detail() const override {
+        return fmt::format("killed {} connection{} of this run in {} round{}", killed_, killed_ == 1 ? "" : "s", rounds_,
+                           rounds_ == 1 ? "" : "s");
+    }
+
+private:
+    void kill() {
+        ++rounds_;
+        for (const long id : backends_->snapshot()) {
+            try {
+                conn_->execute(fmt::format("KILL CONNECTION {}", id));
+                ++killed_;
+            } catch (const QueryError& e) {
+                // ER_NO_SUCH_THREAD: it closed between the snapshot and now (as
+                // pg_terminate_backend returns false for a PID that is gone).
+                if (e.code() == "1094") continue;
+                throw FaultFailure(fmt::format("KILL CONNECTION {}: {}", id, e.what()));
+            } catch (const Error& e) {
+                throw FaultFailure(fmt::format("KILL CONNECTION {}: {}", id, e.what()));
+            }
+        }
+    }
+
+    std::chrono::milliseconds every_;
+    std::shared_ptr<BackendRegistry> backends_;
+    std::unique_ptr<Connection> conn_;
+    Clock::time_point next_;
+    std::uint64_t killed_ = 0, rounds_ = 0;
+};
+
 // ---------------------------------------------------------------------------------------
 // In-process faults.
 
@@ -330,7 +423,11 @@ std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& ta
             case FaultKind::sqlite_lock: return std::make_unique<SqliteLock>(spec, targets);
             case FaultKind::pg_lock_table: return std::make_unique<PgLockTable>(spec, targets, table);
             case FaultKind::pg_terminate_backends: return std::make_unique<PgTerminate>(spec, targets);
-            case FaultKind::pg_restart: return std::make_unique<PgRestart>(spec, targets);
+            case FaultKind::pg_restart:
+            case FaultKind::mariadb_restart:
+            case FaultKind::server_restart: return std::make_unique<ServerRestart>(spec, targets);
+            case FaultKind::mariadb_lock_table: return std::make_unique<MariaLockTable>(spec, targets, table);
+            case FaultKind::mariadb_kill_connections: return std::make_unique<MariaKill>(spec, targets);
             case FaultKind::connection_storm: return std::make_unique<ConnectionStorm>(targets);
             case FaultKind::latency: return std::make_unique<Latency>(spec, targets);
             case FaultKind::leak: return start_leak_fault(spec, targets);

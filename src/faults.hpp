@@ -8,7 +8,11 @@
 //   pg.lock_table          LOCK TABLE ... IN ACCESS EXCLUSIVE MODE from a side connection
 //   pg.terminate_backends  pg_terminate_backend on the PIDs this run's own connections
 //                          reported (BackendRegistry), never a match on application_name
-//   pg.restart             --restart-command, run with a timeout, its output kept
+//   mariadb.lock_table     LOCK TABLES ... WRITE from a side connection (UNLOCK TABLES ends it)
+//   mariadb.kill_connections  KILL CONNECTION on the ids this run's own connections reported
+//                          (CONNECTION_ID(), the same BackendRegistry)
+//   server.restart         --restart-command, run with a timeout, its output kept; also
+//                          spelt pg.restart (PostgreSQL only) and mariadb.restart (MariaDB only)
 //   connection_storm       every pooled connection dropped and new ones refused
 //   latency                added latency with jitter on each statement (FaultDriver)
 //   leak                   leases leaked from poolbench_leak_injected_lease() by a thread of
@@ -36,11 +40,13 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace poolbench::cli {
 
-/// The PostgreSQL backend PIDs of this run's open connections.
+/// The server session ids of this run's open connections: PostgreSQL backend PIDs, MariaDB
+/// connection ids.
 class BackendRegistry {
 public:
     void add(long pid);
@@ -52,11 +58,14 @@ private:
     std::multiset<long> pids_;
 };
 
-/// Wraps a PostgreSQL driver: each new connection asks `SELECT pg_backend_pid()` once and
-/// is listed in the registry until it closes.
+/// Wraps a PostgreSQL or MariaDB driver: each new connection asks its session id once
+/// (session_id_query) and is listed in the registry until it closes.
 class TrackingDriver final : public Driver {
 public:
     TrackingDriver(std::shared_ptr<Driver> inner, std::shared_ptr<BackendRegistry> registry);
+    /// `SELECT pg_backend_pid()`, `SELECT CONNECTION_ID()`; empty for a backend without
+    /// server sessions (no tracking there).
+    [[nodiscard]] static std::string_view session_id_query(Backend backend) noexcept;
     std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) override;
     [[nodiscard]] Backend backend() const noexcept override { return inner_->backend(); }
     [[nodiscard]] std::string describe() const override { return inner_->describe(); }
@@ -82,7 +91,7 @@ struct FaultTargets {
     Pool* pool = nullptr;
     DbUrl db;
     std::string restart_command;              ///< --restart-command ("" = none)
-    std::shared_ptr<BackendRegistry> backends; ///< PostgreSQL only
+    std::shared_ptr<BackendRegistry> backends; ///< PostgreSQL and MariaDB only
     std::string self_exe;                     ///< this binary, for sqlite.lock's holder process
     const std::atomic<bool>* interrupt = nullptr;  ///< Ctrl-C (a leak fault's awaited detection stops on it)
     std::shared_ptr<LeakLog> leak_log;        ///< the pool's leak reports (when a phase has a leak fault)
@@ -97,7 +106,7 @@ public:
     ActiveFault& operator=(const ActiveFault&) = delete;
     virtual ~ActiveFault() = default;
     virtual void tick(std::chrono::steady_clock::time_point /*now*/) {}
-    /// True when the fault ended by itself (pg.restart: its command exited).
+    /// True when the fault ended by itself (a restart: its command exited).
     [[nodiscard]] virtual bool finished() { return false; }
     /// Reverts; throws FaultFailure when that failed (the report says so).
     virtual void stop() = 0;
@@ -117,8 +126,8 @@ public:
 /// The leak fault (leak_fault.hpp).
 [[nodiscard]] std::unique_ptr<ActiveFault> start_leak_fault(const FaultSpec& spec, FaultTargets& targets);
 
-/// Starts `spec`; throws FaultFailure when it cannot. `default_table` is the table
-/// pg.lock_table locks when the fault names none (the phase's workload table).
+/// Starts `spec`; throws FaultFailure when it cannot. `default_table` is the table a
+/// *.lock_table fault locks when it names none (the phase's workload table).
 [[nodiscard]] std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets,
                                                        const std::string& table);
 

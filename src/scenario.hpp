@@ -38,7 +38,11 @@ enum class FaultKind {
     sqlite_lock,           ///< "sqlite.lock": another process holds the file's lock
     pg_lock_table,         ///< "pg.lock_table": LOCK TABLE ... ACCESS EXCLUSIVE from a side connection
     pg_terminate_backends, ///< "pg.terminate_backends": pg_terminate_backend on this run's own backends
-    pg_restart,            ///< "pg.restart": the server restarted by --restart-command
+    pg_restart,            ///< "pg.restart": the server restarted by --restart-command (PostgreSQL only)
+    mariadb_lock_table,    ///< "mariadb.lock_table": LOCK TABLES ... WRITE from a side connection
+    mariadb_kill_connections, ///< "mariadb.kill_connections": KILL CONNECTION on this run's own connections
+    mariadb_restart,       ///< "mariadb.restart": the server restarted by --restart-command (MariaDB only)
+    server_restart,        ///< "server.restart": the server restarted by --restart-command (PostgreSQL, MariaDB)
     connection_storm,      ///< "connection_storm": connections dropped and new ones refused
     latency,               ///< "latency": added latency (with jitter) on each statement
     leak,                  ///< "leak": leases leaked from a function of the runner
@@ -47,15 +51,29 @@ enum class FaultKind {
 [[nodiscard]] std::optional<FaultKind> parse_fault_kind(std::string_view text) noexcept;
 /// The backends a fault can run on.
 [[nodiscard]] std::vector<Backend> fault_backends(FaultKind kind);
+/// server.restart and its backend-pinned spellings pg.restart and mariadb.restart: the fault
+/// has no 'for' and ends when --restart-command exits.
+[[nodiscard]] constexpr bool is_restart(FaultKind kind) noexcept {
+    return kind == FaultKind::pg_restart || kind == FaultKind::mariadb_restart || kind == FaultKind::server_restart;
+}
+/// pg.lock_table and mariadb.lock_table: a side connection locks a table ('table').
+[[nodiscard]] constexpr bool is_lock_table(FaultKind kind) noexcept {
+    return kind == FaultKind::pg_lock_table || kind == FaultKind::mariadb_lock_table;
+}
+/// pg.terminate_backends and mariadb.kill_connections: this run's own server sessions ended
+/// from a side connection, once or 'every'.
+[[nodiscard]] constexpr bool is_session_kill(FaultKind kind) noexcept {
+    return kind == FaultKind::pg_terminate_backends || kind == FaultKind::mariadb_kill_connections;
+}
 
 struct FaultSpec {
     FaultKind kind = FaultKind::latency;
     std::chrono::milliseconds at{0};  ///< offset into the phase
-    /// How long ("for"); pg.restart has none: it ends when the command exits.
+    /// How long ("for"); a restart has none: it ends when the command exits.
     std::chrono::milliseconds duration{0};
     std::string mode = "write";                     ///< sqlite.lock: "write" or "all"
-    std::string table;                              ///< pg.lock_table ("" = the phase's workload table)
-    std::chrono::milliseconds every{0};             ///< pg.terminate_backends: repeat period (0 = once)
+    std::string table;                              ///< *.lock_table ("" = the phase's workload table)
+    std::chrono::milliseconds every{0};             ///< pg.terminate_backends, mariadb.kill_connections: repeat period (0 = once)
     std::chrono::milliseconds latency{0};           ///< latency: added to each statement
     std::chrono::milliseconds jitter{0};            ///< latency: plus a uniform 0..jitter
     std::uint32_t leaks = 3;                        ///< leak: leases leaked

@@ -16,7 +16,7 @@ namespace poolbench::cli {
 
 namespace scenario_detail {
 
-/// The table pg.lock_table locks when the fault names none: the phase's workload table.
+/// The table a *.lock_table fault locks when it names none: the phase's workload table.
 std::string default_table(const PhaseSpec& p) {
     switch (p.workload.kind) {
         case WorkloadKind::write:
@@ -265,17 +265,17 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
                                                "an in-memory database",
                                                f.where.text));
             }
-            if (f.kind == FaultKind::pg_restart && options.restart_command.empty()) {
+            if (is_restart(f.kind) && options.restart_command.empty()) {
                 throw UsageFailure(fmt::format("{}: this scenario restarts the server: pass --restart-command CMD (for "
-                                               "the throwaway server, scripts/pg_sandbox.sh restart-command prints one)",
-                                               f.where.text));
+                                               "the throwaway server, scripts/{}_sandbox.sh restart-command prints one)",
+                                               f.where.text, db.backend == Backend::mariadb ? "mariadb" : "pg"));
             }
-            if (f.kind == FaultKind::pg_lock_table) {
+            if (is_lock_table(f.kind)) {
                 const std::string table = f.table.empty() ? default_table(p) : f.table;
                 if (table.empty()) {
-                    throw UsageFailure(fmt::format("{}: pg.lock_table needs a table: phase '{}' runs select1, which "
+                    throw UsageFailure(fmt::format("{}: {} needs a table: phase '{}' runs select1, which "
                                                    "uses none (set table = \"...\")",
-                                                   f.where.text, p.name));
+                                                   f.where.text, to_string(f.kind), p.name));
                 }
                 if (!plain_identifier(table)) {
                     throw UsageFailure(fmt::format("{}: table '{}' must be a plain lower-case name (schema.table "

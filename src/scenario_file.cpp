@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -21,12 +22,25 @@ namespace poolbench::cli {
 
 namespace fs = std::filesystem;
 
+namespace {
+constexpr std::array all_fault_kinds{FaultKind::sqlite_lock,        FaultKind::pg_lock_table,
+                                     FaultKind::pg_terminate_backends, FaultKind::pg_restart,
+                                     FaultKind::mariadb_lock_table,  FaultKind::mariadb_kill_connections,
+                                     FaultKind::mariadb_restart,     FaultKind::server_restart,
+                                     FaultKind::connection_storm,    FaultKind::latency,
+                                     FaultKind::leak};
+}  // namespace
+
 std::string_view to_string(FaultKind kind) noexcept {
     switch (kind) {
         case FaultKind::sqlite_lock: return "sqlite.lock";
         case FaultKind::pg_lock_table: return "pg.lock_table";
         case FaultKind::pg_terminate_backends: return "pg.terminate_backends";
         case FaultKind::pg_restart: return "pg.restart";
+        case FaultKind::mariadb_lock_table: return "mariadb.lock_table";
+        case FaultKind::mariadb_kill_connections: return "mariadb.kill_connections";
+        case FaultKind::mariadb_restart: return "mariadb.restart";
+        case FaultKind::server_restart: return "server.restart";
         case FaultKind::connection_storm: return "connection_storm";
         case FaultKind::latency: return "latency";
         case FaultKind::leak: return "leak";
@@ -35,8 +49,7 @@ std::string_view to_string(FaultKind kind) noexcept {
 }
 
 std::optional<FaultKind> parse_fault_kind(std::string_view text) noexcept {
-    for (auto k : {FaultKind::sqlite_lock, FaultKind::pg_lock_table, FaultKind::pg_terminate_backends,
-                   FaultKind::pg_restart, FaultKind::connection_storm, FaultKind::latency, FaultKind::leak}) {
+    for (auto k : all_fault_kinds) {
         if (text == to_string(k)) return k;
     }
     return std::nullopt;
@@ -48,6 +61,10 @@ std::vector<Backend> fault_backends(FaultKind kind) {
         case FaultKind::pg_lock_table:
         case FaultKind::pg_terminate_backends:
         case FaultKind::pg_restart: return {Backend::postgresql};
+        case FaultKind::mariadb_lock_table:
+        case FaultKind::mariadb_kill_connections:
+        case FaultKind::mariadb_restart: return {Backend::mariadb};
+        case FaultKind::server_restart: return {Backend::postgresql, Backend::mariadb};
         case FaultKind::connection_storm:
         case FaultKind::latency:
         case FaultKind::leak: return {Backend::sqlite, Backend::postgresql, Backend::mariadb, Backend::null};
@@ -56,6 +73,14 @@ std::vector<Backend> fault_backends(FaultKind kind) {
 }
 
 namespace {
+
+std::string fault_kind_list() {
+    std::string out;
+    for (auto k : all_fault_kinds) {
+        out += (out.empty() ? "" : ", ") + std::string(to_string(k));
+    }
+    return out;
+}
 
 /// Reads one scenario; `place()` turns a node into "file:line:col" (or the --set it came from).
 class Reader {
@@ -249,50 +274,46 @@ FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& p
     FaultSpec f;
     f.where = {r.place(t)};
     const auto* kind = t.get("kind");
-    if (kind == nullptr) r.fail(t, fmt::format("a fault of phase '{}' has no kind (one of: sqlite.lock, pg.lock_table, "
-                                               "pg.terminate_backends, pg.restart, connection_storm, latency, leak)",
-                                               phase));
+    if (kind == nullptr) r.fail(t, fmt::format("a fault of phase '{}' has no kind (one of: {})", phase, fault_kind_list()));
     const std::string kind_text = r.text(*kind, "kind");
     const auto k = parse_fault_kind(kind_text);
-    if (!k) {
-        r.fail(*kind, fmt::format("unknown fault kind '{}' (one of: sqlite.lock, pg.lock_table, pg.terminate_backends, "
-                                  "pg.restart, connection_storm, latency, leak)",
-                                  kind_text));
-    }
+    if (!k) r.fail(*kind, fmt::format("unknown fault kind '{}' (one of: {})", kind_text, fault_kind_list()));
     f.kind = *k;
     if (const auto* n = t.get("at")) f.at = r.duration(*n, "at", true);
     if (const auto* n = t.get("for")) {
-        if (f.kind == FaultKind::pg_restart) r.fail(*n, "pg.restart has no 'for': it ends when --restart-command exits");
+        if (is_restart(f.kind)) r.fail(*n, fmt::format("{} has no 'for': it ends when --restart-command exits", kind_text));
         f.duration = r.duration(*n, "for", false);
-    } else if (f.kind != FaultKind::pg_restart) {
+    } else if (!is_restart(f.kind)) {
         r.fail(t, fmt::format("the {} fault of phase '{}' needs 'for' (how long it lasts, e.g. for = \"5s\")", kind_text, phase));
     }
-    auto only_for = [&](const char* key, FaultKind owner) -> const toml::node* {
+    auto only_for = [&](const char* key, std::initializer_list<FaultKind> owners) -> const toml::node* {
         const auto* n = t.get(key);
-        if (n != nullptr && f.kind != owner) {
-            r.fail(*n, fmt::format("'{}' applies to {} faults, not {}", key, to_string(owner), kind_text));
+        if (n != nullptr && std::find(owners.begin(), owners.end(), f.kind) == owners.end()) {
+            std::string names;
+            for (auto o : owners) names += (names.empty() ? "" : " and ") + std::string(to_string(o));
+            r.fail(*n, fmt::format("'{}' applies to {} faults, not {}", key, names, kind_text));
         }
         return n;
     };
-    if (const auto* n = only_for("mode", FaultKind::sqlite_lock)) {
+    if (const auto* n = only_for("mode", {FaultKind::sqlite_lock})) {
         f.mode = r.text(*n, "mode");
         if (f.mode != "write" && f.mode != "all") r.fail(*n, fmt::format("mode must be \"write\" or \"all\" (got \"{}\")", f.mode));
     }
-    if (const auto* n = only_for("table", FaultKind::pg_lock_table)) f.table = r.text(*n, "table");
-    if (const auto* n = only_for("every", FaultKind::pg_terminate_backends)) f.every = r.duration(*n, "every", false);
-    if (const auto* n = only_for("latency", FaultKind::latency)) f.latency = r.duration(*n, "latency", true);
-    if (const auto* n = only_for("jitter", FaultKind::latency)) f.jitter = r.duration(*n, "jitter", true);
+    if (const auto* n = only_for("table", {FaultKind::pg_lock_table, FaultKind::mariadb_lock_table})) f.table = r.text(*n, "table");
+    if (const auto* n = only_for("every", {FaultKind::pg_terminate_backends, FaultKind::mariadb_kill_connections})) f.every = r.duration(*n, "every", false);
+    if (const auto* n = only_for("latency", {FaultKind::latency})) f.latency = r.duration(*n, "latency", true);
+    if (const auto* n = only_for("jitter", {FaultKind::latency})) f.jitter = r.duration(*n, "jitter", true);
     if (f.kind == FaultKind::latency && f.latency.count() == 0 && f.jitter.count() == 0) {
         r.fail(t, "a latency fault needs latency (and optionally jitter), e.g. latency = \"50ms\"");
     }
-    if (const auto* n = only_for("leaks", FaultKind::leak)) f.leaks = static_cast<std::uint32_t>(r.integer(*n, "leaks", 1, 1000));
-    if (const auto* n = only_for("holds", FaultKind::leak)) f.holds = static_cast<std::uint32_t>(r.integer(*n, "holds", 0, 1000));
-    if (const auto* n = only_for("hold_for", FaultKind::leak)) {
+    if (const auto* n = only_for("leaks", {FaultKind::leak})) f.leaks = static_cast<std::uint32_t>(r.integer(*n, "leaks", 1, 1000));
+    if (const auto* n = only_for("holds", {FaultKind::leak})) f.holds = static_cast<std::uint32_t>(r.integer(*n, "holds", 0, 1000));
+    if (const auto* n = only_for("hold_for", {FaultKind::leak})) {
         f.hold_for = r.duration(*n, "hold_for", false);
         if (f.holds == 0) r.fail(*n, "hold_for applies only with holds (how long each legitimate hold lasts); add holds = N");
     }
     // Starting or reverting: 10 s, but a restart command gets a minute.
-    f.timeout = f.kind == FaultKind::pg_restart ? std::chrono::milliseconds{60'000} : std::chrono::milliseconds{10'000};
+    f.timeout = is_restart(f.kind) ? std::chrono::milliseconds{60'000} : std::chrono::milliseconds{10'000};
     if (const auto* n = t.get("timeout")) f.timeout = r.duration(*n, "timeout", false);
     if (const auto* n = t.get("expect")) f.expect = r.expectations(*n, "expect");
     // Where each key was set, so a check across keys (scenario_check.cpp) names the right one.
@@ -363,7 +384,7 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
                                            to_string(f.kind), f.at.count(), p.name, p.duration->count()));
         }
         // A fault cut short by its phase's end would measure nothing after it.
-        if (p.duration && f.kind != FaultKind::pg_restart && f.at + f.duration > *p.duration) {
+        if (p.duration && !is_restart(f.kind) && f.at + f.duration > *p.duration) {
             throw UsageFailure(fmt::format("{}: the {} fault ends at {} ms, after phase '{}' ends ({} ms); shorten "
                                            "'for' or lengthen the phase",
                                            f.where.text, to_string(f.kind), (f.at + f.duration).count(), p.name,

@@ -323,7 +323,7 @@ FaultRecord ScenarioRun::fault_record(const PhaseSpec& p, std::size_t k, const P
     rec.kind = std::string(to_string(f.kind));
     rec.phase = p.name;
     rec.at_s = seconds(f.at);
-    if (f.kind != FaultKind::pg_restart && !f.await_detection) rec.for_s = seconds(f.duration);
+    if (!is_restart(f.kind) && !f.await_detection) rec.for_s = seconds(f.duration);
     rec.reverted = run.reverted;
     rec.error = redact(run.error);
     rec.detail = redact(run.detail);

@@ -43,7 +43,7 @@ using Clock = std::chrono::steady_clock;
     return std::chrono::duration<double>(b - a).count();
 }
 
-/// The table pg.lock_table locks when the fault names none: the phase's workload table.
+/// The table a *.lock_table fault locks when it names none: the phase's workload table.
 [[nodiscard]] std::string default_table(const PhaseSpec& p);
 /// The fraction of a phase's operations that write.
 [[nodiscard]] double write_ratio(const PhaseSpec& p);

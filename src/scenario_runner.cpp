@@ -1,5 +1,5 @@
-// scenario_runner.cpp — running a scenario: drivers (the real one, PostgreSQL backend
-// tracking, the fault decorator), one pool, the phases in order with their fault clocks,
+// scenario_runner.cpp — running a scenario: drivers (the real one, server session tracking
+// on PostgreSQL and MariaDB, the fault decorator), one pool, the phases in order with their fault clocks,
 // abort_on_fail; then the report (scenario_report.cpp) and its verdict
 // (scenario_verdict.cpp).
 #include "scenario_run.hpp"
@@ -90,7 +90,7 @@ Report ScenarioRun::run() {
     auto settings = std::make_shared<FaultSettings>();
     std::shared_ptr<BackendRegistry> registry;
     std::shared_ptr<Driver> base = driver_;
-    if (db_.backend == Backend::postgresql) {
+    if (!TrackingDriver::session_id_query(db_.backend).empty()) {
         registry = std::make_shared<BackendRegistry>();
         base = std::make_shared<TrackingDriver>(driver_, registry);
     }
@@ -167,7 +167,7 @@ void ScenarioRun::preflight() {
     try {
         auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
         for (const auto& w : workloads_) w.setup(*conn);
-        if (db_.backend == Backend::postgresql) check_headroom(*conn);
+        if (db_.backend == Backend::postgresql || db_.backend == Backend::mariadb) check_headroom(*conn);
     } catch (const std::exception& e) {
         throw DatabaseUnusable(unusable_message(db_, e.what()));
     }
@@ -176,11 +176,17 @@ void ScenarioRun::preflight() {
 /// A pool larger than the server's free connection slots fails in a way that looks like
 /// an outage: say so once, before the run, with what to change.
 void ScenarioRun::check_headroom(Connection& conn) {
+    // PostgreSQL keeps superuser_reserved_connections of max_connections back; MariaDB has
+    // one extra connection for an administrator beyond max_connections, which an ordinary
+    // pool does not get: its free slots are max_connections less Threads_connected.
+    const bool pg = db_.backend == Backend::postgresql;
     std::int64_t max = 0, reserved = 0, used = 0;
     try {
         const Rows r = conn.query(
-            "SELECT current_setting('max_connections')::int8, current_setting('superuser_reserved_connections')::int8, "
-            "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')");
+            pg ? "SELECT current_setting('max_connections')::int8, current_setting('superuser_reserved_connections')::int8, "
+                 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+               : "SELECT CAST(@@max_connections AS SIGNED), 0, (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM "
+                 "information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_CONNECTED')");
         max = r.int_at(0, 0);
         reserved = r.int_at(0, 1);
         used = r.int_at(0, 2);
@@ -191,10 +197,10 @@ void ScenarioRun::check_headroom(Connection& conn) {
     if (static_cast<std::int64_t>(spec_.pool.max_size) <= free_slots) return;
     const bool flags = options_.command != "run";
     headroom_note_ = fmt::format(
-        "the pool may open {} connections but the server has {} free (max_connections {}, {} reserved, {} in use): "
+        "the pool may open {} connections but the server has {} free (max_connections {}, {}{} in use): "
         "lower {}, or raise max_connections",
-        spec_.pool.max_size, std::max<std::int64_t>(free_slots, 0), max, reserved, used - 1,
-        flags ? "--pool-size" : "[pool] max_size");
+        spec_.pool.max_size, std::max<std::int64_t>(free_slots, 0), max,
+        pg ? fmt::format("{} reserved, ", reserved) : std::string(), used - 1, flags ? "--pool-size" : "[pool] max_size");
     fmt::print(stderr, "poolbench: warning: {}\n", headroom_note_);
 }
 

@@ -99,6 +99,37 @@ std::string current_role(Connection& conn, Backend backend) {
     return "the application's role";
 }
 
+/// The error when `sql` is refused for want of a privilege; none when it runs, when there
+/// is nothing to check, or when it fails otherwise (a read-only server refusing a probe's
+/// INSERT is the load's to meet).
+std::optional<std::string> refused(Connection& conn, Backend backend, std::string_view sql) {
+    if (sql.empty()) return std::nullopt;
+    try {
+        (void)conn.query(sql);
+    } catch (const QueryError& e) {
+        if (workload_sql(backend).permission_denied(e.code())) return std::string(e.what());
+    }
+    return std::nullopt;
+}
+
+/// "USE `db`; " where a DBA's statements need the database chosen first, else "".
+std::string dba_context(Connection& conn, Backend backend) {
+    const std::string_view sql = workload_sql(backend).current_database;
+    if (sql.empty()) return {};
+    try {
+        const Rows r = conn.query(sql);
+        if (!r.empty()) {
+            if (const auto* s = std::get_if<std::string>(&r.rows[0][0])) {
+                std::string quoted;
+                for (const char c : *s) quoted += c == '`' ? std::string("``") : std::string(1, c);
+                return fmt::format("USE `{}`; ", quoted);
+            }
+        }
+    } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the USE only helps the advice
+    }
+    return {};
+}
+
 }  // namespace
 
 void Workload::setup(Connection& conn) const {
@@ -124,15 +155,34 @@ void Workload::setup(Connection& conn) const {
             // Everything a DBA has to do, in one message: each missing table, its grant, and
             // the seeding of a new accounts table.
             const std::string role = current_role(conn, backend_);
-            std::string todo;
+            std::string todo = dba_context(conn, backend_);
             for (std::size_t k = i; k < missing.size(); ++k) {
-                todo += fmt::format("{}{}; GRANT {} ON {} TO {}", todo.empty() ? "" : "; ", missing[k].sql,
+                todo += fmt::format("{}{}; GRANT {} ON {} TO {}", k == i ? "" : "; ", missing[k].sql,
                                     missing[k].grant, missing[k].table, role);
                 if (missing[k].table == "poolbench_accounts") todo += "; " + with_count(sql_->seed_accounts, spec_.rows);
             }
             throw SetupRefused(fmt::format("{} cannot create table {} ({}); ask a DBA to run: {}", role,
                                            missing[i].table, e.what(), todo));
         }
+    }
+    // Tables that exist but this role may not use (a DBA created them and granted too
+    // little): said now, with the GRANT, rather than as every operation failing.
+    const auto read_denied = needs_accounts(spec_.kind) ? refused(conn, backend_, sql_->count_accounts) : std::nullopt;
+    const auto write_denied = needs_writes(spec_.kind) ? refused(conn, backend_, sql_->probe_writes) : std::nullopt;
+    if (read_denied || write_denied) {
+        const std::string role = current_role(conn, backend_);
+        std::string tables, why, todo = dba_context(conn, backend_);
+        if (read_denied) {
+            tables = "poolbench_accounts";
+            why = *read_denied;
+            todo += fmt::format("GRANT SELECT ON poolbench_accounts TO {}", role);
+        }
+        if (write_denied) {
+            tables += std::string(read_denied ? " and " : "") + "poolbench_writes";
+            why += (read_denied ? "; " : "") + *write_denied;
+            todo += fmt::format("{}GRANT SELECT, INSERT ON poolbench_writes TO {}", read_denied ? "; " : "", role);
+        }
+        throw SetupRefused(fmt::format("{} may not use table {} ({}); ask a DBA to run: {}", role, tables, why, todo));
     }
     if (!needs_accounts(spec_.kind)) return;
     const Rows have = conn.query(sql_->count_accounts);
@@ -148,8 +198,8 @@ void Workload::setup(Connection& conn) const {
         } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
         }
         if (!sql_->permission_denied(e.code())) throw;
-        throw SetupRefused(fmt::format("{} cannot seed poolbench_accounts ({}); ask a DBA to run: {}",
-                                       current_role(conn, backend_), e.what(),
+        throw SetupRefused(fmt::format("{} cannot seed poolbench_accounts ({}); ask a DBA to run: {}{}",
+                                       current_role(conn, backend_), e.what(), dba_context(conn, backend_),
                                        with_count(sql_->seed_accounts, spec_.rows)));
     } catch (...) {
         try {

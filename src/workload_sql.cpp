@@ -30,16 +30,19 @@ constexpr WorkloadSql standard{
     .count_writes = "SELECT count(*) FROM poolbench_writes WHERE run_id = $1",
     .table_exists = "",  // per backend below
     .current_role = "",
+    .current_database = "",
+    .probe_writes = "",
     .begin_write = "BEGIN",
     .begin_read = "BEGIN",
     .permission_denied = sqlstate_42501,
 };
 
 constexpr WorkloadSql with_catalog(WorkloadSql s, std::string_view exists, std::string_view role,
-                                   std::string_view begin_write) {
+                                   std::string_view begin_write, std::string_view probe_writes) {
     s.table_exists = exists;
     s.current_role = role;
     s.begin_write = begin_write;
+    s.probe_writes = probe_writes;
     return s;
 }
 
@@ -48,13 +51,15 @@ constexpr WorkloadSql with_catalog(WorkloadSql s, std::string_view exists, std::
 // (its write lock is taken at the INSERT).
 constexpr WorkloadSql sqlite = with_catalog(
     standard, "SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'view') AND name = $1", "",
-    "BEGIN IMMEDIATE");
+    "BEGIN IMMEDIATE", "");
 
 constexpr WorkloadSql postgresql = with_catalog(
     standard,
     "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = $1 AND relkind IN ('r', 'p', 'v') AND "
     "pg_catalog.pg_table_is_visible(oid)",
-    "SELECT current_user", "BEGIN");
+    "SELECT current_user", "BEGIN",
+    "INSERT INTO poolbench_writes (run_id, worker, seq, payload) SELECT run_id, worker, seq, payload FROM "
+    "poolbench_writes WHERE false");
 
 // InnoDB tables; run_id is a bounded VARCHAR (a TEXT key column needs a prefix length).
 // MariaDB's recursive CTEs are unbounded by default (max_recursive_iterations); MySQL's stop
@@ -74,7 +79,15 @@ constexpr WorkloadSql mariadb{
     .count_writes = "SELECT count(*) FROM poolbench_writes WHERE run_id = ?",
     .table_exists = "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND "
                     "table_name = ?",
-    .current_role = "SELECT CURRENT_USER()",
+    // 'user'@'host', quoted as GRANT ... TO takes it (CURRENT_USER() says user@host; a user
+    // name may itself hold an '@', a host never does).
+    .current_role = "SELECT CONCAT(QUOTE(LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER()) - "
+                    "CHAR_LENGTH(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)) - 1)), '@', "
+                    "QUOTE(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)))",
+    // A DBA's client may have no default database: the advice starts with USE.
+    .current_database = "SELECT DATABASE()",
+    .probe_writes = "INSERT INTO poolbench_writes (run_id, worker, seq, payload) SELECT run_id, worker, seq, payload "
+                    "FROM poolbench_writes WHERE 1 = 0",
     .begin_write = "START TRANSACTION",
     .begin_read = "START TRANSACTION",
     .permission_denied = mariadb_denied,
@@ -82,7 +95,8 @@ constexpr WorkloadSql mariadb{
 
 constexpr WorkloadSql none{.create_accounts = "", .create_writes = "", .count_accounts = "", .seed_accounts = "",
                            .read = "", .insert = "", .count_writes = "", .table_exists = "", .current_role = "",
-                           .begin_write = "", .begin_read = "", .permission_denied = never};
+                           .current_database = "", .probe_writes = "", .begin_write = "", .begin_read = "",
+                           .permission_denied = never};
 
 }  // namespace
 

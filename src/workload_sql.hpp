@@ -23,7 +23,11 @@ struct WorkloadSql {
     std::string_view insert;         ///< run_id, worker, seq, payload
     std::string_view count_writes;   ///< one parameter: the run id
     std::string_view table_exists;   ///< one parameter: the table name; returns a count
-    std::string_view current_role;   ///< "" when the backend has no roles worth naming
+    std::string_view current_role;   ///< "" when the backend has no roles worth naming; as GRANT ... TO takes it
+    std::string_view current_database;  ///< "" when a DBA's statements need no USE first (MariaDB: DATABASE())
+    /// Reads and inserts nothing, but needs SELECT and INSERT on poolbench_writes: setup's
+    /// check that an existing table is usable ("" where there are no privileges).
+    std::string_view probe_writes;
     std::string_view begin_write;    ///< a transaction that will write
     std::string_view begin_read;     ///< a transaction that reads first, then writes
     /// Whether a QueryError code means "permission denied" (the role may not create or seed).

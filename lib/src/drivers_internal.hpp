@@ -33,6 +33,14 @@ struct PgDiagnoseSetup {
 /// PostgreSQL's diagnose() (postgres_diagnose.cpp), through driver.connect_read_only().
 [[nodiscard]] Diagnosis postgres_diagnose(Driver& driver, const PgDiagnoseSetup& setup, const DiagnoseOptions& options);
 
+/// What the MariaDB driver's URL says that diagnose needs.
+struct MariaDiagnoseSetup {
+    bool client_statement_timeout = false;  ///< the URL's statement_timeout (max_statement_time per session)
+    bool local = false;                     ///< a Unix socket or a loopback host
+};
+/// MariaDB's (and MySQL's) diagnose() (mariadb_diagnose.cpp), through driver.connect_read_only().
+[[nodiscard]] Diagnosis mariadb_diagnose(Driver& driver, const MariaDiagnoseSetup& setup, const DiagnoseOptions& options);
+
 /// For tests of sqlite_codes.cpp's tables: QueryError::code() for an SQLite result code,
 /// and whether a failure with that code breaks the connection.
 [[nodiscard]] std::string sqlite_code_string(int code);

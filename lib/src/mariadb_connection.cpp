@@ -13,7 +13,9 @@
 // through MariaConnection::fail, classified by mariadb_error_kind (error_kind.cpp).
 //
 // A transaction is open while the server says so (SERVER_STATUS_IN_TRANS), so a deadlock,
-// which rolls the transaction back on the server, leaves in_transaction() false.
+// which rolls the transaction back on the server, leaves in_transaction() false. An error
+// packet carries no status: after a deadlock, lock wait timeout or 1020 inside a transaction
+// the connection asks again (DO 0) before throwing.
 #include "mariadb_connection.hpp"
 
 #include "driver_text.hpp"
@@ -151,7 +153,23 @@ private:
         const ErrorKind kind = mariadb_error_kind(code, rule);
         const bool broken = rule || kind == ErrorKind::connection_lost;
         if (broken) broken_ = true;
+        if (!broken && ends_transaction(kind) && in_transaction()) refresh_status();
         throw QueryError(message, std::to_string(code), static_cast<int>(code), broken, kind);
+    }
+
+    /// Errors after which the server may have rolled the whole transaction back: a deadlock
+    /// always, a lock wait timeout with innodb_rollback_on_timeout, 1020 under snapshot isolation.
+    static bool ends_transaction(ErrorKind kind) noexcept {
+        return kind == ErrorKind::deadlock || kind == ErrorKind::lock_timeout ||
+               kind == ErrorKind::serialization_failure;
+    }
+
+    /// An error packet carries no server status, so after one the client still says "in a
+    /// transaction" though the server may have rolled it back: one empty statement brings the
+    /// status up to date (its failure is left to the next statement to find).
+    void refresh_status() noexcept {
+        constexpr std::string_view nothing = "DO 0";
+        (void)mysql_real_query(conn_.get(), nothing.data(), nothing.size());
     }
 
     [[noreturn]] void fail_with(unsigned code, const char* text, std::string_view sql) {
@@ -168,6 +186,9 @@ private:
     }
 
     [[noreturn]] void fail_stmt(MYSQL_STMT* stmt, std::string_view sql) {
+        // A fetch that fails on the server's error (KILL QUERY, max_statement_time during
+        // SELECT SLEEP(...)) leaves it on the connection, not the statement (Connector/C 3.3).
+        if (mysql_stmt_errno(stmt) == 0) fail_conn(sql);
         fail_with(mysql_stmt_errno(stmt), mysql_stmt_error(stmt), sql);
     }
 

@@ -14,6 +14,7 @@
 //   mariadb_connection.cpp   MariaConnection: statements, the statement cache, reset, KILL QUERY
 //   mariadb_url_options.cpp  the URL's options
 //   mariadb_values.cpp       Values to and from the binary protocol
+//   mariadb_diagnose.cpp     diagnose() (and mariadb_diagnose_sessions.cpp: its sessions' checks)
 #include "driver_text.hpp"
 #include "drivers_internal.hpp"
 #include "mariadb_connection.hpp"
@@ -28,6 +29,7 @@
 
 #include <mutex>
 #include <string>
+#include <string_view>
 
 namespace poolbench::internal {
 
@@ -43,6 +45,18 @@ void library_init() {
 
 /// One line: why the connection failed, in words that tell the cases apart.
 std::string explain(unsigned code, const std::string& raw, const MariaSettings& s) {
+    // With TLS requested (ssl_mode=preferred, the default), an error the server sends before
+    // the handshake (1040 at max_connections, 1129 a blocked host) comes back as
+    // CR_CONNECTION_ERROR with the server's number in the text: "... cannot be verified:
+    // 1040 - Too many connections". Explained by that number.
+    constexpr std::string_view wrapped = "cannot be verified: ";
+    if (const auto at = raw.find(wrapped); code == CR_CONNECTION_ERROR && at != std::string::npos) {
+        unsigned inner = 0;
+        for (std::size_t i = at + wrapped.size(); i < raw.size() && raw[i] >= '0' && raw[i] <= '9' && inner < 100000; ++i) {
+            inner = inner * 10 + static_cast<unsigned>(raw[i] - '0');
+        }
+        if (inner >= 1000 && inner < 2000) return explain(inner, raw, s);
+    }
     switch (code) {
         case ER_ACCESS_DENIED_ERROR:
         case 1698:  // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
@@ -145,7 +159,10 @@ MysqlPtr open_connection(const MariaSettings& s, Clock::time_point deadline) {
     MYSQL* ret = nullptr;
     const char* db = s.database.empty() ? nullptr : s.database.c_str();
     const char* sock = s.socket.empty() ? nullptr : s.socket.c_str();
-    int status = mysql_real_connect_start(&ret, m.get(), s.host.c_str(), s.user.c_str(), s.password.c_str(), db, s.port,
+    // Connector/C takes the socket only for host "localhost" (or none): with socket= in the
+    // URL, a host such as 127.0.0.1 would otherwise mean TCP and the socket would be ignored.
+    const char* host = sock != nullptr ? nullptr : s.host.c_str();
+    int status = mysql_real_connect_start(&ret, m.get(), host, s.user.c_str(), s.password.c_str(), db, s.port,
                                           sock, CLIENT_MULTI_STATEMENTS | CLIENT_FOUND_ROWS);
     while (status != 0) {
         const int happened = Clock::now() >= limit ? 0 : wait_for(m.get(), status, limit);
@@ -158,6 +175,13 @@ MysqlPtr open_connection(const MariaSettings& s, Clock::time_point deadline) {
         status = mysql_real_connect_cont(&ret, m.get(), happened);
     }
     if (ret == nullptr) fail(m.get(), s);
+    // Connector/C 3.3 falls back to plain TCP when the server offers no TLS, even with
+    // MYSQL_OPT_SSL_ENFORCE, unless it also verifies the certificate: required must not.
+    if (s.ssl_mode != SslMode::disabled && s.ssl_mode != SslMode::preferred && mysql_get_ssl_cipher(m.get()) == nullptr) {
+        throw ConnectError("cannot connect to " + s.redacted +
+                           ": the server does not offer TLS, and ssl_mode asks for it (configure TLS on the server, "
+                           "or use ssl_mode=preferred)");
+    }
     apply_session(m.get(), s);
     return m;
 }
@@ -205,6 +229,14 @@ public:
         auto c = connect(deadline);
         c->execute("SET SESSION TRANSACTION READ ONLY");
         return c;
+    }
+
+    [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override {
+        MariaDiagnoseSetup setup;
+        setup.client_statement_timeout = settings_->statement_timeout.has_value();
+        const std::string& h = settings_->host;
+        setup.local = !settings_->socket.empty() || h.empty() || h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
+        return mariadb_diagnose(*this, setup, options);
     }
 
 private:

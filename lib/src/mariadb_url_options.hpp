@@ -13,7 +13,8 @@
 //                      stopped by the server (error 1969, kind statement_timeout) and the
 //                      connection stays usable; the client also stops waiting for an answer
 //                      that long plus 5 s, and then gives the connection up (broken)
-//   socket=PATH        connect through a Unix socket instead of TCP
+//   socket=PATH        connect through this Unix socket instead of TCP (the URL's host and
+//                      port are then not used)
 //   autocommit=1|0     (default 1)
 //   reset_connection=0|1  release also runs COM_RESET_CONNECTION (mysql_reset_connection):
 //                      session variables, temporary tables, user locks and prepared

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <memory>
 #include <type_traits>
 #include <variant>
@@ -67,8 +69,12 @@ ResultBuffers::ResultBuffers(MYSQL_STMT* stmt) {
             case MYSQL_TYPE_SHORT:
             case MYSQL_TYPE_LONG:
             case MYSQL_TYPE_INT24:
-            case MYSQL_TYPE_LONGLONG:
             case MYSQL_TYPE_YEAR: columns_.push_back(ColumnAs::integer); break;
+            case MYSQL_TYPE_LONGLONG:
+                // The smaller unsigned types fit an int64; an unsigned BIGINT may not.
+                columns_.push_back((fields[i].flags & UNSIGNED_FLAG) != 0 ? ColumnAs::unsigned_integer
+                                                                           : ColumnAs::integer);
+                break;
             case MYSQL_TYPE_FLOAT:
             case MYSQL_TYPE_DOUBLE: columns_.push_back(ColumnAs::real); break;
             case MYSQL_TYPE_DECIMAL:
@@ -96,6 +102,11 @@ void ResultBuffers::point_binds() {
                 b.buffer_type = MYSQL_TYPE_LONGLONG;
                 b.buffer = &c.integer;
                 break;
+            case ColumnAs::unsigned_integer:
+                b.buffer_type = MYSQL_TYPE_LONGLONG;
+                b.buffer = &c.unsigned_integer;
+                b.is_unsigned = 1;
+                break;
             case ColumnAs::real:
                 b.buffer_type = MYSQL_TYPE_DOUBLE;
                 b.buffer = &c.real;
@@ -116,6 +127,11 @@ Value ResultBuffers::value(std::size_t column) const {
     const std::size_t len = std::min<std::size_t>(c.length, c.text.size());
     switch (columns_[column]) {
         case ColumnAs::integer: return Value{c.integer};
+        case ColumnAs::unsigned_integer:
+            if (c.unsigned_integer <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+                return Value{static_cast<std::int64_t>(c.unsigned_integer)};
+            }
+            return Value{std::to_string(c.unsigned_integer)};
         case ColumnAs::real: return Value{c.real};
         case ColumnAs::decimal: {
             double d = 0;

@@ -42,9 +42,10 @@ private:
     MYSQL_BIND* binds_ = nullptr;
 };
 
-/// How one result column is read: integers as int64, FLOAT/DOUBLE as double, DECIMAL as
-/// its text parsed to double, anything else as text.
-enum class ColumnAs : std::uint8_t { integer, real, decimal, text };
+/// How one result column is read: integers as int64 (a BIGINT UNSIGNED past INT64_MAX as
+/// its decimal text), FLOAT/DOUBLE as double, DECIMAL as its text parsed to double, anything
+/// else as text.
+enum class ColumnAs : std::uint8_t { integer, unsigned_integer, real, decimal, text };
 
 /// Room for one row of a statement's result, kept with the prepared statement and reused by
 /// every execution (no allocation per row or per execution for numbers and short texts).
@@ -63,6 +64,7 @@ public:
 private:
     struct Cell {
         std::int64_t integer = 0;
+        std::uint64_t unsigned_integer = 0;
         double real = 0;
         std::string text;
         unsigned long length = 0;

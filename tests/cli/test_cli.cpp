@@ -87,7 +87,7 @@ TEST_CASE("stress --min-idle above --pool-size exits 2", "[cli]") {
 
 TEST_CASE("a bad URL exits 2", "[cli]") {
     TempDir dir;
-    const auto r = run_in(dir.path(), {"stress", "--db", "mysql://x"});
+    const auto r = run_in(dir.path(), {"stress", "--db", "oracle://x"});
     CHECK(r.code == 2);
     CHECK(count_lines(r.err) == 1);
     CHECK(r.out.empty());

@@ -113,7 +113,7 @@ TEST_CASE("report files: a failed run replaces a stale report with one that says
     CHECK(h.find("The run did not complete (exit 3)") != std::string::npos);
 
     // A bad URL (exit 2) says so too.
-    const auto bad_url = run_in(dir.path(), {"stress", "--db", "mysql://x", "--json", "r.json"});
+    const auto bad_url = run_in(dir.path(), {"stress", "--db", "oracle://x", "--json", "r.json"});
     CHECK(bad_url.code == 2);
     CHECK(parse_json(slurp(dir.path() / "r.json")).at("error").at("exit_code") == 2);
 

@@ -1,5 +1,6 @@
 // ErrorKind: names, error_kind() over the exception hierarchy, and the per-backend
-// classifiers (SQLite result codes, PostgreSQL SQLSTATEs) behind every QueryError.
+// classifiers (SQLite result codes, PostgreSQL SQLSTATEs, MariaDB error numbers) behind
+// every QueryError.
 #include <catch2/catch.hpp>
 
 #include "../../lib/src/error_kind.hpp"
@@ -15,6 +16,7 @@
 
 using poolbench::ErrorKind;
 using poolbench::QueryError;
+using poolbench::internal::mariadb_error_kind;
 using poolbench::internal::postgres_error_kind;
 using poolbench::internal::sqlite_error_kind;
 
@@ -22,6 +24,7 @@ namespace {
 
 ErrorKind pg(std::string_view sqlstate, bool broken = false) { return postgres_error_kind(sqlstate, broken); }
 ErrorKind lite(int code) { return sqlite_error_kind(code, false); }
+ErrorKind maria(unsigned code, bool broken = false) { return mariadb_error_kind(code, broken); }
 
 }  // namespace
 
@@ -145,6 +148,42 @@ TEST_CASE("PostgreSQL SQLSTATEs map to kinds", "[error_kind][pg]") {
     }
 }
 
+TEST_CASE("MariaDB error numbers map to kinds", "[error_kind][mariadb]") {
+    CHECK(maria(1205) == ErrorKind::lock_timeout);
+    CHECK(maria(1213) == ErrorKind::deadlock);
+    CHECK(maria(1020) == ErrorKind::serialization_failure);
+    CHECK(maria(1969) == ErrorKind::statement_timeout);  // max_statement_time
+    CHECK(maria(1317) == ErrorKind::statement_timeout);  // KILL QUERY
+    for (unsigned code : {1290u, 1792u, 1836u}) {
+        INFO(code);
+        CHECK(maria(code) == ErrorKind::read_only);
+        // The default broken_errors rule breaks the connection on 1290 / 1836; the kind stays.
+        CHECK(maria(code, true) == ErrorKind::read_only);
+    }
+    for (unsigned code : {1048u, 1062u, 1169u, 1216u, 1217u, 1451u, 1452u, 1557u, 1586u, 3819u, 4025u}) {
+        INFO(code);
+        CHECK(maria(code) == ErrorKind::constraint_violation);
+        CHECK(maria(code, true) == ErrorKind::constraint_violation);
+    }
+    // The server shutting down, the connection killed, and every client-side error.
+    for (unsigned code : {1053u, 1927u, 2000u, 2002u, 2003u, 2006u, 2013u, 2014u, 2026u, 2055u, 2999u}) {
+        INFO(code);
+        CHECK(maria(code) == ErrorKind::connection_lost);
+        CHECK(maria(code, true) == ErrorKind::connection_lost);
+    }
+    for (unsigned code : {0u, 1u, 1044u, 1045u, 1064u, 1142u, 1146u, 1210u, 1999u, 3000u, 4031u, 9999u}) {
+        INFO(code);
+        CHECK(maria(code) == ErrorKind::other);
+        // A number without a kind of its own that broken_errors= breaks.
+        CHECK(maria(code, true) == ErrorKind::connection_lost);
+    }
+    // A specific kind wins over the broken flag.
+    CHECK(maria(1213, true) == ErrorKind::deadlock);
+    CHECK(maria(1205, true) == ErrorKind::lock_timeout);
+    CHECK(maria(1969, true) == ErrorKind::statement_timeout);
+    CHECK(maria(1020, true) == ErrorKind::serialization_failure);
+}
+
 TEST_CASE("the 4-argument QueryError derives its kind from the code by the backend's rule", "[error_kind]") {
     // SQLite names: the name decides, extended or primary, whatever the native number.
     CHECK(QueryError("x", "SQLITE_BUSY", 5, false).kind() == ErrorKind::busy);
@@ -166,6 +205,37 @@ TEST_CASE("the 4-argument QueryError derives its kind from the code by the backe
     CHECK(QueryError("x", "08006", 0, true).kind() == ErrorKind::connection_lost);
     CHECK(QueryError("x", "XX000", 0, false).kind() == ErrorKind::other);
     CHECK(QueryError("x", "XX000", 0, true).kind() == ErrorKind::connection_lost);
+    // MariaDB error numbers: one to four digits.
+    CHECK(QueryError("x", "1213", 1213, false).kind() == ErrorKind::deadlock);
+    CHECK(QueryError("x", "1205", 1205, false).kind() == ErrorKind::lock_timeout);
+    CHECK(QueryError("x", "1020", 1020, false).kind() == ErrorKind::serialization_failure);
+    CHECK(QueryError("x", "1969", 1969, false).kind() == ErrorKind::statement_timeout);
+    CHECK(QueryError("x", "1062", 1062, false).kind() == ErrorKind::constraint_violation);
+    CHECK(QueryError("x", "1290", 1290, true).kind() == ErrorKind::read_only);
+    CHECK(QueryError("x", "2013", 2013, true).kind() == ErrorKind::connection_lost);
+    CHECK(QueryError("x", "2006", 2006, false).kind() == ErrorKind::connection_lost);  // the number decides
+    CHECK(QueryError("x", "1146", 1146, false).kind() == ErrorKind::other);
+    CHECK(QueryError("x", "1146", 1146, true).kind() == ErrorKind::connection_lost);
+    CHECK(QueryError("x", "7", 7, false).kind() == ErrorKind::other);
+    CHECK(QueryError("x", "0", 0, true).kind() == ErrorKind::connection_lost);
+    // The code string decides, not the native number.
+    CHECK(QueryError("x", "1213", 0, false).kind() == ErrorKind::deadlock);
+    CHECK(QueryError("x", "1146", 1213, false).kind() == ErrorKind::other);
+    // Five digits are an SQLSTATE (class 23: constraint), not an error number.
+    CHECK(QueryError("x", "23505", 23505, false).kind() == ErrorKind::constraint_violation);
+    CHECK(QueryError("x", "12130", 0, false).kind() == ErrorKind::other);
+    // Not only digits: neither an error number nor an SQLSTATE.
+    CHECK(QueryError("x", "12a3", 0, false).kind() == ErrorKind::other);
+    CHECK(QueryError("x", "-121", 0, false).kind() == ErrorKind::other);
+    CHECK(QueryError("x", "121 ", 0, true).kind() == ErrorKind::connection_lost);
+    // Retryable on MariaDB: deadlock, 1020 and the lock wait timeout (1205) -- which shares
+    // its kind with PostgreSQL's lock_timeout (55P03), a deliberate cap that is not retried.
+    CHECK(poolbench::is_retryable(QueryError("x", "1213", 1213, false)));
+    CHECK(poolbench::is_retryable(QueryError("x", "1020", 1020, false)));
+    CHECK(poolbench::is_retryable(QueryError("x", "1205", 1205, false)));
+    CHECK_FALSE(poolbench::is_retryable(QueryError("x", "55P03", 0, false)));
+    CHECK_FALSE(poolbench::is_retryable(QueryError("x", "1062", 1062, false)));
+    CHECK_FALSE(poolbench::is_retryable(QueryError("x", "1969", 1969, false)));
     // Neither shape.
     CHECK(QueryError("x", "", 0, false).kind() == ErrorKind::other);
     CHECK(QueryError("x", "E42", 0, true).kind() == ErrorKind::connection_lost);
