@@ -1,14 +1,14 @@
-// mariadb_session.hpp — the MariaDB CLI tests' own sessions (to leave transactions open,
+// mariadb_session.hpp — the MariaDB diagnose tests' own sessions (DiagSession) (to leave transactions open,
 // hold row locks, block on them, change server settings), opened through the library's
 // MariaDB driver (real server sessions), and a bounded poll for a server state.
 //
 // The URLs come from the environment (scripts/mariadb_sandbox.sh start, scripts/test.sh):
 // a missing variable FAILs the test, never skips it.
 //
-// Thread-safety: a MariaSession is used by one thread at a time.
+// Thread-safety: a DiagSession is used by one thread at a time.
 #pragma once
 
-#include "cli_support.hpp"
+#include "mariadb_cli_support.hpp"  // mariadb_env, and its own MariaSession (statements that FAIL the test)
 
 #include <poolbench/drivers.hpp>
 #include <poolbench/error.hpp>
@@ -21,20 +21,11 @@
 
 namespace clitest {
 
-/// $POOLBENCH_MARIADB_URL (or another of the sandbox's variables); FAILs when unset.
-inline std::string mariadb_env(const char* variable = "POOLBENCH_MARIADB_URL") {
-    const char* url = std::getenv(variable);
-    if (url == nullptr || *url == '\0') {
-        FAIL(std::string(variable) + " is not set: the [mariadb] CLI tests need a MariaDB server. Start a throwaway "
-             "one with eval \"$(scripts/mariadb_sandbox.sh start)\" (stop it with scripts/mariadb_sandbox.sh stop)");
-    }
-    return url;
-}
-
-/// One session of the test's own.
-class MariaSession {
+/// One session of the test's own, whose statements report errors instead of failing the
+/// test (the diagnose tests provoke refusals on purpose).
+class DiagSession {
 public:
-    explicit MariaSession(const std::string& url)
+    explicit DiagSession(const std::string& url)
         : driver_(poolbench::make_driver(url)), c_(driver_->connect(std::chrono::steady_clock::now() + std::chrono::seconds(15))) {
         id_ = value("SELECT CONNECTION_ID()");
     }

@@ -33,7 +33,7 @@ void require_no_secrets(const std::string& url, const std::string& outputs) {
 /// Until the sessions `ids` ("1,2") have all slept for more than 300 ms (in the transaction
 /// the test left open). PROCESSLIST only: InnoDB refreshes INNODB_TRX's snapshot only after
 /// 0.1 s without readers, so polling it would keep diagnose's view stale.
-bool idle_in_transaction(MariaSession& watcher, const std::string& ids, int count) {
+bool idle_in_transaction(DiagSession& watcher, const std::string& ids, int count) {
     return poll_until([&] {
         return watcher.value("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID IN (" + ids +
                              ") AND COMMAND = 'Sleep' AND TIME_MS > 300") == std::to_string(count);
@@ -44,7 +44,7 @@ bool idle_in_transaction(MariaSession& watcher, const std::string& ids, int coun
 
 TEST_CASE("mariadb: diagnose reports the server, limits, timeouts and privileges as typed facts",
           "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
     TempDir dir;
     // Thresholds far above what other tests leave behind: this test checks the facts.
     const auto r = run_in(dir.path(), {"diagnose", "--db", url, "--samples", "5", "--idle-in-transaction", "10m",
@@ -104,15 +104,15 @@ TEST_CASE("mariadb: diagnose reports the server, limits, timeouts and privileges
 
 TEST_CASE("mariadb: sessions left idle in transaction are a problem, with who and for how long",
           "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
     TempDir dir;
-    MariaSession admin(url);
+    DiagSession admin(url);
     REQUIRE(admin.exec("CREATE TABLE IF NOT EXISTS poolbench_diag_idle (id INT PRIMARY KEY) ENGINE=InnoDB") == "");
     REQUIRE(admin.exec("INSERT IGNORE INTO poolbench_diag_idle VALUES (1), (2), (3)") == "");
-    std::vector<std::unique_ptr<MariaSession>> leaked;
+    std::vector<std::unique_ptr<DiagSession>> leaked;
     std::string ids;
     for (int i = 0; i < 2; ++i) {
-        leaked.push_back(std::make_unique<MariaSession>(url));
+        leaked.push_back(std::make_unique<DiagSession>(url));
         REQUIRE(leaked.back()->exec("START TRANSACTION") == "");
         REQUIRE(leaked.back()->value("SELECT count(*) FROM poolbench_diag_idle") == "3");
         ids += (ids.empty() ? "" : ",") + leaked.back()->id();
@@ -151,18 +151,18 @@ TEST_CASE("mariadb: sessions left idle in transaction are a problem, with who an
 
 TEST_CASE("mariadb: a lock chain names the root blocker, how many it blocks, for how long and on what",
           "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
     TempDir dir;
-    MariaSession holder(url);
+    DiagSession holder(url);
     REQUIRE(holder.exec("CREATE TABLE IF NOT EXISTS poolbench_diag_lock (id INT PRIMARY KEY, balance INT) ENGINE=InnoDB") == "");
     REQUIRE(holder.exec("INSERT IGNORE INTO poolbench_diag_lock VALUES (1, 100), (2, 200)") == "");
     const std::string before = holder.value("SELECT CONCAT(count(*), ':', sum(balance)) FROM poolbench_diag_lock");
     REQUIRE(holder.exec("START TRANSACTION") == "");
     REQUIRE(holder.value("SELECT balance FROM poolbench_diag_lock WHERE id = 1 FOR UPDATE") == "100");
     // Two sessions block on the row, each bounded by its own innodb_lock_wait_timeout.
-    std::vector<std::unique_ptr<MariaSession>> waiters;
+    std::vector<std::unique_ptr<DiagSession>> waiters;
     for (int i = 0; i < 2; ++i) {
-        waiters.push_back(std::make_unique<MariaSession>(url));
+        waiters.push_back(std::make_unique<DiagSession>(url));
         REQUIRE(waiters.back()->exec("SET SESSION innodb_lock_wait_timeout = 30") == "");
     }
     std::vector<std::string> errors(2);
@@ -172,7 +172,7 @@ TEST_CASE("mariadb: a lock chain names the root blocker, how many it blocks, for
             errors[i] = waiters[i]->exec("UPDATE poolbench_diag_lock SET balance = balance WHERE id = 1");
         });
     }
-    MariaSession watcher(url);
+    DiagSession watcher(url);
     const std::string ids = waiters[0]->id() + "," + waiters[1]->id();
     const bool blocked = poll_until([&] {
         // 'Updating' for a one-row UPDATE this long: waiting for the row lock (PROCESSLIST
@@ -229,17 +229,17 @@ TEST_CASE("mariadb: a lock chain names the root blocker, how many it blocks, for
 }
 
 TEST_CASE("mariadb: DDL waiting for a metadata lock behind an open transaction is reported", "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
     TempDir dir;
-    MariaSession holder(url);
+    DiagSession holder(url);
     REQUIRE(holder.exec("CREATE TABLE IF NOT EXISTS poolbench_diag_ddl (id INT PRIMARY KEY) ENGINE=InnoDB") == "");
     REQUIRE(holder.exec("START TRANSACTION") == "");
     REQUIRE(holder.value("SELECT count(*) FROM poolbench_diag_ddl") == "0");
-    MariaSession ddl(url);
+    DiagSession ddl(url);
     REQUIRE(ddl.exec("SET SESSION lock_wait_timeout = 30") == "");
     std::string error = "not run";
     std::thread t([&] { error = ddl.exec("ALTER TABLE poolbench_diag_ddl COMMENT 'diagnose test'"); });
-    MariaSession watcher(url);
+    DiagSession watcher(url);
     const bool waiting = poll_until([&] {
         return watcher.value("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = " + ddl.id() +
                              " AND STATE = 'Waiting for table metadata lock' AND TIME_MS > 300") == "1";
@@ -263,10 +263,10 @@ TEST_CASE("mariadb: DDL waiting for a metadata lock behind an open transaction i
 }
 
 TEST_CASE("mariadb: a password in a running statement is hidden in every output", "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
     TempDir dir;
-    MariaSession runner(url);
-    MariaSession watcher(url);
+    DiagSession runner(url);
+    DiagSession watcher(url);
     const std::string sql = "SELECT SLEEP(30), 'Single\\'Secret1' AS password, \"DoubleSecret2\" AS x /* "
                             "CommentSecret3 */, 'Doubled''Secret4' AS y, `kept_identifier` -- DashSecret5\n, 2 AS z # "
                             "HashSecret6\nFROM (SELECT 1 AS kept_identifier) s";
@@ -300,7 +300,7 @@ TEST_CASE("mariadb: a password in a running statement is hidden in every output"
 }
 
 TEST_CASE("mariadb: a user without privileges gets findings about them, not a failure", "[cli][mariadb][diagnose]") {
-    (void)mariadb_env();
+    (void)mariadb_env("POOLBENCH_MARIADB_URL");
     const std::string url = mariadb_env("POOLBENCH_MARIADB_LIMITED_URL");
     TempDir dir;
     const auto r = run_in(dir.path(), {"diagnose", "--db", url, "--samples", "2", "--json", "d.json", "--html", "d.html"});
@@ -334,15 +334,15 @@ TEST_CASE("mariadb: a user without privileges gets findings about them, not a fa
 
 TEST_CASE("mariadb: grants through a role and on single tables count, and what is missing is named",
           "[cli][mariadb][diagnose]") {
-    (void)mariadb_env();
+    (void)mariadb_env("POOLBENCH_MARIADB_URL");
     const std::string admin_url = mariadb_env("POOLBENCH_MARIADB_ADMIN_URL");
     const std::string tag = std::to_string(::getpid());
     const std::string db = "pbdiag_" + tag, user = "pbdiag_u" + tag, role = "pbdiag_r" + tag;
     const std::string password = "Role-Secret-" + tag;
-    MariaSession admin(admin_url);
+    DiagSession admin(admin_url);
     // Dropped on every path, also when a REQUIRE fails.
     struct Cleanup {
-        MariaSession& admin;
+        DiagSession& admin;
         std::string db, user, role;
         ~Cleanup() {
             (void)admin.exec("DROP USER IF EXISTS '" + user + "'@'%'");

@@ -14,7 +14,7 @@ namespace {
 /// SET GLOBAL name = value for the guard's lifetime; the old value comes back after.
 class GlobalSetting {
 public:
-    GlobalSetting(MariaSession& admin, std::string name, const std::string& value)
+    GlobalSetting(DiagSession& admin, std::string name, const std::string& value)
         : admin_(admin), name_(std::move(name)), old_(admin.value("SELECT @@GLOBAL." + name_)) {
         REQUIRE(admin_.exec("SET GLOBAL " + name_ + " = " + value) == "");
     }
@@ -23,14 +23,14 @@ public:
     ~GlobalSetting() { CHECK(admin_.exec("SET GLOBAL " + name_ + " = " + old_) == ""); }
 
 private:
-    MariaSession& admin_;
+    DiagSession& admin_;
     std::string name_;
     std::string old_;
 };
 
 /// Until the server has exactly `n` client sessions (a closed session's slot is let go a
 /// moment after the client hangs up).
-bool connections_are(MariaSession& admin, int n) {
+bool connections_are(DiagSession& admin, int n) {
     return poll_until([&] {
         return admin.value("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = "
                            "'THREADS_CONNECTED'") == std::to_string(n);
@@ -53,9 +53,9 @@ json diagnose_json(const TempDir& dir, const std::string& url, int expected_code
 
 TEST_CASE("mariadb server: read_only is a problem for a user it stops, a warning for one it exempts",
           "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
     const std::string admin_url = mariadb_env("POOLBENCH_MARIADB_ADMIN_URL");
-    MariaSession admin(admin_url);
+    DiagSession admin(admin_url);
     TempDir dir;
     {
         GlobalSetting read_only(admin, "read_only", "1");
@@ -81,12 +81,12 @@ TEST_CASE("mariadb server: read_only is a problem for a user it stops, a warning
 
 TEST_CASE("mariadb server: a replica is named with its source, and stopped replication is a warning",
           "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
-    MariaSession admin(mariadb_env("POOLBENCH_MARIADB_ADMIN_URL"));
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
+    DiagSession admin(mariadb_env("POOLBENCH_MARIADB_ADMIN_URL"));
     RefusingPort source;  // nothing answers there: the replica's threads stay stopped
     const std::string secret = "ReplSecret-" + std::to_string(::getpid());
     struct Replica {
-        MariaSession& admin;
+        DiagSession& admin;
         ~Replica() { CHECK(admin.exec("RESET SLAVE ALL") == ""); }
     };
     TempDir dir;
@@ -119,8 +119,8 @@ TEST_CASE("mariadb server: a replica is named with its source, and stopped repli
 
 TEST_CASE("mariadb server: a wait_timeout shorter than a pool's connection lifetimes is a warning",
           "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
-    MariaSession admin(mariadb_env("POOLBENCH_MARIADB_ADMIN_URL"));
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
+    DiagSession admin(mariadb_env("POOLBENCH_MARIADB_ADMIN_URL"));
     TempDir dir;
     {
         GlobalSetting wait_timeout(admin, "wait_timeout", "300");
@@ -146,10 +146,10 @@ TEST_CASE("mariadb server: a wait_timeout shorter than a pool's connection lifet
 
 TEST_CASE("mariadb server: few free connections is a warning, none a problem, and refused connections are counted",
           "[cli][mariadb][diagnose]") {
-    const std::string url = mariadb_env();
-    MariaSession admin(mariadb_env("POOLBENCH_MARIADB_ADMIN_URL"));
-    std::vector<std::unique_ptr<MariaSession>> held;
-    for (int i = 0; i < 16; ++i) held.push_back(std::make_unique<MariaSession>(url));
+    const std::string url = mariadb_env("POOLBENCH_MARIADB_URL");
+    DiagSession admin(mariadb_env("POOLBENCH_MARIADB_ADMIN_URL"));
+    std::vector<std::unique_ptr<DiagSession>> held;
+    for (int i = 0; i < 16; ++i) held.push_back(std::make_unique<DiagSession>(url));
     // This test runs alone: once the sessions of earlier tests have gone, the server's
     // client sessions are the admin's and these 16.
     const int connected = 17;
@@ -172,10 +172,10 @@ TEST_CASE("mariadb server: few free connections is a warning, none a problem, an
         // A user without CONNECTION ADMIN is refused now; poolbench has it: MariaDB keeps one
         // connection past max_connections for such users. Past that one, everyone is refused,
         // and only that refusal is counted (Connection_errors_max_connections).
-        CHECK_THROWS_AS(MariaSession(mariadb_env("POOLBENCH_MARIADB_LIMITED_URL")), poolbench::ConnectError);
+        CHECK_THROWS_AS(DiagSession(mariadb_env("POOLBENCH_MARIADB_LIMITED_URL")), poolbench::ConnectError);
         {
-            MariaSession extra(url);
-            CHECK_THROWS_AS(MariaSession(url), poolbench::ConnectError);
+            DiagSession extra(url);
+            CHECK_THROWS_AS(DiagSession(url), poolbench::ConnectError);
             // Now diagnose cannot connect at all: exit 3, saying why in words (with TLS
             // requested, the default, the server's 1040 comes wrapped in a client error).
             const Result full = run_in(dir.path(), {"diagnose", "--db", url, "--samples", "1"});
