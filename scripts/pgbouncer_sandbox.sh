@@ -2,11 +2,13 @@
 # pgbouncer_sandbox.sh — a throwaway PgBouncer (transaction pooling) in front of a running
 # PostgreSQL, for tests and benchmarks.
 #
-#   eval "$(scripts/pgbouncer_sandbox.sh start [PG_URL])"
+#   eval "$(scripts/pgbouncer_sandbox.sh start [PG_URL [LIMITED_URL]])"
 #        start one in front of PG_URL (default $POOLBENCH_PG_URL: the URL scripts/pg_sandbox.sh
 #        prints, postgresql://USER:PASSWORD@HOST:PORT/DB without %-escapes or a query);
-#        prints:
+#        LIMITED_URL (default $POOLBENCH_PG_LIMITED_URL, optional) names a second user of the
+#        same server, let in as a plain user (not on the console); prints:
 #        export POOLBENCH_PGBOUNCER_URL=postgresql://USER:<pw>@127.0.0.1:<port>/DB
+#        export POOLBENCH_PGBOUNCER_LIMITED_URL=...   (with a LIMITED_URL)
 #        export POOLBENCH_PGBOUNCER_DIR=<dir>
 #   scripts/pgbouncer_sandbox.sh stop [DIR]        stop it and remove DIR (default
 #                                                  $POOLBENCH_PGBOUNCER_DIR); idempotent
@@ -20,7 +22,9 @@
 # md5) password auth works. The URL's user is PgBouncer's only user (auth_file with its
 # plain password, auth_type=scram-sha-256, so clients authenticate with SCRAM as with the
 # server) and its admin and stats user: `psql "postgresql://USER:PW@127.0.0.1:PORT/pgbouncer"
-# -c 'SHOW POOLS'` works. The one database is the URL's, under the same name.
+# -c 'SHOW POOLS'` works. The one database is the URL's, under the same name. The limited
+# user (pg_sandbox.sh's poolbench_limited) may use it but not the console: PgBouncer refuses
+# it there with "not allowed".
 #
 # PgBouncer listens on 127.0.0.1 only, on a port the kernel picked (its Unix socket lives
 # inside DIR), with pool_mode=transaction, default_pool_size=10 (so 20 client threads share
@@ -126,6 +130,14 @@ cmd_start() {
     local user=${BASH_REMATCH[2]} pw=${BASH_REMATCH[3]} pg_host=${BASH_REMATCH[4]} pg_port=${BASH_REMATCH[5]}
     local db=${BASH_REMATCH[6]}
     [[ "$pw$user$db" != *%* && "$pw$user" != *'"'* ]] || die "the server URL's user, password or database has %-escapes or quotes; use plain ones"
+    local limited_url=${2:-${POOLBENCH_PG_LIMITED_URL:-}} limited_user="" limited_pw=""
+    if [[ -n "$limited_url" ]]; then
+        [[ "$limited_url" =~ $re ]] ||
+            die "cannot read the limited URL: expected postgresql://USER:PASSWORD@HOST:PORT/DB without a query or %-escapes"
+        limited_user=${BASH_REMATCH[2]} limited_pw=${BASH_REMATCH[3]}
+        [[ "$limited_pw$limited_user" != *%* && "$limited_pw$limited_user" != *'"'* && "$limited_user" != "$user" ]] ||
+            die "the limited URL's user or password has %-escapes or quotes, or is the main user"
+    fi
     local bouncer pg_bin
     bouncer=$(find_pgbouncer)
     pg_bin=$(find_pg_bin)
@@ -142,6 +154,7 @@ cmd_start() {
     # The plain password: PgBouncer checks clients with SCRAM against it and logs in to
     # the server with it.
     printf '"%s" "%s"\n' "$user" "$pw" >"$dir/userlist.txt"
+    [[ -z "$limited_user" ]] || printf '"%s" "%s"\n' "$limited_user" "$limited_pw" >>"$dir/userlist.txt"
     chmod 600 "$dir/userlist.txt"
     local log=$dir/pgbouncer.log port started=0
     for _ in 1 2 3 4 5; do
@@ -213,6 +226,8 @@ EOF
     trap - EXIT
 
     printf 'export POOLBENCH_PGBOUNCER_URL=%s\n' "$url"
+    [[ -z "$limited_user" ]] ||
+        printf 'export POOLBENCH_PGBOUNCER_LIMITED_URL=postgresql://%s:%s@127.0.0.1:%s/%s\n' "$limited_user" "$limited_pw" "$port" "$db"
     printf 'export POOLBENCH_PGBOUNCER_DIR=%s\n' "$dir"
 }
 
@@ -258,7 +273,7 @@ case "${1:-}" in
     stop) shift; cmd_stop "$@" ;;
     run) shift; cmd_run "$@" ;;
     *)
-        printf 'usage: %s start [PG_URL] | stop [DIR] | run CMD [ARG...]\n' "$0" >&2
+        printf 'usage: %s start [PG_URL [LIMITED_URL]] | stop [DIR] | run CMD [ARG...]\n' "$0" >&2
         exit 2
         ;;
 esac

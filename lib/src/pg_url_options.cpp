@@ -76,15 +76,6 @@ std::vector<std::string> parse_sqlstate_rule(std::string_view text, const std::s
     return out;
 }
 
-std::string_view to_string(PrepareMode mode) noexcept {
-    switch (mode) {
-        case PrepareMode::on: return "on";
-        case PrepareMode::off: return "off";
-        case PrepareMode::automatic: return "auto";
-    }
-    return "auto";
-}
-
 PrepareMode parse_prepare_mode(std::string_view value, const std::string& redacted) {
     if (value == "on") return PrepareMode::on;
     if (value == "off") return PrepareMode::off;

@@ -34,9 +34,6 @@ enum class PrepareMode {
     automatic,  ///< unnamed when a pooler is found in front of the server, else named (the default)
 };
 
-/// The word prepare= takes for `mode`.
-[[nodiscard]] std::string_view to_string(PrepareMode mode) noexcept;
-
 /// Everything a driver and its connections share; immutable after construction.
 struct PgSettings {
     std::string redacted;

@@ -205,6 +205,17 @@ inline std::string pgbouncer_url() {
     return url;
 }
 
+// The same PgBouncer as pg_sandbox.sh's limited role (poolbench_limited): a plain user, not
+// on PgBouncer's console. FAILs the test when POOLBENCH_PGBOUNCER_LIMITED_URL is not set.
+inline std::string pgbouncer_limited_url() {
+    const char* url = std::getenv("POOLBENCH_PGBOUNCER_LIMITED_URL");
+    if (url == nullptr || *url == '\0') {
+        FAIL("POOLBENCH_PGBOUNCER_LIMITED_URL is not set: start PgBouncer with scripts/pgbouncer_sandbox.sh start "
+             "after eval \"$(scripts/pg_sandbox.sh start)\" (it lets in POOLBENCH_PG_LIMITED_URL's user too)");
+    }
+    return url;
+}
+
 /// The password in `url` ("" when it has none).
 inline std::string url_password(const std::string& url) {
     const std::size_t start = url.find("://");

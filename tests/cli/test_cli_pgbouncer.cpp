@@ -162,3 +162,37 @@ TEST_CASE("pgbouncer: diagnose says the address is PgBouncer and that its pool i
     CHECK(d.at("facts").at("connection_pooler") == "none");
     CHECK(diagnose_finding(d, "pgbouncer") == nullptr);
 }
+
+TEST_CASE("pgbouncer: diagnose as a user PgBouncer's console refuses still says PgBouncer",
+          "[cli][pg][diagnose][pgbouncer]") {
+    const std::string url = pgbouncer_limited_url();
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"diagnose", "--db", url, "--samples", "3", "--json", "-"});
+    INFO(r.err);
+    REQUIRE((r.code == 0 || r.code == 1));  // the limited role may lack the workloads' privileges
+    const json j = parse_json(r.out);
+    CHECK(j.at("facts").at("connection_pooler") == "pgbouncer");
+    CHECK_FALSE(j.at("facts").contains("pgbouncer_pool_size"));
+    const json* pgb = diagnose_finding(j, "pgbouncer");
+    REQUIRE(pgb != nullptr);
+    CHECK(has(pgb->at("text").get<std::string>(),
+              "this address is PgBouncer in front of the server (its console, database pgbouncer, refused user "
+              "poolbench_limited: not in admin_users or stats_users)"));
+    CHECK(has(pgb->at("action").get<std::string>(), "add poolbench_limited to PgBouncer's stats_users"));
+    const json* size = diagnose_finding(j, "pool_size");
+    REQUIRE(size != nullptr);
+    CHECK(has(size->at("text").get<std::string>(), "as PgBouncer's pool_size (the client pool's"));
+
+    // prepare=on behind a pooler whose pool mode it cannot read: a warning.
+    const auto on = run_in(dir.path(), {"diagnose", "--db", url + "?prepare=on", "--samples", "1", "--json", "-"});
+    INFO(on.err);
+    if (on.code == 0 || on.code == 1) {
+        const json* warn = diagnose_finding(parse_json(on.out), "pgbouncer_prepare_on");
+        REQUIRE(warn != nullptr);
+        CHECK(warn->at("level") == "warn");
+    } else {
+        // Named statements met another client's on a server connection: the run says why.
+        CHECK(on.code == 3);
+        CHECK(has(on.err, "prepare=on: behind a pooler in transaction mode (PgBouncer)"));
+    }
+}

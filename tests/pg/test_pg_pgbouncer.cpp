@@ -170,3 +170,37 @@ TEST_CASE("pgbouncer: prepare= takes on, off or auto", "[pg][pgbouncer]") {
     CHECK(contains(what, "auto"));
     CHECK_FALSE(contains(what, server_password()));
 }
+
+// prepare=on through transaction pooling: a statement named on one server process is
+// missing on the next. Made to happen: the client's statements are prepared inside one
+// transaction (one server process, cleared first with DEALLOCATE ALL: other prepare=on runs
+// leave pb_N behind on PgBouncer's server connections), then another client holds that
+// server process, and the same statement runs on another, also cleared first. DEALLOCATE
+// ALL at the end leaves nothing of this test.
+TEST_CASE("pgbouncer: prepare=on, a named statement missing on the next server process says why",
+          "[pg][pgbouncer]") {
+    const auto on = driver_for(pgbouncer_url() + "?prepare=on");
+    const auto plain = driver_for(pgbouncer_url());
+    CHECK(on->prepared_statements() == "named");
+    auto a = on->connect(soon());
+    a->execute("BEGIN");
+    a->execute("DEALLOCATE ALL");
+    const std::string sql = "SELECT pg_catalog.pg_backend_pid(), $1::int8";
+    const std::int64_t first = a->query(sql, {I(1)}).int_at(0);
+    a->execute("COMMIT");
+
+    auto holders = hold_server(*plain, first);
+    REQUIRE_FALSE(holders.empty());
+    a->execute("BEGIN");
+    a->execute("DEALLOCATE ALL");  // whatever other runs left on this server process (the driver's cache keeps pb_1)
+    const auto e = thrown<QueryError>([&] { (void)a->query(sql, {I(2)}); });
+    CHECK(e.code() == "26000");
+    const std::string what = e.what();
+    CHECK(contains(what, "prepared statement \"pb_1\" does not exist (26000: prepare=on: behind a pooler in "
+                         "transaction mode (PgBouncer) each transaction may run on another server connection"));
+    CHECK(contains(what, "use prepare=auto or prepare=off) in: SELECT pg_catalog.pg_backend_pid(), $1::int8"));
+    CHECK(what.find('\n') == std::string::npos);
+    a->execute("ROLLBACK");
+    holders.back()->execute("DEALLOCATE ALL");  // on `first`'s server process: what `a` prepared there
+    for (auto& h : holders) h->execute("COMMIT");
+}
