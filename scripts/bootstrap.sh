@@ -12,6 +12,7 @@ pkgs=(
   libcpp-httplib-dev
   chromium libpng-dev  # the HTML report's render test: a headless screenshot, decoded, pixels checked per chart
   postgresql postgresql-contrib
+  pgbouncer  # scripts/pgbouncer_sandbox.sh: transaction pooling in front of the throwaway PostgreSQL
   mariadb-server libmariadb-dev sysbench  # the MariaDB driver, its throwaway server (scripts/mariadb_sandbox.sh), the sysbench peer
   gcovr
   python3 python3-yaml   # cli_tests parses deploy/k8s/poolbench-agents.yaml (Debian 12's kubectl predates Indexed Jobs)

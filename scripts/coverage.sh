@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Line and branch coverage of lib/ from the unit, sqlite, pg and mariadb tiers and the diagnose tests
-# (gcov via gcovr). The pg tiers use POOLBENCH_PG_URL (pg_replica also POOLBENCH_PG_STANDBY_URL/_DIR),
-# the mariadb tiers POOLBENCH_MARIADB_URL (and _DIR, _ADMIN_URL, ...); a throwaway server is
-# started (and stopped) for what is not set.
+# (gcov via gcovr). The pg tiers use POOLBENCH_PG_URL and POOLBENCH_PGBOUNCER_URL (pg_replica also
+# POOLBENCH_PG_STANDBY_URL/_DIR), the mariadb tiers POOLBENCH_MARIADB_URL (and _DIR, _ADMIN_URL, ...);
+# a throwaway server (or PgBouncer) is started (and stopped) for what is not set.
 # Prints the summary; exits 1 when line coverage is below POOLBENCH_COVERAGE_FLOOR (95).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/bootstrap.sh
 floor=${POOLBENCH_COVERAGE_FLOOR:-95}
-started_pg= started_mariadb= started_standby=
+started_pg= started_pgbouncer= started_mariadb= started_standby=
 stop_started() {
   if [[ -n $started_standby ]]; then scripts/pg_sandbox.sh stop "$started_standby" || true; fi
   if [[ -n $started_mariadb ]]; then scripts/mariadb_sandbox.sh stop "$started_mariadb" || true; fi
+  if [[ -n $started_pgbouncer ]]; then scripts/pgbouncer_sandbox.sh stop "$started_pgbouncer" || true; fi
   if [[ -n $started_pg ]]; then scripts/pg_sandbox.sh stop "$started_pg" || true; fi
 }
 trap stop_started EXIT
@@ -25,6 +26,11 @@ if [[ -z ${POOLBENCH_PG_STANDBY_URL:-} ]]; then  # the pg_replica tier's standby
   exports=$(scripts/pg_sandbox.sh start-standby "${POOLBENCH_PG_DIR:-}")
   eval "$exports"
   started_standby=$POOLBENCH_PG_STANDBY_DIR
+fi
+if [[ -z ${POOLBENCH_PGBOUNCER_URL:-} ]]; then
+  exports=$(scripts/pgbouncer_sandbox.sh start "$POOLBENCH_PG_URL")
+  eval "$exports"
+  started_pgbouncer=$POOLBENCH_PGBOUNCER_DIR
 fi
 if [[ -z ${POOLBENCH_MARIADB_URL:-} ]]; then
   exports=$(scripts/mariadb_sandbox.sh start)

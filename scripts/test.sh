@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, starts a throwaway PostgreSQL 15 and a
-# throwaway MariaDB 10.11 on 127.0.0.1 (both stopped on exit), then
+# The whole test suite: installs what is missing, starts a throwaway PostgreSQL 15, a
+# throwaway PgBouncer (transaction pooling) in front of it and a throwaway MariaDB 10.11 on
+# 127.0.0.1 (all stopped on exit), then
 #   0. checks lib/'s locking with Clang's thread-safety analysis (scripts/thread_safety.sh);
 #   1. builds with warnings as errors and runs every CTest test (unit, sqlite, pg, cli, install);
 #   2. builds with ThreadSanitizer and runs the library tiers again (unit, sqlite, pg, mariadb);
 #   3. measures lib/ line and branch coverage and fails below the floor.
-# Exits non-zero on the first failing step. A missing PostgreSQL or MariaDB is a failure, never a skip.
+# Exits non-zero on the first failing step. A missing PostgreSQL, PgBouncer or MariaDB is a failure, never a skip.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,10 +14,11 @@ scripts/bootstrap.sh
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
-unset POOLBENCH_PG_DIR POOLBENCH_PG_STANDBY_DIR POOLBENCH_MARIADB_DIR  # the trap stops only the sandboxes started here
+unset POOLBENCH_PG_DIR POOLBENCH_PG_STANDBY_DIR POOLBENCH_PGBOUNCER_DIR POOLBENCH_MARIADB_DIR  # the trap stops only the sandboxes started here
 stop_sandboxes() {
   if [[ -n "${POOLBENCH_PG_STANDBY_DIR:-}" ]]; then scripts/pg_sandbox.sh stop "$POOLBENCH_PG_STANDBY_DIR" || true; fi
   if [[ -n "${POOLBENCH_MARIADB_DIR:-}" ]]; then scripts/mariadb_sandbox.sh stop "$POOLBENCH_MARIADB_DIR" || true; fi
+  if [[ -n "${POOLBENCH_PGBOUNCER_DIR:-}" ]]; then scripts/pgbouncer_sandbox.sh stop "$POOLBENCH_PGBOUNCER_DIR" || true; fi
   if [[ -n "${POOLBENCH_PG_DIR:-}" ]]; then scripts/pg_sandbox.sh stop "$POOLBENCH_PG_DIR" || true; fi
 }
 trap stop_sandboxes EXIT
@@ -30,6 +32,11 @@ echo "PostgreSQL sandbox at $(hide_password "$POOLBENCH_PG_URL")"
 exports=$(scripts/pg_sandbox.sh start-standby "$POOLBENCH_PG_DIR")
 eval "$exports"
 echo "PostgreSQL standby at $(hide_password "$POOLBENCH_PG_STANDBY_URL")"
+
+step "throwaway PgBouncer (transaction pooling, in front of that PostgreSQL)"
+exports=$(scripts/pgbouncer_sandbox.sh start "$POOLBENCH_PG_URL")
+eval "$exports"
+echo "PgBouncer sandbox at $(hide_password "$POOLBENCH_PGBOUNCER_URL")"
 
 step "throwaway MariaDB"
 exports=$(scripts/mariadb_sandbox.sh start)

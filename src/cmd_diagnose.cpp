@@ -119,6 +119,12 @@ ExitCode run_diagnose(const DiagnoseCliOptions& o) {
     in.connect_ms = r.connect_p50_ms;
     in.round_trip_us = r.round_trip_p50_us;
     in.single_writer = r.diagnosis.single_writer;
+    if (const FactValue* p = r.diagnosis.fact("connection_pooler"); p != nullptr) {
+        if (const auto* name = std::get_if<std::string>(p); name != nullptr && *name != "none") in.pooler = *name;
+    }
+    if (const FactValue* n = r.diagnosis.fact("pgbouncer_pool_size"); n != nullptr) {
+        if (const auto* v = std::get_if<std::int64_t>(n)) in.pooler_pool_size = *v;
+    }
     if (r.db.backend != Backend::null) r.sizing = recommend_pool_size(in);
 
     if (o.measure && r.db.backend != Backend::null) {

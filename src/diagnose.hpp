@@ -33,6 +33,10 @@ struct SizingInput {
     double connect_ms = 0;                     ///< median new-connection time
     double round_trip_us = 0;                  ///< median SELECT 1
     bool single_writer = false;                ///< SQLite
+    /// A pooler in front of the server ("pgbouncer", "unknown"; "" none): the figure is
+    /// then for the pooler's server-side pool, not the client's max_size.
+    std::string pooler;
+    std::optional<std::int64_t> pooler_pool_size;  ///< PgBouncer's pool_size now, when its console said
 };
 
 /// The recommendation and how it was reached.

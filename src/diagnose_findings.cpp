@@ -14,7 +14,20 @@ void add_cli_findings(DiagnoseResult& r) {
                           "saves per operation",
                           r.connect_p50_ms, r.connect_p50_ms * 1000.0 / r.round_trip_p50_us, r.round_trip_p50_us));
     }
-    if (r.sizing.max_size) {
+    if (r.sizing.max_size && !r.sizing_input.pooler.empty() && *r.sizing.max_size > 0) {
+        // Behind PgBouncer the recommendation sizes its server-side pool.
+        const std::string name = r.sizing_input.pooler == "pgbouncer" ? "PgBouncer" : "the pooler";
+        d.add(FindingLevel::ok, "pool_size",
+              fmt::format("recommended server-side pool: {} connections, as {}'s pool_size{} (the client pool's "
+                          "max_size may be larger: its extra connections wait inside {})",
+                          *r.sizing.max_size, name,
+                          r.sizing_input.pooler_pool_size ? fmt::format(", now {}", *r.sizing_input.pooler_pool_size)
+                                                          : std::string(),
+                          name),
+              fmt::format("set {}'s pool_size (default_pool_size) there and measure under your load (poolbench stress "
+                          "--pool-size N through it)",
+                          name));
+    } else if (r.sizing.max_size) {
         d.add(*r.sizing.max_size == 0 ? FindingLevel::problem : FindingLevel::ok, "pool_size",
               fmt::format("recommended pool max_size {}{}", *r.sizing.max_size,
                           r.sizing.min_idle ? fmt::format(", min_idle {}", *r.sizing.min_idle) : std::string()),

@@ -69,6 +69,13 @@ Sizing recommend_pool_size(const SizingInput& in) {
             "SQLite runs one writer at a time: for writes, connections beyond a few only queue on the write lock; the "
             "size serves readers");
     }
+    if (!in.pooler.empty() && s.max_size) {
+        const std::string name = in.pooler == "pgbouncer" ? "PgBouncer" : "the pooler";
+        s.reasoning.push_back(fmt::format(
+            "{} is in front of the server: this is the size of its server-side pool ({}'s pool_size{}), not the "
+            "client pool's max_size, which may be larger: clients beyond it wait inside {}",
+            name, name, in.pooler_pool_size ? fmt::format(", now {}", *in.pooler_pool_size) : std::string(), name));
+    }
     if (s.max_size && in.round_trip_us > 0 && in.connect_ms > 0) {
         const double ratio = in.connect_ms * 1000.0 / in.round_trip_us;
         if (ratio >= 10) {

@@ -69,6 +69,7 @@ public:
     std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) override;
     [[nodiscard]] Backend backend() const noexcept override { return inner_->backend(); }
     [[nodiscard]] std::string describe() const override { return inner_->describe(); }
+    [[nodiscard]] std::string prepared_statements() const override { return inner_->prepared_statements(); }
 
 private:
     std::shared_ptr<Driver> inner_;

@@ -157,9 +157,11 @@ public:
             return o;
         }
         fmt::format_to(it,
-                       "<p class=\"meta\">database <code>{}</code> ({}) · workload {} · {} threads · pool max {}, "
+                       "<p class=\"meta\">database <code>{}</code> ({}{}) · workload {} · {} threads · pool max {}, "
                        "min idle {} · {:.3f} s{}{}</p>\n",
-                       esc(r.url_redacted), esc(r.backend), esc(r.config.workload), r.config.threads,
+                       esc(r.url_redacted), esc(r.backend),
+                       r.prepared_statements.empty() ? std::string() : ", " + esc(r.prepared_statements) + " prepared statements",
+                       esc(r.config.workload), r.config.threads,
                        r.config.pool_max, r.config.pool_min_idle, r.duration_s, r.interrupted ? " (interrupted)" : "",
                        r.started_at.time_since_epoch().count() != 0 ? " · started " + format_utc(r.started_at) : "");
         for (const auto& n : r.notes) fmt::format_to(it, "<p class=\"note\">note: {}</p>\n", esc(n));

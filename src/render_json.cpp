@@ -198,6 +198,7 @@ Json report_to_json(const Report& r) {
         }
         j["scenario"] = r.scenario ? Json(*r.scenario) : Json(nullptr);
         j["database"] = Json{{"backend", r.backend}, {"url", r.url_redacted}};
+        if (!r.prepared_statements.empty()) j["database"]["prepared_statements"] = r.prepared_statements;
         if (!r.ran) {
             // A command that failed before it ran (exit 2 or 3): what went wrong, nothing else.
             j["error"] = Json{{"exit_code", r.error ? r.error->exit_code : 1},

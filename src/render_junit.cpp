@@ -84,6 +84,7 @@ public:
         };
         property("database", r.url_redacted);
         property("backend", r.backend);
+        if (!r.prepared_statements.empty()) property("prepared_statements", r.prepared_statements);
         property("workload", r.config.workload);
         property("threads", fmt::format("{}", r.config.threads));
         property("pool_max", fmt::format("{}", r.config.pool_max));

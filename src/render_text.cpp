@@ -139,6 +139,12 @@ public:
         fmt::format_to(it, "command: {}\n", r.command);
         if (r.scenario) fmt::format_to(it, "scenario: {}\n", *r.scenario);
         fmt::format_to(it, "database: {} (backend {})\n", r.url_redacted, r.backend);
+        if (r.prepared_statements == "unnamed") {
+            fmt::format_to(it, "prepared statements: unnamed (each statement parsed with every call: prepare=off, or a "
+                               "pooler such as PgBouncer found in front of the server)\n");
+        } else if (!r.prepared_statements.empty()) {
+            fmt::format_to(it, "prepared statements: {}\n", r.prepared_statements);
+        }
         if (!r.merged_from.empty()) {
             fmt::format_to(it, "merged from {} agents (threads, ops and pool sizes below are their sums):\n",
                            r.merged_from.size());

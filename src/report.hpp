@@ -323,6 +323,9 @@ struct Report {
     std::chrono::system_clock::time_point load_started_at{}, load_ended_at{};
     std::string backend;       ///< "sqlite", "postgresql", "null"
     std::string url_redacted;  ///< never the original URL
+    /// How the driver sent statements: "named", "unnamed" (PostgreSQL: prepare=off, or a
+    /// pooler such as PgBouncer found), "" when the backend does not say (Driver::prepared_statements).
+    std::string prepared_statements;
     RunConfig config;
     double duration_s = 0;       ///< wall time of the phases
     double load_duration_s = 0;  ///< the time their load ran (throughput's)

@@ -165,6 +165,7 @@ std::vector<std::string> differences(const std::vector<MergeInput>& in) {
     for (const auto& [label, pointer] : std::vector<std::pair<const char*, const char*>>{
              {"backend", "/database/backend"},
              {"database URL", "/database/url"},
+             {"prepared statements", "/database/prepared_statements"},
              {"workload", "/config/workload"},
              {"threads per agent", "/config/threads"},
              {"pool size", "/config/pool_max"},
@@ -289,6 +290,7 @@ Report merge_reports(const std::vector<MergeInput>& in, const std::vector<std::s
     if (at(first, "scenario").is_string()) r.scenario = str(first, "scenario");
     r.backend = str(at(first, "database"), "backend");
     r.url_redacted = str(at(first, "database"), "url");
+    r.prepared_statements = str(at(first, "database"), "prepared_statements");
 
     // The clock: every agent's start, load start and load end, in ms since the epoch.
     double origin = INFINITY, load_start = INFINITY, load_end = -INFINITY, end = -INFINITY, bin_s = 0;

@@ -155,6 +155,7 @@ Report ScenarioRun::run() {
         }
     }
     for (auto& e : report.pool.breaker.history) e.reason = redact(e.reason);
+    report.prepared_statements = driver_->prepared_statements();  // decided by its first connections
     if (sqlite_file) journal_notes(report, journal_before, sqlite_file_journal_mode(db_.path));
     if (!headroom_note_.empty()) report.notes.push_back(headroom_note_);
     assemble(report);

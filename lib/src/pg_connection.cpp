@@ -5,6 +5,12 @@
 // and interrupt() can cancel them. query() prepares each distinct SQL text once per
 // connection as pb_1, pb_2, ... (at most max_cached_statements; beyond that statements
 // run unnamed); parameters go as text; results are converted by column type OID.
+// A connection made unnamed (prepare=off, or prepare=auto in front of a pooler: the
+// driver decides, postgres_driver.cpp) runs every query() as PQsendQueryParams: still the
+// extended protocol with parameters (Parse/Bind/Execute of the unnamed statement, then
+// Sync), which PgBouncer's transaction pooling passes through, as nothing outlives the
+// call. A named statement that turns out missing (26000) or taken (42P05) says in its
+// message what that means behind a pooler.
 //
 // Broken: the connection status is bad, or a statement failed with an SQLSTATE in the
 // broken rule (default class 08, 57P01/57P02/57P03, 25006). A broken connection stays broken; the pool then closes it. Note that
@@ -60,8 +66,8 @@ int poll_timeout(Clock::time_point deadline) {
 
 class PgConnection final : public Connection {
 public:
-    PgConnection(std::shared_ptr<const PgSettings> settings, ConnPtr conn, CancelPtr cancel)
-        : settings_(std::move(settings)), conn_(std::move(conn)), cancel_(std::move(cancel)) {}
+    PgConnection(std::shared_ptr<const PgSettings> settings, ConnPtr conn, CancelPtr cancel, bool named)
+        : settings_(std::move(settings)), conn_(std::move(conn)), cancel_(std::move(cancel)), named_(named) {}
     using Connection::query;
 
     void execute(std::string_view sql) override {
@@ -86,27 +92,22 @@ public:
             if (!is_null) values[i] = storage[i].c_str();
         }
         const int count = static_cast<int>(params.size());
-        // A cached statement can vanish under us (DISCARD ALL, DEALLOCATE ALL run by the
-        // caller): SQLSTATE 26000. Then forget it, and prepare again once when that is
-        // safe (outside a transaction, which the error has not aborted).
-        for (int attempt = 0;; ++attempt) {
-            const std::string* name = prepared(sql);
-            try {
-                int sent = 0;
-                if (name != nullptr) {
-                    sent = PQsendQueryPrepared(conn_.get(), name->c_str(), count, values.data(), nullptr, nullptr, 0);
-                } else {
-                    const std::string text = c_string(sql);
-                    sent = PQsendQueryParams(conn_.get(), text.c_str(), count, nullptr, values.data(), nullptr,
-                                             nullptr, 0);
-                }
-                if (sent == 0) fail_send(sql);
-                return to_rows(collect(sql, settings_->statement_timeout));
-            } catch (const QueryError& e) {
-                if (name == nullptr || e.code() != "26000") throw;
-                forget_statements(sql);
-                if (attempt > 0 || PQtransactionStatus(conn_.get()) != PQTRANS_IDLE) throw;
+        if (!named_) {
+            const std::string text = c_string(sql);
+            if (PQsendQueryParams(conn_.get(), text.c_str(), count, nullptr, values.data(), nullptr, nullptr, 0) == 0) {
+                fail_send(sql);
             }
+            return to_rows(collect(sql, settings_->statement_timeout));
+        }
+        try {
+            return query_named(sql, count, values);
+        } catch (const QueryError& e) {
+            // Our own pb_N missing (26000) or already there (42P05) once more: say what that
+            // means; a statement of the caller's (PREPARE x) keeps its message.
+            const std::string& code = e.code();
+            const std::string message = e.what();
+            if ((code != "26000" && code != "42P05") || message.find("\"pb_") == std::string::npos) throw;
+            throw QueryError(with_named_hint(message, code), code, e.native_code(), e.broken(), e.kind());
         }
     }
 
@@ -153,6 +154,50 @@ public:
     }
 
 private:
+    /// query() with a named statement per SQL text (pb_N, prepared on first use).
+    Rows query_named(std::string_view sql, int count, const std::vector<const char*>& values) {
+        // A cached statement can vanish under us (DISCARD ALL, DEALLOCATE ALL run by the
+        // caller): SQLSTATE 26000. Then forget it, and prepare again once when that is
+        // safe (outside a transaction, which the error has not aborted).
+        for (int attempt = 0;; ++attempt) {
+            const std::string* name = prepared(sql);
+            try {
+                int sent = 0;
+                if (name != nullptr) {
+                    sent = PQsendQueryPrepared(conn_.get(), name->c_str(), count, values.data(), nullptr, nullptr, 0);
+                } else {
+                    const std::string text = c_string(sql);
+                    sent = PQsendQueryParams(conn_.get(), text.c_str(), count, nullptr, values.data(), nullptr,
+                                             nullptr, 0);
+                }
+                if (sent == 0) fail_send(sql);
+                return to_rows(collect(sql, settings_->statement_timeout));
+            } catch (const QueryError& e) {
+                if (name == nullptr || e.code() != "26000") throw;
+                forget_statements(sql);
+                if (attempt > 0 || PQtransactionStatus(conn_.get()) != PQTRANS_IDLE) throw;
+            }
+        }
+    }
+
+    /// `message` ("... (CODE) in: SQL") with what a missing or taken pb_N means, after the code.
+    [[nodiscard]] std::string with_named_hint(std::string message, const std::string& code) const {
+        const std::string why =
+            settings_->prepare == PrepareMode::on
+                ? "prepare=on: behind a pooler in transaction mode (PgBouncer) each transaction may run on another "
+                  "server connection, where poolbench's named statement is missing or another client's: use "
+                  "prepare=auto or prepare=off"
+                : "poolbench's named statement is gone or another's: DEALLOCATE or DISCARD ran, or a pooler the "
+                  "driver did not detect sits in front of the server (prepare=off runs statements unnamed)";
+        const std::string tag = "(" + code + ")";
+        if (const std::size_t at = message.find(tag); at != std::string::npos) {
+            message.insert(at + tag.size() - 1, ": " + why);
+        } else {
+            message += " (" + why + ")";
+        }
+        return message;
+    }
+
     void send_cancel() noexcept {
         char errbuf[256];
         (void)PQcancel(cancel_.get(), errbuf, static_cast<int>(sizeof errbuf));
@@ -331,6 +376,7 @@ private:
     std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> statements_;  ///< SQL -> pb_N
     const std::pair<const std::string, std::string>* last_ = nullptr;  ///< the entry used last
     std::uint64_t statement_counter_ = 0;
+    bool named_ = true;  ///< query() prepares pb_N; else every call runs unnamed
     bool broken_ = false;
 };
 
@@ -355,8 +401,60 @@ int wait_socket(int fd, short events, std::optional<Clock::time_point> deadline)
 }
 
 std::unique_ptr<Connection> make_pg_connection(std::shared_ptr<const PgSettings> settings, ConnPtr conn,
-                                               CancelPtr cancel) {
-    return std::make_unique<PgConnection>(std::move(settings), std::move(conn), std::move(cancel));
+                                               CancelPtr cancel, bool named) {
+    return std::make_unique<PgConnection>(std::move(settings), std::move(conn), std::move(cancel), named);
+}
+
+std::optional<TextResult> simple_rows(PGconn* conn, const char* sql, Clock::time_point deadline,
+                                      const PgSettings& settings, std::string& error) {
+    const auto start = Clock::now();
+    const auto lost = [&](const std::string& what) -> ConnectError {
+        return ConnectError("cannot connect to " + settings.redacted + ": " + what);
+    };
+    if (PQsendQuery(conn, sql) == 0) throw lost(settings.scrub(one_line(PQerrorMessage(conn))));
+    ResultPtr last;
+    while (true) {
+        while (PQisBusy(conn) != 0) {
+            const int r = wait_socket(PQsocket(conn), POLLIN, deadline);
+            if (r == 0) {
+                throw ConnectError("connection to " + settings.redacted + " timed out after " +
+                                   std::to_string(ms_between(start, Clock::now())) + " ms (in: " + sql + ")");
+            }
+            if (r < 0 || PQconsumeInput(conn) == 0) throw lost(settings.scrub(one_line(PQerrorMessage(conn))));
+        }
+        PGresult* raw = PQgetResult(conn);
+        if (raw == nullptr) break;
+        ResultPtr res(raw);
+        const ExecStatusType status = PQresultStatus(res.get());
+        if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
+            if (error.empty()) {
+                const char* primary = PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY);
+                error = settings.scrub(one_line(primary != nullptr ? primary : PQresultErrorMessage(res.get())));
+                if (error.empty()) error = "the statement failed";
+            }
+            continue;
+        }
+        last = std::move(res);
+    }
+    if (PQstatus(conn) == CONNECTION_BAD) throw lost(settings.scrub(one_line(PQerrorMessage(conn))));
+    if (!error.empty()) return std::nullopt;
+    TextResult out;
+    if (!last || PQresultStatus(last.get()) != PGRES_TUPLES_OK) return out;
+    for (int c = 0; c < PQnfields(last.get()); ++c) out.columns.emplace_back(PQfname(last.get(), c));
+    for (int r = 0; r < PQntuples(last.get()); ++r) {
+        auto& row = out.rows.emplace_back();
+        for (int c = 0; c < PQnfields(last.get()); ++c) {
+            row.emplace_back(PQgetisnull(last.get(), r, c) != 0 ? "" : PQgetvalue(last.get(), r, c));
+        }
+    }
+    return out;
+}
+
+bool behind_pooler(PGconn* conn, Clock::time_point deadline, const PgSettings& settings) {
+    std::string error;
+    const auto r = simple_rows(conn, "SELECT pg_catalog.pg_backend_pid()", deadline, settings, error);
+    if (!r || r->rows.size() != 1 || r->rows.front().size() != 1) return true;
+    return r->rows.front().front() != std::to_string(PQbackendPID(conn));
 }
 
 }  // namespace poolbench::internal::pg

@@ -14,6 +14,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace poolbench::internal::pg {
 
@@ -37,8 +39,30 @@ using CancelPtr = std::unique_ptr<PGcancel, CancelFreer>;
 [[nodiscard]] int wait_socket(int fd, short events, std::optional<Clock::time_point> deadline);
 
 /// The Connection over `conn`, connected; `cancel` is its cancel handle (for interrupt()
-/// and statement_timeout).
+/// and statement_timeout). `named`: query() prepares each SQL text once as pb_N and reuses
+/// it; otherwise every call is parsed unnamed (PQsendQueryParams), as a pooler needs.
 [[nodiscard]] std::unique_ptr<Connection> make_pg_connection(std::shared_ptr<const PgSettings> settings, ConnPtr conn,
-                                                             CancelPtr cancel);
+                                                             CancelPtr cancel, bool named);
+
+/// A result as text: column names, and rows (NULL as "").
+struct TextResult {
+    std::vector<std::string> columns;
+    std::vector<std::vector<std::string>> rows;
+};
+
+/// The last result of `sql` run over the simple query protocol (no prepared statement,
+/// named or unnamed: what PgBouncer's console accepts) on a connection no PgConnection
+/// owns, by `deadline`. nullopt when the statement failed (`error` gets the server's
+/// message); ConnectError when the connection failed or the deadline passed.
+[[nodiscard]] std::optional<TextResult> simple_rows(PGconn* conn, const char* sql, Clock::time_point deadline,
+                                                    const PgSettings& settings, std::string& error);
+
+/// Whether a pooler sits between this connection and the server, handing its statements
+/// to server processes of its own choosing: PgBouncer (and the like) answers the startup
+/// with a BackendKeyData of its own (a random process id), so the pid libpq holds
+/// (PQbackendPID) is not the one `SELECT pg_backend_pid()` returns. A server that cannot
+/// answer that counts as pooled (the safe side: statements then run unnamed). One round
+/// trip, simple protocol; ConnectError as simple_rows.
+[[nodiscard]] bool behind_pooler(PGconn* conn, Clock::time_point deadline, const PgSettings& settings);
 
 }  // namespace poolbench::internal::pg

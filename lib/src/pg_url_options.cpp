@@ -76,6 +76,16 @@ std::vector<std::string> parse_sqlstate_rule(std::string_view text, const std::s
     return out;
 }
 
+PrepareMode parse_prepare_mode(std::string_view value, const std::string& redacted) {
+    if (value == "on") return PrepareMode::on;
+    if (value == "off") return PrepareMode::off;
+    if (value == "auto") return PrepareMode::automatic;
+    throw ConfigError("invalid prepare '" + std::string(value) + "' in PostgreSQL URL '" + redacted +
+                      "': use on (named prepared statements, reused per connection), off (unnamed: parsed with every "
+                      "call, as PgBouncer's transaction pooling needs) or auto (off when a pooler is found, the "
+                      "default)");
+}
+
 std::string base_url(std::string_view conninfo) {
     const std::size_t scheme_end = conninfo.find("://");
     if (scheme_end == std::string_view::npos) return std::string(conninfo);

@@ -27,6 +27,13 @@ struct ConninfoFreer {
 };
 using ConninfoPtr = std::unique_ptr<PQconninfoOption, ConninfoFreer>;
 
+/// prepare= in the URL: how query() sends a statement (postgres_driver.cpp's header).
+enum class PrepareMode {
+    on,         ///< named: each SQL text prepared once per connection (pb_1, pb_2, ...) and reused
+    off,        ///< unnamed: parsed with every call (PQsendQueryParams), as a pooler needs
+    automatic,  ///< unnamed when a pooler is found in front of the server, else named (the default)
+};
+
 /// Everything a driver and its connections share; immutable after construction.
 struct PgSettings {
     std::string redacted;
@@ -39,6 +46,7 @@ struct PgSettings {
     std::string reset_query;
     bool reset_query_discards = false;  ///< the reset query deallocates prepared statements
     std::vector<std::string> broken_sqlstates;  ///< which SQLSTATEs mean "connection unusable"
+    PrepareMode prepare = PrepareMode::automatic;
 
     /// Removes every password from `message`.
     [[nodiscard]] std::string scrub(std::string message) const { return scrub_secrets(std::move(message), secrets); }
@@ -68,6 +76,9 @@ inline constexpr std::string_view default_broken_sqlstates = "08,57P01,57P02,57P
 
 /// The password as written in the URL (still %-encoded), "" when it has none.
 [[nodiscard]] std::string raw_password(std::string_view conninfo);
+
+/// prepare=VALUE: on, off or auto; throws ConfigError naming the URL (`redacted`) otherwise.
+[[nodiscard]] PrepareMode parse_prepare_mode(std::string_view value, const std::string& redacted);
 
 /// The keywords libpq accepts.
 [[nodiscard]] std::set<std::string, std::less<>> libpq_keywords();

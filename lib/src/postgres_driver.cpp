@@ -2,7 +2,7 @@
 //
 // URLs: postgresql://user:pass@host:port/db?k=v (also postgres://). Query parameters are
 // libpq's own (sslmode, connect_timeout, application_name, options, keepalives_idle, ...)
-// plus three of poolbench's, which are taken out before libpq sees the URL (libpq rejects
+// plus four of poolbench's, which are taken out before libpq sees the URL (libpq rejects
 // names it does not know):
 //   statement_timeout=DURATION  (250ms, 1.5s, 2min, 1h: poolbench/internal/duration.hpp; a bare
 //                               number is milliseconds; 0 = off; at most 30 days)
@@ -11,6 +11,21 @@
 //   reset_query=SQL             run by reset() after any rollback (e.g. DISCARD ALL).
 //   broken_sqlstates=LIST       which errors mean the connection is unusable: SQLSTATE
 //                               classes and codes, default 08,57P01,57P02,57P03,25006.
+//   prepare=on|off|auto         how query() sends statements. on: each SQL text is prepared
+//                               once per connection as a named statement (pb_1, ...) and
+//                               reused. off: every call is parsed unnamed (PQsendQueryParams:
+//                               still parameters over the extended protocol). auto (default):
+//                               off when a pooler sits in front of the server, else on.
+//       Why: PgBouncer in transaction (or statement) pooling mode gives each transaction
+//       whichever server connection is free, and 1.18 (Debian 12's) does not track
+//       prepared statements, so a named statement is missing on the next one (26000), or
+//       another client's of the same name is there (42P05, or its statement runs instead).
+//       How auto finds a pooler: on the driver's first connection, SELECT pg_backend_pid()
+//       over the simple protocol is compared with the process id of the startup's
+//       BackendKeyData (PQbackendPID): PostgreSQL sends its own, PgBouncer (and the like)
+//       a random key of its own. One round trip, once per driver; the answer holds for the
+//       driver's life (prepared_statements() reports it). A session-pooling PgBouncer is
+//       found too and gets unnamed statements, which it would not need (prepare=on then).
 // Unknown names are a ConfigError when the driver is made (checked against
 // PQconndefaults), so a typo does not surface only at the first connect.
 //
@@ -29,7 +44,8 @@
 //
 // The files of this backend, by job:
 //   postgres_driver.cpp  PgDriver: reads the URL into PgSettings, connects, explains failures
-//   pg_connection.cpp    PgConnection: statements, cancel, prepared-statement cache
+//   pg_connection.cpp    PgConnection: statements, cancel, prepared-statement cache, the pooler probe
+//   pg_pooler.cpp        diagnose's part about a pooler (PgBouncer's console)
 //   pg_url_options.cpp   URL checks: libpq keyword values, base URL and password, broken_sqlstates
 //   pg_values.cpp        Values to and from libpq's text format
 //   pg_text.cpp          one-line messages, password scrubbing
@@ -37,6 +53,7 @@
 #include "driver_text.hpp"
 #include "drivers_internal.hpp"
 #include "pg_connection.hpp"
+#include "pg_pooler.hpp"
 #include "pg_text.hpp"
 #include "pg_url_options.hpp"
 #include "poolbench/error.hpp"
@@ -46,6 +63,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <string>
 #include <string_view>
@@ -105,6 +123,10 @@ public:
                 s->broken_sqlstates = parse_sqlstate_rule(value, url.redacted);
                 continue;
             }
+            if (name == "prepare") {
+                s->prepare = parse_prepare_mode(value, url.redacted);
+                continue;
+            }
             if (name == "reset_query") {
                 s->reset_query = value;
                 const std::string l = lower(value);
@@ -113,9 +135,9 @@ public:
             }
             if (!known.empty() && known.find(name) == known.end()) {
                 throw ConfigError("unknown parameter '" + name + "' in PostgreSQL URL '" + url.redacted +
-                                  "': libpq does not know it (poolbench adds statement_timeout=DURATION and "
-                                  "reset_query=SQL; libpq's include sslmode, connect_timeout, application_name, "
-                                  "options)");
+                                  "': libpq does not know it (poolbench adds statement_timeout=DURATION, "
+                                  "reset_query=SQL, broken_sqlstates=LIST and prepare=on|off|auto; libpq's include "
+                                  "sslmode, connect_timeout, application_name, options)");
             }
             if (name == "password") s->secrets.push_back(value);
             check_libpq_value(name, value, url.redacted);
@@ -134,6 +156,66 @@ public:
     }
 
     std::unique_ptr<Connection> connect(Clock::time_point deadline) override {
+        auto [conn, limit] = open(deadline);
+        bool named = settings_->prepare != PrepareMode::off;
+        if (settings_->prepare == PrepareMode::automatic) named = !pooled(conn.get(), limit);
+        return wrap(std::move(conn), named);
+    }
+
+    [[nodiscard]] Backend backend() const noexcept override { return Backend::postgresql; }
+    [[nodiscard]] std::string describe() const override { return settings_->redacted; }
+
+    /// A session whose transactions are read-only (one more round trip after connect();
+    /// another, once per driver, to learn whether a pooler is in front: see below).
+    std::unique_ptr<Connection> connect_read_only(Clock::time_point deadline) override {
+        auto [conn, limit] = open(deadline);
+        const bool pooler = pooled(conn.get(), limit);
+        const bool named = settings_->prepare == PrepareMode::on ||
+                           (settings_->prepare == PrepareMode::automatic && !pooler);
+        auto c = wrap(std::move(conn), named);
+        // Behind a pooler the setting would stay on the server connection for whichever
+        // client gets it next (PgBouncer resets nothing between transactions), making its
+        // writes fail: the session is left as it is. What diagnose runs on it (catalog
+        // SELECTs, SELECT 1) writes nothing.
+        if (!pooler) c->execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
+        return c;
+    }
+
+    [[nodiscard]] std::string prepared_statements() const override {
+        switch (settings_->prepare) {
+            case PrepareMode::on: return "named";
+            case PrepareMode::off: return "unnamed";
+            case PrepareMode::automatic: break;
+        }
+        const int known = pooler_.load(std::memory_order_acquire);
+        return known == unknown ? std::string() : known == yes ? "unnamed" : "named";
+    }
+
+    [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override {
+        PgDiagnoseSetup setup;
+        setup.client_statement_timeout = settings_->statement_timeout.has_value();
+        Diagnosis d = postgres_diagnose(*this, setup, options);  // its connect_read_only learned pooler_
+        PoolerProbe probe;
+        probe.pooled = pooler_.load(std::memory_order_acquire) == yes;
+        probe.prepare = settings_->prepare;
+        if (probe.pooled) {
+            probe.open_console = [this, deadline = options.deadline] { return open(deadline, "pgbouncer").conn; };
+        }
+        diagnose_pooler(probe, *settings_, options.deadline, d);
+        return d;
+    }
+
+private:
+    static constexpr int unknown = 0, no = 1, yes = 2;
+
+    struct Opened {
+        ConnPtr conn;
+        Clock::time_point limit;  ///< the connect deadline, or sooner by connect_timeout
+    };
+
+    /// A libpq connection, connected by `deadline` (or the URL's connect_timeout);
+    /// `dbname` replaces the URL's database (PgBouncer's console: "pgbouncer").
+    Opened open(Clock::time_point deadline, const char* dbname = nullptr) const {
         const PgSettings& s = *settings_;
         const auto start = Clock::now();
         auto limit = deadline;
@@ -142,11 +224,16 @@ public:
 
         std::vector<const char*> keys;
         std::vector<const char*> vals;
-        keys.reserve(s.keywords.size() + 1);
-        vals.reserve(s.values.size() + 1);
+        keys.reserve(s.keywords.size() + 2);
+        vals.reserve(s.values.size() + 2);
         for (std::size_t i = 0; i < s.keywords.size(); ++i) {
             keys.push_back(s.keywords[i].c_str());
             vals.push_back(s.values[i].c_str());
+        }
+        if (dbname != nullptr) {
+            // Only the first dbname is read as a URL; a later one is a plain database name.
+            keys.push_back("dbname");
+            vals.push_back(dbname);
         }
         keys.push_back(nullptr);
         vals.push_back(nullptr);
@@ -175,28 +262,25 @@ public:
             }
             status = PQconnectPoll(conn.get());
         }
+        return {std::move(conn), limit};
+    }
+
+    std::unique_ptr<Connection> wrap(ConnPtr conn, bool named) const {
         CancelPtr cancel(PQgetCancel(conn.get()));
-        if (!cancel) throw ConnectError("cannot connect to " + s.redacted + ": libpq could not make a cancel handle");
-        return make_pg_connection(settings_, std::move(conn), std::move(cancel));
+        if (!cancel) throw ConnectError("cannot connect to " + settings_->redacted + ": libpq could not make a cancel handle");
+        return make_pg_connection(settings_, std::move(conn), std::move(cancel), named);
     }
 
-    [[nodiscard]] Backend backend() const noexcept override { return Backend::postgresql; }
-    [[nodiscard]] std::string describe() const override { return settings_->redacted; }
-
-    /// A session whose transactions are read-only (one more round trip after connect()).
-    std::unique_ptr<Connection> connect_read_only(Clock::time_point deadline) override {
-        auto c = connect(deadline);
-        c->execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
-        return c;
+    /// Whether a pooler is in front of the server: asked on `conn` the first time (and by
+    /// every connection that races the first), remembered for the driver's life.
+    bool pooled(PGconn* conn, Clock::time_point limit) {
+        const int known = pooler_.load(std::memory_order_acquire);
+        if (known != unknown) return known == yes;
+        const bool found = behind_pooler(conn, limit, *settings_);
+        pooler_.store(found ? yes : no, std::memory_order_release);
+        return found;
     }
 
-    [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override {
-        PgDiagnoseSetup setup;
-        setup.client_statement_timeout = settings_->statement_timeout.has_value();
-        return postgres_diagnose(*this, setup, options);
-    }
-
-private:
     /// Throws ConnectError: one line that names the URL (redacted), says what went wrong
     /// in words that tell the cases apart, and never contains the password.
     [[noreturn]] void fail(PGconn* conn) const {
@@ -250,6 +334,7 @@ private:
     }
 
     std::shared_ptr<const PgSettings> settings_;
+    std::atomic<int> pooler_{unknown};  ///< unknown, no or yes: a pooler in front (pooled())
 };
 
 }  // namespace

@@ -193,6 +193,29 @@ inline std::string pg_url() {
     return url;
 }
 
+// PgBouncer (transaction pooling, default_pool_size 10) in front of that server, from
+// scripts/pgbouncer_sandbox.sh. FAILs the test when POOLBENCH_PGBOUNCER_URL is not set.
+inline std::string pgbouncer_url() {
+    const char* url = std::getenv("POOLBENCH_PGBOUNCER_URL");
+    if (url == nullptr || *url == '\0') {
+        FAIL("POOLBENCH_PGBOUNCER_URL is not set: the [pgbouncer] CLI tests need PgBouncer in front of the test "
+             "server. Start one with eval \"$(scripts/pgbouncer_sandbox.sh start)\" (after pg_sandbox.sh; stop it "
+             "with scripts/pgbouncer_sandbox.sh stop), or run scripts/pgbouncer_sandbox.sh run <test command>");
+    }
+    return url;
+}
+
+// The same PgBouncer as pg_sandbox.sh's limited role (poolbench_limited): a plain user, not
+// on PgBouncer's console. FAILs the test when POOLBENCH_PGBOUNCER_LIMITED_URL is not set.
+inline std::string pgbouncer_limited_url() {
+    const char* url = std::getenv("POOLBENCH_PGBOUNCER_LIMITED_URL");
+    if (url == nullptr || *url == '\0') {
+        FAIL("POOLBENCH_PGBOUNCER_LIMITED_URL is not set: start PgBouncer with scripts/pgbouncer_sandbox.sh start "
+             "after eval \"$(scripts/pg_sandbox.sh start)\" (it lets in POOLBENCH_PG_LIMITED_URL's user too)");
+    }
+    return url;
+}
+
 /// The password in `url` ("" when it has none).
 inline std::string url_password(const std::string& url) {
     const std::size_t start = url.find("://");

@@ -41,6 +41,18 @@ inline std::string server_url() {
     return url;
 }
 
+/// PgBouncer's URL (transaction pooling in front of the test server: scripts/pgbouncer_sandbox.sh,
+/// default_pool_size 10). FAILs the test when POOLBENCH_PGBOUNCER_URL is not set.
+inline std::string pgbouncer_url() {
+    const char* url = std::getenv("POOLBENCH_PGBOUNCER_URL");
+    if (url == nullptr || *url == '\0') {
+        FAIL("POOLBENCH_PGBOUNCER_URL is not set: the [pgbouncer] tests need PgBouncer in front of the test server. "
+             "Start one with eval \"$(scripts/pgbouncer_sandbox.sh start)\" (after pg_sandbox.sh; stop it with "
+             "scripts/pgbouncer_sandbox.sh stop), or run scripts/pgbouncer_sandbox.sh run <test command>");
+    }
+    return url;
+}
+
 /// The server URL with extra query parameters ("a=b&c=d") appended.
 inline std::string url_with(const std::string& params) {
     std::string url = server_url();

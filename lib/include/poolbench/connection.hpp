@@ -4,8 +4,9 @@
 // interrupted and closed (by destruction). Workloads use execute() and query().
 //
 // Thread-safety:
-//   Driver: connect(), connect_read_only(), diagnose(), backend() and describe() are safe
-//     to call from any number of threads at once (the pool creates connections concurrently).
+//   Driver: connect(), connect_read_only(), diagnose(), backend(), describe() and
+//     prepared_statements() are safe to call from any number of threads at once (the pool
+//     creates connections concurrently).
 //   Connection: NOT thread-safe, with one exception: interrupt() may be called from any
 //     thread while another thread runs a statement on the connection. The pool guarantees
 //     that a leased connection is used by one lease holder at a time; the holder must not
@@ -104,6 +105,12 @@ public:
 
     /// The database this driver opens, as a URL with any password redacted.
     [[nodiscard]] virtual std::string describe() const = 0;
+
+    /// How query() sends statements, for reports: "named" (each SQL text prepared once per
+    /// connection and reused), "unnamed" (parsed with every call: PostgreSQL with prepare=off,
+    /// or prepare=auto in front of a pooler such as PgBouncer), or "" when the backend does
+    /// not say or has not decided yet (prepare=auto before its first connection). Default "".
+    [[nodiscard]] virtual std::string prepared_statements() const { return {}; }
 
     /// Opens a connection that cannot change the database, for looking only (diagnose's
     /// timings and its SELECT 1 ladder): SQLite opens the file read-only, creates nothing

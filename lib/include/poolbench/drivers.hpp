@@ -60,6 +60,7 @@ public:
     std::unique_ptr<Connection> connect(std::chrono::steady_clock::time_point deadline) override;
     [[nodiscard]] Backend backend() const noexcept override;
     [[nodiscard]] std::string describe() const override;
+    [[nodiscard]] std::string prepared_statements() const override;
     /// The wrapped driver's, without faults: looking at the database is not under test.
     std::unique_ptr<Connection> connect_read_only(std::chrono::steady_clock::time_point deadline) override;
     [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override;
