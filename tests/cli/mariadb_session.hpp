@@ -20,6 +20,12 @@
 #include <thread>
 
 namespace clitest {
+// mariadb_cli_support.hpp has a MariaSession and a mariadb_env of its own, and both
+// headers are linked into one test binary (cli_tests, cli_fault_tests): without a namespace
+// of their own the two inline definitions share a name, the linker keeps one, and a test
+// constructing the other layout corrupts its stack. The inline namespace keeps the names
+// as they are spelled here.
+inline namespace diagnose_session {
 
 /// $POOLBENCH_MARIADB_URL (or another of the sandbox's variables); FAILs when unset.
 inline std::string mariadb_env(const char* variable = "POOLBENCH_MARIADB_URL") {
@@ -98,4 +104,5 @@ inline std::vector<json> table_rows(const json& report, const std::string& key, 
     return out;
 }
 
+}  // namespace diagnose_session
 }  // namespace clitest
