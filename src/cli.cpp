@@ -421,7 +421,7 @@ int run_cli(int argc, char** argv) {
         return static_cast<int>(code);
     };
 
-    CLI::App app{"poolbench: load and fault tool for the poolbench connection pool (SQLite, PostgreSQL)",
+    CLI::App app{"poolbench: load and fault tool for the poolbench connection pool (SQLite, PostgreSQL, MariaDB / MySQL)",
                  "poolbench"};
     app.set_version_flag("--version", std::string("poolbench ") + POOLBENCH_VERSION);
     app.require_subcommand(1);

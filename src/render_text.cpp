@@ -183,6 +183,10 @@ public:
 
         // The outage as time, beside the counts: what an operator asks first.
         for (const auto& p : r.phases) {
+            // A phase with faults has no outage of its own (null): each fault's is in its line.
+            const bool has_faults = std::any_of(r.faults.begin(), r.faults.end(),
+                                                [&](const FaultRecord& f) { return f.phase == p.name; });
+            if (has_faults) continue;
             if (!p.outage_ms || *p.outage_ms <= 0) {
                 if (!p.outage_ms && p.ops.failed + p.ops.timed_out + p.ops.statement_timeouts > 0) {
                     fmt::format_to(it, "outage{}: still failing when the phase ended\n",

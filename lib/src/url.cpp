@@ -246,8 +246,44 @@ void parse_postgres(std::string_view url, std::string_view original, std::size_t
     if (q != std::string_view::npos) parse_query(rest.substr(q + 1), original, out.params);
 }
 
+/// A MariaDB URL whose user name or password holds an unencoded delimiter: where the
+/// password ends is unknowable, so nothing before the last '@' is shown.
+[[noreturn]] void mariadb_unencoded_credentials(std::string_view url, std::size_t scheme_len) {
+    const std::size_t at = url.rfind('@');
+    const std::size_t end = url.find_first_of("?#", at);
+    throw ConfigError("invalid database URL '" +
+                      printable(std::string(url.substr(0, scheme_len + 3)) + "***" +
+                                std::string(url.substr(at, end == std::string_view::npos ? end : end - at))) +
+                      "': the user name or password contains an unencoded '@', '/', '?', '#' or '%': "
+                      "percent-encode them (%40, %2F, %3F, %23, %25)");
+}
+
+void parse_mariadb_parts(std::string_view url, std::string_view original, std::size_t scheme_len, DbUrl& out);
+
 /// mariadb:// and mysql://: [user[:password]@]host[:port][/database][?options], one host.
 void parse_mariadb(std::string_view url, std::string_view original, std::size_t scheme_len, DbUrl& out) {
+    // A password with an unencoded '/', '?' or '#' moves the host, database or options into
+    // it, and an error about those would then quote part of the password. An '@' in the
+    // database name means that; an '@' in the options may be a value's (reset_query=SELECT @a),
+    // so there only a URL that does not parse is taken as such a password.
+    const std::string_view rest = url.substr(scheme_len + 3);
+    const std::size_t authority_end = rest.find_first_of("/?#");
+    if (authority_end == std::string_view::npos || rest.find('@', authority_end) == std::string_view::npos) {
+        parse_mariadb_parts(url, original, scheme_len, out);
+        return;
+    }
+    if (rest[authority_end] == '/') {
+        const std::string_view path = rest.substr(authority_end, rest.find_first_of("?#", authority_end) - authority_end);
+        if (path.find('@') != std::string_view::npos) mariadb_unencoded_credentials(url, scheme_len);
+    }
+    try {
+        parse_mariadb_parts(url, original, scheme_len, out);
+    } catch (const ConfigError&) {
+        mariadb_unencoded_credentials(url, scheme_len);
+    }
+}
+
+void parse_mariadb_parts(std::string_view url, std::string_view original, std::size_t scheme_len, DbUrl& out) {
     out.backend = Backend::mariadb;
     std::string_view rest = url.substr(scheme_len + 3);
     const std::size_t q = rest.find('?');
@@ -261,10 +297,7 @@ void parse_mariadb(std::string_view url, std::string_view original, std::size_t 
     const std::size_t slash_before_at = rest.find('/');
     const std::size_t at = rest.rfind('@', slash_before_at);
     if (at != std::string_view::npos && rest.substr(0, at).find('@') != std::string_view::npos) {
-        throw ConfigError("invalid database URL '" + printable(std::string(url.substr(0, scheme_len + 3)) + "***" +
-                                                               std::string(rest.substr(at))) +
-                          "': the user name or password contains an unencoded '@', '/', '?' or '#': "
-                          "percent-encode them (%40, %2F, %3F, %23)");
+        mariadb_unencoded_credentials(url, scheme_len);
     }
     if (at != std::string_view::npos) {
         const std::string_view userinfo = rest.substr(0, at);

@@ -20,6 +20,12 @@
 #include <thread>
 
 namespace clitest {
+// mariadb_cli_support.hpp has a MariaSession and a mariadb_env of its own, and both
+// headers are linked into one test binary (cli_tests, cli_fault_tests): without a namespace
+// of their own the two inline definitions share a name, the linker keeps one, and a test
+// constructing the other layout corrupts its stack. The inline namespace keeps the names
+// as they are spelled here.
+inline namespace diagnose_session {
 
 /// One session of the test's own, whose statements report errors instead of failing the
 /// test (the diagnose tests provoke refusals on purpose).
@@ -89,4 +95,5 @@ inline std::vector<json> table_rows(const json& report, const std::string& key, 
     return out;
 }
 
+}  // namespace diagnose_session
 }  // namespace clitest

@@ -180,3 +180,26 @@ TEST_CASE("mariadb: the charset from the URL is the connection's", "[mariadb]") 
     auto d = connect();
     CHECK(text_at(d->query("SELECT @@character_set_client")) == "utf8mb4");
 }
+
+TEST_CASE("mariadb: a password with an unencoded @ : / ? # or % is refused without showing any of it", "[mariadb]") {
+    // Each piece of these passwords is unique, so a message showing any part of one is caught.
+    for (const char* url : {"mariadb://u:pwA1@pwB2:pwC3/pwD4?pwE5#pwF6%pwG7@127.0.0.1:3306/db",
+                            "mariadb://u:pwA1@pwB2:pwC3/pwD4?pwE5%23pwF6%25pwG7@127.0.0.1:3306/db",
+                            "mariadb://u:pwA1/pwB2@127.0.0.1:3306/db", "mariadb://u:pwA1?pwB2@127.0.0.1:3306/db",
+                            "mariadb://u:12/pwB2@127.0.0.1/db", "mariadb://u:pwA1?charset=latin1@127.0.0.1:3306/db",
+                            "mysql://u:pwA1@pwB2/pwC3@h/db", "mariadb://u:pwA1?pwB2%23pwC3@h:1/db",
+                            "mariadb://u:pwA1/pwB2@h"}) {
+        const auto e = thrown<ConfigError>([&] { (void)driver_for(url); });
+        const std::string message = e.what();
+        INFO(url << ": " << message);
+        for (const char* piece : {"pwA1", "pwB2", "pwC3", "pwD4", "pwE5", "pwF6", "pwG7", "u:12"}) {
+            CHECK_FALSE(contains(message, piece));
+        }
+        CHECK(contains(message, "percent-encode"));
+        CHECK(message.find('\n') == std::string::npos);
+    }
+    // An '@' in an option's value is no password: still fine.
+    CHECK(driver_for("mariadb://u:pw@h:3306/db?reset_query=SELECT%20@a")->backend() == Backend::mariadb);
+    CHECK(driver_for("mariadb://h?reset_query=SELECT%20@a")->backend() == Backend::mariadb);
+    CHECK(driver_for("mariadb://u:p%40ss%3Aw%2Frd%3Fx%23y%25z@h:3306/db")->backend() == Backend::mariadb);
+}
