@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -152,6 +154,17 @@ inline std::size_t count_lines(const std::string& s) {
 }
 
 /// A diagnose report's first finding with `code`, or nullptr.
+/// Polls `condition` every 20 ms for at most `limit` (a bounded poll for a state, not a sleep).
+template <class F>
+bool wait_for(F condition, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return condition();
+}
+
 inline const json* diagnose_finding(const json& report, const std::string& code) {
     for (const auto& f : report.at("findings")) {
         if (f.at("code") == code) return &f;

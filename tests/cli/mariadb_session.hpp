@@ -1,6 +1,6 @@
 // mariadb_session.hpp — the MariaDB diagnose tests' own sessions (DiagSession) (to leave transactions open,
 // hold row locks, block on them, change server settings), opened through the library's
-// MariaDB driver (real server sessions), and a bounded poll for a server state.
+// MariaDB driver (real server sessions); wait_for (cli_support.hpp) polls for a server state.
 //
 // The URLs come from the environment (scripts/mariadb_sandbox.sh start, scripts/test.sh):
 // a missing variable FAILs the test, never skips it.
@@ -20,13 +20,6 @@
 #include <thread>
 
 namespace clitest {
-// mariadb_cli_support.hpp has a MariaSession and a mariadb_env of its own, and both
-// headers are linked into one test binary (cli_tests, cli_fault_tests): without a namespace
-// of their own the two inline definitions share a name, the linker keeps one, and a test
-// constructing the other layout corrupts its stack. The inline namespace keeps the names
-// as they are spelled here.
-inline namespace diagnose_session {
-
 /// One session of the test's own, whose statements report errors instead of failing the
 /// test (the diagnose tests provoke refusals on purpose).
 class DiagSession {
@@ -64,17 +57,6 @@ private:
     std::string id_;
 };
 
-/// Polls `condition` every 20 ms for at most `limit` (a bounded poll for a state, not a sleep).
-template <class F>
-bool poll_until(F condition, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return condition();
-}
-
 /// A diagnose report's finding with `code` whose text contains `text`, or nullptr.
 inline const json* finding_containing(const json& report, const std::string& code, const std::string& text) {
     for (const auto& f : report.at("findings")) {
@@ -95,5 +77,4 @@ inline std::vector<json> table_rows(const json& report, const std::string& key, 
     return out;
 }
 
-}  // namespace diagnose_session
 }  // namespace clitest

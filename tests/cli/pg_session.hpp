@@ -53,17 +53,6 @@ private:
     PGconn* c_ = nullptr;
 };
 
-/// Polls `condition` every 20 ms for at most `limit` (a bounded poll for a state, not a sleep).
-template <class F>
-bool wait_for(F condition, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return condition();
-}
-
 /// Sessions left idle in a transaction, one per statement (BEGIN, then the statement),
 /// and their pids as a list for "pid IN (...)".
 struct IdleSessions {

@@ -34,7 +34,7 @@ void require_no_secrets(const std::string& url, const std::string& outputs) {
 /// the test left open). PROCESSLIST only: InnoDB refreshes INNODB_TRX's snapshot only after
 /// 0.1 s without readers, so polling it would keep diagnose's view stale.
 bool idle_in_transaction(DiagSession& watcher, const std::string& ids, int count) {
-    return poll_until([&] {
+    return wait_for([&] {
         return watcher.value("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID IN (" + ids +
                              ") AND COMMAND = 'Sleep' AND TIME_MS > 300") == std::to_string(count);
     });
@@ -174,7 +174,7 @@ TEST_CASE("mariadb: a lock chain names the root blocker, how many it blocks, for
     }
     DiagSession watcher(url);
     const std::string ids = waiters[0]->id() + "," + waiters[1]->id();
-    const bool blocked = poll_until([&] {
+    const bool blocked = wait_for([&] {
         // 'Updating' for a one-row UPDATE this long: waiting for the row lock (PROCESSLIST
         // only, see idle_in_transaction above).
         return watcher.value("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID IN (" + ids +
@@ -240,7 +240,7 @@ TEST_CASE("mariadb: DDL waiting for a metadata lock behind an open transaction i
     std::string error = "not run";
     std::thread t([&] { error = ddl.exec("ALTER TABLE poolbench_diag_ddl COMMENT 'diagnose test'"); });
     DiagSession watcher(url);
-    const bool waiting = poll_until([&] {
+    const bool waiting = wait_for([&] {
         return watcher.value("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = " + ddl.id() +
                              " AND STATE = 'Waiting for table metadata lock' AND TIME_MS > 300") == "1";
     });
@@ -272,7 +272,7 @@ TEST_CASE("mariadb: a password in a running statement is hidden in every output"
                             "HashSecret6\nFROM (SELECT 1 AS kept_identifier) s";
     std::string error;
     std::thread t([&] { error = runner.exec(sql); });
-    const bool running = poll_until([&] {
+    const bool running = wait_for([&] {
         return watcher.value("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = " + runner.id() +
                              " AND STATE = 'User sleep'") == "1";
     });

@@ -31,7 +31,7 @@ private:
 /// Until the server has exactly `n` client sessions (a closed session's slot is let go a
 /// moment after the client hangs up).
 bool connections_are(DiagSession& admin, int n) {
-    return poll_until([&] {
+    return wait_for([&] {
         return admin.value("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = "
                            "'THREADS_CONNECTED'") == std::to_string(n);
     });
