@@ -131,4 +131,36 @@ std::string last_lines(std::string text, std::size_t max_lines) {
     return text;
 }
 
+CommandOutcome run_command(const std::string& command, const std::vector<std::string>& env,
+                           std::chrono::milliseconds timeout) {
+    std::vector<std::string> args{"/usr/bin/env"};
+    args.insert(args.end(), env.begin(), env.end());
+    args.insert(args.end(), {"/bin/sh", "-c", command});
+    Child child = spawn_child(args, true);
+    close_fd(child.in);
+    CommandOutcome out;
+    const auto deadline = Clock::now() + timeout;
+    std::optional<int> status;
+    bool open = true;  // its output pipe: read until EOF, then only wait
+    while (!(status = wait_child(child.pid, open ? Clock::now() : std::min(deadline, Clock::now() + std::chrono::milliseconds(50))))) {
+        if (Clock::now() >= deadline) break;
+        // Returns when output arrives or after at most 50 ms, so an exit is seen soon.
+        if (open) open = drain(child.out, out.output, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
+    }
+    if (!status) {
+        ::kill(-child.pid, SIGTERM);
+        if (!wait_child(child.pid, Clock::now() + std::chrono::seconds(2))) {
+            ::kill(-child.pid, SIGKILL);
+            (void)wait_child(child.pid, Clock::now() + std::chrono::seconds(5));
+        }
+        out.status = "did not finish within " + std::to_string(timeout.count()) + " ms; stopped";
+    } else {
+        out.status = describe_status(*status);
+        out.ok = WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+    }
+    (void)drain(child.out, out.output, Clock::now());
+    close_fd(child.out);
+    return out;
+}
+
 }  // namespace poolbench::cli

@@ -36,6 +36,18 @@ std::optional<int> wait_child(pid_t pid, std::chrono::steady_clock::time_point d
 /// "exit 3", "killed by signal 9".
 std::string describe_status(int status);
 
+/// What a shell command run to its end (or its timeout) did.
+struct CommandOutcome {
+    bool ok = false;      ///< exited 0 within the timeout
+    std::string status;   ///< "exit 0", "exit 3", "did not finish within 60000 ms; stopped"
+    std::string output;   ///< its stdout and stderr (the last 8 KiB)
+};
+/// Runs `/bin/sh -c command` in its own process group with `env` ("NAME=value") added to
+/// this process's environment, stdin closed; waits for it until `timeout`, then stops the
+/// whole group (SIGTERM, then SIGKILL). Throws FaultFailure only when it cannot be started.
+CommandOutcome run_command(const std::string& command, const std::vector<std::string>& env,
+                           std::chrono::milliseconds timeout);
+
 /// The last `max_lines` lines of `text`, trailing blank space removed.
 std::string last_lines(std::string text, std::size_t max_lines = 12);
 

@@ -28,6 +28,7 @@ struct RunOptions {
     std::string scenario;
     std::vector<std::string> sets;
     std::string restart_command;
+    NodeCommands node_commands;
     bool check = false;
 };
 
@@ -44,6 +45,11 @@ std::string count_of(std::size_t n, std::string_view one, std::string_view many)
 /// --check: the file against each backend it names (or the database given).
 ExitCode check_only(const ScenarioSpec& spec, const RunOptions& o) {
     ScenarioRunOptions options{o.restart_command.empty() ? "(given at run time)" : o.restart_command, self_exe()};
+    // --check validates the file alone: commands are only needed when it runs.
+    options.node_commands = o.node_commands;
+    for (auto* c : {&options.node_commands.stop, &options.node_commands.start}) {
+        if (c->empty()) *c = "(given at run time)";
+    }
     std::string db_text = !o.common.db.empty() ? o.common.db : spec.db_url;
     std::vector<DbUrl> targets;
     if (!db_text.empty()) {
@@ -88,7 +94,8 @@ ExitCode run_run(const RunOptions& o) {
     const DatabaseChoice choice = DatabaseChoice::resolve(!o.common.db.empty() ? o.common.db : spec.db_url);
     const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
     guard_reports_against(o.common, db);
-    const ScenarioRunOptions options{o.restart_command, self_exe()};
+    ScenarioRunOptions options{o.restart_command, self_exe()};
+    options.node_commands = o.node_commands;
     return run_and_report(spec, db, options, RunCommand{o.common, o.metrics, false, {}});
 }
 
@@ -155,6 +162,21 @@ Command add_run_command(CLI::App& app) {
     cmd->add_option("--restart-command", o->restart_command,
                     "Shell command that restarts the database server, for server.restart (pg.restart, "
                     "mariadb.restart) faults (a scenario file never carries one)")
+        ->type_name("CMD")
+        ->group("Scenario");
+    cmd->add_option("--replica-stop-command", o->node_commands.stop,
+                    "Shell command that stops a replica, for replica.stop faults; run with POOLBENCH_NODE (e.g. "
+                    "replica-1), POOLBENCH_NODE_HOST and POOLBENCH_NODE_PORT set")
+        ->type_name("CMD")
+        ->group("Scenario");
+    cmd->add_option("--replica-start-command", o->node_commands.start,
+                    "Shell command that starts the stopped replica again when its replica.stop fault ends (same "
+                    "variables)")
+        ->type_name("CMD")
+        ->group("Scenario");
+    cmd->add_option("--promote-command", o->node_commands.promote,
+                    "Shell command that promotes a standby, for replica.promote faults (same variables; default: "
+                    "SELECT pg_promote() on the standby)")
         ->type_name("CMD")
         ->group("Scenario");
     cmd->add_flag("--check", o->check, "Validate the scenario (and --set) without running anything: exit 0 or 2")

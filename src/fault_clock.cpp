@@ -1,7 +1,10 @@
 // fault_clock.cpp — starting, ticking and reverting a phase's faults on time.
 #include "fault_clock.hpp"
 
+#include "node_faults.hpp"
 #include "runner.hpp"
+
+#include <poolbench/router.hpp>
 
 #include <fmt/format.h>
 
@@ -72,7 +75,7 @@ void FaultClock::end(FaultRun& f, std::unique_ptr<ActiveFault>& active) {
         f.reverted = true;
     } catch (const std::exception& e) {
         f.error = fmt::format("revert: {}", e.what());
-        f.reverted = is_restart(f.spec->kind);  // a command that failed leaves nothing to undo
+        f.reverted = ends_by_itself(f.spec->kind);  // a command that failed leaves nothing to undo
     }
     f.detail = active->detail();
     f.leak_check = active->leak_check();
@@ -104,7 +107,7 @@ void FaultClock::run() {
                 // get) — but not from before its 'at': a fault at 0 is started just before the
                 // load, and the phase's threads may take a while to start.
                 const auto from = std::max(*f.started, phase_start_ + f.spec->at);
-                over = !is_restart(f.spec->kind) ? now >= from + f.spec->duration
+                over = !ends_by_itself(f.spec->kind) ? now >= from + f.spec->duration
                                                              : active->finished() || now >= from + f.spec->timeout;
             } catch (const std::exception& e) {
                 // A fault that broke while in effect (its side connection died) is ended now;
@@ -127,6 +130,28 @@ void FaultClock::run() {
     for (std::size_t i = 0; i < runs_.size(); ++i) end(runs_[i], active_[i]);
 }
 
+/// Replica faults: the router's reaction, from its state history as the phase ends.
+void FaultClock::note_rotation_times() {
+    if (targets_.router == nullptr) return;
+    const bool any = std::any_of(runs_.begin(), runs_.end(), [](const FaultRun& f) {
+        return is_replica_fault(f.spec->kind) && f.started && f.error.rfind("did not start", 0) != 0;
+    });
+    if (!any) return;
+    const RouterStats stats = targets_.router->stats();
+    for (auto& f : runs_) {
+        if (!is_replica_fault(f.spec->kind) || !f.started || f.error.rfind("did not start", 0) == 0) continue;
+        const std::string name = replica_fault_node(*f.spec);
+        for (const auto& n : stats.nodes) {
+            if (n.name != name) continue;
+            // A promotion has no end to return from: the replica stays out.
+            const auto t = rotation_times(n.history, *f.started,
+                                          f.spec->kind == FaultKind::replica_stop ? f.ended : std::nullopt);
+            f.failover_ms = t.failover_ms;
+            f.rejoin_ms = t.rejoin_ms;
+        }
+    }
+}
+
 std::vector<FaultRun>& FaultClock::finish() {
     if (finished_) return runs_;
     finished_ = true;
@@ -141,6 +166,7 @@ std::vector<FaultRun>& FaultClock::finish() {
     for (auto& f : runs_) {
         if (!f.started && f.error.empty()) f.error = "did not start: the phase ended before its 'at'";
     }
+    note_rotation_times();
     probe_.store(nullptr, std::memory_order_release);
     return runs_;
 }

@@ -35,6 +35,8 @@ struct FaultRun {
     bool stopped_phase = false;                ///< the fault kept the phase's load from running
     std::optional<LeakCheckSection> leak_check;  ///< a leak fault's findings
     std::unique_ptr<OutageProbe> probe = std::make_unique<OutageProbe>();
+    /// replica.*: how long the router took to take the replica out and back (node_faults.hpp).
+    std::optional<double> failover_ms, rejoin_ms;
 };
 
 class FaultClock {
@@ -64,6 +66,7 @@ private:
     void run();
     void begin(FaultRun& f);
     void end(FaultRun& f, std::unique_ptr<ActiveFault>& active);
+    void note_rotation_times();
 
     const PhaseSpec& phase_;
     FaultTargets& targets_;

@@ -1,5 +1,6 @@
 // faults.cpp — starting and reverting each fault kind (faults.hpp).
 #include "faults.hpp"
+#include "node_faults.hpp"
 
 #include "child_process.hpp"
 
@@ -431,6 +432,8 @@ std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& ta
             case FaultKind::connection_storm: return std::make_unique<ConnectionStorm>(targets);
             case FaultKind::latency: return std::make_unique<Latency>(spec, targets);
             case FaultKind::leak: return start_leak_fault(spec, targets);
+            case FaultKind::replica_stop:
+            case FaultKind::replica_promote: return start_node_fault(spec, targets);
         }
     } catch (const FaultFailure&) {
         throw;

@@ -43,7 +43,20 @@
 #include <string_view>
 #include <vector>
 
+namespace poolbench {
+class ReplicaRouter;
+}
+
 namespace poolbench::cli {
+
+/// The commands that act on one node of a primary/replica run (`poolbench run` flags). Each
+/// runs under /bin/sh with POOLBENCH_NODE (its name, "replica-1"), POOLBENCH_NODE_HOST and
+/// POOLBENCH_NODE_PORT added to the environment.
+struct NodeCommands {
+    std::string stop;     ///< --replica-stop-command: stops the node (replica.stop's start)
+    std::string start;    ///< --replica-start-command: starts it again (replica.stop's end)
+    std::string promote;  ///< --promote-command: promotes it ("": SELECT pg_promote() on it)
+};
 
 /// The server session ids of this run's open connections: PostgreSQL backend PIDs, MariaDB
 /// connection ids.
@@ -86,6 +99,9 @@ class LeakLog;
 
 /// What faults act on.
 struct FaultTargets {
+    struct NodeTarget { std::string name; std::string role; DbUrl db; std::shared_ptr<Driver> driver; Pool* pool = nullptr; };
+    std::vector<NodeTarget> nodes;          ///< every node of a multi-node run ("primary", "replica-1", ..., "shard-0", ...); empty for one database
+    const ReplicaRouter* router = nullptr;  ///< primary/replica runs
     std::shared_ptr<Driver> driver;           ///< the real driver: side connections
     std::shared_ptr<FaultSettings> settings;  ///< the FaultDriver in front of the pool
     Pool* pool = nullptr;
@@ -95,6 +111,7 @@ struct FaultTargets {
     std::string self_exe;                     ///< this binary, for sqlite.lock's holder process
     const std::atomic<bool>* interrupt = nullptr;  ///< Ctrl-C (a leak fault's awaited detection stops on it)
     std::shared_ptr<LeakLog> leak_log;        ///< the pool's leak reports (when a phase has a leak fault)
+    NodeCommands node_commands;               ///< replica.stop / replica.promote
 };
 
 /// A fault in effect. stop() reverts it and is called exactly once, also on failure and

@@ -291,6 +291,10 @@ struct FaultRecord {
     double stalled_ms = 0;                    ///< longest stretch with no completed operation (blocked, not failed)
     std::uint64_t failed = 0;                 ///< operations that failed from the fault's start to its recovery
     ErrorCounts errors_by_class{};            ///< ... by class
+    /// replica.stop, replica.promote: the fault's start to the replica leaving the router's
+    /// rotation (none: it never left), and the fault's end to its return (none: not back
+    /// by the phase's end; a promotion never comes back).
+    std::optional<double> failover_ms, rejoin_ms;
 };
 
 /// Why a run did not complete: exit 2 (bad usage), 3 (unusable database) or 130

@@ -178,7 +178,7 @@ FaultRecord merge_fault(const std::vector<MergeInput>& in, const std::vector<dou
     rec.for_s = opt(f0, "for_s");
     rec.recovery_basis = str(f0, "recovery_basis");
     rec.reverted = true;
-    std::vector<std::optional<double>> started, ended, recovery, outage;
+    std::vector<std::optional<double>> started, ended, recovery, outage, failover, rejoin;
     bool all_leaks = true;
     std::uint64_t leaks = 0;
     for (std::size_t i = 0; i < in.size(); ++i) {
@@ -191,6 +191,8 @@ FaultRecord merge_fault(const std::vector<MergeInput>& in, const std::vector<dou
         ended.push_back(shifted("ended_s"));
         recovery.push_back(opt(f, "recovery_ms"));
         outage.push_back(opt(f, "outage_ms"));
+        failover.push_back(opt(f, "failover_ms"));
+        rejoin.push_back(opt(f, "rejoin_ms"));
         rec.reverted = rec.reverted && at(f, "reverted").is_boolean() && at(f, "reverted").get<bool>();
         if (rec.error.empty() && !str(f, "error").empty()) rec.error = in[i].path + ": " + str(f, "error");
         if (rec.detail.empty()) rec.detail = str(f, "detail");
@@ -207,6 +209,10 @@ FaultRecord merge_fault(const std::vector<MergeInput>& in, const std::vector<dou
     rec.ended_s = worst(ended);
     rec.recovery_ms = worst(recovery);  // the slowest agent's recovery
     rec.outage_ms = worst(outage);
+    if (rec.kind.rfind("replica.", 0) == 0) {
+        rec.failover_ms = worst(failover);
+        rec.rejoin_ms = worst(rejoin);
+    }
     if (all_leaks) rec.leaks_reported = leaks;
     return rec;
 }

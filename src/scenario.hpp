@@ -46,6 +46,8 @@ enum class FaultKind {
     connection_storm,      ///< "connection_storm": connections dropped and new ones refused
     latency,               ///< "latency": added latency (with jitter) on each statement
     leak,                  ///< "leak": leases leaked from a function of the runner
+    replica_stop,          ///< "replica.stop": a replica stopped by --replica-stop-command, started again by --replica-start-command
+    replica_promote,       ///< "replica.promote": a standby promoted (pg_promote(), or --promote-command)
 };
 [[nodiscard]] std::string_view to_string(FaultKind kind) noexcept;
 [[nodiscard]] std::optional<FaultKind> parse_fault_kind(std::string_view text) noexcept;
@@ -55,6 +57,14 @@ enum class FaultKind {
 /// has no 'for' and ends when --restart-command exits.
 [[nodiscard]] constexpr bool is_restart(FaultKind kind) noexcept {
     return kind == FaultKind::pg_restart || kind == FaultKind::mariadb_restart || kind == FaultKind::server_restart;
+}
+/// A fault with no 'for', over when what it runs is done: a restart, a promotion.
+[[nodiscard]] constexpr bool ends_by_itself(FaultKind kind) noexcept {
+    return is_restart(kind) || kind == FaultKind::replica_promote;
+}
+/// replica.stop and replica.promote: act on one replica of a primary/replica run ('node').
+[[nodiscard]] constexpr bool is_replica_fault(FaultKind kind) noexcept {
+    return kind == FaultKind::replica_stop || kind == FaultKind::replica_promote;
 }
 /// pg.lock_table and mariadb.lock_table: a side connection locks a table ('table').
 [[nodiscard]] constexpr bool is_lock_table(FaultKind kind) noexcept {
@@ -82,6 +92,7 @@ struct FaultSpec {
     /// leak: starting returns once the pool reported (and, when it reclaims, revoked) every
     /// leaked lease; the fault then lasts until its phase ends (no 'for'). Only at = 0.
     bool await_detection = false;
+    std::string node;                               ///< replica.*: the replica's node name ("" = replica-1)
     std::chrono::milliseconds timeout{60'000};      ///< starting or reverting may take this long
     std::vector<ExpectText> expect;                 ///< scoped to this fault's record
     SourcePlace where;                              ///< its [[phase.fault]] table

@@ -108,6 +108,7 @@ Report skeleton(const ScenarioSpec& spec) {
                 }
                 fr.leak_check = c;
             }
+            if (is_replica_fault(f.kind)) fr.failover_ms = fr.rejoin_ms = 0.0;
             r.faults.push_back(fr);
         }
     }
@@ -269,6 +270,13 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
                 throw UsageFailure(fmt::format("{}: this scenario restarts the server: pass --restart-command CMD (for "
                                                "the throwaway server, scripts/{}_sandbox.sh restart-command prints one)",
                                                f.where.text, db.backend == Backend::mariadb ? "mariadb" : "pg"));
+            }
+            if (f.kind == FaultKind::replica_stop &&
+                (options.node_commands.stop.empty() || options.node_commands.start.empty())) {
+                throw UsageFailure(fmt::format("{}: this scenario stops a replica: pass --replica-stop-command CMD and "
+                                               "--replica-start-command CMD (for the throwaway standby: "
+                                               "scripts/pg_sandbox.sh halt DIR and scripts/pg_sandbox.sh resume DIR)",
+                                               f.where.text));
             }
             if (is_lock_table(f.kind)) {
                 const std::string table = f.table.empty() ? default_table(p) : f.table;

@@ -28,7 +28,8 @@ constexpr std::array all_fault_kinds{FaultKind::sqlite_lock,        FaultKind::p
                                      FaultKind::mariadb_lock_table,  FaultKind::mariadb_kill_connections,
                                      FaultKind::mariadb_restart,     FaultKind::server_restart,
                                      FaultKind::connection_storm,    FaultKind::latency,
-                                     FaultKind::leak};
+                                     FaultKind::leak,                FaultKind::replica_stop,
+                                     FaultKind::replica_promote};
 }  // namespace
 
 std::string_view to_string(FaultKind kind) noexcept {
@@ -44,6 +45,8 @@ std::string_view to_string(FaultKind kind) noexcept {
         case FaultKind::connection_storm: return "connection_storm";
         case FaultKind::latency: return "latency";
         case FaultKind::leak: return "leak";
+        case FaultKind::replica_stop: return "replica.stop";
+        case FaultKind::replica_promote: return "replica.promote";
     }
     return "?";
 }
@@ -65,6 +68,8 @@ std::vector<Backend> fault_backends(FaultKind kind) {
         case FaultKind::mariadb_kill_connections:
         case FaultKind::mariadb_restart: return {Backend::mariadb};
         case FaultKind::server_restart: return {Backend::postgresql, Backend::mariadb};
+        case FaultKind::replica_stop:
+        case FaultKind::replica_promote: return {Backend::postgresql};
         case FaultKind::connection_storm:
         case FaultKind::latency:
         case FaultKind::leak: return {Backend::sqlite, Backend::postgresql, Backend::mariadb, Backend::null};
@@ -269,8 +274,8 @@ void read_pool_table(const Reader& r, const toml::table& t, PoolConfig& p, bool&
 
 FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& phase) {
     r.only(t, fmt::format("a [[phase.fault]] of phase '{}'", phase),
-           {"kind", "at", "for", "mode", "table", "every", "latency", "jitter", "leaks", "holds", "hold_for", "timeout",
-            "expect"});
+           {"kind", "at", "for", "mode", "table", "every", "latency", "jitter", "leaks", "holds", "hold_for", "node",
+            "timeout", "expect"});
     FaultSpec f;
     f.where = {r.place(t)};
     const auto* kind = t.get("kind");
@@ -281,9 +286,12 @@ FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& p
     f.kind = *k;
     if (const auto* n = t.get("at")) f.at = r.duration(*n, "at", true);
     if (const auto* n = t.get("for")) {
-        if (is_restart(f.kind)) r.fail(*n, fmt::format("{} has no 'for': it ends when --restart-command exits", kind_text));
+        if (ends_by_itself(f.kind)) {
+            r.fail(*n, fmt::format("{} has no 'for': it ends when {}", kind_text,
+                                   is_restart(f.kind) ? "--restart-command exits" : "the standby is promoted"));
+        }
         f.duration = r.duration(*n, "for", false);
-    } else if (!is_restart(f.kind)) {
+    } else if (!ends_by_itself(f.kind)) {
         r.fail(t, fmt::format("the {} fault of phase '{}' needs 'for' (how long it lasts, e.g. for = \"5s\")", kind_text, phase));
     }
     auto only_for = [&](const char* key, std::initializer_list<FaultKind> owners) -> const toml::node* {
@@ -312,8 +320,11 @@ FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& p
         f.hold_for = r.duration(*n, "hold_for", false);
         if (f.holds == 0) r.fail(*n, "hold_for applies only with holds (how long each legitimate hold lasts); add holds = N");
     }
-    // Starting or reverting: 10 s, but a restart command gets a minute.
-    f.timeout = is_restart(f.kind) ? std::chrono::milliseconds{60'000} : std::chrono::milliseconds{10'000};
+    if (const auto* n = only_for("node", {FaultKind::replica_stop, FaultKind::replica_promote})) f.node = r.text(*n, "node");
+    // Starting or reverting: 10 s, but a command (a restart, a replica stopped or started,
+    // a promotion) gets a minute.
+    f.timeout = is_restart(f.kind) || is_replica_fault(f.kind) ? std::chrono::milliseconds{60'000}
+                                                               : std::chrono::milliseconds{10'000};
     if (const auto* n = t.get("timeout")) f.timeout = r.duration(*n, "timeout", false);
     if (const auto* n = t.get("expect")) f.expect = r.expectations(*n, "expect");
     // Where each key was set, so a check across keys (scenario_check.cpp) names the right one.

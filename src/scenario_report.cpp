@@ -323,7 +323,7 @@ FaultRecord ScenarioRun::fault_record(const PhaseSpec& p, std::size_t k, const P
     rec.kind = std::string(to_string(f.kind));
     rec.phase = p.name;
     rec.at_s = seconds(f.at);
-    if (!is_restart(f.kind) && !f.await_detection) rec.for_s = seconds(f.duration);
+    if (!ends_by_itself(f.kind) && !f.await_detection) rec.for_s = seconds(f.duration);
     rec.reverted = run.reverted;
     rec.error = redact(run.error);
     rec.detail = redact(run.detail);
@@ -336,6 +336,8 @@ FaultRecord ScenarioRun::fault_record(const PhaseSpec& p, std::size_t k, const P
         }
     }
     if (!run.started || run.error.rfind("did not start", 0) == 0) return rec;
+    rec.failover_ms = run.failover_ms;
+    rec.rejoin_ms = run.rejoin_ms;
     // The record's times are when the fault was in effect (since the run began); recovery is
     // measured on the load's timeline, which counts from the load's start: a fault at 0
     // starts just before the load does.

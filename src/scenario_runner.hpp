@@ -9,6 +9,7 @@
 // run_scenario starts and joins its own threads (workers, sampler, fault clock).
 #pragma once
 
+#include "faults.hpp"
 #include "report.hpp"
 #include "runner.hpp"
 #include "scenario.hpp"
@@ -34,6 +35,7 @@ struct ScenarioRunOptions {
     /// Told of the pool, the phases, samples and faults as the run goes on (the live
     /// /metrics endpoint); null: none. It must outlive run_scenario.
     RunObserver* observer = nullptr;
+    NodeCommands node_commands;   ///< --replica-stop-command, --replica-start-command, --promote-command
 };
 
 /// Everything that can be checked before anything runs, against the database chosen:

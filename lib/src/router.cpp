@@ -243,6 +243,7 @@ RouterStats RouterCore::stats() const {
             ns.check_failures = n.check_failures;
             ns.checks_inconclusive = n.checks_inconclusive;
             ns.left_rotation = n.left_rotation;
+            ns.history.assign(n.history.begin(), n.history.end());
         }
         s.nodes.push_back(std::move(ns));
     }

@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -67,6 +68,7 @@ struct RouterNode {
     std::uint64_t check_failures POOLBENCH_GUARDED_BY(mu) = 0;
     std::uint64_t checks_inconclusive POOLBENCH_GUARDED_BY(mu) = 0;
     std::uint64_t left_rotation POOLBENCH_GUARDED_BY(mu) = 0;
+    std::deque<RotationEvent> history POOLBENCH_GUARDED_BY(mu);  // at most rotation_history_size
     Connection* checking POOLBENCH_GUARDED_BY(mu) = nullptr;  // the check's connection, for stop()
     std::thread checker;
 };

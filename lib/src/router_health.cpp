@@ -79,7 +79,12 @@ bool RouterCore::in_rotation(const RouterNode& node, std::int64_t now) const noe
 void RouterCore::set_state(RouterNode& node, NodeState to, const std::string& reason) {
     const NodeState from = node.state.load(std::memory_order_relaxed);
     if (from == NodeState::healthy && to != NodeState::healthy) ++node.left_rotation;
-    if (from != to) node.since = std::chrono::system_clock::now();
+    if (from != to) {
+        node.since = std::chrono::system_clock::now();
+        if (node.history.size() == rotation_history_size) node.history.pop_front();
+        node.history.push_back({node.since, std::chrono::steady_clock::now(), from, to,
+                                to == NodeState::healthy ? std::string() : reason});
+    }
     node.reason = to == NodeState::healthy ? std::string() : reason;
     node.state.store(to, std::memory_order_release);
 }

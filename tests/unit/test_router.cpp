@@ -212,6 +212,50 @@ TEST_CASE("router: a replica that is a primary or lags leaves the rotation and r
     CHECK(s.nodes[2].left_rotation == 2);
     CHECK(s.nodes[2].check_failures >= 2);
     CHECK(s.nodes[2].checks > s.nodes[2].check_failures);
+
+    // Every change is in the node's history, in order, with its reason and both clocks.
+    using Step = std::pair<NodeState, NodeState>;
+    auto steps = [](const poolbench::NodeStats& n) {
+        std::vector<Step> out;
+        for (const auto& e : n.history) out.emplace_back(e.from, e.to);
+        return out;
+    };
+    CHECK(steps(s.nodes[1]) == std::vector<Step>{{NodeState::unchecked, NodeState::healthy},
+                                                 {NodeState::healthy, NodeState::lagging},
+                                                 {NodeState::lagging, NodeState::healthy}});
+    CHECK(steps(s.nodes[2]) == std::vector<Step>{{NodeState::unchecked, NodeState::healthy},
+                                                 {NodeState::healthy, NodeState::not_standby},
+                                                 {NodeState::not_standby, NodeState::healthy},
+                                                 {NodeState::healthy, NodeState::down},
+                                                 {NodeState::down, NodeState::healthy}});
+    CHECK_THAT(s.nodes[2].history[3].reason, Catch::Contains("check failed (test)"));
+    CHECK(s.nodes[2].history[4].reason.empty());
+    for (std::size_t i = 1; i < s.nodes[2].history.size(); ++i) {
+        CHECK(s.nodes[2].history[i].at_steady >= s.nodes[2].history[i - 1].at_steady);
+        CHECK(s.nodes[2].history[i].at >= s.nodes[2].history[i - 1].at);
+    }
+    CHECK(s.nodes[2].history.back().at == s.nodes[2].since);
+    CHECK(s.nodes[0].history.empty());  // the primary is not checked
+}
+
+TEST_CASE("router: a node keeps only its most recent state changes", "[router]") {
+    Cluster cl(1);
+    ReplicaRouter router(cl.pools[0], cl.replicas(), cl.config());
+    REQUIRE(router.wait_for_health_checks(5s));
+    const std::size_t flips = poolbench::rotation_history_size;  // down and back: 2 changes each
+    for (std::size_t i = 0; i < flips; ++i) {
+        cl.h(1).fail = true;
+        REQUIRE(eventually([&] { return state_of(router, 1) == NodeState::down; }));
+        cl.h(1).fail = false;
+        REQUIRE(eventually([&] { return state_of(router, 1) == NodeState::healthy; }));
+    }
+    const auto n = router.stats().nodes[1];
+    CHECK(n.left_rotation == flips);
+    REQUIRE(n.history.size() == poolbench::rotation_history_size);
+    // The oldest kept is a leave: 1 + 2*flips changes, the first 1 + flips dropped.
+    CHECK(n.history.front().from == NodeState::healthy);
+    CHECK(n.history.front().to == NodeState::down);
+    CHECK(n.history.back().to == NodeState::healthy);
 }
 
 TEST_CASE("router: a negative max_lag_bytes ignores lag", "[router]") {

@@ -200,6 +200,19 @@ enum class NodeState {
 [[nodiscard]] std::string_view to_string(NodeRole r) noexcept;
 [[nodiscard]] std::string_view to_string(NodeState s) noexcept;
 
+/// One change of a replica's state (NodeStats::history). Both clocks: `at` to show,
+/// `at_steady` to measure durations against other steady_clock times (a fault's start).
+struct RotationEvent {
+    std::chrono::system_clock::time_point at{};
+    std::chrono::steady_clock::time_point at_steady{};
+    NodeState from = NodeState::unchecked;
+    NodeState to = NodeState::unchecked;
+    std::string reason;  ///< why, when `to` is not healthy ("" when it is)
+};
+
+/// How many state changes a node keeps (NodeStats::history): the most recent ones.
+inline constexpr std::size_t rotation_history_size = 32;
+
 /// One node's figures (RouterStats::nodes).
 struct NodeStats {
     std::string name;  ///< its pool's config().name
@@ -218,6 +231,11 @@ struct NodeStats {
     std::uint64_t checks_inconclusive = 0;  ///< checks that found the pool too busy for a lease
     std::uint64_t left_rotation = 0;  ///< times it went from healthy to any other state
     std::int64_t active = 0;          ///< leases out through the router now
+    /// Its most recent state changes (at most rotation_history_size), oldest first; the
+    /// first is unchecked -> its first check's verdict. Empty for the primary. A check
+    /// running past health_timeout takes a replica out of rotation without a state change
+    /// (check_overdue), so that is not an event here.
+    std::vector<RotationEvent> history;
 };
 
 struct RouterStats {
