@@ -31,7 +31,8 @@
 # Every sandbox can be a replication primary: wal_level=replica, max_wal_senders=10,
 # wal_keep_size=256MB (a halted standby catches up), and the role poolbench_replicator
 # (REPLICATION, same password as poolbench) may open replication connections over
-# 127.0.0.1. DIR/password (mode 600) keeps that password for start-standby.
+# 127.0.0.1. DIR/password (mode 600) keeps that password for start-standby. poolbench may
+# run pg_promote() (granted on the primary, so its standbys have it too).
 #
 # Quiet on success; on failure one line on stderr plus the tail of the server log.
 # Works as root (server commands run as the `postgres` OS user through runuser) or as an
@@ -162,7 +163,10 @@ EOF
     # poolbench_limited: a least-privilege role (CONNECT only; tests grant it what they test).
     # poolbench has CREATEROLE: tests create roles of their own (a connection limit, no
     # pg_read_all_stats) and drop them.
+    # pg_promote: the replica.promote fault promotes a standby with SQL (granted here, on
+    # the primary, so every standby made from it has it too).
     local sql="CREATE ROLE poolbench LOGIN CREATEROLE PASSWORD '$pw'; GRANT pg_signal_backend TO poolbench;
+               GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO poolbench;
                CREATE ROLE poolbench_limited LOGIN PASSWORD '$pw'; GRANT poolbench_limited TO poolbench;
                CREATE ROLE poolbench_replicator LOGIN REPLICATION PASSWORD '$pw';"
     if ! as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres \

@@ -2,6 +2,7 @@
 #include "fault_clock.hpp"
 
 #include "node_faults.hpp"
+#include "rotation_times.hpp"
 #include "runner.hpp"
 
 #include <poolbench/router.hpp>

@@ -99,9 +99,6 @@ class LeakLog;
 
 /// What faults act on.
 struct FaultTargets {
-    struct NodeTarget { std::string name; std::string role; DbUrl db; std::shared_ptr<Driver> driver; Pool* pool = nullptr; };
-    std::vector<NodeTarget> nodes;          ///< every node of a multi-node run ("primary", "replica-1", ..., "shard-0", ...); empty for one database
-    const ReplicaRouter* router = nullptr;  ///< primary/replica runs
     std::shared_ptr<Driver> driver;           ///< the real driver: side connections
     std::shared_ptr<FaultSettings> settings;  ///< the FaultDriver in front of the pool
     Pool* pool = nullptr;
@@ -111,7 +108,10 @@ struct FaultTargets {
     std::string self_exe;                     ///< this binary, for sqlite.lock's holder process
     const std::atomic<bool>* interrupt = nullptr;  ///< Ctrl-C (a leak fault's awaited detection stops on it)
     std::shared_ptr<LeakLog> leak_log;        ///< the pool's leak reports (when a phase has a leak fault)
-    NodeCommands node_commands;               ///< replica.stop / replica.promote
+    NodeCommands node_commands{};             ///< replica.stop / replica.promote
+    struct NodeTarget { std::string name; std::string role; DbUrl db; std::shared_ptr<Driver> driver; Pool* pool = nullptr; };
+    std::vector<NodeTarget> nodes{};        ///< every node of a multi-node run ("primary", "replica-1", ..., "shard-0", ...); empty for one database
+    const ReplicaRouter* router = nullptr;  ///< primary/replica runs
 };
 
 /// A fault in effect. stop() reverts it and is called exactly once, also on failure and

@@ -137,6 +137,7 @@ Report ScenarioRun::run() {
         PoolWatch watch(options_.observer, pool);
         FaultTargets targets{driver_,  settings, &pool,         db_,     options_.restart_command,
                              registry, options_.self_exe, hooks_.cancel, leak_log};
+        targets.node_commands = options_.node_commands;
         for (std::size_t i = 0; i < spec_.phases.size() && !stop_.load(); ++i) {
             outcomes_.push_back(run_phase(i, pool, targets, report));
         }

@@ -35,7 +35,7 @@ struct ScenarioRunOptions {
     /// Told of the pool, the phases, samples and faults as the run goes on (the live
     /// /metrics endpoint); null: none. It must outlive run_scenario.
     RunObserver* observer = nullptr;
-    NodeCommands node_commands;   ///< --replica-stop-command, --replica-start-command, --promote-command
+    NodeCommands node_commands{};  ///< --replica-stop-command, --replica-start-command, --promote-command
 };
 
 /// Everything that can be checked before anything runs, against the database chosen:

@@ -2,6 +2,7 @@
 // recovery rule on synthetic timelines, and the expectation grammar.
 #include "../../src/expectation.hpp"
 #include "../../src/recovery.hpp"
+#include "../../src/rotation_times.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -131,4 +132,72 @@ TEST_CASE("human numbers: one formatter, no exponents", "[unit][human]") {
     CHECK(human_number(1500) == "1,500");
     CHECK(human_number(72.058) == "72.1");
     CHECK(human_number(0.25) == "0.25");
+}
+
+namespace {
+
+using poolbench::NodeState;
+using RotClock = std::chrono::steady_clock;
+
+poolbench::RotationEvent change(RotClock::time_point t0, int at_ms, NodeState from, NodeState to) {
+    poolbench::RotationEvent e;
+    e.at_steady = t0 + std::chrono::milliseconds(at_ms);
+    e.from = from;
+    e.to = to;
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("rotation times: out after the fault began, back after it ended", "[unit][replica]") {
+    const auto t0 = RotClock::now();
+    using S = NodeState;
+    const std::vector<poolbench::RotationEvent> h{
+        change(t0, 0, S::unchecked, S::healthy),
+        change(t0, 1300, S::healthy, S::suspect),  // a read met the stopped replica
+        change(t0, 1310, S::suspect, S::down),     // its check confirmed it
+        change(t0, 5200, S::down, S::healthy),
+        change(t0, 9000, S::healthy, S::lagging),  // later, unrelated: not counted
+    };
+    const auto ms = [&](int v) { return t0 + std::chrono::milliseconds(v); };
+    const auto r = poolbench::cli::rotation_times(h, ms(1000), ms(4000));
+    REQUIRE(r.failover_ms);
+    CHECK(*r.failover_ms == Approx(300));
+    REQUIRE(r.rejoin_ms);
+    CHECK(*r.rejoin_ms == Approx(1200));
+
+    // Not reverted (a promotion): no rejoin even when it came back.
+    const auto promoted = poolbench::cli::rotation_times(h, ms(1000), std::nullopt);
+    CHECK(promoted.failover_ms);
+    CHECK_FALSE(promoted.rejoin_ms);
+
+    // Back before the start command returned: 0, never negative.
+    const auto early = poolbench::cli::rotation_times(h, ms(1000), ms(6000));
+    REQUIRE(early.rejoin_ms);
+    CHECK(*early.rejoin_ms == Approx(0));
+
+    // Never back by the end of the history: none.
+    const std::vector<poolbench::RotationEvent> stays_out(h.begin(), h.begin() + 3);
+    const auto out = poolbench::cli::rotation_times(stays_out, ms(1000), ms(4000));
+    CHECK(out.failover_ms);
+    CHECK_FALSE(out.rejoin_ms);
+}
+
+TEST_CASE("rotation times: a replica that never left, or was out already", "[unit][replica]") {
+    const auto t0 = RotClock::now();
+    using S = NodeState;
+    const auto ms = [&](int v) { return t0 + std::chrono::milliseconds(v); };
+    const std::vector<poolbench::RotationEvent> steady{change(t0, 0, S::unchecked, S::healthy)};
+    const auto never = poolbench::cli::rotation_times(steady, ms(1000), ms(2000));
+    CHECK_FALSE(never.failover_ms);
+    CHECK_FALSE(never.rejoin_ms);
+
+    const std::vector<poolbench::RotationEvent> out_before{change(t0, 0, S::unchecked, S::healthy),
+                                                           change(t0, 500, S::healthy, S::down),
+                                                           change(t0, 2500, S::down, S::healthy)};
+    const auto already = poolbench::cli::rotation_times(out_before, ms(1000), ms(2000));
+    REQUIRE(already.failover_ms);
+    CHECK(*already.failover_ms == Approx(0));
+    REQUIRE(already.rejoin_ms);
+    CHECK(*already.rejoin_ms == Approx(500));
 }

@@ -1,0 +1,152 @@
+// test_cli_run_replica.cpp — the replica faults end to end on a primary/replica run: the
+// shared standby stopped and started again by the user's commands (replica.stop), and a
+// standby of the test's own promoted (replica.promote). They stop or promote servers, so
+// CTest runs them alone (RUN_SERIAL). They need POOLBENCH_PG_URL, POOLBENCH_PG_DIR,
+// POOLBENCH_PG_STANDBY_URL and POOLBENCH_PG_STANDBY_DIR (scripts/pg_sandbox.sh start and
+// start-standby; test.sh does both) and FAIL without them.
+#include "../cli/cli_support.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+using namespace clitest;  // NOLINT(google-build-using-namespace): test file
+using nlohmann::json;
+
+namespace {
+
+std::string env_or_fail(const char* name) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') FAIL(std::string(name) + " is not set: start the standby with scripts/pg_sandbox.sh start-standby");
+    return v;
+}
+
+std::string sandbox_script() { return std::string(POOLBENCH_SOURCE_DIR) + "/scripts/pg_sandbox.sh"; }
+
+/// A standby of its own (promoting one ends it as a standby), removed at the end.
+struct OwnStandby {
+    std::string url, dir;
+    OwnStandby() {
+        FILE* out = ::popen((sandbox_script() + " start-standby " + env_or_fail("POOLBENCH_PG_DIR")).c_str(), "r");
+        REQUIRE(out != nullptr);
+        std::string text;
+        char buf[512];
+        while (std::fgets(buf, sizeof buf, out) != nullptr) text += buf;
+        REQUIRE(::pclose(out) == 0);
+        std::istringstream lines(text);
+        for (std::string line; std::getline(lines, line);) {
+            const std::string url_key = "export POOLBENCH_PG_STANDBY_URL=";
+            const std::string dir_key = "export POOLBENCH_PG_STANDBY_DIR=";
+            if (line.rfind(url_key, 0) == 0) url = line.substr(url_key.size());
+            if (line.rfind(dir_key, 0) == 0) dir = line.substr(dir_key.size());
+        }
+        REQUIRE_FALSE(url.empty());
+        REQUIRE_FALSE(dir.empty());
+    }
+    OwnStandby(const OwnStandby&) = delete;
+    OwnStandby& operator=(const OwnStandby&) = delete;
+    ~OwnStandby() { (void)std::system((sandbox_script() + " stop " + dir + " >/dev/null 2>&1").c_str()); }
+};
+
+const json& only_fault(const json& j) {
+    REQUIRE(j.at("faults").size() == 1);
+    return j.at("faults").at(0);
+}
+
+}  // namespace
+
+TEST_CASE("run replica: replica-failover-postgres stops the standby under load, reads fail over and return",
+          "[cli][pg][replica][run]") {
+    const std::string primary = pg_url();
+    const std::string standby = env_or_fail("POOLBENCH_PG_STANDBY_URL");
+    const std::string dir = env_or_fail("POOLBENCH_PG_STANDBY_DIR");
+    TempDir tmp;
+    // The commands see which node they act on: the stop command records it.
+    const std::string seen = (tmp.path() / "node.txt").string();
+    const auto r = run_in(tmp.path(), {"run", "replica-failover-postgres", "--primary", primary, "--replica", standby,
+                                       "--replica-stop-command",
+                                       "echo \"$POOLBENCH_NODE $POOLBENCH_NODE_HOST $POOLBENCH_NODE_PORT\" > " + seen +
+                                           " && " + sandbox_script() + " halt " + dir,
+                                       "--replica-start-command", sandbox_script() + " resume " + dir,
+                                       "--no-progress", "--json", "-"});
+    INFO(r.err);
+    INFO(r.out.substr(0, 4000));
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    const json& f = only_fault(j);
+    CHECK(f.at("kind") == "replica.stop");
+    CHECK(f.at("error") == "");
+    CHECK(f.at("reverted") == true);
+    CHECK_THAT(f.at("detail").get<std::string>(), Catch::Contains("--replica-stop-command exit 0"));
+    CHECK_THAT(f.at("detail").get<std::string>(), Catch::Contains("--replica-start-command exit 0"));
+    // The router noticed: out while stopped, back after (the file's bounds are expectations too).
+    REQUIRE(f.at("failover_ms").is_number());
+    REQUIRE(f.at("rejoin_ms").is_number());
+    CHECK(f.at("failover_ms").get<double>() < 3000);
+    CHECK(f.at("rejoin_ms").get<double>() < 6000);
+    const json& replica = j.at("pools").at("replica-1");
+    CHECK(replica.at("left_rotation").get<int>() >= 1);
+    CHECK(replica.at("reads").get<long>() > 0);
+    CHECK(j.at("pools").at("primary").at("reads").get<long>() > 0);  // the fallback served them meanwhile
+    CHECK(j.at("ops").at("failed") == 0);
+    CHECK(j.at("writes").at("lost") == 0);
+    CHECK(j.at("writes").at("verified") == j.at("writes").at("acknowledged"));
+    CHECK_THAT(slurp(seen), Catch::StartsWith("replica-1 127.0.0.1 "));
+}
+
+TEST_CASE("run replica: replica.promote promotes a standby with pg_promote and the router drops it for good",
+          "[cli][pg][replica][run]") {
+    const std::string primary = pg_url();
+    const std::string shared = env_or_fail("POOLBENCH_PG_STANDBY_URL");
+    OwnStandby own;
+    TempDir tmp;
+    write_file(tmp.path() / "promote.toml", R"(
+[scenario]
+description = "promote the second standby under a read load"
+backends = ["postgresql"]
+expect = ["ops.failed == 0"]
+[[phase]]
+name = "load"
+threads = 4
+duration = "6s"
+rate = 400
+mix = { read = 9, write = 1 }
+[[phase.fault]]
+kind = "replica.promote"
+node = "replica-2"
+at = "2s"
+expect = ["failover_ms < 3000"]
+)");
+    const auto r = run_in(tmp.path(), {"run", (tmp.path() / "promote.toml").string(), "--primary", primary,
+                                       "--replica", shared, "--replica", own.url, "--no-progress", "--json", "-"});
+    INFO(r.err);
+    INFO(r.out.substr(0, 4000));
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    const json& f = only_fault(j);
+    CHECK(f.at("kind") == "replica.promote");
+    CHECK(f.at("error") == "");
+    CHECK_THAT(f.at("detail").get<std::string>(), Catch::Contains("pg_promote() returned"));
+    REQUIRE(f.at("failover_ms").is_number());
+    CHECK(f.at("rejoin_ms").is_null());
+    CHECK(j.at("pools").at("replica-2").at("state") == "not_standby");
+    CHECK(j.at("pools").at("replica-1").at("state") == "healthy");
+    CHECK(j.at("pools").at("replica-1").at("reads").get<long>() > 0);
+}
+
+TEST_CASE("run replica: replica faults without what they need exit 2 before anything runs", "[cli][pg][replica][run]") {
+    const std::string primary = pg_url();
+    const std::string standby = env_or_fail("POOLBENCH_PG_STANDBY_URL");
+    TempDir tmp;
+    // No commands given.
+    auto r = run_in(tmp.path(), {"run", "replica-failover-postgres", "--primary", primary, "--replica", standby,
+                                 "--no-progress"});
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--replica-stop-command CMD and --replica-start-command CMD"));
+    CHECK(count_lines(r.err) == 1);
+    // No replica in the run.
+    r = run_in(tmp.path(), {"run", "replica-failover-postgres", "--db", primary, "--replica-stop-command", "true",
+                            "--replica-start-command", "true", "--no-progress"});
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("needs a run with replicas"));
+    CHECK(count_lines(r.err) == 1);
+}
