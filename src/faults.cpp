@@ -258,6 +258,14 @@ public:
     PgTerminate(const FaultSpec& spec, const FaultTargets& t) : every_(spec.every), backends_(t.backends) {
         if (!backends_) throw FaultFailure("pg.terminate_backends needs this run's backend registry");
         conn_ = t.driver->connect(Clock::now() + spec.timeout);
+        // Behind PgBouncer a pid is that of whichever server connection ran the statement,
+        // shared with the pooler's other clients: terminating it is not ending our own.
+        if (t.driver->behind_pooler().value_or(false)) {
+            throw FaultFailure(fmt::format(
+                "{} reaches the server through a pooler (PgBouncer): the server backends this run used are shared "
+                "with the pooler's other clients, so none is terminated; point --db at the server itself",
+                t.db.redacted));
+        }
         terminate();
         next_ = Clock::now() + every_;
     }

@@ -83,6 +83,7 @@ public:
     [[nodiscard]] Backend backend() const noexcept override { return inner_->backend(); }
     [[nodiscard]] std::string describe() const override { return inner_->describe(); }
     [[nodiscard]] std::string prepared_statements() const override { return inner_->prepared_statements(); }
+    [[nodiscard]] std::optional<bool> behind_pooler() const override { return inner_->behind_pooler(); }
 
 private:
     std::shared_ptr<Driver> inner_;

@@ -181,6 +181,14 @@ void ScenarioRun::check_headroom(Connection& conn) {
     // one extra connection for an administrator beyond max_connections, which an ordinary
     // pool does not get: its free slots are max_connections less Threads_connected.
     const bool pg = db_.backend == Backend::postgresql;
+    if (driver_->behind_pooler().value_or(false)) {
+        // The pool's connections are the pooler's clients: max_connections does not bound them.
+        headroom_note_ = fmt::format(
+            "{} is a pooler (PgBouncer) in front of the server: the pool's {} connections are its clients, bounded by "
+            "its max_client_conn, and share its server connections (poolbench diagnose shows its settings)",
+            db_.redacted, spec_.pool.max_size);
+        return;
+    }
     std::int64_t max = 0, reserved = 0, used = 0;
     try {
         const Rows r = conn.query(

@@ -159,6 +159,7 @@ Backend FaultDriver::backend() const noexcept { return inner_->backend(); }
 std::string FaultDriver::describe() const { return inner_->describe(); }
 
 std::string FaultDriver::prepared_statements() const { return inner_->prepared_statements(); }
+std::optional<bool> FaultDriver::behind_pooler() const { return inner_->behind_pooler(); }
 
 std::unique_ptr<Connection> FaultDriver::connect_read_only(std::chrono::steady_clock::time_point deadline) {
     return inner_->connect_read_only(deadline);

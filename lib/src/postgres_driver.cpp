@@ -23,8 +23,9 @@
 //       How auto finds a pooler: on the driver's first connection, SELECT pg_backend_pid()
 //       over the simple protocol is compared with the process id of the startup's
 //       BackendKeyData (PQbackendPID): PostgreSQL sends its own, PgBouncer (and the like)
-//       a random key of its own. One round trip, once per driver; the answer holds for the
-//       driver's life (prepared_statements() reports it). A session-pooling PgBouncer is
+//       a random key of its own. One round trip, once per driver, made whatever prepare=
+//       says; the answer holds for the driver's life (prepared_statements() and
+//       behind_pooler() report it). A session-pooling PgBouncer is
 //       found too and gets unnamed statements, which it would not need (prepare=on then).
 // Unknown names are a ConfigError when the driver is made (checked against
 // PQconndefaults), so a typo does not surface only at the first connect.
@@ -157,8 +158,10 @@ public:
 
     std::unique_ptr<Connection> connect(Clock::time_point deadline) override {
         auto [conn, limit] = open(deadline);
-        bool named = settings_->prepare != PrepareMode::off;
-        if (settings_->prepare == PrepareMode::automatic) named = !pooled(conn.get(), limit);
+        // Asked whatever prepare= says (once per driver): behind_pooler() reports it.
+        const bool pooler = pooled(conn.get(), limit);
+        const bool named = settings_->prepare == PrepareMode::on ||
+                           (settings_->prepare == PrepareMode::automatic && !pooler);
         return wrap(std::move(conn), named);
     }
 
@@ -189,6 +192,11 @@ public:
         }
         const int known = pooler_.load(std::memory_order_acquire);
         return known == unknown ? std::string() : known == yes ? "unnamed" : "named";
+    }
+
+    [[nodiscard]] std::optional<bool> behind_pooler() const override {
+        const int known = pooler_.load(std::memory_order_acquire);
+        return known == unknown ? std::nullopt : std::optional<bool>(known == yes);
     }
 
     [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override {
@@ -276,7 +284,7 @@ private:
     bool pooled(PGconn* conn, Clock::time_point limit) {
         const int known = pooler_.load(std::memory_order_acquire);
         if (known != unknown) return known == yes;
-        const bool found = behind_pooler(conn, limit, *settings_);
+        const bool found = pg::behind_pooler(conn, limit, *settings_);
         pooler_.store(found ? yes : no, std::memory_order_release);
         return found;
     }

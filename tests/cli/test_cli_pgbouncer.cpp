@@ -196,3 +196,39 @@ TEST_CASE("pgbouncer: diagnose as a user PgBouncer's console refuses still says 
         CHECK(has(on.err, "prepare=on: behind a pooler in transaction mode (PgBouncer)"));
     }
 }
+
+TEST_CASE("pgbouncer: no max_connections warning for a pool whose connections are PgBouncer's clients",
+          "[cli][pg][pgbouncer]") {
+    TempDir dir;
+    // 400 > the server's max_connections (300): directly that is a warning; through PgBouncer
+    // the server never sees those connections.
+    const auto direct = run_in(dir.path(), {"stress", "--db", pg_url(), "--pool-size", "400", "--threads", "2",
+                                            "--ops", "100", "--no-progress", "--json", "-"});
+    INFO(direct.err);
+    REQUIRE(direct.code == 0);
+    CHECK(has(direct.err, "warning: the pool may open 400 connections"));
+    const auto r = run_in(dir.path(), {"stress", "--db", pgbouncer_url(), "--pool-size", "400", "--threads", "2",
+                                       "--ops", "100", "--no-progress", "--json", "-"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK_FALSE(has(r.err, "warning"));
+    const json j = parse_json(r.out);
+    bool noted = false;
+    for (const auto& n : j.at("notes")) noted = noted || has(n.get<std::string>(), "is a pooler (PgBouncer) in front of the server");
+    CHECK(noted);
+}
+
+TEST_CASE("pgbouncer: pg.terminate_backends refuses to end server backends PgBouncer shares", "[cli][pg][pgbouncer]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"run", "backend-kill-postgres", "--db", pgbouncer_url(), "--no-progress", "--json",
+                                       "-", "--set", "phase.load.duration=2s", "--set", "phase.load.fault.1.at=500ms",
+                                       "--set", "phase.load.fault.1.for=500ms"});
+    INFO(r.err);
+    CHECK(r.code == 1);  // the fault did not run: its expectations fail
+    const json j = parse_json(r.out);
+    REQUIRE(j.at("faults").size() == 1);
+    const json& f = j.at("faults").at(0);
+    CHECK(has(f.at("error").get<std::string>(), "through a pooler (PgBouncer)"));
+    CHECK(has(f.at("error").get<std::string>(), "point --db at the server itself"));
+    CHECK(j.at("ops").at("failed") == 0);  // nothing was terminated under the load
+}

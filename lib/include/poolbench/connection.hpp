@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -111,6 +112,13 @@ public:
     /// or prepare=auto in front of a pooler such as PgBouncer), or "" when the backend does
     /// not say or has not decided yet (prepare=auto before its first connection). Default "".
     [[nodiscard]] virtual std::string prepared_statements() const { return {}; }
+
+    /// Whether a connection pooler (PgBouncer and the like) sits between this driver and the
+    /// server: PostgreSQL learns it on the driver's first connection (one round trip, once
+    /// per driver, whatever prepare= says); nullopt before that, and for backends that do
+    /// not say. Behind a pooler, server sessions are shared with the pooler's other clients
+    /// and the server's max_connections does not bound this driver's connections.
+    [[nodiscard]] virtual std::optional<bool> behind_pooler() const { return std::nullopt; }
 
     /// Opens a connection that cannot change the database, for looking only (diagnose's
     /// timings and its SELECT 1 ladder): SQLite opens the file read-only, creates nothing

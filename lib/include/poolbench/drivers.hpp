@@ -61,6 +61,7 @@ public:
     [[nodiscard]] Backend backend() const noexcept override;
     [[nodiscard]] std::string describe() const override;
     [[nodiscard]] std::string prepared_statements() const override;
+    [[nodiscard]] std::optional<bool> behind_pooler() const override;
     /// The wrapped driver's, without faults: looking at the database is not under test.
     std::unique_ptr<Connection> connect_read_only(std::chrono::steady_clock::time_point deadline) override;
     [[nodiscard]] Diagnosis diagnose(const DiagnoseOptions& options) override;
