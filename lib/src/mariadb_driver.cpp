@@ -9,6 +9,13 @@
 // and, with statement_timeout, the server's max_statement_time (MariaDB) or
 // max_execution_time (MySQL, SELECTs only).
 //
+// A URL's reset_query runs once on the driver's first good connection, before that
+// connection is handed out (reset_query_check.hpp): one the server refuses is a
+// ConnectError naming reset_query, not every release closing its connection.
+//
+// Thread-safety: MariaDriver is shared by the pool's threads; its settings are immutable
+// and its ResetQueryCheck is atomic.
+//
 // The files of this backend, by job:
 //   mariadb_driver.cpp       MariaDriver; opening a connection and explaining why it failed
 //   mariadb_connection.cpp   MariaConnection: statements, the statement cache, reset, KILL QUERY
@@ -21,6 +28,7 @@
 #include "pg_connection.hpp"  // ms_between
 #include "pg_text.hpp"        // contains
 #include "poolbench/error.hpp"
+#include "reset_query_check.hpp"
 
 #include <mysql.h>
 #include <mysqld_error.h>
@@ -218,7 +226,9 @@ public:
     }
 
     std::unique_ptr<Connection> connect(Clock::time_point deadline) override {
-        return make_maria_connection(settings_, open_connection(*settings_, deadline));
+        auto c = make_maria_connection(settings_, open_connection(*settings_, deadline));
+        reset_query_.check(*c, settings_->reset_query, settings_->redacted);
+        return c;
     }
 
     [[nodiscard]] Backend backend() const noexcept override { return Backend::mariadb; }
@@ -241,6 +251,7 @@ public:
 
 private:
     std::shared_ptr<const MariaSettings> settings_;
+    ResetQueryCheck reset_query_;
 };
 
 }  // namespace

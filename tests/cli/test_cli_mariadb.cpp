@@ -291,6 +291,8 @@ TEST_CASE("mariadb: a bad option value exits 2, an unusable server 3, each with 
         {"wrong password", url_with_password(url, password + "-wrong"), "access denied"},
         {"refused port", url_at(url, "127.0.0.1:" + std::to_string(refusing.port())), "refused"},
         {"unknown database", url_with_db(url, "poolbench_no_such_db"), "poolbench_no_such_db"},
+        // Refused by the server: every release would close its connection, so the preflight says so.
+        {"reset_query refused", url + "?reset_query=SELECT+pb_no_such_fn()", "reset_query fails on"},
     };
     for (const auto& c : unusable) {
         for (const char* command : {"stress", "leak", "soak"}) {

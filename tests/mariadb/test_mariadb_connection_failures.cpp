@@ -203,3 +203,20 @@ TEST_CASE("mariadb: a password with an unencoded @ : / ? # or % is refused witho
     CHECK(driver_for("mariadb://h?reset_query=SELECT%20@a")->backend() == Backend::mariadb);
     CHECK(driver_for("mariadb://u:p%40ss%3Aw%2Frd%3Fx%23y%25z@h:3306/db")->backend() == Backend::mariadb);
 }
+
+TEST_CASE("mariadb: a reset_query the server refuses fails connect with the option and the server's error", "[mariadb]") {
+    auto d = driver("reset_query=SELECT%20pb_no_such_fn()");
+    for (int attempt = 0; attempt < 2; ++attempt) {  // checked again: never passed once failed
+        INFO(attempt);
+        const auto e = thrown<ConnectError>([&] { (void)d->connect(Clock::now() + 10s); });
+        INFO(e.what());
+        CHECK(contains(e.what(), "the URL's reset_query fails on "));
+        CHECK(contains(e.what(), "pb_no_such_fn does not exist (1305)"));
+        CHECK_FALSE(contains(e.what(), server_password()));
+        CHECK(std::string(e.what()).find('\n') == std::string::npos);
+    }
+    // One that works is run as a release would, and leaves no transaction open.
+    auto ok = driver("reset_query=SELECT%201&autocommit=0")->connect(Clock::now() + 10s);
+    CHECK_FALSE(ok->in_transaction());
+    CHECK(ok->query("SELECT 2").int_at(0) == 2);
+}
