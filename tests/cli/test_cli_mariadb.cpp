@@ -293,6 +293,7 @@ TEST_CASE("mariadb: a bad option value exits 2, an unusable server 3, each with 
         {"unknown database", url_with_db(url, "poolbench_no_such_db"), "poolbench_no_such_db"},
         // Refused by the server: every release would close its connection, so the preflight says so.
         {"reset_query refused", url + "?reset_query=SELECT+pb_no_such_fn()", "reset_query fails on"},
+        {"missing socket", url + "?socket=/nonexistent/pb-mysqld.sock", "socket file /nonexistent/pb-mysqld.sock does not exist"},
     };
     for (const auto& c : unusable) {
         for (const char* command : {"stress", "leak", "soak"}) {

@@ -93,7 +93,12 @@ TEST_CASE("mariadb: connection errors are one clear line each and never show the
     std::random_device rd;
     const std::string socket = (std::filesystem::temp_directory_path() / ("pb-no-sock-" + std::to_string(rd()))).string();
     const std::string no_socket = connect_error(url_with("socket=" + socket));
-    CHECK(contains(no_socket, "connection refused: is MariaDB running on " + socket + "?"));
+    CHECK(contains(no_socket, "the socket file " + socket + " does not exist: is MariaDB running"));
+    CHECK_FALSE(contains(no_socket, "refused"));
+    // A path that is there but is no socket (a regular file, here the server's log).
+    const std::string log = required_env("POOLBENCH_MARIADB_DIR") + "/server.log";
+    REQUIRE(std::filesystem::is_regular_file(log));
+    CHECK(contains(connect_error(url_with("socket=" + log)), log + " is not a socket"));
 
     CHECK(bad_password != forbidden_db);
     CHECK(forbidden_db != refused);
