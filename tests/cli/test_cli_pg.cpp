@@ -180,6 +180,38 @@ TEST_CASE("pg: clean as a role that may not drop the tables names their owner an
     as_owner("SET client_min_messages = warning; DROP SCHEMA " + schema + " CASCADE");
 }
 
+TEST_CASE("pg: a run whose writes cannot be counted afterwards says the verification failed, and fails",
+          "[cli][pg]") {
+    TempDir dir;
+    // poolbench_writes is a view whose rows raise an error when read: the inserts go through
+    // to its table, the count after the run fails (as when the server is gone by then).
+    std::random_device rd;
+    const std::string schema = "pb_nocount_" + std::to_string(rd() % 1'000'000);
+    as_owner("CREATE SCHEMA " + schema + "; SET search_path = " + schema +
+             "; CREATE TABLE pb_base (run_id TEXT NOT NULL, worker INTEGER NOT NULL, seq BIGINT NOT NULL, payload TEXT, "
+             "PRIMARY KEY (run_id, worker, seq)); "
+             "CREATE FUNCTION pb_refuse(text) RETURNS boolean LANGUAGE plpgsql AS "
+             "$$ BEGIN RAISE EXCEPTION 'pb test: rows unreadable'; END $$; "
+             "CREATE VIEW poolbench_writes AS SELECT run_id, worker, seq, payload FROM pb_base WHERE pb_refuse(run_id)");
+    const std::string db = pg_url() + "?options=-csearch_path%3D" + schema;
+    const auto r = run_in(dir.path(), {"stress", "--db", db, "--workload", "write", "--ops", "50", "--threads", "2",
+                                       "--no-progress", "--json", "r.json", "--html", "r.html"});
+    as_owner("SET client_min_messages = warning; DROP SCHEMA " + schema + " CASCADE");
+    INFO(r.out << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.out.find("writes: acknowledged 50, NOT verified: counting this run's rows failed: pb test: rows unreadable") !=
+          std::string::npos);
+    CHECK(r.out.find("keeps no rows") == std::string::npos);
+    CHECK(r.out.find("verdict: FAIL") != std::string::npos);
+    const json w = parse_json(slurp(dir.path() / "r.json")).at("writes");
+    CHECK(w.at("checked") == false);
+    CHECK(w.at("lost") == 0);
+    CHECK(w.at("error").get<std::string>().find("pb test: rows unreadable") != std::string::npos);
+    CHECK(w.at("error").get<std::string>().find(url_password(pg_url())) == std::string::npos);
+    CHECK(slurp(dir.path() / "r.html").find("NOT verified: counting this run's rows failed: pb test: rows unreadable") !=
+          std::string::npos);
+}
+
 TEST_CASE("pg: a password kept off the command line in a .pgpass file is used", "[cli][pg]") {
     TempDir dir;
     const std::string url = pg_url();
