@@ -61,21 +61,6 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
     return out;
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            const std::size_t up = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diagonal = up;
-        }
-    }
-    return row[b.size()];
-}
-
 std::string check_finite(const std::string& text) {
     try {
         std::size_t used = 0;
@@ -447,8 +432,17 @@ int run_cli(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version: stdout, exit 0
         std::string hint = "poolbench --help";
+        const CLI::App* parsed = nullptr;
         for (const auto& c : commands) {
-            if (c.app->parsed()) hint = fmt::format("poolbench {} --help", c.app->get_name());
+            if (c.app->parsed()) {
+                hint = fmt::format("poolbench {} --help", c.app->get_name());
+                parsed = c.app;
+            }
+        }
+        if (parsed != nullptr && dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+            if (const std::string unknown = unknown_option(app, *parsed, argc, argv); !unknown.empty()) {
+                return fail(ExitCode::usage, fmt::format("{} (see '{}')", unknown, hint));
+            }
         }
         // "poolbench strss": an unknown command, not "2 extra arguments".
         const bool any_command = std::any_of(commands.begin(), commands.end(), [](const Command& c) { return c.app->parsed(); });

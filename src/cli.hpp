@@ -50,6 +50,11 @@ public:
 [[nodiscard]] std::string check_duration(const std::string& text);
 /// Levenshtein distance, for "did you mean" on a mistyped name.
 [[nodiscard]] std::size_t edit_distance(std::string_view a, std::string_view b);
+/// For `poolbench stress --threds 10`: "unknown option '--threds'; did you mean
+/// '--threads'?" naming the first --word in argv that neither `command` nor the top-level
+/// `app` knows, with the nearest of the command's long option names (at most 2 edits away,
+/// 3 for names longer than 8). Empty when every --word is known. (cli_suggest.cpp)
+[[nodiscard]] std::string unknown_option(const CLI::App& app, const CLI::App& command, int argc, char** argv);
 
 /// "" when `text` is a finite number (CLI::Range lets NaN through), else the reason.
 [[nodiscard]] std::string check_finite(const std::string& text);

@@ -2,9 +2,15 @@
 // a database (poolbench_accounts, poolbench_writes grows run after run,
 // poolbench_lock_probe). Only those names, only in the database named: there is no
 // default database here, a temporary one would have nothing to clean.
+//
+// A role that may not count or drop them (exit 3) is told what a DBA would run
+// (workload.hpp's clean_refused): MariaDB's GRANT SELECT, DROP; on PostgreSQL the tables'
+// owner, since only the owner may drop a table there.
 #include "cli.hpp"
 #include "workload.hpp"
+#include "workload_sql.hpp"
 
+#include <poolbench/error.hpp>
 #include <poolbench/url.hpp>
 
 #include "cli11.hpp"
@@ -50,13 +56,21 @@ ExitCode run_clean(const CleanOptions& o) {
         fmt::print("{}: no poolbench tables; nothing to drop\n", db.redacted);
         return ExitCode::ok;
     }
-    for (const auto& t : tables) {
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        const auto& t = tables[i];
         if (o.dry_run) {
             fmt::print("would drop {} ({} rows)\n", t.name, t.rows);
             continue;
         }
         try {
             drop_workload_table(*conn, t.name);
+        } catch (const QueryError& e) {
+            if (!workload_sql(db.backend).permission_denied(e.code())) {
+                throw DatabaseUnusable(unusable_message(db, fmt::format("dropping {}: {}", t.name, e.what())));
+            }
+            std::vector<std::string> left;  // this one and those after it
+            for (std::size_t k = i; k < tables.size(); ++k) left.push_back(tables[k].name);
+            throw DatabaseUnusable(unusable_message(db, clean_refused(*conn, db.backend, left, e.what())));
         } catch (const std::exception& e) {
             throw DatabaseUnusable(unusable_message(db, fmt::format("dropping {}: {}", t.name, e.what())));
         }

@@ -65,7 +65,11 @@ std::string summary_cards(const Report& r) {
     if (r.leaks_tracked || r.pool.leaks_detected > 0) {
         o += card(human_count(static_cast<double>(r.pool.leaks_detected)), "leaks detected", r.pool.leaks_detected > 0);
     }
-    if (r.writes) o += card(human_count(static_cast<double>(r.writes->lost)), "writes lost", r.writes->lost > 0);
+    if (r.writes && !r.writes->error.empty()) {
+        o += card("not verified", "writes", true);  // counting failed: no lost count to show
+    } else if (r.writes) {
+        o += card(human_count(static_cast<double>(r.writes->lost)), "writes lost", r.writes->lost > 0);
+    }
     if (r.baseline) o += card(fmt::format("{:.1f}x", r.baseline->speedup), "faster than no pool");
     return o + "</div>\n";
 }
@@ -208,7 +212,12 @@ public:
         o += latency_table(r);
         o += pool_table(r);
 
-        if (r.writes) {
+        if (r.writes && !r.writes->error.empty()) {
+            fmt::format_to(it,
+                           "<h2>Writes</h2>\n<p>acknowledged {}, <span class=\"fail\">NOT verified: counting this run's "
+                           "rows failed: {}</span></p>\n",
+                           r.writes->acknowledged, esc(r.writes->error));
+        } else if (r.writes) {
             fmt::format_to(it, "<h2>Writes</h2>\n<p>acknowledged {}, verified {}, <span class=\"{}\">lost {}</span></p>\n",
                            r.writes->acknowledged, r.writes->verified, r.writes->lost == 0 ? "pass" : "fail",
                            r.writes->lost);

@@ -274,7 +274,8 @@ Json report_to_json(const Report& r) {
             j["writes"] = Json{{"acknowledged", r.writes->acknowledged},
                                {"verified", r.writes->verified},
                                {"lost", r.writes->lost},
-                               {"checked", r.writes->checked}};
+                               {"checked", r.writes->checked},
+                               {"error", r.writes->error.empty() ? Json(nullptr) : Json(r.writes->error)}};
         }
 
         Json timeline = Json::array();

@@ -307,6 +307,9 @@ public:
             if (w.checked) {
                 fmt::format_to(it, "writes: acknowledged {}, verified {}, lost {}\n", w.acknowledged, w.verified,
                                w.lost);
+            } else if (!w.error.empty()) {
+                fmt::format_to(it, "writes: acknowledged {}, NOT verified: counting this run's rows failed: {}\n",
+                               w.acknowledged, w.error);
             } else {
                 fmt::format_to(it, "writes: acknowledged {} (not verified: the {} backend keeps no rows)\n",
                                w.acknowledged, r.backend);

@@ -162,7 +162,8 @@ struct WritesSection {
     std::uint64_t acknowledged = 0;  ///< commits the database acknowledged during the run
     std::uint64_t verified = 0;      ///< rows of this run found afterwards
     std::uint64_t lost = 0;          ///< acknowledged - verified (never negative)
-    bool checked = false;            ///< false when the backend cannot count (null://)
+    bool checked = false;            ///< false when the backend cannot count (null://) or counting failed
+    std::string error;               ///< why counting failed (redacted); "" when it ran or cannot run (null://)
 };
 
 struct Expectation {

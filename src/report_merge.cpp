@@ -257,11 +257,15 @@ void merge_errors(Report& r, const std::vector<MergeInput>& in) {
         }
         const Json& w = at(input.report, "writes");
         if (w.is_object()) {
-            if (!r.writes) r.writes = WritesSection{0, 0, 0, true};
+            if (!r.writes) r.writes = WritesSection{0, 0, 0, true, ""};
             r.writes->acknowledged += u64(w, "acknowledged");
             r.writes->verified += u64(w, "verified");
             r.writes->lost += u64(w, "lost");
             r.writes->checked = r.writes->checked && at(w, "checked").is_boolean() && at(w, "checked").get<bool>();
+            // The first agent whose count failed says why (older reports have no error).
+            if (r.writes->error.empty() && at(w, "error").is_string()) {
+                r.writes->error = input.path + ": " + at(w, "error").get<std::string>();
+            }
         }
         r.leaks_tracked = r.leaks_tracked || (at(input.report, "leaks_tracked").is_boolean() && at(input.report, "leaks_tracked").get<bool>());
         for (const auto& l : at(input.report, "leaks")) {

@@ -256,7 +256,9 @@ std::optional<DriftSection> ScenarioRun::drift() const {
     return d;
 }
 
-/// writes.lost: the commits acknowledged that are not in the database now.
+/// writes.lost: the commits acknowledged that are not in the database now. When counting
+/// fails (the server is gone, the count is refused), writes.checked is false and
+/// writes.error says why: never a lost count of 0 that nothing measured.
 void ScenarioRun::verify_writes(Report& report) {
     WritesSection w;
     w.acknowledged = writes_acknowledged_;
@@ -268,13 +270,18 @@ void ScenarioRun::verify_writes(Report& report) {
             const auto verified = workloads_[i].count_written(*conn);
             if (!verified) {
                 w.checked = false;
+                if (db_.backend != Backend::null) w.error = "the count of this run's rows returned no row";
                 break;
             }
             w.verified += *verified;
         }
         w.lost = w.checked && w.acknowledged > w.verified ? w.acknowledged - w.verified : 0;
     } catch (const std::exception& e) {
-        report.errors.push_back({redact(fmt::format("write verification failed: {}", e.what())), 1, "other", ""});
+        w.checked = false;
+        w.verified = 0;
+        w.lost = 0;
+        w.error = redact(e.what());
+        report.errors.push_back({"write verification failed: " + w.error, 1, "other", ""});
     }
     report.writes = w;
 }

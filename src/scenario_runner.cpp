@@ -2,6 +2,7 @@
 // on PostgreSQL and MariaDB, the fault decorator), one pool, the phases in order with their fault clocks,
 // abort_on_fail; then the report (scenario_report.cpp) and its verdict
 // (scenario_verdict.cpp).
+#include "preflight_checks.hpp"
 #include "scenario_run.hpp"
 
 #include "cli.hpp"
@@ -167,6 +168,8 @@ Report ScenarioRun::run() {
 void ScenarioRun::preflight() {
     try {
         auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
+        // Before the setup: a read-only server would refuse its CREATE TABLE more vaguely.
+        check_writable(*conn, db_.backend, workloads_);
         for (const auto& w : workloads_) w.setup(*conn);
         if (db_.backend == Backend::postgresql || db_.backend == Backend::mariadb) check_headroom(*conn);
     } catch (const std::exception& e) {

@@ -56,6 +56,7 @@ void ScenarioRun::evaluate(Report& report) const {
             ex.push_back({"writes.lost == 0", "== 0", static_cast<double>(report.writes->lost), report.writes->lost == 0});
         } else if (db_.backend != Backend::null) {
             ex.push_back({"writes verified", "count query succeeds", 0, false});
+            ex.back().note = report.writes->error.empty() ? "no count" : "failed: " + report.writes->error;
         }
     }
     ex.push_back({"pool.peak_total <= pool.max_size", fmt::format("<= {}", report.pool.max_size),

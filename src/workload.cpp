@@ -285,9 +285,18 @@ std::vector<WorkloadTable> workload_tables(Connection& conn, Backend backend) {
     std::vector<WorkloadTable> out;
     if (backend == Backend::null) return out;
     for (const auto name : workload_table_names) {
-        if (!table_exists(conn, backend, name)) continue;
-        const Rows r = conn.query(fmt::format("SELECT count(*) FROM {}", name));
-        out.push_back({std::string(name), r.empty() ? 0 : r.int_at(0)});
+        if (table_exists(conn, backend, name)) out.push_back({std::string(name), 0});
+    }
+    for (auto& t : out) {
+        try {
+            const Rows r = conn.query(fmt::format("SELECT count(*) FROM {}", t.name));
+            t.rows = r.empty() ? 0 : r.int_at(0);
+        } catch (const QueryError& e) {
+            if (!workload_sql(backend).permission_denied(e.code())) throw;
+            std::vector<std::string> names;
+            for (const auto& each : out) names.push_back(each.name);
+            throw SetupRefused(clean_refused(conn, backend, names, e.what()));
+        }
     }
     return out;
 }
@@ -297,6 +306,37 @@ void drop_workload_table(Connection& conn, const std::string& name) {
         throw UsageError("drop_workload_table: '" + name + "' is not one of poolbench's tables");
     }
     conn.execute("DROP TABLE IF EXISTS " + name);
+}
+
+std::string clean_refused(Connection& conn, Backend backend, const std::vector<std::string>& tables,
+                          const std::string& why) {
+    const WorkloadSql& sql = workload_sql(backend);
+    const std::string role = current_role(conn, backend);
+    std::string list, todo = dba_context(conn, backend);
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        list += (i == 0 ? "" : ", ") + tables[i];
+        todo += i == 0 ? "" : "; ";
+        todo += sql.table_owner.empty() ? fmt::format("GRANT SELECT, DROP ON {} TO {}", tables[i], role)
+                                        : fmt::format("ALTER TABLE {} OWNER TO {}", tables[i], role);
+    }
+    if (sql.table_owner.empty()) {
+        return fmt::format("{} may not count and drop {} ({}); ask a DBA to run: {}", role, list, why, todo);
+    }
+    // PostgreSQL: no privilege lets a role drop another's table; its owner (or a member of
+    // the owning role) may.
+    std::string owner = "its owner";
+    if (!tables.empty()) {
+        try {
+            const Rows r = conn.query(sql.table_owner, {Value{tables.front()}});
+            if (!r.empty()) {
+                if (const auto* s = std::get_if<std::string>(&r.rows[0][0])) owner = *s;
+            }
+        } catch (const Error&) {  // NOLINT(bugprone-empty-catch): the owner's name only decorates the advice
+        }
+    }
+    return fmt::format("{} may not count and drop {} ({}); only a table's owner may drop it: run clean as {}, "
+                       "or ask a DBA to run: {}",
+                       role, list, why, owner, todo);
 }
 
 std::string make_run_id() {

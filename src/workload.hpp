@@ -108,10 +108,17 @@ struct WorkloadTable {
     std::int64_t rows = 0;
 };
 /// The workloads' tables present in the database (poolbench_accounts, poolbench_writes,
-/// poolbench_lock_probe), with their row counts. Throws poolbench::Error.
+/// poolbench_lock_probe), with their row counts. Throws poolbench::Error, and SetupRefused
+/// (clean_refused's message) when counting is refused for want of a privilege.
 [[nodiscard]] std::vector<WorkloadTable> workload_tables(Connection& conn, Backend backend);
 /// Drops one of them (only those names: never a table of the user's). Throws poolbench::Error.
 void drop_workload_table(Connection& conn, const std::string& name);
+/// Why `poolbench clean` may not count or drop `tables` as this connection's role (`why`:
+/// the server's error), and what a DBA would run: MariaDB's GRANT SELECT, DROP on each;
+/// on PostgreSQL, where only a table's owner may drop it, its owner's name and ALTER TABLE
+/// ... OWNER TO the role. One line.
+[[nodiscard]] std::string clean_refused(Connection& conn, Backend backend, const std::vector<std::string>& tables,
+                                        const std::string& why);
 
 /// A fresh run id: time plus randomness, unique enough across concurrent runs.
 [[nodiscard]] std::string make_run_id();

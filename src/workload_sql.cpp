@@ -31,6 +31,7 @@ constexpr WorkloadSql standard{
     .table_exists = "",  // per backend below
     .current_role = "",
     .current_database = "",
+    .table_owner = "",
     .probe_writes = "",
     .begin_write = "BEGIN",
     .begin_read = "BEGIN",
@@ -53,13 +54,20 @@ constexpr WorkloadSql sqlite = with_catalog(
     standard, "SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'view') AND name = $1", "",
     "BEGIN IMMEDIATE", "");
 
-constexpr WorkloadSql postgresql = with_catalog(
+constexpr WorkloadSql with_owner(WorkloadSql s, std::string_view owner) {
+    s.table_owner = owner;
+    return s;
+}
+
+constexpr WorkloadSql postgresql = with_owner(with_catalog(
     standard,
     "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = $1 AND relkind IN ('r', 'p', 'v') AND "
     "pg_catalog.pg_table_is_visible(oid)",
     "SELECT current_user", "BEGIN",
     "INSERT INTO poolbench_writes (run_id, worker, seq, payload) SELECT run_id, worker, seq, payload FROM "
-    "poolbench_writes WHERE false");
+    "poolbench_writes WHERE false"),
+    "SELECT pg_catalog.pg_get_userbyid(relowner) FROM pg_catalog.pg_class WHERE relname = $1 AND "
+    "relkind IN ('r', 'p') AND pg_catalog.pg_table_is_visible(oid)");
 
 // InnoDB tables; run_id is a bounded VARCHAR (a TEXT key column needs a prefix length).
 // Recursive CTEs stop at 1000 iterations by default on both servers (MariaDB 10.6+:
@@ -92,6 +100,7 @@ constexpr WorkloadSql mariadb{
                     "QUOTE(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)))",
     // A DBA's client may have no default database: the advice starts with USE.
     .current_database = "SELECT DATABASE()",
+    .table_owner = "",
     .probe_writes = "INSERT INTO poolbench_writes (run_id, worker, seq, payload) SELECT run_id, worker, seq, payload "
                     "FROM poolbench_writes WHERE 1 = 0",
     .begin_write = "START TRANSACTION",
@@ -101,7 +110,7 @@ constexpr WorkloadSql mariadb{
 
 constexpr WorkloadSql none{.create_accounts = "", .create_writes = "", .count_accounts = "", .seed_accounts = "",
                            .read = "", .insert = "", .count_writes = "", .table_exists = "", .current_role = "",
-                           .current_database = "", .probe_writes = "", .begin_write = "", .begin_read = "",
+                           .current_database = "", .table_owner = "", .probe_writes = "", .begin_write = "", .begin_read = "",
                            .permission_denied = never};
 
 }  // namespace

@@ -25,6 +25,9 @@ struct WorkloadSql {
     std::string_view table_exists;   ///< one parameter: the table name; returns a count
     std::string_view current_role;   ///< "" when the backend has no roles worth naming; as GRANT ... TO takes it
     std::string_view current_database;  ///< "" when a DBA's statements need no USE first (MariaDB: DATABASE())
+    /// One parameter: a table name; returns its owner. Set where only the owner may drop a
+    /// table (PostgreSQL: no privilege grants DROP); "" where DROP is a privilege to grant.
+    std::string_view table_owner;
     /// Reads and inserts nothing, but needs SELECT and INSERT on poolbench_writes: setup's
     /// check that an existing table is usable ("" where there are no privileges).
     std::string_view probe_writes;

@@ -9,6 +9,13 @@
 // and, with statement_timeout, the server's max_statement_time (MariaDB) or
 // max_execution_time (MySQL, SELECTs only).
 //
+// A URL's reset_query runs once on the driver's first good connection, before that
+// connection is handed out (reset_query_check.hpp): one the server refuses is a
+// ConnectError naming reset_query, not every release closing its connection.
+//
+// Thread-safety: MariaDriver is shared by the pool's threads; its settings are immutable
+// and its ResetQueryCheck is atomic.
+//
 // The files of this backend, by job:
 //   mariadb_driver.cpp       MariaDriver; opening a connection and explaining why it failed
 //   mariadb_connection.cpp   MariaConnection: statements, the statement cache, reset, KILL QUERY
@@ -21,13 +28,18 @@
 #include "pg_connection.hpp"  // ms_between
 #include "pg_text.hpp"        // contains
 #include "poolbench/error.hpp"
+#include "reset_query_check.hpp"
 
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
 #include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +53,27 @@ void library_init() {
     // mysql_init() would initialise the library lazily, but not thread-safely.
     static std::once_flag once;
     std::call_once(once, [] { (void)mysql_library_init(0, nullptr, nullptr); });
+}
+
+/// What is wrong with the URL's socket= path, when the path itself is the problem (it
+/// does not exist, is no socket, may not be reached); none when it looks usable.
+std::optional<std::string> socket_problem(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        const int err = errno;
+        if (err == ENOENT || err == ENOTDIR) {
+            return "the socket file " + path +
+                   " does not exist: is MariaDB running, and is that its socket? (SHOW VARIABLES LIKE 'socket' "
+                   "on the server says where it is)";
+        }
+        if (err == EACCES) return "permission denied reaching the socket file " + path + " (a directory on its path)";
+        return std::nullopt;
+    }
+    if (!S_ISSOCK(st.st_mode)) return path + " is not a socket (socket= names the server's Unix socket file)";
+    if (::access(path.c_str(), W_OK) != 0 && errno == EACCES) {
+        return "permission denied on the socket file " + path + " (the client's user may not write to it)";
+    }
+    return std::nullopt;
 }
 
 /// One line: why the connection failed, in words that tell the cases apart.
@@ -70,6 +103,9 @@ std::string explain(unsigned code, const std::string& raw, const MariaSettings& 
             return "the server has too many connections (max_connections is reached): " + raw;
         case CR_CONN_HOST_ERROR:
         case CR_CONNECTION_ERROR:
+            if (!s.socket.empty()) {
+                if (auto why = socket_problem(s.socket)) return *why;
+            }
             // "(111)" is ECONNREFUSED, "(2)" a socket path that does not exist.
             if (pg::contains(raw, "(111)") || pg::contains(raw, "refused") || pg::contains(raw, "(2)")) {
                 return "connection refused: is MariaDB running on " + s.where() + "?";
@@ -218,7 +254,9 @@ public:
     }
 
     std::unique_ptr<Connection> connect(Clock::time_point deadline) override {
-        return make_maria_connection(settings_, open_connection(*settings_, deadline));
+        auto c = make_maria_connection(settings_, open_connection(*settings_, deadline));
+        reset_query_.check(*c, settings_->reset_query, settings_->redacted);
+        return c;
     }
 
     [[nodiscard]] Backend backend() const noexcept override { return Backend::mariadb; }
@@ -241,6 +279,7 @@ public:
 
 private:
     std::shared_ptr<const MariaSettings> settings_;
+    ResetQueryCheck reset_query_;
 };
 
 }  // namespace

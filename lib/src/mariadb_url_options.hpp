@@ -19,7 +19,8 @@
 //   reset_connection=0|1  release also runs COM_RESET_CONNECTION (mysql_reset_connection):
 //                      session variables, temporary tables, user locks and prepared
 //                      statements are reset, like PostgreSQL's DISCARD ALL
-//   reset_query=SQL    run on release after any rollback
+//   reset_query=SQL    run on release after any rollback; also once on the driver's first
+//                      connection, where a failure is a ConnectError (reset_query_check.hpp)
 //   broken_errors=LIST which error numbers also make the pool drop the connection, beside
 //                      those that always do (the client's 2000-2999, 1053 shutdown, 1927
 //                      killed); default 1290,1836 (the server is read-only: a pool that writes

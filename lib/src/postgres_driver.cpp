@@ -8,7 +8,9 @@
 //                               number is milliseconds; 0 = off; at most 30 days)
 //       a client-side limit per statement: when it passes, the statement is cancelled
 //       (PQcancel) and QueryError 57014 is thrown; the connection stays usable.
-//   reset_query=SQL             run by reset() after any rollback (e.g. DISCARD ALL).
+//   reset_query=SQL             run by reset() after any rollback (e.g. DISCARD ALL); also
+//                               once on the driver's first connection, where a failure is a
+//                               ConnectError naming it (reset_query_check.hpp).
 //   broken_sqlstates=LIST       which errors mean the connection is unusable: SQLSTATE
 //                               classes and codes, default 08,57P01,57P02,57P03,25006.
 //   prepare=on|off|auto         how query() sends statements. on: each SQL text is prepared
@@ -59,6 +61,7 @@
 #include "pg_url_options.hpp"
 #include "poolbench/error.hpp"
 #include "poolbench/internal/duration.hpp"
+#include "reset_query_check.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -162,7 +165,9 @@ public:
         const bool pooler = pooled(conn.get(), limit);
         const bool named = settings_->prepare == PrepareMode::on ||
                            (settings_->prepare == PrepareMode::automatic && !pooler);
-        return wrap(std::move(conn), named);
+        auto c = wrap(std::move(conn), named);
+        reset_query_.check(*c, settings_->reset_query, settings_->redacted);
+        return c;
     }
 
     [[nodiscard]] Backend backend() const noexcept override { return Backend::postgresql; }
@@ -343,6 +348,7 @@ private:
 
     std::shared_ptr<const PgSettings> settings_;
     std::atomic<int> pooler_{unknown};  ///< unknown, no or yes: a pooler in front (pooled())
+    ResetQueryCheck reset_query_;  ///< the URL's reset_query, tried until it has worked once
 };
 
 }  // namespace

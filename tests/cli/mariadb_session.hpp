@@ -1,6 +1,7 @@
 // mariadb_session.hpp — the MariaDB diagnose tests' own sessions (DiagSession) (to leave transactions open,
 // hold row locks, block on them, change server settings), opened through the library's
-// MariaDB driver (real server sessions); wait_for (cli_support.hpp) polls for a server state.
+// MariaDB driver (real server sessions); GlobalSetting changes a server setting for a
+// scope (serial tiers only); wait_for (cli_support.hpp) polls for a server state.
 //
 // The URLs come from the environment (scripts/mariadb_sandbox.sh start, scripts/test.sh):
 // a missing variable FAILs the test, never skips it.
@@ -18,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace clitest {
 /// One session of the test's own, whose statements report errors instead of failing the
@@ -55,6 +57,23 @@ private:
     std::shared_ptr<poolbench::Driver> driver_;
     std::unique_ptr<poolbench::Connection> c_;
     std::string id_;
+};
+
+/// SET GLOBAL name = value for the guard's lifetime; the old value comes back after.
+class GlobalSetting {
+public:
+    GlobalSetting(DiagSession& admin, std::string name, const std::string& value)
+        : admin_(admin), name_(std::move(name)), old_(admin.value("SELECT @@GLOBAL." + name_)) {
+        REQUIRE(admin_.exec("SET GLOBAL " + name_ + " = " + value) == "");
+    }
+    GlobalSetting(const GlobalSetting&) = delete;
+    GlobalSetting& operator=(const GlobalSetting&) = delete;
+    ~GlobalSetting() { CHECK(admin_.exec("SET GLOBAL " + name_ + " = " + old_) == ""); }
+
+private:
+    DiagSession& admin_;
+    std::string name_;
+    std::string old_;
 };
 
 /// A diagnose report's finding with `code` whose text contains `text`, or nullptr.

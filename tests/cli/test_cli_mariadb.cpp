@@ -220,10 +220,28 @@ TEST_CASE("mariadb: clean drops poolbench's tables and nothing else", "[cli][mar
     admin.exec("CREATE TABLE poolbench_notes (id INT PRIMARY KEY)");
     admin.exec("CREATE TABLE poolbench_lock_probe (x INT)");  // poolbench's (the SQLite lock holder's)
 
-    // An account that may not drop them: exit 3, one line, nothing dropped.
+    // An account that may not drop them: exit 3, one line naming the GRANT a DBA would run,
+    // nothing dropped. First it may not even count their rows, then (SELECT granted) not drop.
+    const std::string grants = "ask a DBA to run: USE `" + db.name() +
+                               "`; GRANT SELECT, DROP ON poolbench_accounts TO 'poolbench_limited'@'%'; "
+                               "GRANT SELECT, DROP ON poolbench_writes TO 'poolbench_limited'@'%'; "
+                               "GRANT SELECT, DROP ON poolbench_lock_probe TO 'poolbench_limited'@'%'";
     const auto denied = run_in(dir.path(), {"clean", "--db", db.limited_url()});
+    INFO(denied.err);
     CHECK(denied.code == 3);
     CHECK(count_lines(denied.err) == 1);
+    CHECK(denied.err.find("'poolbench_limited'@'%' may not count and drop poolbench_accounts, poolbench_writes, "
+                          "poolbench_lock_probe (SELECT command denied") != std::string::npos);
+    CHECK(denied.err.find(grants) != std::string::npos);
+    admin.exec("GRANT SELECT ON `" + db.name() + "`.* TO poolbench_limited@'%'");
+    const auto no_drop = run_in(dir.path(), {"clean", "--db", db.limited_url()});
+    admin.exec("REVOKE SELECT ON `" + db.name() + "`.* FROM poolbench_limited@'%'");
+    INFO(no_drop.err);
+    CHECK(no_drop.code == 3);
+    CHECK(count_lines(no_drop.err) == 1);
+    CHECK(no_drop.err.find("(DROP command denied") != std::string::npos);
+    CHECK(no_drop.err.find(grants) != std::string::npos);
+    CHECK(tables_named(admin, db.name(), "poolbench_accounts") == 1);
 
     const auto dry = run_in(dir.path(), {"clean", "--db", db.url(), "--dry-run"});
     INFO(dry.out << dry.err);
@@ -291,6 +309,9 @@ TEST_CASE("mariadb: a bad option value exits 2, an unusable server 3, each with 
         {"wrong password", url_with_password(url, password + "-wrong"), "access denied"},
         {"refused port", url_at(url, "127.0.0.1:" + std::to_string(refusing.port())), "refused"},
         {"unknown database", url_with_db(url, "poolbench_no_such_db"), "poolbench_no_such_db"},
+        // Refused by the server: every release would close its connection, so the preflight says so.
+        {"reset_query refused", url + "?reset_query=SELECT+pb_no_such_fn()", "reset_query fails on"},
+        {"missing socket", url + "?socket=/nonexistent/pb-mysqld.sock", "socket file /nonexistent/pb-mysqld.sock does not exist"},
     };
     for (const auto& c : unusable) {
         for (const char* command : {"stress", "leak", "soak"}) {

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include <fstream>
+#include <random>
 
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
 using nlohmann::json;
@@ -137,6 +138,78 @@ TEST_CASE("pg: a least-privilege role uses tables a DBA created, and is told the
     CHECK(refused.err.find("GRANT SELECT, INSERT ON poolbench_writes TO poolbench_limited") != std::string::npos);
     const std::string password = url_password(limited_url());
     if (password.size() >= 3) CHECK(refused.err.find(password) == std::string::npos);
+}
+
+TEST_CASE("pg: clean as a role that may not drop the tables names their owner and what a DBA would run",
+          "[cli][pg][clean]") {
+    TempDir dir;
+    // A schema of the test's own, so that no other test's tables are dropped.
+    std::random_device rd;
+    const std::string schema = "pb_clean_" + std::to_string(rd() % 1'000'000);
+    as_owner("CREATE SCHEMA " + schema + "; GRANT USAGE ON SCHEMA " + schema + " TO poolbench_limited");
+    const std::string in_schema = "?options=-csearch_path%3D" + schema;
+    REQUIRE(run_in(dir.path(), {"stress", "--db", pg_url() + in_schema, "--workload", "mixed", "--rows", "100",
+                                "--ops", "20", "--no-progress"})
+                .code == 0);
+    const std::string advice =
+        "only a table's owner may drop it: run clean as poolbench, or ask a DBA to run: "
+        "ALTER TABLE poolbench_accounts OWNER TO poolbench_limited; ALTER TABLE poolbench_writes OWNER TO poolbench_limited";
+    // It may not count their rows.
+    const auto denied = run_in(dir.path(), {"clean", "--db", limited_url() + in_schema});
+    INFO(denied.err);
+    CHECK(denied.code == 3);
+    CHECK(count_lines(denied.err) == 1);
+    CHECK(denied.err.find("poolbench_limited may not count and drop poolbench_accounts, poolbench_writes "
+                          "(permission denied for table poolbench_accounts") != std::string::npos);
+    CHECK(denied.err.find(advice) != std::string::npos);
+    // It may count them (SELECT granted), not drop them.
+    as_owner("GRANT SELECT ON ALL TABLES IN SCHEMA " + schema + " TO poolbench_limited");
+    const auto no_drop = run_in(dir.path(), {"clean", "--db", limited_url() + in_schema});
+    INFO(no_drop.err);
+    CHECK(no_drop.code == 3);
+    CHECK(count_lines(no_drop.err) == 1);
+    CHECK(no_drop.err.find("(must be owner of table poolbench_accounts (42501)") != std::string::npos);
+    CHECK(no_drop.err.find(advice) != std::string::npos);
+    const std::string password = url_password(limited_url());
+    if (password.size() >= 3) CHECK(no_drop.err.find(password) == std::string::npos);
+    // The owner cleans.
+    const auto r = run_in(dir.path(), {"clean", "--db", pg_url() + in_schema});
+    INFO(r.out << r.err);
+    CHECK(r.code == 0);
+    CHECK(r.out.find("dropped poolbench_writes") != std::string::npos);
+    as_owner("SET client_min_messages = warning; DROP SCHEMA " + schema + " CASCADE");
+}
+
+TEST_CASE("pg: a run whose writes cannot be counted afterwards says the verification failed, and fails",
+          "[cli][pg]") {
+    TempDir dir;
+    // poolbench_writes is a view whose rows raise an error when read: the inserts go through
+    // to its table, the count after the run fails (as when the server is gone by then).
+    std::random_device rd;
+    const std::string schema = "pb_nocount_" + std::to_string(rd() % 1'000'000);
+    as_owner("CREATE SCHEMA " + schema + "; SET search_path = " + schema +
+             "; CREATE TABLE pb_base (run_id TEXT NOT NULL, worker INTEGER NOT NULL, seq BIGINT NOT NULL, payload TEXT, "
+             "PRIMARY KEY (run_id, worker, seq)); "
+             "CREATE FUNCTION pb_refuse(text) RETURNS boolean LANGUAGE plpgsql AS "
+             "$$ BEGIN RAISE EXCEPTION 'pb test: rows unreadable'; END $$; "
+             "CREATE VIEW poolbench_writes AS SELECT run_id, worker, seq, payload FROM pb_base WHERE pb_refuse(run_id)");
+    const std::string db = pg_url() + "?options=-csearch_path%3D" + schema;
+    const auto r = run_in(dir.path(), {"stress", "--db", db, "--workload", "write", "--ops", "50", "--threads", "2",
+                                       "--no-progress", "--json", "r.json", "--html", "r.html"});
+    as_owner("SET client_min_messages = warning; DROP SCHEMA " + schema + " CASCADE");
+    INFO(r.out << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.out.find("writes: acknowledged 50, NOT verified: counting this run's rows failed: pb test: rows unreadable") !=
+          std::string::npos);
+    CHECK(r.out.find("keeps no rows") == std::string::npos);
+    CHECK(r.out.find("verdict: FAIL") != std::string::npos);
+    const json w = parse_json(slurp(dir.path() / "r.json")).at("writes");
+    CHECK(w.at("checked") == false);
+    CHECK(w.at("lost") == 0);
+    CHECK(w.at("error").get<std::string>().find("pb test: rows unreadable") != std::string::npos);
+    CHECK(w.at("error").get<std::string>().find(url_password(pg_url())) == std::string::npos);
+    CHECK(slurp(dir.path() / "r.html").find("NOT verified: counting this run's rows failed: pb test: rows unreadable") !=
+          std::string::npos);
 }
 
 TEST_CASE("pg: a password kept off the command line in a .pgpass file is used", "[cli][pg]") {

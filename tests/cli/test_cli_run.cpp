@@ -139,6 +139,23 @@ TEST_CASE("run: a bad scenario file exits 2 with file:line:column before anythin
     CHECK(pg_only.err.find("runs on postgresql, not on null") != std::string::npos);
 }
 
+TEST_CASE("a mistyped option exits 2 naming the nearest valid one", "[cli]") {
+    TempDir dir;
+    const auto threads = run_in(dir.path(), {"stress", "--threds", "10", "--db", "null://", "--ops", "10"});
+    CHECK(threads.code == 2);
+    CHECK(threads.err ==
+          "poolbench: unknown option '--threds'; did you mean '--threads'? (see 'poolbench stress --help')\n");
+    // Another command's options, the --name=value spelling.
+    const auto pool = run_in(dir.path(), {"soak", "--db", "null://", "--pool-sise=4", "--duration", "1s"});
+    CHECK(pool.code == 2);
+    CHECK(pool.err ==
+          "poolbench: unknown option '--pool-sise'; did you mean '--pool-size'? (see 'poolbench soak --help')\n");
+    // Nothing near: no guess.
+    const auto far = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "10", "--zzzzzzzz"});
+    CHECK(far.code == 2);
+    CHECK(far.err == "poolbench: unknown option '--zzzzzzzz' (see 'poolbench stress --help')\n");
+}
+
 TEST_CASE("run: --set overrides values by one grammar, and an unknown key exits 2", "[cli][run]") {
     TempDir dir;
     write_file(dir.path() / "s.toml", std::string(minimal) +

@@ -11,23 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-/// SET GLOBAL name = value for the guard's lifetime; the old value comes back after.
-class GlobalSetting {
-public:
-    GlobalSetting(DiagSession& admin, std::string name, const std::string& value)
-        : admin_(admin), name_(std::move(name)), old_(admin.value("SELECT @@GLOBAL." + name_)) {
-        REQUIRE(admin_.exec("SET GLOBAL " + name_ + " = " + value) == "");
-    }
-    GlobalSetting(const GlobalSetting&) = delete;
-    GlobalSetting& operator=(const GlobalSetting&) = delete;
-    ~GlobalSetting() { CHECK(admin_.exec("SET GLOBAL " + name_ + " = " + old_) == ""); }
-
-private:
-    DiagSession& admin_;
-    std::string name_;
-    std::string old_;
-};
-
 /// Until the server has exactly `n` client sessions (a closed session's slot is let go a
 /// moment after the client hangs up).
 bool connections_are(DiagSession& admin, int n) {

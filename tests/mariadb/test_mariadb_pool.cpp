@@ -267,21 +267,38 @@ TEST_CASE("mariadb pool: reset_connection=1 gives every lease a clean session on
     CHECK(pool.stats().destroyed == 0);
 }
 
-TEST_CASE("mariadb pool: a failing reset_query destroys the connection on return", "[mariadb]") {
+TEST_CASE("mariadb pool: a reset_query that starts failing destroys the connection on return", "[mariadb]") {
+    // It works when the pool connects (the driver checks it once then), and fails later:
+    // its table is gone by the time the lease returns.
+    auto table = std::make_unique<Table>("pb_reset_probe", "x INT");
     PoolConfig c = config("mariadb-bad-reset", 2);
     c.acquire_timeout = 10s;
-    Pool pool(driver("reset_query=SELECT%20*%20FROM%20pb_no_such_table"), c);
+    Pool pool(driver("reset_query=SELECT%20*%20FROM%20" + table->name()), c);
     std::int64_t first = 0;
     {
         Lease l = pool.acquire();
         first = thread_id(*l);
         CHECK(l->needs_reset());
+        table.reset();  // dropped
     }
     const auto s = pool.stats();
     CHECK(destroyed(s, DestroyReason::reset) == 1);
     CHECK(s.total == 0);
     Lease again = pool.acquire();
     CHECK(thread_id(*again) != first);
+}
+
+TEST_CASE("mariadb pool: a reset_query the server refuses fails the pool's connects, not its releases", "[mariadb]") {
+    PoolConfig c = config("mariadb-refused-reset", 2);
+    c.acquire_timeout = 2s;
+    Pool pool(driver("reset_query=SELECT%20pb_no_such_fn()"), c);
+    const auto e = thrown<ConnectError>([&] { (void)pool.acquire(); });
+    INFO(e.what());
+    CHECK(contains(e.what(), "reset_query"));
+    CHECK(contains(e.what(), "pb_no_such_fn does not exist"));
+    const auto s = pool.stats();
+    CHECK(destroyed(s, DestroyReason::reset) == 0);
+    CHECK(s.total == 0);
 }
 
 TEST_CASE("mariadb pool: keepalive finds a killed idle connection and replaces it", "[mariadb]") {

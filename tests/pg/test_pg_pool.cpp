@@ -179,23 +179,50 @@ TEST_CASE("pg pool: a server restart breaks every connection and the pool recove
     CHECK(lease->query("SELECT 1").int_at(0) == 1);
 }
 
-TEST_CASE("pg more: a failing reset_query destroys the connection on return", "[pg]") {
+TEST_CASE("pg more: a reset_query that starts failing destroys the connection on return", "[pg]") {
     PoolConfig config;
     config.name = "pg-reset";
     config.max_size = 2;
     config.acquire_timeout = 10s;
-    Pool pool(driver("reset_query=SELECT%201/0"), config);
+    // 1/1 when the driver tries it on connect; 1/0 once the session sets pb.fail = 1.
+    Pool pool(driver("reset_query=SELECT%201%2F(1%20-%20coalesce(current_setting('pb.fail'%2C%20true)%2C%20'0')%3A%3Aint)"),
+              config);
     std::int64_t first_pid = 0;
     {
         Lease l = pool.acquire();
         first_pid = backend_pid(*l);
         CHECK(l->needs_reset());
+        l->execute("SET pb.fail = 1");
     }
     auto s = pool.stats();
     CHECK(destroyed(s, DestroyReason::reset) == 1);
     CHECK(s.total == 0);
     Lease again = pool.acquire();
     CHECK(backend_pid(*again) != first_pid);
+}
+
+TEST_CASE("pg more: a reset_query the server refuses fails connect, naming it and the server's error", "[pg]") {
+    auto d = driver("reset_query=SELECT%20pb_no_such_fn()");
+    for (int attempt = 0; attempt < 2; ++attempt) {  // tried again: never passed once failed
+        INFO(attempt);
+        try {
+            (void)d->connect(std::chrono::steady_clock::now() + 10s);
+            FAIL("connect succeeded");
+        } catch (const ConnectError& e) {
+            const std::string what = e.what();
+            INFO(what);
+            CHECK(what.find("the URL's reset_query fails on ") != std::string::npos);
+            CHECK(what.find("function pb_no_such_fn() does not exist") != std::string::npos);
+            CHECK(what.find('\n') == std::string::npos);
+        }
+    }
+    PoolConfig config;
+    config.name = "pg-refused-reset";
+    config.max_size = 2;
+    config.acquire_timeout = 2s;
+    Pool pool(d, config);
+    CHECK_THROWS_AS(pool.acquire(), ConnectError);
+    CHECK(destroyed(pool.stats(), DestroyReason::reset) == 0);
 }
 
 TEST_CASE("pg more: keepalive finds a terminated idle connection and replaces it", "[pg]") {
