@@ -310,6 +310,25 @@ struct MergedSource {
     std::string verdict;     ///< its own verdict
 };
 
+/// One pool of a multi-node run (a primary, a replica or a shard): the report's `pools`
+/// entry, keyed there by `name` ("primary", "replica-1", "shard-0", ...).
+struct NodeRecord {
+    std::string name;
+    std::string role;  ///< "primary", "replica", "shard"
+    std::string url;   ///< redacted
+    std::uint64_t reads = 0;          ///< reads served here (operations that did not write)
+    std::uint64_t writes = 0;         ///< writes run here
+    std::uint64_t read_failures = 0;  ///< router nodes: read bodies that threw here
+    std::optional<std::string> state;            ///< replicas: "healthy" or why out of rotation, at the end
+    std::optional<std::uint64_t> left_rotation;  ///< replicas: times it left the rotation
+    std::optional<std::uint64_t> rows_verified;  ///< shards (and the primary): rows of this run found here
+    PoolSection pool;                            ///< this node's own pool
+};
+/// The primary/replica router's figures (router.hpp RouterStats).
+struct RouterSection {
+    std::string strategy;  ///< "round_robin", "random", "least_active"
+    std::uint64_t reads_retried = 0, reads_rerouted = 0, primary_fallbacks = 0, no_replica_errors = 0;
+};
 struct Report {
     /// False for the report a failed command leaves (report_files.hpp): only command,
     /// scenario, database and error are meaningful then.
@@ -333,7 +352,9 @@ struct Report {
     double throughput_ops_s = 0;
     LatencySet latency_us;
     LatencyHistograms latency_histogram_us;
-    PoolSection pool;
+    PoolSection pool;  ///< with several pools: the sum over them
+    std::vector<NodeRecord> pools;       ///< several pools (replicas, shards): one each, in node order
+    std::optional<RouterSection> router;  ///< primary/replica runs
     bool leaks_tracked = false;
     std::vector<LeakRecord> leaks;
     /// Why `leaks` may not list every detection (text report; leaks_not_listed counts them).

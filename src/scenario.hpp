@@ -5,6 +5,7 @@
 // Thread-safety: plain value types; built on the main thread, then read-only.
 #pragma once
 
+#include "topology.hpp"
 #include "workload.hpp"
 
 #include <poolbench/config.hpp>
@@ -123,6 +124,9 @@ struct ScenarioSpec {
     std::string description;
     std::vector<Backend> backends{Backend::sqlite, Backend::postgresql, Backend::mariadb, Backend::null};
     std::string db_url;  ///< [database] url; may be empty
+    /// [database] replicas, shards, shard_urls, read_strategy (flags override them); after
+    /// resolve_topology, concrete: the run's nodes (empty: one database).
+    TopologySpec topology;
     PoolConfig pool;
     bool writer_gate = false;  ///< [pool] writer_gate: every phase's writes queue at one WriterGate
     std::vector<PhaseSpec> phases;

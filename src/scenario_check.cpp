@@ -88,6 +88,7 @@ Report skeleton(const ScenarioSpec& spec) {
     r.command = "run";
     r.scenario = spec.name;
     if (any_writes(spec)) r.writes = WritesSection{};
+    skeleton_nodes(spec.topology, r);
     if (spec.phases.size() >= 2) r.drift = DriftSection{};
     for (const auto& p : spec.phases) {
         PhaseRecord rec;
