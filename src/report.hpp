@@ -388,6 +388,12 @@ struct Report {
 [[nodiscard]] PoolSection make_pool_section(const PoolStats& final_stats, std::size_t min_idle,
                                             std::size_t active_at_end, bool shutdown_clean);
 
+/// The pools of a multi-node run as one table, header row first (empty with one pool): the
+/// text and HTML reports print the same cells. "-" where a figure does not apply.
+[[nodiscard]] std::vector<std::vector<std::string>> pools_table(const Report& report);
+/// The router's figures in one line ("" without a router).
+[[nodiscard]] std::string router_line(const Report& report);
+
 /// "2024-05-01T12:34:56.789Z" (UTC, milliseconds).
 [[nodiscard]] std::string format_utc(std::chrono::system_clock::time_point at);
 

@@ -27,11 +27,14 @@ using Clock = std::chrono::steady_clock;
 
 /// The names the user knows the settings by: flags, or the scenario file's keys.
 struct Spelling {
-    const char *replica, *shards, *urls, *primary;
+    const char *replica, *shards, *urls, *primary, *strategy;
 };
 Spelling spelling(const TopologySpec& t) {
-    if (t.origin == "file") return {"[database] replicas", "[database] shards", "[database] shard_urls", "[database] url"};
-    return {"--replica", "--shards", "several --db", "--primary"};
+    if (t.origin == "file") {
+        return {"[database] replicas", "[database] shards", "[database] shard_urls", "[database] url",
+                "[database] read_strategy"};
+    }
+    return {"--replica", "--shards", "several --db", "--primary", "--read-strategy"};
 }
 
 DbUrl parse_or_usage(const std::string& url, const char* what) {
@@ -57,20 +60,16 @@ std::optional<ReadStrategy> parse_read_strategy(std::string_view text) noexcept 
 }
 
 std::string resolve_topology(TopologySpec& t, const std::string& db, bool temporary) {
-    if (!t.multi()) {
-        if (t.read_strategy) {
-            throw UsageFailure("--read-strategy applies only with --replica (reads are routed among replicas)");
-        }
-        return db;
-    }
     const Spelling say = spelling(t);
+    if (t.read_strategy && t.replicas.empty()) {
+        throw UsageFailure(fmt::format("{} applies only with {} (reads are routed among replicas)", say.strategy,
+                                       say.replica));
+    }
+    if (!t.multi()) return db;
     if (!t.replicas.empty() && t.sharded()) {
         throw UsageFailure(fmt::format("{} cannot be combined with {}: replicas copy one database, shards split it; "
                                        "give one of them",
                                        say.replica, t.shards > 0 ? say.shards : say.urls));
-    }
-    if (t.read_strategy && t.replicas.empty()) {
-        throw UsageFailure("--read-strategy applies only with --replica (reads are routed among replicas)");
     }
     if (!t.replicas.empty()) {
         if (db.empty() || temporary) {
