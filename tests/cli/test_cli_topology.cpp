@@ -29,6 +29,19 @@ std::vector<std::pair<std::int64_t, std::int64_t>> rows_of(const fs::path& file)
     return out;
 }
 
+/// The account ids seeded in a shard file's poolbench_accounts.
+std::vector<std::int64_t> accounts_of(const fs::path& file) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT id FROM poolbench_accounts", -1, &st, nullptr) == SQLITE_OK);
+    std::vector<std::int64_t> out;
+    while (sqlite3_step(st) == SQLITE_ROW) out.push_back(sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
 std::set<std::string> entries(const fs::path& dir) {
     std::set<std::string> out;
     for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
@@ -81,6 +94,19 @@ TEST_CASE("topology: 4 SQLite shards under 100 threads lose no write and route e
             verified += u64(s, "rows_verified");
             ops += u64(s, "reads") + u64(s, "writes");
             CHECK(u64(j.at("pool"), "max_size") == 4 * u64(s.at("pool"), "max_size"));
+        }
+        if (std::string(workload) == "mixed") {
+            // Reads route by account id: each shard holds exactly the accounts that map to it.
+            std::set<std::int64_t> all;
+            for (std::size_t i = 0; i < 4; ++i) {
+                for (const auto id : accounts_of(dir / ("shard-" + std::to_string(i) + ".db"))) {
+                    REQUIRE(poolbench::shard_for_key(id, 4) == i);
+                    all.insert(id);
+                }
+            }
+            CHECK(all.size() == 2000);
+            CHECK(*all.begin() == 1);
+            CHECK(*all.rbegin() == 2000);
         }
         CHECK(verified == acknowledged);
         CHECK(ops == u64(j.at("ops"), "ok"));
