@@ -91,6 +91,7 @@ ExitCode run_run(const RunOptions& o) {
 
     const DatabaseChoice choice = DatabaseChoice::resolve(!flagged.empty() ? flagged : spec.db_url);
     const DbUrl db = parse_db_url(resolve_topology(spec.topology, choice.url(), choice.temporary()));  // ConfigError: exit 2
+    guard_reports_against_shards(o.common, spec.topology);
     guard_reports_against(o.common, db);
     const ScenarioRunOptions options{o.restart_command, self_exe()};
     return run_and_report(spec, db, options, RunCommand{o.common, o.metrics, false, {}});

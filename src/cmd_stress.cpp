@@ -150,6 +150,7 @@ ExitCode run_stress(const StressOptions& o, std::string_view command) {
     if (o.baseline && spec.topology.multi()) {
         throw UsageFailure("--baseline compares one database with and without a pool; drop it with --replica or --shards");
     }
+    guard_reports_against_shards(o.common, spec.topology);
     guard_reports_against(o.common, db);
     ScenarioRunOptions options;
     options.command = std::string(command);

@@ -97,6 +97,10 @@ void add_topology_options(CLI::App& cmd, CommonOptions& common, TopologyOptions&
 /// database URL text the flags give (--primary or --db; "" when neither). Throws UsageFailure.
 [[nodiscard]] std::string apply_topology_options(const TopologyOptions& options, TopologySpec& t);
 
+/// A report target (--json/--junit/--html) that is one of the shards' files is refused
+/// (UnsafeReportPath, exit 2), as the single database's is (report_files.hpp).
+void guard_reports_against_shards(const CommonOptions& common, const TopologySpec& t);
+
 /// The node names of a resolved spec, in order: "primary", "replica-1".. or "shard-0"..
 [[nodiscard]] std::vector<std::string> node_names(const TopologySpec& t);
 /// The report's `pools` and `router` with every field present and zero (expectation paths

@@ -3,6 +3,8 @@
 // [database] keys.
 #include "topology.hpp"
 
+#include "report_files.hpp"
+
 #include "cli11.hpp"
 #include <fmt/format.h>
 
@@ -57,6 +59,10 @@ std::string apply_topology_options(const TopologyOptions& o, TopologySpec& t) {
     if (!o.read_strategy.empty()) t.read_strategy = parse_read_strategy(o.read_strategy);
     if (!o.primary.empty()) return o.primary;
     return o.dbs.empty() ? std::string() : o.dbs.front();
+}
+
+void guard_reports_against_shards(const CommonOptions& common, const TopologySpec& t) {
+    for (std::size_t i = 1; i < t.shard_urls.size(); ++i) guard_reports_against(common, parse_db_url(t.shard_urls[i]));
 }
 
 }  // namespace poolbench::cli

@@ -148,3 +148,18 @@ TEST_CASE("topology: bad replica and shard combinations exit 2 with one line say
     }
     CHECK_FALSE(fs::exists(tmp.path() / "d"));  // refused before anything was made
 }
+
+TEST_CASE("topology: a report written over a shard's file is refused and the file kept", "[cli][sqlite][shards][topology]") {
+    TempDir tmp;
+    const fs::path dir = tmp.path() / "data";
+    fs::create_directories(dir);
+    write_file(dir / "shard-1.db", "precious");
+    const auto r = run_in(tmp.path(), {"stress", "--shards", "2", "--db", "sqlite://" + dir.string(), "--ops", "10",
+                                       "--json", (dir / "shard-1.db").string()});
+    INFO(r.err);
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find("shard-1.db") != std::string::npos);
+    CHECK(slurp(dir / "shard-1.db") == "precious");
+    CHECK_FALSE(fs::exists(dir / "shard-0.db"));
+}
