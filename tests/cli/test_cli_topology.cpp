@@ -163,3 +163,35 @@ TEST_CASE("topology: a report written over a shard's file is refused and the fil
     CHECK(slurp(dir / "shard-1.db") == "precious");
     CHECK_FALSE(fs::exists(dir / "shard-0.db"));
 }
+
+TEST_CASE("topology: merge sums each pool's figures by node name", "[cli][sqlite][shards][topology][merge]") {
+    TempDir tmp;
+    for (const char* agent : {"a", "b"}) {
+        const fs::path dir = tmp.path() / agent;
+        const auto r = run_in(tmp.path(), {"stress", "--shards", "2", "--db", "sqlite://" + dir.string(), "--threads", "4",
+                                           "--ops", "600", "--workload", "mixed", "--rows", "200", "--json",
+                                           std::string(agent) + ".json"});
+        INFO(r.err);
+        REQUIRE(r.code == 0);
+    }
+    const auto m = run_in(tmp.path(), {"merge", "a.json", "b.json", "-o", "all.json", "--expect",
+                                       "pools.shard-1.reads > 0"});
+    INFO(m.err);
+    REQUIRE(m.code == 0);
+    const json a = parse_json(slurp(tmp.path() / "a.json"));
+    const json b = parse_json(slurp(tmp.path() / "b.json"));
+    const json all = parse_json(slurp(tmp.path() / "all.json"));
+    for (const char* node : {"shard-0", "shard-1"}) {
+        INFO(node);
+        const json& x = all.at("pools").at(node);
+        CHECK(x.at("role") == "shard");
+        for (const char* key : {"reads", "writes", "rows_verified"}) {
+            INFO(key);
+            CHECK(u64(x, key) == u64(a.at("pools").at(node), key) + u64(b.at("pools").at(node), key));
+        }
+        CHECK(u64(x.at("pool"), "created") ==
+              u64(a.at("pools").at(node).at("pool"), "created") + u64(b.at("pools").at(node).at("pool"), "created"));
+    }
+    CHECK(u64(all.at("pools").at("shard-0"), "writes") + u64(all.at("pools").at("shard-1"), "writes") ==
+          u64(all.at("writes"), "acknowledged"));
+}
