@@ -54,9 +54,9 @@ ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
 
 step "build (ThreadSanitizer)"
 tsan=$(scripts/build.sh tsan)
-step "ctest (ThreadSanitizer: unit, sqlite, pg, pg_replica and mariadb tiers, the scenario engine end to end, the metrics endpoint)"
+step "ctest (ThreadSanitizer: unit, sqlite, pg, pg_replica and mariadb tiers, the scenario engine end to end, the metrics endpoint, replicas and shards)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_replica_tests|mariadb_tests):|^cli_tests:(run|metrics): '
+  ctest --test-dir "$tsan" --output-on-failure -j "$jobs" --timeout 900 -R '^(unit_tests|sqlite_tests|pg_tests|pg_replica_tests|mariadb_tests):|^cli_tests:(run|metrics|topology): |^cli_fault_tests:topology: '
 
 step "coverage of lib/"
 scripts/coverage.sh

@@ -79,12 +79,15 @@ std::string check_duration(const std::string& text) {
 // ---------------------------------------------------------------------------------------
 // Common options.
 
-void add_database_option(CLI::App& cmd, CommonOptions& options) {
-    cmd.add_option("--db", options.db,
-                   "Database URL: sqlite:///abs/path.db, sqlite://rel/path.db, sqlite::memory:, "
-                   "postgresql://user:pass@host:port/db, mariadb://user:pass@host:port/db, null://")
-        ->default_str("$POOLBENCH_DB, else a SQLite file in a new temporary directory")
-        ->group("Database");
+void add_database_option(CLI::App& cmd, CommonOptions& options, std::vector<std::string>* several) {
+    const std::string help = "Database URL: sqlite:///abs/path.db, sqlite://rel/path.db, sqlite::memory:, "
+                             "postgresql://user:pass@host:port/db, mariadb://user:pass@host:port/db, null://";
+    CLI::Option* db = several == nullptr
+                          ? cmd.add_option("--db", options.db, help)
+                          : cmd.add_option("--db", *several, help + " (repeat it to give one URL per shard)")
+                                ->allow_extra_args(false)
+                                ->type_name("URL");
+    db->default_str("$POOLBENCH_DB, else a SQLite file in a new temporary directory")->group("Database");
 }
 
 std::shared_ptr<Driver> open_driver(const DbUrl& db) {

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -75,8 +76,10 @@ struct CommonOptions {
     const CLI::Option* html_option = nullptr;
     const CLI::Option* sample_interval_option = nullptr;  ///< given: overrides the sampling rule
 };
-/// --db (group "Database"); add it first so --help lists the database first.
-void add_database_option(CLI::App& cmd, CommonOptions& options);
+/// --db (group "Database"); add it first so --help lists the database first. With
+/// `several`, --db may be repeated (one URL per shard: topology.hpp) and every URL given
+/// goes there (options.db is then left empty: see apply_topology_options).
+void add_database_option(CLI::App& cmd, CommonOptions& options, std::vector<std::string>* several = nullptr);
 /// --json, --no-progress (group "Output") and the hidden --sample-interval; add them last.
 void add_output_options(CLI::App& cmd, CommonOptions& options);
 

@@ -7,6 +7,7 @@
 #include "run_command.hpp"
 #include "scenario_file.hpp"
 #include "scenario_runner.hpp"
+#include "topology.hpp"
 
 #include <poolbench/url.hpp>
 
@@ -24,6 +25,7 @@ namespace fs = std::filesystem;
 
 struct RunOptions {
     CommonOptions common;
+    TopologyOptions topology;
     MetricsOptions metrics;
     std::string scenario;
     std::vector<std::string> sets;
@@ -43,14 +45,15 @@ std::string count_of(std::size_t n, std::string_view one, std::string_view many)
 }
 
 /// --check: the file against each backend it names (or the database given).
-ExitCode check_only(const ScenarioSpec& spec, const RunOptions& o) {
+ExitCode check_only(const ScenarioSpec& spec, const RunOptions& o, const std::string& flagged) {
     ScenarioRunOptions options{o.restart_command.empty() ? "(given at run time)" : o.restart_command, self_exe()};
     // --check validates the file alone: commands are only needed when it runs.
+    options.file_only = true;
     options.node_commands = o.node_commands;
     for (auto* c : {&options.node_commands.stop, &options.node_commands.start}) {
         if (c->empty()) *c = "(given at run time)";
     }
-    std::string db_text = !o.common.db.empty() ? o.common.db : spec.db_url;
+    std::string db_text = !flagged.empty() ? flagged : spec.db_url;
     std::vector<DbUrl> targets;
     if (!db_text.empty()) {
         targets.push_back(parse_db_url(db_text));
@@ -87,12 +90,15 @@ ExitCode run_run(const RunOptions& o) {
     std::string note;
     const fs::path path = resolve_scenario(o.scenario, note);
     if (!note.empty()) fmt::print(stderr, "poolbench: {}\n", note);
-    const ScenarioSpec spec = load_scenario(path, o.sets);
-    if (o.check) return check_only(spec, o);
+    ScenarioSpec spec = load_scenario(path, o.sets);
+    // --db (or --primary), else the file's [database] url, else $POOLBENCH_DB, else a
+    // temporary SQLite file; the topology flags over the file's (topology.hpp).
+    const std::string flagged = apply_topology_options(o.topology, spec.topology);
+    if (o.check) return check_only(spec, o, flagged);
 
-    // --db, else the file's [database] url, else $POOLBENCH_DB, else a temporary SQLite file.
-    const DatabaseChoice choice = DatabaseChoice::resolve(!o.common.db.empty() ? o.common.db : spec.db_url);
-    const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
+    const DatabaseChoice choice = DatabaseChoice::resolve(!flagged.empty() ? flagged : spec.db_url);
+    const DbUrl db = parse_db_url(resolve_topology(spec.topology, choice.url(), choice.temporary()));  // ConfigError: exit 2
+    guard_reports_against_shards(o.common, spec.topology);
     guard_reports_against(o.common, db);
     ScenarioRunOptions options{o.restart_command, self_exe()};
     options.node_commands = o.node_commands;
@@ -150,10 +156,11 @@ Command add_run_command(CLI::App& app) {
     cmd->add_option("SCENARIO", o->scenario, "A scenario file (with a '/' or ending in .toml), or a shipped name")
         ->required()
         ->type_name("FILE|NAME");
-    add_database_option(*cmd, o->common);
+    add_topology_options(*cmd, o->common, o->topology);
     cmd->get_option("--db")->description(
         "Database URL (overrides the file's [database] url): sqlite:///abs/path.db, sqlite://rel/path.db, "
-        "postgresql://user:pass@host:port/db, mariadb://user:pass@host:port/db, null://");
+        "postgresql://user:pass@host:port/db, mariadb://user:pass@host:port/db, null://; repeat it to give one URL "
+        "per shard");
     cmd->add_option("--set", o->sets,
                     "Override one value: scenario.KEY, pool.KEY, phase.NAME.KEY, phase.NAME.fault.N.KEY (N from 1); "
                     "repeatable")

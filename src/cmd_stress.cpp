@@ -9,6 +9,7 @@
 #include "runner.hpp"
 #include "scenario.hpp"
 #include "scenario_runner.hpp"
+#include "topology.hpp"
 #include "workload.hpp"
 
 #include <poolbench/drivers.hpp>
@@ -27,6 +28,7 @@ namespace {
 
 struct StressOptions {
     CommonOptions common;
+    TopologyOptions topology;
     MetricsOptions metrics;
     LoadOptions load;
     std::size_t pool_size = 10;
@@ -140,9 +142,15 @@ BaselineSection run_baseline(const ScenarioSpec& spec, const DbUrl& db, Driver& 
 ExitCode run_stress(const StressOptions& o, std::string_view command) {
     check_report_targets(o.common);
     arm_error_reports(o.common, std::string(command));
-    const DatabaseChoice choice = DatabaseChoice::resolve(o.common.db);
-    const DbUrl db = parse_db_url(choice.url());  // ConfigError: exit 2
-    const ScenarioSpec spec = make_spec(o, command);
+    ScenarioSpec spec = make_spec(o, command);
+    // One database, or a primary with replicas, or shards (topology.hpp): exit 2 when the
+    // combination cannot work, with what would.
+    const DatabaseChoice choice = DatabaseChoice::resolve(apply_topology_options(o.topology, spec.topology));
+    const DbUrl db = parse_db_url(resolve_topology(spec.topology, choice.url(), choice.temporary()));  // ConfigError: exit 2
+    if (o.baseline && spec.topology.multi()) {
+        throw UsageFailure("--baseline compares one database with and without a pool; drop it with --replica or --shards");
+    }
+    guard_reports_against_shards(o.common, spec.topology);
     guard_reports_against(o.common, db);
     ScenarioRunOptions options;
     options.command = std::string(command);
@@ -217,7 +225,7 @@ Command add_stress_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "stress", "Run concurrent workers through the pool and report latency, throughput and pool behaviour");
 
-    add_database_option(*cmd, o->common);
+    add_topology_options(*cmd, o->common, o->topology);
 
     add_load_options(*cmd, o->load,
                      {"Concurrent worker threads", "Total operations, all threads together",
@@ -246,7 +254,7 @@ Command add_soak_command(CLI::App& app) {
         "Run a steady, paced load for a long time and fail on what builds up: errors, leaks, lost writes, "
         "falling behind the rate, stalls");
 
-    add_database_option(*cmd, o->common);
+    add_topology_options(*cmd, o->common, o->topology);
     cmd->add_option("--duration", o->load.duration, "How long to run")
         ->type_name("DURATION")
         ->check(CLI::Validator(check_duration, "250ms|30s|10m|1h"))

@@ -30,6 +30,7 @@
 #include <poolbench/connection.hpp>
 #include <poolbench/drivers.hpp>
 #include <poolbench/pool.hpp>
+#include <poolbench/router.hpp>
 #include <poolbench/url.hpp>
 
 #include <atomic>
@@ -98,7 +99,9 @@ public:
 
 class LeakLog;
 
-/// What faults act on.
+/// What faults act on. On a multi-node run (topology.hpp) driver, pool and db are the
+/// primary's (shards: shard 0's), so single-database faults act there; `nodes` and `router`
+/// name every node.
 struct FaultTargets {
     std::shared_ptr<Driver> driver;           ///< the real driver: side connections
     std::shared_ptr<FaultSettings> settings;  ///< the FaultDriver in front of the pool
@@ -109,10 +112,10 @@ struct FaultTargets {
     std::string self_exe;                     ///< this binary, for sqlite.lock's holder process
     const std::atomic<bool>* interrupt = nullptr;  ///< Ctrl-C (a leak fault's awaited detection stops on it)
     std::shared_ptr<LeakLog> leak_log;        ///< the pool's leak reports (when a phase has a leak fault)
-    NodeCommands node_commands{};             ///< replica.stop / replica.promote
     struct NodeTarget { std::string name; std::string role; DbUrl db; std::shared_ptr<Driver> driver; Pool* pool = nullptr; };
     std::vector<NodeTarget> nodes{};        ///< every node of a multi-node run ("primary", "replica-1", ..., "shard-0", ...); empty for one database
     const ReplicaRouter* router = nullptr;  ///< primary/replica runs
+    NodeCommands node_commands{};             ///< replica.stop / replica.promote
 };
 
 /// A fault in effect. stop() reverts it and is called exactly once, also on failure and

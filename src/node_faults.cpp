@@ -118,8 +118,6 @@ private:
 
 }  // namespace
 
-std::string replica_fault_node(const FaultSpec& spec) { return spec.node.empty() ? "replica-1" : spec.node; }
-
 std::unique_ptr<ActiveFault> start_node_fault(const FaultSpec& spec, FaultTargets& targets) {
     if (spec.kind == FaultKind::replica_stop) return std::make_unique<ReplicaStop>(spec, targets);
     return std::make_unique<ReplicaPromote>(spec, targets);

@@ -30,7 +30,5 @@ namespace poolbench::cli {
 /// command, the command failed, pg_promote refused).
 [[nodiscard]] std::unique_ptr<ActiveFault> start_node_fault(const FaultSpec& spec, FaultTargets& targets);
 
-/// The node a replica fault acts on: 'node', or "replica-1" when it names none.
-[[nodiscard]] std::string replica_fault_node(const FaultSpec& spec);
 
 }  // namespace poolbench::cli

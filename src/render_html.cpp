@@ -211,6 +211,17 @@ public:
                        human_count(static_cast<double>(r.ops.timed_out)));
         o += latency_table(r);
         o += pool_table(r);
+        if (const auto table = pools_table(r); !table.empty()) {
+            o += "<h2>Pools</h2>\n<table>";
+            for (std::size_t i = 0; i < table.size(); ++i) {
+                o += "<tr>";
+                const char* tag = i == 0 ? "th" : "td";
+                for (const auto& cell : table[i]) o += fmt::format("<{0}>{1}</{0}>", tag, esc(cell));
+                o += "</tr>";
+            }
+            o += "</table>\n";
+            if (r.router) o += fmt::format("<p>{}</p>\n", esc(router_line(r)));
+        }
 
         if (r.writes && !r.writes->error.empty()) {
             fmt::format_to(it,

@@ -246,6 +246,27 @@ Json report_to_json(const Report& r) {
         j["throughput_ops_s"] = round3(r.throughput_ops_s);
         j["latency_us"] = latency_set(r.latency_us);
         j["pool"] = pool(r.pool);
+        if (!r.pools.empty()) {
+            // Keyed by node name, so expectations can address pools.replica-1.reads.
+            Json nodes = Json::object();
+            for (const auto& n : r.pools) {
+                Json node{{"role", n.role}, {"url", n.url}, {"reads", n.reads}, {"writes", n.writes},
+                          {"read_failures", n.read_failures}};
+                if (n.state) node["state"] = *n.state;
+                if (n.left_rotation) node["left_rotation"] = *n.left_rotation;
+                if (n.rows_verified) node["rows_verified"] = *n.rows_verified;
+                node["pool"] = pool(n.pool);
+                nodes[n.name] = std::move(node);
+            }
+            j["pools"] = std::move(nodes);
+        }
+        if (r.router) {
+            j["router"] = Json{{"strategy", r.router->strategy},
+                               {"reads_retried", r.router->reads_retried},
+                               {"reads_rerouted", r.router->reads_rerouted},
+                               {"primary_fallbacks", r.router->primary_fallbacks},
+                               {"no_replica_errors", r.router->no_replica_errors}};
+        }
 
         Json leaks = Json::array();
         for (const auto& l : r.leaks) {

@@ -252,6 +252,21 @@ public:
         }
         if (p.active_at_end) fmt::format_to(it, "  leases still out after the run: {}\n", p.active_at_end);
         if (!p.shutdown_clean) out += "  shutdown: connections still open at the end of the grace period\n";
+        if (const auto table = pools_table(r); !table.empty()) {
+            // Several pools: the figures above are their sums; each one here.
+            out += "pools:\n";
+            std::vector<std::size_t> width(table.front().size(), 0);
+            for (const auto& row : table) {
+                for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+            }
+            for (const auto& row : table) {
+                std::string line = " ";
+                for (std::size_t c = 0; c < row.size(); ++c) line += " " + rpad(row[c], width[c]);
+                while (!line.empty() && line.back() == ' ') line.pop_back();
+                out += line + '\n';
+            }
+            if (r.router) out += "  " + router_line(r) + '\n';
+        }
 
         // Leaks.
         if (!r.leaks_tracked) {

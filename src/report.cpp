@@ -105,6 +105,29 @@ PoolSection make_pool_section(const PoolStats& s, std::size_t min_idle, std::siz
     return p;
 }
 
+std::vector<std::vector<std::string>> pools_table(const Report& r) {
+    std::vector<std::vector<std::string>> rows;
+    if (r.pools.empty()) return rows;
+    rows.push_back({"pool", "role", "reads", "writes", "read failures", "state", "left rotation", "rows verified",
+                    "opened", "peak active/max", "timeouts"});
+    auto opt = [](const auto& v) { return v ? fmt::format("{}", *v) : std::string("-"); };
+    for (const auto& n : r.pools) {
+        rows.push_back({n.name, n.role, std::to_string(n.reads), std::to_string(n.writes), std::to_string(n.read_failures),
+                        n.state ? *n.state : "-", opt(n.left_rotation), opt(n.rows_verified),
+                        std::to_string(n.pool.created), fmt::format("{}/{}", n.pool.peak_active, n.pool.max_size),
+                        std::to_string(n.pool.timeouts)});
+    }
+    return rows;
+}
+
+std::string router_line(const Report& r) {
+    if (!r.router) return {};
+    const auto& x = *r.router;
+    return fmt::format("router ({}): {} reads retried, {} rerouted, {} served by the primary for want of a replica, {} "
+                       "refused (no replica)",
+                       x.strategy, x.reads_retried, x.reads_rerouted, x.primary_fallbacks, x.no_replica_errors);
+}
+
 std::string_view to_string(LeakReport::Kind kind) noexcept {
     switch (kind) {
         case LeakReport::Kind::suspected: return "suspected";

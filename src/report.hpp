@@ -315,6 +315,25 @@ struct MergedSource {
     std::string verdict;     ///< its own verdict
 };
 
+/// One pool of a multi-node run (a primary, a replica or a shard): the report's `pools`
+/// entry, keyed there by `name` ("primary", "replica-1", "shard-0", ...).
+struct NodeRecord {
+    std::string name;
+    std::string role;  ///< "primary", "replica", "shard"
+    std::string url;   ///< redacted
+    std::uint64_t reads = 0;          ///< reads served here (operations that did not write)
+    std::uint64_t writes = 0;         ///< writes run here
+    std::uint64_t read_failures = 0;  ///< router nodes: read bodies that threw here
+    std::optional<std::string> state;            ///< replicas: "healthy" or why out of rotation, at the end
+    std::optional<std::uint64_t> left_rotation;  ///< replicas: times it left the rotation
+    std::optional<std::uint64_t> rows_verified;  ///< shards (and the primary): rows of this run found here
+    PoolSection pool;                            ///< this node's own pool
+};
+/// The primary/replica router's figures (router.hpp RouterStats).
+struct RouterSection {
+    std::string strategy;  ///< "round_robin", "random", "least_active"
+    std::uint64_t reads_retried = 0, reads_rerouted = 0, primary_fallbacks = 0, no_replica_errors = 0;
+};
 struct Report {
     /// False for the report a failed command leaves (report_files.hpp): only command,
     /// scenario, database and error are meaningful then.
@@ -338,7 +357,9 @@ struct Report {
     double throughput_ops_s = 0;
     LatencySet latency_us;
     LatencyHistograms latency_histogram_us;
-    PoolSection pool;
+    PoolSection pool;  ///< with several pools: the sum over them
+    std::vector<NodeRecord> pools;       ///< several pools (replicas, shards): one each, in node order
+    std::optional<RouterSection> router;  ///< primary/replica runs
     bool leaks_tracked = false;
     std::vector<LeakRecord> leaks;
     /// Why `leaks` may not list every detection (text report; leaks_not_listed counts them).
@@ -371,6 +392,12 @@ struct Report {
 /// of leases still out when every worker had stopped.
 [[nodiscard]] PoolSection make_pool_section(const PoolStats& final_stats, std::size_t min_idle,
                                             std::size_t active_at_end, bool shutdown_clean);
+
+/// The pools of a multi-node run as one table, header row first (empty with one pool): the
+/// text and HTML reports print the same cells. "-" where a figure does not apply.
+[[nodiscard]] std::vector<std::vector<std::string>> pools_table(const Report& report);
+/// The router's figures in one line ("" without a router).
+[[nodiscard]] std::string router_line(const Report& report);
 
 /// "2024-05-01T12:34:56.789Z" (UTC, milliseconds).
 [[nodiscard]] std::string format_utc(std::chrono::system_clock::time_point at);

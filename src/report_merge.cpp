@@ -1,4 +1,4 @@
-// report_merge.cpp — the run-level merge: counts, histograms, the span, the pool, errors,
+// report_merge.cpp — the run-level merge: counts, histograms, the span, the pool (and several pools, by name),
 // writes, leaks, settings that differ. Phases, faults, the timeline and expectations are
 // in report_merge_parts.cpp.
 #include "report_merge.hpp"
@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace poolbench::cli {
 
@@ -123,6 +124,40 @@ PoolSection merge_pools(const std::vector<MergeInput>& in) {
     p.connect_us = summarize_ns(connect);
     p.shutdown_clean = all_clean;
     return p;
+}
+
+/// Several pools (replicas, shards): each node's figures summed by name over the agents
+/// that had it, its pool section as merge_pools sums the run's; the router's counts summed.
+void merge_nodes(Report& r, const std::vector<MergeInput>& in) {
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<MergeInput>> sections;
+    for (const auto& input : in) {
+        for (auto& n : pools_from_json(input.report)) {
+            auto found = std::find_if(r.pools.begin(), r.pools.end(), [&](const NodeRecord& m) { return m.name == n.name; });
+            if (found == r.pools.end()) {
+                r.pools.push_back(n);
+            } else {
+                found->reads += n.reads;
+                found->writes += n.writes;
+                found->read_failures += n.read_failures;
+                if (n.left_rotation) found->left_rotation = found->left_rotation.value_or(0) + *n.left_rotation;
+                if (n.rows_verified) found->rows_verified = found->rows_verified.value_or(0) + *n.rows_verified;
+                if (n.state && *n.state != "healthy") found->state = n.state;  // the worst agent's
+            }
+            sections[n.name].push_back({input.path + " pools." + n.name, Json{{"pool", at(at(input.report, "pools"), n.name.c_str()).value("pool", Json::object())}}});
+        }
+        if (auto router = router_from_json(input.report)) {
+            if (!r.router) {
+                r.router = router;
+            } else {
+                r.router->reads_retried += router->reads_retried;
+                r.router->reads_rerouted += router->reads_rerouted;
+                r.router->primary_fallbacks += router->primary_fallbacks;
+                r.router->no_replica_errors += router->no_replica_errors;
+            }
+        }
+    }
+    for (auto& n : r.pools) n.pool = merge_pools(sections[n.name]);
 }
 
 RunConfig merge_config(const std::vector<MergeInput>& in, double bin_s) {
@@ -351,6 +386,7 @@ Report merge_reports(const std::vector<MergeInput>& in, const std::vector<std::s
     // the gap between them, as one long run would).
     r.throughput_ops_s = r.load_duration_s > 0 ? static_cast<double>(r.ops.ok) / r.load_duration_s : 0;
     r.pool = merge_pools(in);
+    merge_nodes(r, in);
     merge_errors(r, in);
     r.timeline = merge_timeline(timelines, bin_s);
     merge_phases(r, in, offsets);

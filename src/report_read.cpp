@@ -120,4 +120,42 @@ Histogram histogram_from_json(const Json& entry, const std::string& where) {
     return h;
 }
 
+namespace {
+
+std::uint64_t count_at(const Json& j, const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
+}  // namespace
+
+std::vector<NodeRecord> pools_from_json(const Json& report) {
+    std::vector<NodeRecord> out;
+    const auto it = report.find("pools");
+    if (it == report.end() || !it->is_object()) return out;
+    for (const auto& [name, j] : it->items()) {
+        if (!j.is_object()) continue;
+        NodeRecord n;
+        n.name = name;
+        n.role = j.value("role", std::string());
+        n.url = j.value("url", std::string());
+        n.reads = count_at(j, "reads");
+        n.writes = count_at(j, "writes");
+        n.read_failures = count_at(j, "read_failures");
+        if (j.contains("state") && j.at("state").is_string()) n.state = j.at("state").get<std::string>();
+        if (j.contains("left_rotation")) n.left_rotation = count_at(j, "left_rotation");
+        if (j.contains("rows_verified")) n.rows_verified = count_at(j, "rows_verified");
+        out.push_back(std::move(n));
+    }
+    return out;
+}
+
+std::optional<RouterSection> router_from_json(const Json& report) {
+    const auto it = report.find("router");
+    if (it == report.end() || !it->is_object()) return std::nullopt;
+    return RouterSection{it->value("strategy", std::string()), count_at(*it, "reads_retried"),
+                         count_at(*it, "reads_rerouted"), count_at(*it, "primary_fallbacks"),
+                         count_at(*it, "no_replica_errors")};
+}
+
 }  // namespace poolbench::cli

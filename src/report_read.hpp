@@ -10,7 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace poolbench::cli {
 
@@ -25,4 +27,10 @@ namespace poolbench::cli {
 /// when the entry is malformed (a bound that is no bucket's, counts that do not add up).
 [[nodiscard]] Histogram histogram_from_json(const nlohmann::ordered_json& entry, const std::string& where);
 
+/// The report's `pools` (several pools: replicas, shards) read back, in the file's order:
+/// every field but the per-node `pool` section (which `poolbench merge` sums from the JSON
+/// itself). Empty when the report has none.
+[[nodiscard]] std::vector<NodeRecord> pools_from_json(const nlohmann::ordered_json& report);
+/// The report's `router` read back; none when it has none.
+[[nodiscard]] std::optional<RouterSection> router_from_json(const nlohmann::ordered_json& report);
 }  // namespace poolbench::cli

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace poolbench::cli::runner_detail {
@@ -144,12 +145,13 @@ struct Phase {
 };
 
 
-// Samples the shards (and the pool's gauges) every spec.sample_interval until told to
+// Samples the shards (and the pools' gauges) every spec.sample_interval until told to
 // finish, then takes one last partial sample (runner_sampler.cpp).
 class Sampler {
 public:
-    Sampler(Phase& ph, const Pool* pool, const RunHooks& hooks, LoadResult& out)
-        : ph_(ph), pool_(pool), hooks_(hooks), out_(out) {}
+    /// `pools`: whose gauges each sample sums (none unpooled; several for replicas, shards).
+    Sampler(Phase& ph, std::vector<const Pool*> pools, const RunHooks& hooks, LoadResult& out)
+        : ph_(ph), pools_(std::move(pools)), hooks_(hooks), out_(out) {}
 
     /// Samples until finish(); on the sampler thread.
     void run();
@@ -162,7 +164,7 @@ private:
     void sample();
 
     Phase& ph_;
-    const Pool* pool_;
+    std::vector<const Pool*> pools_;
     const RunHooks& hooks_;
     LoadResult& out_;
     std::mutex mu_;

@@ -1,6 +1,6 @@
 // runner_sampler.cpp — the phase's sampler: every sample_interval it sums the workers'
 // shards (without stopping them), turns the growth of their histograms into the
-// interval's percentiles, reads the pool's gauges, and hands the point to the progress
+// interval's percentiles, reads the pools' gauges (summed), and hands the point to the progress
 // line and the live metrics.
 #include "runner_phase.hpp"
 
@@ -81,14 +81,19 @@ void Sampler::sample() {
     s.point.p50_us = static_cast<double>(interval_.percentile(0.50)) / 1000.0;
     s.point.acquire_p50_us = static_cast<double>(acquire_interval_.percentile(0.50)) / 1000.0;
     s.point.acquire_p99_us = static_cast<double>(acquire_interval_.percentile(0.99)) / 1000.0;
-    if (pool_ != nullptr) {
-        const PoolStats st = pool_->stats();
-        s.point.active = st.active;
-        s.point.idle = st.idle;
-        s.point.waiting = st.waiting;
-        s.max_size = st.max_size;
-        out_.max_total_seen = std::max(out_.max_total_seen, st.total);
-        if (st.total > st.max_size) out_.limit_violated = true;
+    if (!pools_.empty()) {
+        // Several pools (replicas, shards): their sum, each limit checked on its own.
+        std::size_t total = 0;
+        for (const Pool* pool : pools_) {
+            const PoolStats st = pool->stats();
+            s.point.active += st.active;
+            s.point.idle += st.idle;
+            s.point.waiting += st.waiting;
+            s.max_size += st.max_size;
+            total += st.total;
+            if (st.total > st.max_size) out_.limit_violated = true;
+        }
+        out_.max_total_seen = std::max(out_.max_total_seen, total);
     }
     s.ok = ok;
     s.failed = failed;

@@ -5,6 +5,7 @@
 // Thread-safety: plain value types; built on the main thread, then read-only.
 #pragma once
 
+#include "topology.hpp"
 #include "workload.hpp"
 
 #include <poolbench/config.hpp>
@@ -111,6 +112,11 @@ struct FaultSpec {
     }
 };
 
+/// The node a replica fault acts on: 'node', or "replica-1" when it names none.
+[[nodiscard]] inline std::string replica_fault_node(const FaultSpec& spec) {
+    return spec.node.empty() ? "replica-1" : spec.node;
+}
+
 struct PhaseSpec {
     std::string name;
     std::size_t threads = 10;
@@ -134,6 +140,9 @@ struct ScenarioSpec {
     std::string description;
     std::vector<Backend> backends{Backend::sqlite, Backend::postgresql, Backend::mariadb, Backend::null};
     std::string db_url;  ///< [database] url; may be empty
+    /// [database] replicas, shards, shard_urls, read_strategy (flags override them); after
+    /// resolve_topology, concrete: the run's nodes (empty: one database).
+    TopologySpec topology;
     PoolConfig pool;
     bool writer_gate = false;  ///< [pool] writer_gate: every phase's writes queue at one WriterGate
     std::vector<PhaseSpec> phases;

@@ -82,12 +82,29 @@ bool plain_identifier(const std::string& name) {
     });
 }
 
+/// A replica fault names a replica the run has ("replica-1" .. "replica-N").
+void check_replica_node(const ScenarioSpec& spec, const FaultSpec& f) {
+    const std::size_t n = spec.topology.replicas.size();
+    if (n == 0) {
+        throw UsageFailure(fmt::format("{}: {} needs a run with replicas: pass --primary URL --replica URL (or set "
+                                       "[database] replicas)",
+                                       f.where.text, to_string(f.kind)));
+    }
+    const std::string node = replica_fault_node(f);
+    for (std::size_t i = 1; i <= n; ++i) {
+        if (node == fmt::format("replica-{}", i)) return;
+    }
+    throw UsageFailure(fmt::format("{}: {} names node '{}', but this run's replicas are replica-1{}", f.place_of({"node"}).text,
+                                   to_string(f.kind), node, n == 1 ? std::string() : fmt::format(" .. replica-{}", n)));
+}
+
 /// The report's shape before the run: what expectations may name.
 Report skeleton(const ScenarioSpec& spec) {
     Report r;
     r.command = "run";
     r.scenario = spec.name;
     if (any_writes(spec)) r.writes = WritesSection{};
+    skeleton_nodes(spec.topology, r);
     if (spec.phases.size() >= 2) r.drift = DriftSection{};
     for (const auto& p : spec.phases) {
         PhaseRecord rec;
@@ -271,6 +288,7 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
                                                "the throwaway server, scripts/{}_sandbox.sh restart-command prints one)",
                                                f.where.text, db.backend == Backend::mariadb ? "mariadb" : "pg"));
             }
+            if (is_replica_fault(f.kind) && !options.file_only) check_replica_node(spec, f);
             if (f.kind == FaultKind::replica_stop &&
                 (options.node_commands.stop.empty() || options.node_commands.start.empty())) {
                 throw UsageFailure(fmt::format("{}: this scenario stops a replica: pass --replica-stop-command CMD and "

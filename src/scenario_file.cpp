@@ -432,8 +432,26 @@ ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>&
     }
     if (const auto* n = root.get("database")) {
         if (!n->is_table()) r.fail(*n, "[database] must be a table");
-        r.only(*n->as_table(), "[database]", {"url"});
-        if (const auto* u = n->as_table()->get("url")) s.db_url = r.text(*u, "url");
+        const toml::table& db = *n->as_table();
+        r.only(db, "[database]", {"url", "replicas", "shards", "shard_urls", "read_strategy"});
+        if (const auto* u = db.get("url")) s.db_url = r.text(*u, "url");
+        // Several pools (topology.hpp): read replicas of the url, or shards.
+        auto urls = [&](const toml::node& list, std::string_view key) {
+            const auto* a = list.as_array();
+            if (a == nullptr || a->empty()) r.fail(list, fmt::format("{} must be a list of URLs, e.g. {} = [\"postgresql://...\"]", key, key));
+            std::vector<std::string> out;
+            for (const auto& item : *a) out.push_back(r.text(item, key));
+            return out;
+        };
+        s.topology.origin = "file";
+        if (const auto* v = db.get("replicas")) s.topology.replicas = urls(*v, "replicas");
+        if (const auto* v = db.get("shards")) s.topology.shards = static_cast<std::size_t>(r.integer(*v, "shards", 1, 1024));
+        if (const auto* v = db.get("shard_urls")) s.topology.shard_urls = urls(*v, "shard_urls");
+        if (const auto* v = db.get("read_strategy")) {
+            const std::string text = r.text(*v, "read_strategy");
+            s.topology.read_strategy = parse_read_strategy(text);
+            if (!s.topology.read_strategy) r.fail(*v, fmt::format("unknown read_strategy '{}' (one of: round_robin, random, least_active)", text));
+        }
     }
     s.pool.name = "poolbench";
     if (const auto* n = root.get("pool")) {

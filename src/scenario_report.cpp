@@ -262,6 +262,21 @@ std::optional<DriftSection> ScenarioRun::drift() const {
 void ScenarioRun::verify_writes(Report& report) {
     WritesSection w;
     w.acknowledged = writes_acknowledged_;
+    if (topology_) {
+        // Per node: the primary's rows (replicas hold copies), or each shard's.
+        std::vector<const Workload*> writing;
+        for (std::size_t i = 0; i < outcomes_.size(); ++i) {
+            if (workloads_[i].writes()) writing.push_back(&workloads_[i]);
+        }
+        try {
+            topology_->verify_writes(writing, spec_.pool.acquire_timeout, w, report);
+            w.lost = w.checked && w.acknowledged > w.verified ? w.acknowledged - w.verified : 0;
+        } catch (const std::exception& e) {
+            report.errors.push_back({redact(fmt::format("write verification failed: {}", e.what())), 1, "other", ""});
+        }
+        report.writes = w;
+        return;
+    }
     try {
         auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
         w.checked = true;

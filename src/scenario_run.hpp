@@ -1,7 +1,7 @@
 // scenario_run.hpp — the scenario engine's one run, inside (scenario_runner.hpp is its
 // face). One class, its jobs in files named for them:
 //
-//   scenario_runner.cpp   the run: preflight, one pool, the phases in order with their
+//   scenario_runner.cpp   the run: preflight, one pool (or a Topology), the phases in order with their
 //                         fault clocks, abort_on_fail
 //   scenario_report.cpp   the report: header, phase and fault records, drift, writes
 //                         verification, notes
@@ -20,6 +20,7 @@
 #include "runner.hpp"
 #include "scenario.hpp"
 #include "scenario_runner.hpp"
+#include "topology.hpp"
 #include "workload.hpp"
 
 #include <poolbench/url.hpp>
@@ -109,6 +110,7 @@ private:
     std::string headroom_note_;
     WriterGate gate_{"poolbench-writers"};  // one per database file, shared by every phase
     std::vector<PhaseOutcome> outcomes_;
+    std::unique_ptr<Topology> topology_;  // several pools (replicas, shards); null: one database
     Clock::time_point run_start_;
     std::atomic<bool> stop_{false};
     std::uint64_t done_ok_ = 0, done_failed_ = 0, done_timed_out_ = 0;

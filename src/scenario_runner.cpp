@@ -1,5 +1,6 @@
 // scenario_runner.cpp — running a scenario: drivers (the real one, server session tracking
-// on PostgreSQL and MariaDB, the fault decorator), one pool, the phases in order with their fault clocks,
+// on PostgreSQL and MariaDB, the fault decorator), one pool (or, for replicas and shards,
+// a Topology of pools: topology.hpp), the phases in order with their fault clocks,
 // abort_on_fail; then the report (scenario_report.cpp) and its verdict
 // (scenario_verdict.cpp).
 #include "preflight_checks.hpp"
@@ -117,17 +118,35 @@ Report ScenarioRun::run() {
         };
     }
 
+    // Several pools (replicas, shards): made, seeded and replayed before the load (exit 3
+    // when a node cannot be used); their first pool takes the fault decorator.
+    const auto prepare_timeout = std::max<std::chrono::milliseconds>(spec_.pool.acquire_timeout, std::chrono::seconds(30));
+    if (spec_.topology.multi()) {
+        topology_ = std::make_unique<Topology>(spec_.topology, db_, driver_, faulty, config);
+        topology_->prepare(workloads_, prepare_timeout);
+    }
+
     if (options_.observer != nullptr) options_.observer->run_started(spec_);
     mark_load_started();
     Report report = header();
     report.started_at = std::chrono::system_clock::now();
     run_start_ = Clock::now();
     {
-        Pool pool(faulty, config);
+        std::unique_ptr<Pool> single = topology_ ? nullptr : std::make_unique<Pool>(faulty, config);
+        Pool& pool = topology_ ? topology_->first_pool() : *single;
+        const std::vector<const Pool*> all = topology_ ? topology_->pools() : std::vector<const Pool*>{&pool};
         // As pgbench connects its clients before its clock starts: the load begins with
         // min_idle connections open, not with threads queued behind them being opened.
         const auto warm_from = Clock::now();
-        const bool warm = config.min_idle == 0 || pool.wait_for_min_idle(config.acquire_timeout);
+        bool warm = true;
+        if (config.min_idle > 0) {
+            std::vector<Pool*> warming{&pool};
+            if (topology_) {
+                warming.clear();
+                for (const auto& n : topology_->nodes()) warming.push_back(n.pool.get());
+            }
+            for (Pool* p : warming) warm = p->wait_for_min_idle(config.acquire_timeout) && warm;
+        }
         const double warmup_ms = std::chrono::duration<double, std::milli>(Clock::now() - warm_from).count();
         if (!warm) {
             report.notes.push_back(fmt::format(
@@ -135,22 +154,39 @@ Report ScenarioRun::run() {
                 "longer than acquire_timeout)",
                 pool.stats().total, config.min_idle, std::lround(warmup_ms)));
         }
+        if (topology_) {
+            if (auto note = topology_->start(prepare_timeout)) report.notes.push_back(*note);
+        }
         PoolWatch watch(options_.observer, pool);
         FaultTargets targets{driver_,  settings, &pool,         db_,     options_.restart_command,
-                             registry, options_.self_exe, hooks_.cancel, leak_log};
+                             registry, options_.self_exe, hooks_.cancel, leak_log, {}, nullptr};
         targets.node_commands = options_.node_commands;
+        if (topology_) {
+            for (const auto& n : topology_->nodes()) targets.nodes.push_back({n.name, n.role, n.db, n.driver, n.pool.get()});
+            targets.router = topology_->router();
+        }
         for (std::size_t i = 0; i < spec_.phases.size() && !stop_.load(); ++i) {
             outcomes_.push_back(run_phase(i, pool, targets, report));
         }
-        const std::size_t active_at_end = pool.stats().active;
-        const bool clean = pool.shutdown(std::chrono::seconds(5));
-        const PoolStats final_stats = pool.stats();
-        watch.closed(final_stats);  // the live endpoint's figures are the report's
-        report.pool = make_pool_section(final_stats, spec_.pool.min_idle, active_at_end, clean);
+        std::vector<LeakReport> pool_leaks;
+        for (const Pool* p : all) {
+            for (auto& l : p->leaks()) pool_leaks.push_back(std::move(l));
+        }
+        if (topology_) {
+            const PoolStats first_stats = pool.stats();
+            topology_->close_and_report(report, spec_.pool.min_idle, std::chrono::seconds(5));
+            watch.closed(first_stats);
+        } else {
+            const std::size_t active_at_end = pool.stats().active;
+            const bool clean = pool.shutdown(std::chrono::seconds(5));
+            const PoolStats final_stats = pool.stats();
+            watch.closed(final_stats);  // the live endpoint's figures are the report's
+            report.pool = make_pool_section(final_stats, spec_.pool.min_idle, active_at_end, clean);
+        }
         report.pool.warmup_ms = config.min_idle > 0 ? warmup_ms : 0;
         if (report.leaks_tracked) {
             // With a leak fault, every report as it arrived (the pool keeps only its last 1000).
-            for (const auto& l : leak_log ? leak_log->listed() : pool.leaks()) {
+            for (const auto& l : leak_log ? leak_log->listed() : pool_leaks) {
                 if (l.kind != LeakReport::Kind::returned) report.leaks.push_back(make_leak_record(l));
             }
             if (leak_log) report.leaks_list_rule = fmt::format("the report lists the first {}", LeakLog::max_listed);
@@ -170,7 +206,11 @@ void ScenarioRun::preflight() {
         auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
         // Before the setup: a read-only server would refuse its CREATE TABLE more vaguely.
         check_writable(*conn, db_.backend, workloads_);
-        for (const auto& w : workloads_) w.setup(*conn);
+        // Shards are seeded each with its own accounts (Topology::prepare); a primary here,
+        // and its replicas receive it.
+        if (!spec_.topology.sharded()) {
+            for (const auto& w : workloads_) w.setup(*conn);
+        }
         if (db_.backend == Backend::postgresql || db_.backend == Backend::mariadb) check_headroom(*conn);
     } catch (const std::exception& e) {
         throw DatabaseUnusable(unusable_message(db_, e.what()));
@@ -261,7 +301,9 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
     // blocked by a lock returns only when the lock is gone).
     hooks.on_stop = [&] { (void)clock.finish(); };
     if (clock.start_faults_at_zero()) {
-        out.load = run_load(pool, workloads_[index], load, hooks, p.writer_gate.value_or(spec_.writer_gate) ? &gate_ : nullptr);
+        out.load = topology_ ? topology_->run_load(workloads_[index], load, hooks)
+                             : run_load(pool, workloads_[index], load, hooks,
+                                        p.writer_gate.value_or(spec_.writer_gate) ? &gate_ : nullptr);
     } else {
         // A fault at 0 found that the load cannot run (its awaited condition failed): the
         // phase is over before it began, and the run with it.
@@ -273,7 +315,10 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
     out.ended_s = seconds_between(run_start_, Clock::now());
     out.open_fds = count_open_fds();
     out.rss_bytes = resident_bytes();
-    out.pool_connections = pool.stats().total;
+    out.pool_connections = 0;
+    for (const Pool* each : topology_ ? topology_->pools() : std::vector<const Pool*>{&pool}) {
+        out.pool_connections += each->stats().total;
+    }
     if (clock.interrupted() || (hooks_.cancel != nullptr && hooks_.cancel->load())) {
         report.interrupted = true;
         report.interrupted_at = fmt::format("in phase '{}', {:.1f} s into it", p.name, out.ended_s - out.started_s);

@@ -35,6 +35,9 @@ struct ScenarioRunOptions {
     /// Told of the pool, the phases, samples and faults as the run goes on (the live
     /// /metrics endpoint); null: none. It must outlive run_scenario.
     RunObserver* observer = nullptr;
+    /// `run --check`: the file alone is checked; what the run's flags will add (replicas,
+    /// commands) is not required yet.
+    bool file_only = false;
     NodeCommands node_commands{};  ///< --replica-stop-command, --replica-start-command, --promote-command
 };
 

@@ -3,6 +3,8 @@
 
 #include "workload_sql.hpp"
 
+#include <poolbench/shard_map.hpp>
+
 #include <poolbench/error.hpp>
 
 #include <fmt/format.h>
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
 #include <utility>
 
 namespace poolbench::cli {
@@ -134,6 +137,40 @@ std::string dba_context(Connection& conn, Backend backend) {
 
 void Workload::setup(Connection& conn) const {
     if (backend_ == Backend::null) return;
+    create_tables(conn);
+    if (!needs_accounts(spec_.kind)) return;
+    const Rows have = conn.query(sql_->count_accounts);
+    if (have.empty()) return;
+    if (static_cast<std::uint64_t>(have.int_at(0)) >= spec_.rows) return;
+    seed(conn, [&] { (void)conn.query(sql_->seed_accounts, {Value{static_cast<std::int64_t>(spec_.rows)}}); });
+}
+
+std::uint64_t Workload::accounts_on_shard(std::size_t shard, std::size_t shards) const {
+    std::uint64_t n = 0;
+    for (std::uint64_t id = 1; id <= spec_.rows; ++id) {
+        if (shard_for_key(static_cast<std::int64_t>(id), shards) == shard) ++n;
+    }
+    return n;
+}
+
+void Workload::setup_shard(Connection& conn, std::size_t shard, std::size_t shards) const {
+    if (backend_ == Backend::null) return;
+    create_tables(conn);
+    if (!needs_accounts(spec_.kind)) return;
+    const Rows have = conn.query(sql_->count_accounts);
+    if (have.empty()) return;
+    if (static_cast<std::uint64_t>(have.int_at(0)) >= accounts_on_shard(shard, shards)) return;
+    seed(conn, [&] {
+        for (std::uint64_t id = 1; id <= spec_.rows; ++id) {
+            const auto key = static_cast<std::int64_t>(id);
+            if (shard_for_key(key, shards) != shard) continue;
+            (void)conn.query(sql_->seed_account,
+                             {Value{key}, Value{1000 + key % 100}, Value{fmt::format("poolbench filler row {}", id)}});
+        }
+    });
+}
+
+void Workload::create_tables(Connection& conn) const {
     // Tables a DBA created are used as they are: a role with SELECT and INSERT on them
     // needs no CREATE privilege. Only what is missing is created, and when that is not
     // allowed the error says what a DBA would run.
@@ -184,13 +221,12 @@ void Workload::setup(Connection& conn) const {
         }
         throw SetupRefused(fmt::format("{} may not use table {} ({}); ask a DBA to run: {}", role, tables, why, todo));
     }
-    if (!needs_accounts(spec_.kind)) return;
-    const Rows have = conn.query(sql_->count_accounts);
-    if (have.empty()) return;
-    if (static_cast<std::uint64_t>(have.int_at(0)) >= spec_.rows) return;
+}
+
+void Workload::seed(Connection& conn, const std::function<void()>& insert) const {
     conn.execute(sql_->begin_write);
     try {
-        (void)conn.query(sql_->seed_accounts, {Value{static_cast<std::int64_t>(spec_.rows)}});
+        insert();
         conn.execute("COMMIT");
     } catch (const QueryError& e) {
         try {
@@ -210,9 +246,13 @@ void Workload::setup(Connection& conn) const {
     }
 }
 
-void Workload::read_one(Connection& conn, WorkerState& state) const {
+std::int64_t Workload::pick_account(WorkerState& state) const {
     std::uniform_int_distribution<std::int64_t> pick(1, static_cast<std::int64_t>(spec_.rows));
-    const std::array<Value, 1> params{Value{pick(state.rng)}};
+    return pick(state.rng);
+}
+
+void Workload::read_account(Connection& conn, std::int64_t id) const {
+    const std::array<Value, 1> params{Value{id}};
     (void)conn.query(sql_->read, params);
 }
 
@@ -226,9 +266,9 @@ void Workload::write_one(Connection& conn, WorkerState& state) const {
     conn.execute("COMMIT");
 }
 
-void Workload::read_then_write(Connection& conn, WorkerState& state) const {
+void Workload::read_then_write(Connection& conn, WorkerState& state, std::int64_t account) const {
     conn.execute(sql_->begin_read);  // DEFERRED on SQLite: the write lock is taken at the INSERT
-    read_one(conn, state);
+    read_account(conn, account);
     const std::uint64_t seq = state.seq++;
     const std::array<Value, 4> params{
         Value{run_id_}, Value{static_cast<std::int64_t>(state.worker)}, Value{static_cast<std::int64_t>(seq)},
@@ -263,10 +303,35 @@ OpOutcome Workload::run_op(Connection& conn, WorkerState& state, bool write) con
             read_one(conn, state);
             return {};
         case WorkloadKind::read_write:
-            read_then_write(conn, state);
+            read_then_write(conn, state, pick_account(state));
             return {.wrote = true};
     }
     return {};
+}
+
+std::int64_t Workload::draw_key(WorkerState& state, bool write) const {
+    if (write && spec_.kind != WorkloadKind::read_write) {
+        return static_cast<std::int64_t>((std::uint64_t{state.worker} << 32) | (state.seq & 0xffffffffULL));
+    }
+    return pick_account(state);
+}
+
+OpOutcome Workload::run_keyed_op(Connection& conn, WorkerState& state, bool write, std::int64_t key) const {
+    switch (spec_.kind) {
+        case WorkloadKind::read: read_account(conn, key); return {};
+        case WorkloadKind::mixed:
+            if (!write) {
+                read_account(conn, key);
+                return {};
+            }
+            break;
+        case WorkloadKind::read_write:
+            read_then_write(conn, state, key);
+            return {.wrote = true};
+        case WorkloadKind::select1:
+        case WorkloadKind::write: break;
+    }
+    return run_op(conn, state, write);  // the key was the row's (write) or unused (select1)
 }
 
 std::optional<std::uint64_t> Workload::count_written(Connection& conn) const {

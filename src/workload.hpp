@@ -13,6 +13,7 @@
 #include <poolbench/url.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -68,6 +69,13 @@ public:
     /// transaction) when it holds fewer than spec.rows rows. Throws poolbench::Error.
     void setup(Connection& conn) const;
 
+    /// One shard of N (topology.hpp): creates the tables as setup() does and seeds the
+    /// accounts among 1..spec.rows whose id maps to this shard (shard_for_key). Throws
+    /// poolbench::Error.
+    void setup_shard(Connection& conn, std::size_t shard, std::size_t shards) const;
+    /// How many of the accounts 1..spec.rows map to `shard` of `shards`.
+    [[nodiscard]] std::uint64_t accounts_on_shard(std::size_t shard, std::size_t shards) const;
+
     /// Whether the next operation of this worker writes (drawn before it acquires, so a
     /// writer can queue at a WriterGate). Advances the worker's random state for mixed.
     [[nodiscard]] bool next_writes(WorkerState& state) const {
@@ -78,6 +86,13 @@ public:
     /// One operation; `write` as next_writes() said. Throws poolbench::Error (QueryError,
     /// ...); a failed write leaves its transaction open for the pool's reset to roll back.
     OpOutcome run_op(Connection& conn, WorkerState& state, bool write) const;
+
+    /// Sharded runs: the key the next operation routes by, drawn before it acquires
+    /// (topology.hpp says which: a plain write's row key (worker << 32) | seq, else an
+    /// account id drawn here). Advances the worker's random state for reads.
+    [[nodiscard]] std::int64_t draw_key(WorkerState& state, bool write) const;
+    /// run_op for an operation whose key draw_key gave: a read reads that account.
+    OpOutcome run_keyed_op(Connection& conn, WorkerState& state, bool write, std::int64_t key) const;
 
     /// The same workload writing under another run id (the baseline's rows must not be
     /// counted as the pooled run's).
@@ -92,9 +107,14 @@ public:
     [[nodiscard]] WorkerState make_worker_state(std::uint32_t worker, std::uint64_t seed) const;
 
 private:
-    void read_one(Connection& conn, WorkerState& state) const;
+    void create_tables(Connection& conn) const;
+    /// Runs `insert` in one write transaction; a refusal becomes SetupRefused with the SQL.
+    void seed(Connection& conn, const std::function<void()>& insert) const;
+    [[nodiscard]] std::int64_t pick_account(WorkerState& state) const;
+    void read_account(Connection& conn, std::int64_t id) const;
+    void read_one(Connection& conn, WorkerState& state) const { read_account(conn, pick_account(state)); }
     void write_one(Connection& conn, WorkerState& state) const;
-    void read_then_write(Connection& conn, WorkerState& state) const;
+    void read_then_write(Connection& conn, WorkerState& state, std::int64_t account) const;
 
     WorkloadSpec spec_;
     Backend backend_;

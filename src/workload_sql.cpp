@@ -25,6 +25,7 @@ constexpr WorkloadSql standard{
                      "INSERT INTO poolbench_accounts (id, balance, filler) "
                      "SELECT i, 1000 + (i % 100), 'poolbench filler row ' || i FROM s WHERE true "
                      "ON CONFLICT (id) DO NOTHING",
+    .seed_account = "INSERT INTO poolbench_accounts (id, balance, filler) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
     .read = "SELECT balance FROM poolbench_accounts WHERE id = $1",
     .insert = "INSERT INTO poolbench_writes (run_id, worker, seq, payload) VALUES ($1, $2, $3, $4)",
     .count_writes = "SELECT count(*) FROM poolbench_writes WHERE run_id = $1",
@@ -88,6 +89,7 @@ constexpr WorkloadSql mariadb{
                      "SELECT a.i * 1000000 + b.i * 1000 + c.i + 1 AS id FROM n, d a, d b, d c "
                      "WHERE a.i <= (n.v - 1) DIV 1000000 AND a.i * 1000 + b.i <= (n.v - 1) DIV 1000 "
                      "AND a.i * 1000000 + b.i * 1000 + c.i + 1 <= n.v) k",
+    .seed_account = "INSERT IGNORE INTO poolbench_accounts (id, balance, filler) VALUES (?, ?, ?)",
     .read = "SELECT balance FROM poolbench_accounts WHERE id = ?",
     .insert = "INSERT INTO poolbench_writes (run_id, worker, seq, payload) VALUES (?, ?, ?, ?)",
     .count_writes = "SELECT count(*) FROM poolbench_writes WHERE run_id = ?",
@@ -109,7 +111,7 @@ constexpr WorkloadSql mariadb{
 };
 
 constexpr WorkloadSql none{.create_accounts = "", .create_writes = "", .count_accounts = "", .seed_accounts = "",
-                           .read = "", .insert = "", .count_writes = "", .table_exists = "", .current_role = "",
+                           .seed_account = "", .read = "", .insert = "", .count_writes = "", .table_exists = "", .current_role = "",
                            .current_database = "", .table_owner = "", .probe_writes = "", .begin_write = "", .begin_read = "",
                            .permission_denied = never};
 

@@ -19,6 +19,7 @@ struct WorkloadSql {
     std::string_view create_writes;
     std::string_view count_accounts;
     std::string_view seed_accounts;  ///< one parameter: how many rows 1..N must exist
+    std::string_view seed_account;   ///< id, balance, filler: one row (kept when it exists); a shard's seeding
     std::string_view read;           ///< one parameter: the id
     std::string_view insert;         ///< run_id, worker, seq, payload
     std::string_view count_writes;   ///< one parameter: the run id
