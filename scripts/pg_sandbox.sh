@@ -163,15 +163,19 @@ EOF
     # poolbench_limited: a least-privilege role (CONNECT only; tests grant it what they test).
     # poolbench has CREATEROLE: tests create roles of their own (a connection limit, no
     # pg_read_all_stats) and drop them.
-    # pg_promote: the replica.promote fault promotes a standby with SQL (granted here, on
-    # the primary, so every standby made from it has it too).
     local sql="CREATE ROLE poolbench LOGIN CREATEROLE PASSWORD '$pw'; GRANT pg_signal_backend TO poolbench;
-               GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO poolbench;
                CREATE ROLE poolbench_limited LOGIN PASSWORD '$pw'; GRANT poolbench_limited TO poolbench;
                CREATE ROLE poolbench_replicator LOGIN REPLICATION PASSWORD '$pw';"
     if ! as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres \
         -c "$sql" -c "CREATE DATABASE poolbench OWNER poolbench" >"$dir/setup.log" 2>&1; then
         die "creating the poolbench user and database failed" "$dir/setup.log"
+    fi
+    # pg_promote: the replica.promote fault promotes a standby with SQL. A function's grant
+    # lives in each database: granted in poolbench's, on the primary, so every standby made
+    # from it has it too.
+    if ! as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d poolbench \
+        -c "GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO poolbench" >>"$dir/setup.log" 2>&1; then
+        die "granting pg_promote to poolbench failed" "$dir/setup.log"
     fi
     mv "$dir/pwfile" "$dir/password"  # mode 600: for start-standby
     printf '%s\n' "$port" >"$dir/port"

@@ -34,7 +34,16 @@ RotationTimes rotation_times(const std::vector<RotationEvent>& history, Clock::t
         if (!out.failover_ms) return out;  // never left: nothing to return from
     }
     if (!ended) return out;
-    // The first return after it left (a return before `ended` counts as 0).
+    // Its state when the fault ended: back already (the router saw the restarted server
+    // before the start command returned) is 0. Otherwise the first return after the end.
+    // A return during the fault followed by another leave (a check that passed on a pooled
+    // connection while the server was still shutting down) is not a return.
+    bool in_at_end = false;
+    for (; it != history.end() && it->at_steady < *ended; ++it) in_at_end = in_rotation(it->to);
+    if (in_at_end) {
+        out.rejoin_ms = 0.0;
+        return out;
+    }
     for (; it != history.end(); ++it) {
         if (in_rotation(it->to)) {
             out.rejoin_ms = ms(*ended, it->at_steady);

@@ -24,8 +24,9 @@ struct RotationTimes {
 
 /// From a replica's state history: `started` is when the fault began to take effect, `ended`
 /// when it was reverted (none: still in effect, or it has no end). A replica already out of
-/// rotation when the fault started has failover_ms 0. A return seen before `ended` (the
-/// router noticed the start command's server before the command returned) counts as 0.
+/// rotation when the fault started has failover_ms 0. A replica in rotation again when the
+/// fault ended (the router noticed the started server before the command returned) has
+/// rejoin_ms 0; a return during the fault that was followed by another leave is not one.
 [[nodiscard]] RotationTimes rotation_times(const std::vector<RotationEvent>& history,
                                            std::chrono::steady_clock::time_point started,
                                            std::optional<std::chrono::steady_clock::time_point> ended);

@@ -176,6 +176,19 @@ TEST_CASE("rotation times: out after the fault began, back after it ended", "[un
     REQUIRE(early.rejoin_ms);
     CHECK(*early.rejoin_ms == Approx(0));
 
+    // Back for a moment during the fault (a check passed on a pooled connection while the
+    // server shut down), out again: the return that counts is the one after the end.
+    const std::vector<poolbench::RotationEvent> flap{
+        change(t0, 0, S::unchecked, S::healthy),  change(t0, 1020, S::healthy, S::suspect),
+        change(t0, 1030, S::suspect, S::healthy), change(t0, 1400, S::healthy, S::down),
+        change(t0, 4700, S::down, S::healthy),
+    };
+    const auto f = poolbench::cli::rotation_times(flap, ms(1000), ms(4000));
+    REQUIRE(f.failover_ms);
+    CHECK(*f.failover_ms == Approx(20));
+    REQUIRE(f.rejoin_ms);
+    CHECK(*f.rejoin_ms == Approx(700));
+
     // Never back by the end of the history: none.
     const std::vector<poolbench::RotationEvent> stays_out(h.begin(), h.begin() + 3);
     const auto out = poolbench::cli::rotation_times(stays_out, ms(1000), ms(4000));
