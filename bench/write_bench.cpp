@@ -50,6 +50,11 @@ struct alignas(64) Worker {
     poolbench::Histogram latency;
 };
 
+std::string extra_options() {
+    const char* const e = std::getenv("WRITE_BENCH_SQLITE_OPTIONS");
+    return e != nullptr && *e != '\0' ? std::string("&") + e : std::string();
+}
+
 Point run_point(const std::string& workload, int threads, bool gated, double secs, std::size_t pool_size,
                 int busy_timeout_ms, const poolbench::WriterGateOptions& gate_options) {
     const fs::path dir = fs::temp_directory_path() /
@@ -64,7 +69,7 @@ Point run_point(const std::string& workload, int threads, bool gated, double sec
         cfg.max_size = pool_size;
         cfg.acquire_timeout = std::chrono::milliseconds{60'000};
         poolbench::Pool pool(poolbench::make_driver("sqlite://" + (dir / "w.db").string() +
-                                                    "?busy_timeout=" + std::to_string(busy_timeout_ms)),
+                                                    "?busy_timeout=" + std::to_string(busy_timeout_ms) + extra_options()),
                              cfg);
         {
             poolbench::Lease l = pool.acquire();

@@ -3,6 +3,12 @@
 //
 // Each connection caches its prepared statements by SQL text (at most
 // max_cached_statements; beyond that an arbitrary entry is finalized to make room).
+//
+// Under a WriterGate turn (begin_write_turn() .. end_write_turn()), the WAL auto-checkpoint
+// a commit triggers is deferred to after_write_turn(), which the gate calls after giving
+// the turn back: SQLite runs it inside COMMIT, after releasing the write lock, with two
+// fdatasyncs (WAL, then database), so inside the turn it stalled every queued writer for
+// milliseconds, while without a gate the next writer commits during it.
 #include "sqlite_connection.hpp"
 
 #include "driver_text.hpp"
@@ -13,6 +19,7 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <cstdint>
 #include <functional>
 #include <string_view>
 #include <unordered_map>
@@ -101,7 +108,51 @@ public:
 
     [[nodiscard]] bool in_transaction() const noexcept override { return sqlite3_get_autocommit(db_.get()) == 0; }
 
+    // Under a WriterGate turn, the WAL auto-checkpoint of "main" waits for the turn's end
+    // (see the header comment). The connection's own hook (SQLite's default one, set by
+    // sqlite3_wal_autocheckpoint, whose argument is the frame threshold) is swapped for
+    // deferring_wal_hook for the turn and put back at its end.
+    void begin_write_turn() noexcept override {
+        void* const previous = sqlite3_wal_hook(db_.get(), &SqliteConnection::deferring_wal_hook, this);
+        // previous == this: a turn that never ended (its lease was moved out of the
+        // WriteLease); the threshold saved then still holds.
+        if (previous != this) autocheckpoint_frames_ = static_cast<int>(reinterpret_cast<std::intptr_t>(previous));
+        checkpoint_due_ = false;
+    }
+
+    [[nodiscard]] bool end_write_turn() noexcept override {
+        // Back to SQLite's own behaviour (0: no auto-checkpoint, as before the turn).
+        sqlite3_wal_autocheckpoint(db_.get(), autocheckpoint_frames_);
+        if (in_transaction()) checkpoint_due_ = false;  // the commit that ends it checkpoints
+        return checkpoint_due_;
+    }
+
+    void after_write_turn() noexcept override {
+        if (!checkpoint_due_) return;
+        checkpoint_due_ = false;
+        // What SQLite's default hook runs: PASSIVE, which never waits for a lock (no busy
+        // handler) and copies what it can; a result other than OK (BUSY: another
+        // connection is checkpointing) is as harmless here as it is there.
+        (void)sqlite3_wal_checkpoint_v2(db_.get(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+
 private:
+    /// sqlite3_wal_hook callback during a write turn: called after a commit has released
+    /// the write lock, with the WAL's frame count. Defers one checkpoint of "main" to
+    /// after_write_turn(); any further one (another database, a second commit in the turn
+    /// while one is due, a turn that never ended) runs at once, as SQLite's would, so the
+    /// WAL never grows by more than one commit past the threshold.
+    static int deferring_wal_hook(void* self, sqlite3* db, const char* name, int frames) noexcept {
+        auto* const c = static_cast<SqliteConnection*>(self);
+        if (c->autocheckpoint_frames_ <= 0 || frames < c->autocheckpoint_frames_) return SQLITE_OK;
+        if (!c->checkpoint_due_ && std::string_view(name) == "main") {
+            c->checkpoint_due_ = true;
+            return SQLITE_OK;
+        }
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        return SQLITE_OK;
+    }
+
     /// Throws QueryError for the failure `rc` of `sql`.
     [[noreturn]] void fail(int rc, std::string_view sql) {
         int code = sqlite3_extended_errcode(db_.get());
@@ -277,6 +328,8 @@ private:
     DbPtr db_;
     std::unordered_map<std::string, CachedStmt, StringHash, std::equal_to<>> cache_;
     bool broken_ = false;
+    int autocheckpoint_frames_ = 0;  // the WAL auto-checkpoint threshold, saved by begin_write_turn()
+    bool checkpoint_due_ = false;    // a checkpoint deferred to after_write_turn()
 };
 
 }  // namespace

@@ -39,11 +39,21 @@ Lease& WriteLease::lease() & {
 
 void WriteLease::release() noexcept {
     if (gate_ == nullptr) return;
-    // Ordering: the connection goes back first, so the writer that takes the turn next
-    // finds it idle in the pool instead of opening another one or waiting.
-    lease_.release();
     WriterGate* gate = gate_;
     gate_ = nullptr;
+    // The lease may have been moved out (lease() hands it out by reference).
+    Connection* const c = lease_ ? &lease_.connection() : nullptr;
+    if (c != nullptr && c->end_write_turn()) {
+        // A commit left work that needs no write lock (SQLite: the WAL checkpoint, with
+        // its fsyncs): give the turn back first, so the next writer commits meanwhile.
+        gate->give_turn();
+        c->after_write_turn();
+        lease_.release();
+        return;
+    }
+    // Otherwise the connection goes back first, so the writer that takes the turn next
+    // finds it idle in the pool instead of opening another one or waiting.
+    lease_.release();
     gate->give_turn();
 }
 
@@ -74,6 +84,7 @@ WriteLease WriterGate::acquire(Pool& pool, std::chrono::milliseconds timeout) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         Lease lease = pool.acquire(std::max(left, std::chrono::milliseconds{0}));
+        lease->begin_write_turn();
         return WriteLease(this, std::move(lease));
     } catch (...) {
         give_turn();

@@ -87,6 +87,16 @@ public:
     /// while a transaction is open; a backend with a configured reset statement (e.g.
     /// PostgreSQL's reset_query=DISCARD ALL) says true always.
     [[nodiscard]] virtual bool needs_reset() const noexcept { return in_transaction(); }
+
+    /// WriterGate's brackets around a write turn (default: nothing). begin_write_turn():
+    /// the connection was leased under a turn. end_write_turn(): the turn is ending; true
+    /// when a commit left work for after the database's write lock that need not delay the
+    /// next writer (SQLite: the WAL auto-checkpoint, which SQLite runs inside COMMIT, with
+    /// its fsyncs), and no transaction is open. The gate then gives the turn back first and
+    /// calls after_write_turn() to do that work, still holding the lease.
+    virtual void begin_write_turn() noexcept {}
+    [[nodiscard]] virtual bool end_write_turn() noexcept { return false; }
+    virtual void after_write_turn() noexcept {}
 };
 
 class Driver {
