@@ -6,6 +6,7 @@
 #include "poolbench/writer_gate.hpp"
 
 #include "futex.hpp"
+#include "gate_checkpointer.hpp"
 #include "gate_turns.hpp"
 #include "pool/time.hpp"
 #include "poolbench/error.hpp"
@@ -45,10 +46,10 @@ void WriteLease::release() noexcept {
     Connection* const c = lease_ ? &lease_.connection() : nullptr;
     if (c != nullptr && c->end_write_turn()) {
         // A commit left work that needs no write lock (SQLite: the WAL checkpoint, with
-        // its fsyncs): give the turn back first, so the next writer commits meanwhile.
+        // its fdatasyncs): give the turn back, then leave the work and the lease to the
+        // gate's helper thread, so neither the next writer nor this one waits for it.
         gate->give_turn();
-        c->after_write_turn();
-        lease_.release();
+        gate->checkpointer_->offer(lease_);
         return;
     }
     // Otherwise the connection goes back first, so the writer that takes the turn next
@@ -68,7 +69,8 @@ WriterGateOptions checked(const std::string& name, WriterGateOptions options) {
 WriterGate::WriterGate(std::string name, WriterGateOptions options)
     : name_(std::move(name)),
       options_(checked(name_, options)),
-      turns_(std::make_unique<internal::GateTurns>(internal::to_ns(options_.starvation_threshold))) {}
+      turns_(std::make_unique<internal::GateTurns>(internal::to_ns(options_.starvation_threshold))),
+      checkpointer_(std::make_unique<internal::GateCheckpointer>()) {}
 
 WriterGate::~WriterGate() = default;
 

@@ -77,6 +77,7 @@ class WriterGate;
 
 namespace internal {
 class GateTurns;
+class GateCheckpointer;
 }
 
 /// How a WriterGate trades fairness for throughput (see the rules at the top of this file).
@@ -181,6 +182,9 @@ private:
     mutable internal::Mutex mutex_;
     // The turn, the queue and the counters (lib/src/gate_turns.hpp); never null.
     const std::unique_ptr<internal::GateTurns> turns_ POOLBENCH_PT_GUARDED_BY(mutex_);
+    // Runs the work a turn left for after it (SQLite's WAL checkpoint) off every writer's
+    // path (lib/src/gate_checkpointer.hpp; its own lock); never null.
+    const std::unique_ptr<internal::GateCheckpointer> checkpointer_;
 };
 
 }  // namespace poolbench
