@@ -4,7 +4,8 @@
 //               [order=ungated-first|gated-first] [gate_threshold_us=default]
 // order: which side of each thread count runs first (scripts/bench_writes.sh alternates it
 // between rounds); gate_threshold_us: the gate's starvation_threshold (WriterGateOptions).
-// WRITE_BENCH_GATE_STATS=1 prints the gate's turns, waits, barges and hand-offs to stderr.
+// WRITE_BENCH_GATE_STATS=1 prints the gate's turns, waits, barges, hand-offs and checkpoints to
+// stderr; WRITE_BENCH_SQLITE_OPTIONS=K=V[&K=V] adds SQLite URL options (e.g. synchronous=off).
 // workload insert: BEGIN IMMEDIATE; INSERT; COMMIT.
 // workload rmw:    BEGIN DEFERRED; SELECT max(id); INSERT it+1; COMMIT — a read-then-write
 //                  whose lock upgrade fails with SQLITE_BUSY(_SNAPSHOT) under contention.
@@ -134,10 +135,18 @@ Point run_point(const std::string& workload, int threads, bool gated, double sec
         }
         out.retries = pool.stats().transaction_retries;
         if (gated && std::getenv("WRITE_BENCH_GATE_STATS") != nullptr)
-            std::fprintf(stderr, "gate: turns %llu waits %llu barges %llu handoffs %llu\n",
+            std::fprintf(stderr, "gate: turns %llu waits %llu barges %llu handoffs %llu checkpoints %llu (skipped %llu)\n",
                          static_cast<unsigned long long>(gate.turns()), static_cast<unsigned long long>(gate.waits()),
                          static_cast<unsigned long long>(gate.barges()),
-                         static_cast<unsigned long long>(gate.handoffs()));
+                         static_cast<unsigned long long>(gate.handoffs()),
+                         static_cast<unsigned long long>(gate.checkpoints_run()),
+                         static_cast<unsigned long long>(gate.checkpoints_skipped()));
+        if (std::getenv("WRITE_BENCH_GATE_STATS") != nullptr) {
+            std::error_code ec;
+            const auto wal = fs::file_size(dir / "w.db-wal", ec);
+            std::fprintf(stderr, "%s: WAL file %.1f MB\n", gated ? "gated" : "ungated",
+                         ec ? -1.0 : static_cast<double>(wal) / 1e6);
+        }
         poolbench::Lease l = pool.acquire();
         const auto rows = l->query("SELECT count(*) FROM w").int_at(0);
         out.lost = static_cast<std::int64_t>(out.ops) - rows;

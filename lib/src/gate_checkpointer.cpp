@@ -58,7 +58,13 @@ void GateCheckpointer::run() {
         lk.lock();
         busy_ = false;
         ++ran_;
+        idle_.notify_all();
     }
+}
+
+void GateCheckpointer::wait_idle() noexcept {
+    MutexLock lk(mu_);
+    while (busy_) idle_.wait(lk.native());
 }
 
 std::uint64_t GateCheckpointer::ran() const {

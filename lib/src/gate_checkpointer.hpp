@@ -15,7 +15,12 @@
 // runs on the offering thread. The job's lease is held while it runs (the pool has one
 // connection fewer meanwhile); leases outliving their pool stay valid (pool.hpp).
 //
-// Thread-safety: offer() may be called from any number of threads at once. The destructor
+// wait_idle() is for work that must not overlap the job in hand (SQLite: a checkpoint that
+// could not start while the thread's was running; the writer waits, holding its turn).
+//
+// Thread-safety: offer() and wait_idle() may be called from any number of threads at once
+// (the thread never waits for a writer or a turn, so a writer holding the turn may wait for
+// it). The destructor
 // runs the job in hand, then joins; it must not run concurrently with offer().
 #pragma once
 
@@ -40,6 +45,9 @@ public:
     /// at once instead. Never throws; `lease` is empty afterwards.
     void offer(Lease& lease) noexcept POOLBENCH_EXCLUDES(mu_);
 
+    /// Returns once no job is handed over or running (at once if none is).
+    void wait_idle() noexcept POOLBENCH_EXCLUDES(mu_);
+
     /// Jobs run, and jobs skipped because one was running (a moment old when read).
     [[nodiscard]] std::uint64_t ran() const POOLBENCH_EXCLUDES(mu_);
     [[nodiscard]] std::uint64_t skipped() const POOLBENCH_EXCLUDES(mu_);
@@ -48,7 +56,8 @@ private:
     void run() POOLBENCH_EXCLUDES(mu_);
 
     mutable Mutex mu_;
-    std::condition_variable wake_;
+    std::condition_variable wake_;  // the thread: a job or stop
+    std::condition_variable idle_;  // wait_idle(): the job in hand is done
     Lease job_ POOLBENCH_GUARDED_BY(mu_);  // handed to the thread, not yet taken
     bool busy_ POOLBENCH_GUARDED_BY(mu_) = false;  // a job is handed over or running
     bool stop_ POOLBENCH_GUARDED_BY(mu_) = false;

@@ -44,13 +44,21 @@ void WriteLease::release() noexcept {
     gate_ = nullptr;
     // The lease may have been moved out (lease() hands it out by reference).
     Connection* const c = lease_ ? &lease_.connection() : nullptr;
-    if (c != nullptr && c->end_write_turn()) {
-        // A commit left work that needs no write lock (SQLite: the WAL checkpoint, with
-        // its fdatasyncs): give the turn back, then leave the work and the lease to the
-        // gate's helper thread, so neither the next writer nor this one waits for it.
-        gate->give_turn();
-        gate->checkpointer_->offer(lease_);
-        return;
+    switch (c != nullptr ? c->end_write_turn() : Connection::TurnWork::none) {
+        case Connection::TurnWork::after_turn:
+            // A commit left work that needs no write lock (SQLite: the WAL checkpoint, with
+            // its fdatasyncs): give the turn back, then leave the work and the lease to the
+            // gate's helper thread, so neither the next writer nor this one waits for it.
+            gate->give_turn();
+            gate->checkpointer_->offer(lease_);
+            return;
+        case Connection::TurnWork::in_turn:
+            // Work that must end before the next writer starts (SQLite: the checkpoint that
+            // lets the WAL restart, which could not start while the helper checkpoints).
+            gate->checkpointer_->wait_idle();
+            c->after_write_turn();
+            break;
+        case Connection::TurnWork::none: break;
     }
     // Otherwise the connection goes back first, so the writer that takes the turn next
     // finds it idle in the pool instead of opening another one or waiting.
@@ -169,5 +177,9 @@ std::uint64_t WriterGate::handoffs() const {
     internal::MutexLock lock(mutex_);
     return turns_->handoffs();
 }
+
+std::uint64_t WriterGate::checkpoints_run() const { return checkpointer_->ran(); }
+
+std::uint64_t WriterGate::checkpoints_skipped() const { return checkpointer_->skipped(); }
 
 }  // namespace poolbench

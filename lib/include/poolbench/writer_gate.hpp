@@ -167,6 +167,10 @@ public:
     [[nodiscard]] std::uint64_t waits() const;
     [[nodiscard]] std::uint64_t barges() const;
     [[nodiscard]] std::uint64_t handoffs() const;
+    /// Work turns left for after them (SQLite: WAL checkpoints) that the gate's helper
+    /// thread ran, and that it skipped because it was running one already.
+    [[nodiscard]] std::uint64_t checkpoints_run() const;
+    [[nodiscard]] std::uint64_t checkpoints_skipped() const;
 
 private:
     friend class WriteLease;
