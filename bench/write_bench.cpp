@@ -5,7 +5,8 @@
 // order: which side of each thread count runs first (scripts/bench_writes.sh alternates it
 // between rounds); gate_threshold_us: the gate's starvation_threshold (WriterGateOptions).
 // WRITE_BENCH_GATE_STATS=1 prints the gate's turns, waits, barges, hand-offs and checkpoints to
-// stderr; WRITE_BENCH_SQLITE_OPTIONS=K=V[&K=V] adds SQLite URL options (e.g. synchronous=off).
+// stderr; WRITE_BENCH_SQLITE_OPTIONS=K=V[&K=V] adds SQLite URL options (e.g. synchronous=off);
+// WRITE_BENCH_ONLY=gated|ungated runs one side only (to measure its CPU time on its own).
 // workload insert: BEGIN IMMEDIATE; INSERT; COMMIT.
 // workload rmw:    BEGIN DEFERRED; SELECT max(id); INSERT it+1; COMMIT — a read-then-write
 //                  whose lock upgrade fails with SQLITE_BUSY(_SNAPSHOT) under contention.
@@ -196,6 +197,8 @@ int main(int argc, char** argv) {
     int status = 0;
     for (const int t : threads) {
         for (const bool gated : {gated_first, !gated_first}) {
+            if (const char* only = std::getenv("WRITE_BENCH_ONLY"); only != nullptr && (only == std::string("gated")) != gated)
+                continue;
             const Point p = run_point(workload, t, gated, secs, pool_size, busy_timeout_ms, gate_options);
             std::printf("%s\t%d\t%s\t%llu\t%.0f\t%llu\t%llu\t%llu\t%lld\t%.1f\t%.1f\t%.1f\n", workload.c_str(), t,
                         gated ? "yes" : "no", static_cast<unsigned long long>(p.ops),
