@@ -9,7 +9,8 @@
 // the turn is given back: SQLite runs it inside COMMIT, after releasing the write lock, with
 // two fdatasyncs (WAL, then database), so inside the turn it stalled every queued writer for
 // milliseconds, while without a gate the next writer commits during it. Past twice the
-// threshold it runs inside the turn again, so the WAL stays bounded (deferring_wal_hook).
+// threshold it runs inside the turn again, so the WAL stays bounded (4 times the threshold
+// plus a commit at most: deferring_wal_hook).
 #include "sqlite_connection.hpp"
 
 #include "driver_text.hpp"
@@ -145,23 +146,26 @@ private:
     /// while writers append, so it cannot backfill the whole WAL, and SQLite restarts the
     /// WAL from its beginning only when one has: deferred checkpoints alone let the WAL grow
     /// without bound under sustained writes (as it does without a gate: 380-670 MB in 2 s
-    /// in write_bench). So from wal_ceiling_factor * N frames on, the checkpoint runs here,
+    /// in write_bench). So from wal_soft_factor * N frames on, the checkpoint runs here,
     /// inside the turn, as SQLite's own hook would: nobody else writes, it backfills
     /// everything, and the next writer restarts the WAL. If it cannot start because a
-    /// checkpoint is running (the gate's thread), it is due in the turn (TurnWork::in_turn:
-    /// the gate waits for its thread, then runs it before giving the turn back). Any
-    /// other checkpoint (another database, a second one in the same turn, a turn that
-    /// never ended) runs here at once, as SQLite's would.
+    /// checkpoint is running (the gate's thread), the next commit tries again, and from
+    /// wal_hard_factor * N frames on it is due in the turn (TurnWork::in_turn: the gate
+    /// waits for its thread, then runs it before giving the turn back). Any other
+    /// checkpoint (another database, a second one in the same turn, a turn that never
+    /// ended) runs here at once, as SQLite's would.
     static int deferring_wal_hook(void* self, sqlite3* db, const char* name, int frames) noexcept {
         auto* const c = static_cast<SqliteConnection*>(self);
         if (c->autocheckpoint_frames_ <= 0 || frames < c->autocheckpoint_frames_) return SQLITE_OK;
         const bool main = std::string_view(name) == "main";
-        if (main && c->checkpoint_due_ == TurnWork::none && frames / wal_ceiling_factor < c->autocheckpoint_frames_) {
+        const int n = c->autocheckpoint_frames_;
+        if (main && c->checkpoint_due_ == TurnWork::none && frames / wal_soft_factor < n) {
             c->checkpoint_due_ = TurnWork::after_turn;
             return SQLITE_OK;
         }
         const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-        if (main) c->checkpoint_due_ = rc == SQLITE_BUSY ? TurnWork::in_turn : TurnWork::none;
+        if (main && rc == SQLITE_BUSY && frames / wal_hard_factor >= n) c->checkpoint_due_ = TurnWork::in_turn;
+        else if (main && rc == SQLITE_OK) c->checkpoint_due_ = TurnWork::none;  // done: nothing left
         return SQLITE_OK;
     }
 
@@ -339,11 +343,14 @@ private:
 
     DbPtr db_;
     std::unordered_map<std::string, CachedStmt, StringHash, std::equal_to<>> cache_;
-    /// The WAL length, in multiples of the auto-checkpoint threshold, from which a write
-    /// turn's checkpoint runs inside the turn (deferring_wal_hook). 1 is SQLite's own
-    /// behaviour, which cost a gate 40% of its throughput in write_bench; 2 lost nothing
-    /// measurable against deferring them all.
-    static constexpr int wal_ceiling_factor = 2;
+    /// The WAL lengths, in multiples of the auto-checkpoint threshold, from which a write
+    /// turn's checkpoint runs inside the turn if it can start (soft), and waits for the
+    /// gate's thread's checkpoint to end if it cannot (hard): deferring_wal_hook. Soft 1 is
+    /// SQLite's own behaviour, which cost a gate 40% of its throughput in write_bench. At
+    /// 100 writers (write_bench, 2 s, two runs each) hard 2 gave 0.74x/0.84x of ungated
+    /// (insert) and hard 4 0.99x/0.91x, the worst write 33-48 vs 31-65 ms.
+    static constexpr int wal_soft_factor = 2;
+    static constexpr int wal_hard_factor = 4;
     bool broken_ = false;
     int autocheckpoint_frames_ = 0;  // the WAL auto-checkpoint threshold, saved by begin_write_turn()
     TurnWork checkpoint_due_ = TurnWork::none;  // a checkpoint of main deferred to after_write_turn()

@@ -48,10 +48,11 @@
 // connection checkpoints, and the next commit past N asks again). Its lease returns to the
 // pool when the checkpoint is done, a moment after the WriteLease was released. A checkpoint
 // that runs while others write cannot backfill the whole WAL, and SQLite restarts the WAL
-// only when one has, so from 2N frames on the checkpoint runs inside the turn again (after
-// the gate's thread finishes its own, if it is running one): the WAL never grows past 2N
-// frames plus one commit while no reader holds an old snapshot (ungated, under sustained
-// writes it grows without bound: 380-670 MB in 2 s of write_bench). Other backends have no
+// only when one has, so from 2N frames on the checkpoint runs inside the turn again if it can
+// start (not while the gate's thread runs one), and from 4N frames on the writer holding the
+// turn waits for the gate's thread first: the WAL never grows past 4N frames plus one commit
+// while no reader holds an old snapshot (ungated, under sustained writes it grows without
+// bound: 380-670 MB in 2 s of write_bench). Other backends have no
 // such work (Connection::TurnWork::none): the lease goes back, then the turn.
 //
 // It does not help across processes (they still meet in SQLite's locks: keep a
