@@ -123,7 +123,11 @@ public:
     }
 
     [[nodiscard]] TurnWork end_write_turn() noexcept override {
-        // Back to SQLite's own behaviour (0: no auto-checkpoint, as before the turn).
+        // Back to SQLite's own behaviour: the threshold from before the turn, or the one a
+        // "PRAGMA wal_autocheckpoint" in the turn set (it replaced our hook; its argument
+        // is the new threshold, 0 when it turned auto-checkpoints off).
+        void* const current = sqlite3_wal_hook(db_.get(), nullptr, nullptr);
+        if (current != this) autocheckpoint_frames_ = static_cast<int>(reinterpret_cast<std::intptr_t>(current));
         sqlite3_wal_autocheckpoint(db_.get(), autocheckpoint_frames_);
         if (in_transaction()) checkpoint_due_ = TurnWork::none;  // the commit that ends it checkpoints
         return checkpoint_due_;

@@ -90,7 +90,7 @@ TEST_CASE("SQLite: under a WriterGate the WAL checkpoints run on the gate's thre
     for (auto& each : all) CHECK(each->query("PRAGMA wal_autocheckpoint").int_at(0) == 20);
 }
 
-TEST_CASE("SQLite: a write turn leaves the connection's auto-checkpoint as it found it, even when disabled",
+TEST_CASE("SQLite: a write turn leaves the connection's auto-checkpoint as it found it or as a PRAGMA in it set it",
           "[sqlite][tx][gate]") {
     TempDir dir;
     const std::string setting = GENERATE(std::string("wal_autocheckpoint=0"), std::string("wal_autocheckpoint=7"));
@@ -118,7 +118,22 @@ TEST_CASE("SQLite: a write turn leaves the connection's auto-checkpoint as it fo
     const std::uint64_t jobs = gate.checkpoints_run() + gate.checkpoints_skipped();
     if (frames == 0) CHECK(jobs == 0);
     else CHECK(jobs >= 1);
-    Lease l = pool.acquire();  // waits for the gate's thread if it still holds the connection
-    CHECK(l->query("PRAGMA wal_autocheckpoint").int_at(0) == frames);
-    CHECK(l->query("SELECT count(*) FROM t").int_at(0) == 50);
+    {
+        Lease l = pool.acquire();  // waits for the gate's thread if it still holds the connection
+        CHECK(l->query("PRAGMA wal_autocheckpoint").int_at(0) == frames);
+        CHECK(l->query("SELECT count(*) FROM t").int_at(0) == 50);
+    }
+    // A PRAGMA in a turn that changes the threshold is what the connection keeps.
+    {
+        WriteLease w = gate.acquire(pool, 5s);
+        w->execute("PRAGMA wal_autocheckpoint=13");
+    }
+    Lease l = pool.acquire();
+    CHECK(l->query("PRAGMA wal_autocheckpoint").int_at(0) == 13);
+    // ... and turns after it work with that threshold (and leave it in place).
+    l.release();
+    poolbench::run_in_transaction(
+        pool, {}, [](Transaction& tx) { tx.execute("INSERT INTO t(v) VALUES (zeroblob(3000))"); }, {}, &gate);
+    Lease again = pool.acquire();
+    CHECK(again->query("PRAGMA wal_autocheckpoint").int_at(0) == 13);
 }
