@@ -4,7 +4,9 @@
 //               [order=ungated-first|gated-first] [gate_threshold_us=default]
 // order: which side of each thread count runs first (scripts/bench_writes.sh alternates it
 // between rounds); gate_threshold_us: the gate's starvation_threshold (WriterGateOptions).
-// WRITE_BENCH_GATE_STATS=1 prints the gate's turns, waits, barges and hand-offs to stderr.
+// WRITE_BENCH_GATE_STATS=1 prints the gate's turns, waits, barges, hand-offs and checkpoints to
+// stderr; WRITE_BENCH_SQLITE_OPTIONS=K=V[&K=V] adds SQLite URL options (e.g. synchronous=off);
+// WRITE_BENCH_ONLY=gated|ungated runs one side only (to measure its CPU time on its own).
 // workload insert: BEGIN IMMEDIATE; INSERT; COMMIT.
 // workload rmw:    BEGIN DEFERRED; SELECT max(id); INSERT it+1; COMMIT — a read-then-write
 //                  whose lock upgrade fails with SQLITE_BUSY(_SNAPSHOT) under contention.
@@ -50,6 +52,11 @@ struct alignas(64) Worker {
     poolbench::Histogram latency;
 };
 
+std::string extra_options() {
+    const char* const e = std::getenv("WRITE_BENCH_SQLITE_OPTIONS");
+    return e != nullptr && *e != '\0' ? std::string("&") + e : std::string();
+}
+
 Point run_point(const std::string& workload, int threads, bool gated, double secs, std::size_t pool_size,
                 int busy_timeout_ms, const poolbench::WriterGateOptions& gate_options) {
     const fs::path dir = fs::temp_directory_path() /
@@ -64,7 +71,7 @@ Point run_point(const std::string& workload, int threads, bool gated, double sec
         cfg.max_size = pool_size;
         cfg.acquire_timeout = std::chrono::milliseconds{60'000};
         poolbench::Pool pool(poolbench::make_driver("sqlite://" + (dir / "w.db").string() +
-                                                    "?busy_timeout=" + std::to_string(busy_timeout_ms)),
+                                                    "?busy_timeout=" + std::to_string(busy_timeout_ms) + extra_options()),
                              cfg);
         {
             poolbench::Lease l = pool.acquire();
@@ -129,10 +136,18 @@ Point run_point(const std::string& workload, int threads, bool gated, double sec
         }
         out.retries = pool.stats().transaction_retries;
         if (gated && std::getenv("WRITE_BENCH_GATE_STATS") != nullptr)
-            std::fprintf(stderr, "gate: turns %llu waits %llu barges %llu handoffs %llu\n",
+            std::fprintf(stderr, "gate: turns %llu waits %llu barges %llu handoffs %llu checkpoints %llu (skipped %llu)\n",
                          static_cast<unsigned long long>(gate.turns()), static_cast<unsigned long long>(gate.waits()),
                          static_cast<unsigned long long>(gate.barges()),
-                         static_cast<unsigned long long>(gate.handoffs()));
+                         static_cast<unsigned long long>(gate.handoffs()),
+                         static_cast<unsigned long long>(gate.checkpoints_run()),
+                         static_cast<unsigned long long>(gate.checkpoints_skipped()));
+        if (std::getenv("WRITE_BENCH_GATE_STATS") != nullptr) {
+            std::error_code ec;
+            const auto wal = fs::file_size(dir / "w.db-wal", ec);
+            std::fprintf(stderr, "%s: WAL file %.1f MB\n", gated ? "gated" : "ungated",
+                         ec ? -1.0 : static_cast<double>(wal) / 1e6);
+        }
         poolbench::Lease l = pool.acquire();
         const auto rows = l->query("SELECT count(*) FROM w").int_at(0);
         out.lost = static_cast<std::int64_t>(out.ops) - rows;
@@ -182,6 +197,8 @@ int main(int argc, char** argv) {
     int status = 0;
     for (const int t : threads) {
         for (const bool gated : {gated_first, !gated_first}) {
+            if (const char* only = std::getenv("WRITE_BENCH_ONLY"); only != nullptr && (only == std::string("gated")) != gated)
+                continue;
             const Point p = run_point(workload, t, gated, secs, pool_size, busy_timeout_ms, gate_options);
             std::printf("%s\t%d\t%s\t%llu\t%.0f\t%llu\t%llu\t%llu\t%lld\t%.1f\t%.1f\t%.1f\n", workload.c_str(), t,
                         gated ? "yes" : "no", static_cast<unsigned long long>(p.ops),

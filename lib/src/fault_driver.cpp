@@ -64,6 +64,9 @@ public:
     [[nodiscard]] bool is_broken() const noexcept override { return broken_ || inner_->is_broken(); }
     [[nodiscard]] bool in_transaction() const noexcept override { return inner_->in_transaction(); }
     [[nodiscard]] bool needs_reset() const noexcept override { return inner_->needs_reset(); }
+    void begin_write_turn() noexcept override { inner_->begin_write_turn(); }
+    [[nodiscard]] TurnWork end_write_turn() noexcept override { return inner_->end_write_turn(); }
+    void after_write_turn() noexcept override { inner_->after_write_turn(); }
 
 private:
     [[noreturn]] void throw_broken(const char* message) const {

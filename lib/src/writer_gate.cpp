@@ -6,6 +6,7 @@
 #include "poolbench/writer_gate.hpp"
 
 #include "futex.hpp"
+#include "gate_checkpointer.hpp"
 #include "gate_turns.hpp"
 #include "pool/time.hpp"
 #include "poolbench/error.hpp"
@@ -39,11 +40,29 @@ Lease& WriteLease::lease() & {
 
 void WriteLease::release() noexcept {
     if (gate_ == nullptr) return;
-    // Ordering: the connection goes back first, so the writer that takes the turn next
-    // finds it idle in the pool instead of opening another one or waiting.
-    lease_.release();
     WriterGate* gate = gate_;
     gate_ = nullptr;
+    // The lease may have been moved out (lease() hands it out by reference).
+    Connection* const c = lease_ ? &lease_.connection() : nullptr;
+    switch (c != nullptr ? c->end_write_turn() : Connection::TurnWork::none) {
+        case Connection::TurnWork::after_turn:
+            // A commit left work that needs no write lock (SQLite: the WAL checkpoint, with
+            // its fdatasyncs): give the turn back, then leave the work and the lease to the
+            // gate's helper thread, so neither the next writer nor this one waits for it.
+            gate->give_turn();
+            gate->checkpointer_->offer(lease_);
+            return;
+        case Connection::TurnWork::in_turn:
+            // Work that must end before the next writer starts (SQLite: the checkpoint that
+            // lets the WAL restart, which could not start while the helper checkpoints).
+            gate->checkpointer_->wait_idle();
+            c->after_write_turn();
+            break;
+        case Connection::TurnWork::none: break;
+    }
+    // Otherwise the connection goes back first, so the writer that takes the turn next
+    // finds it idle in the pool instead of opening another one or waiting.
+    lease_.release();
     gate->give_turn();
 }
 
@@ -58,7 +77,8 @@ WriterGateOptions checked(const std::string& name, WriterGateOptions options) {
 WriterGate::WriterGate(std::string name, WriterGateOptions options)
     : name_(std::move(name)),
       options_(checked(name_, options)),
-      turns_(std::make_unique<internal::GateTurns>(internal::to_ns(options_.starvation_threshold))) {}
+      turns_(std::make_unique<internal::GateTurns>(internal::to_ns(options_.starvation_threshold))),
+      checkpointer_(std::make_unique<internal::GateCheckpointer>()) {}
 
 WriterGate::~WriterGate() = default;
 
@@ -74,6 +94,7 @@ WriteLease WriterGate::acquire(Pool& pool, std::chrono::milliseconds timeout) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         Lease lease = pool.acquire(std::max(left, std::chrono::milliseconds{0}));
+        lease->begin_write_turn();
         return WriteLease(this, std::move(lease));
     } catch (...) {
         give_turn();
@@ -156,5 +177,9 @@ std::uint64_t WriterGate::handoffs() const {
     internal::MutexLock lock(mutex_);
     return turns_->handoffs();
 }
+
+std::uint64_t WriterGate::checkpoints_run() const { return checkpointer_->ran(); }
+
+std::uint64_t WriterGate::checkpoints_skipped() const { return checkpointer_->skipped(); }
 
 }  // namespace poolbench

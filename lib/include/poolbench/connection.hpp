@@ -88,6 +88,24 @@ public:
     /// while a transaction is open; a backend with a configured reset statement (e.g.
     /// PostgreSQL's reset_query=DISCARD ALL) says true always.
     [[nodiscard]] virtual bool needs_reset() const noexcept { return in_transaction(); }
+
+    /// What a write turn left to do when it ends (Connection::end_write_turn()).
+    enum class TurnWork {
+        none,        ///< nothing: the lease goes back, then the turn
+        after_turn,  ///< work that need not delay the next writer: the turn goes back first
+        in_turn,     ///< work that must finish before the next writer (after the gate's
+                     ///< own after-turn work in progress, if any)
+    };
+
+    /// WriterGate's brackets around a write turn (default: nothing). begin_write_turn():
+    /// the connection was leased under a turn. end_write_turn(): the turn is ending (no
+    /// transaction may stay open for work to be due); says what a commit left to do that
+    /// SQLite would have done inside COMMIT (the WAL auto-checkpoint, with its fdatasyncs).
+    /// after_write_turn() does it, on the thread and at the moment the TurnWork says,
+    /// while the lease is still held.
+    virtual void begin_write_turn() noexcept {}
+    [[nodiscard]] virtual TurnWork end_write_turn() noexcept { return TurnWork::none; }
+    virtual void after_write_turn() noexcept {}
 };
 
 class Driver {

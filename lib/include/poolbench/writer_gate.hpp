@@ -37,6 +37,24 @@
 // (This is Go's sync.Mutex normal and starvation modes, as the pool uses them: see
 // README, "SQLite writers, with and without WriterGate".)
 //
+// The WAL checkpoint (SQLite). SQLite runs the WAL auto-checkpoint (PASSIVE, two
+// fdatasyncs) inside the COMMIT that takes the WAL past wal_autocheckpoint frames (N,
+// default 1000), after releasing its write lock — so inside the turn, where it held up every
+// queued writer (at 8 writers most of the gate's cost: gated ran at 0.57x of ungated, and at
+// 1.1x with auto-checkpoints off). Under a turn (Connection::begin_write_turn()) a SQLite
+// connection defers that checkpoint: the writer gives the turn back, then hands the checkpoint
+// and its lease to the gate's own thread (started with the first one, joined by ~WriterGate;
+// one checkpoint at a time: one due meanwhile is skipped, as SQLite's hook skips when another
+// connection checkpoints, and the next commit past N asks again). Its lease returns to the
+// pool when the checkpoint is done, a moment after the WriteLease was released. A checkpoint
+// that runs while others write cannot backfill the whole WAL, and SQLite restarts the WAL
+// only when one has, so from 2N frames on the checkpoint runs inside the turn again if it can
+// start (not while the gate's thread runs one), and from 4N frames on the writer holding the
+// turn waits for the gate's thread first: the WAL never grows past 4N frames plus one commit
+// while no reader holds an old snapshot (ungated, under sustained writes it grows without
+// bound: 380-670 MB in 2 s of write_bench). Other backends have no
+// such work (Connection::TurnWork::none): the lease goes back, then the turn.
+//
 // It does not help across processes (they still meet in SQLite's locks: keep a
 // busy_timeout and retries for that), and it is unnecessary on PostgreSQL, which has
 // row-level locks and many concurrent writers. Use one gate per database file, shared by
@@ -54,11 +72,15 @@
 //
 // Thread-safety: WriterGate::acquire() may be called from any number of threads at once;
 // queued writers are served in arrival order, with bounded barging as above (a waiter that
-// times out leaves the queue without holding anyone up). A WriterGate must outlive every WriteLease it handed out and must not be destroyed
-// while threads wait in acquire(). A WriteLease, like a Lease, is used by one thread at a
-// time and may be moved to another thread; a moved-from or released WriteLease is empty
-// (operator bool is false, using it throws UsageError); release() is idempotent and never
-// throws.
+// times out leaves the queue without holding anyone up). Mutual exclusion: at most one
+// WriteLease holds the turn at any time; the gate's checkpoint thread never holds it and
+// only runs a checkpoint (PASSIVE: it never writes rows and never waits for a lock). A
+// WriterGate must outlive every WriteLease it handed out and must not be destroyed while
+// threads wait in acquire(); its destructor waits for the checkpoint in hand. A WriteLease,
+// like a Lease, is used by one thread at a time and may be moved to another thread; a
+// moved-from or released WriteLease is empty (operator bool is false, using it throws
+// UsageError); release() is idempotent and never throws (it may wait, holding the turn,
+// for the gate's checkpoint thread, as above).
 #pragma once
 
 #include "poolbench/connection.hpp"
@@ -77,6 +99,7 @@ class WriterGate;
 
 namespace internal {
 class GateTurns;
+class GateCheckpointer;
 }
 
 /// How a WriterGate trades fairness for throughput (see the rules at the top of this file).
@@ -97,7 +120,8 @@ struct WriterGateOptions {
 };
 
 /// A write turn at a WriterGate plus a Lease from the pool; releases the lease first, then
-/// the turn (so the next writer finds the connection back in the pool).
+/// the turn (so the next writer finds the connection back in the pool) — unless a commit
+/// left a WAL checkpoint to run after the turn (see "The WAL checkpoint" above).
 class WriteLease {
 public:
     WriteLease() noexcept = default;
@@ -129,7 +153,8 @@ public:
 
     [[nodiscard]] explicit operator bool() const noexcept { return gate_ != nullptr; }
 
-    /// Returns the connection, then the turn. Idempotent; never throws.
+    /// Returns the connection, then the turn (or the turn, then the connection through the
+    /// gate's checkpoint thread: see above). Idempotent; never throws.
     void release() noexcept;
 
 private:
@@ -166,6 +191,10 @@ public:
     [[nodiscard]] std::uint64_t waits() const;
     [[nodiscard]] std::uint64_t barges() const;
     [[nodiscard]] std::uint64_t handoffs() const;
+    /// Work turns left for after them (SQLite: WAL checkpoints) that the gate's helper
+    /// thread ran, and that it skipped because it was running one already.
+    [[nodiscard]] std::uint64_t checkpoints_run() const;
+    [[nodiscard]] std::uint64_t checkpoints_skipped() const;
 
 private:
     friend class WriteLease;
@@ -181,6 +210,9 @@ private:
     mutable internal::Mutex mutex_;
     // The turn, the queue and the counters (lib/src/gate_turns.hpp); never null.
     const std::unique_ptr<internal::GateTurns> turns_ POOLBENCH_PT_GUARDED_BY(mutex_);
+    // Runs the work a turn left for after it (SQLite's WAL checkpoint) off every writer's
+    // path (lib/src/gate_checkpointer.hpp; its own lock); never null.
+    const std::unique_ptr<internal::GateCheckpointer> checkpointer_;
 };
 
 }  // namespace poolbench
