@@ -69,8 +69,10 @@ std::string run_node_command(const char* flag, const std::string& command, const
     const auto began = Clock::now();
     const CommandOutcome out = run_command(command, node_env(n), timeout);
     if (!out.ok) {
-        throw FaultFailure(fmt::format("{} for {}: {}{}", flag, n.name, out.status,
-                                       out.output.empty() ? "" : ": " + last_lines(out.output, 3)));
+        // Its last lines, on one line: the error is one line of the report.
+        std::string said = last_lines(out.output, 3);
+        std::replace(said.begin(), said.end(), '\n', ' ');
+        throw FaultFailure(fmt::format("{} for {}: {}{}", flag, n.name, out.status, said.empty() ? "" : ": " + said));
     }
     return fmt::format("{} {} in {:.0f} ms", flag, out.status, ms_since(began));
 }
@@ -82,10 +84,27 @@ public:
             throw FaultFailure("replica.stop needs --replica-stop-command CMD and --replica-start-command CMD (for the "
                                "throwaway standby: scripts/pg_sandbox.sh halt DIR and resume DIR)");
         }
-        detail_ = run_node_command("--replica-stop-command", commands_.stop, node_, timeout_);
+        try {
+            detail_ = run_node_command("--replica-stop-command", commands_.stop, node_, timeout_);
+        } catch (const FaultFailure& e) {
+            // A stop command that failed or hung may have stopped the server all the same
+            // (it failed after stopping it, or was killed at its timeout): the fault did not
+            // start, but what it may have done is undone, as every fault is.
+            std::string revert;
+            try {
+                revert = "; started again: " + run_node_command("--replica-start-command", commands_.start, node_, timeout_);
+            } catch (const FaultFailure& again) {
+                revert = fmt::format("; {} may still be stopped: {}", node_.name, again.what());
+            }
+            throw FaultFailure(std::string(e.what()) + revert);
+        }
     }
     void stop() override {
-        detail_ += "; " + run_node_command("--replica-start-command", commands_.start, node_, timeout_);
+        try {
+            detail_ += "; " + run_node_command("--replica-start-command", commands_.start, node_, timeout_);
+        } catch (const FaultFailure& e) {
+            throw FaultFailure(fmt::format("{}; {} may still be stopped: start it by hand", e.what(), node_.name));
+        }
     }
     [[nodiscard]] std::string detail() const override { return node_.name + ": " + detail_; }
     [[nodiscard]] std::optional<Clock::time_point> started_at() const override { return began_; }

@@ -445,7 +445,7 @@ ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>&
         };
         s.topology.origin = "file";
         if (const auto* v = db.get("replicas")) s.topology.replicas = urls(*v, "replicas");
-        if (const auto* v = db.get("shards")) s.topology.shards = static_cast<std::size_t>(r.integer(*v, "shards", 1, 1024));
+        if (const auto* v = db.get("shards")) s.topology.shards = static_cast<std::size_t>(r.integer(*v, "shards", 1, max_shards));
         if (const auto* v = db.get("shard_urls")) s.topology.shard_urls = urls(*v, "shard_urls");
         if (const auto* v = db.get("read_strategy")) {
             const std::string text = r.text(*v, "read_strategy");

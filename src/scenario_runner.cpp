@@ -215,6 +215,19 @@ void ScenarioRun::preflight() {
     } catch (const std::exception& e) {
         throw DatabaseUnusable(unusable_message(db_, e.what()));
     }
+    // Known only once connected: through PgBouncer a backend pid is a server connection the
+    // pooler shares with its other clients (faults.cpp's PgTerminate says the same at run time).
+    if (driver_->behind_pooler().value_or(false)) {
+        for (const auto& p : spec_.phases) {
+            for (const auto& f : p.faults) {
+                if (f.kind != FaultKind::pg_terminate_backends) continue;
+                throw UsageFailure(fmt::format(
+                    "{}: pg.terminate_backends cannot run through a pooler: {} is PgBouncer (or the like), whose server "
+                    "connections other clients share; point --db at the server itself",
+                    f.where.text, db_.redacted));
+            }
+        }
+    }
 }
 
 /// A pool larger than the server's free connection slots fails in a way that looks like

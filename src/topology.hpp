@@ -59,6 +59,10 @@ class Option;
 namespace poolbench::cli {
 
 /// A run's nodes as asked for. Empty (the default): one database, as always.
+/// The most shards a run may have: each is a pool of its own, with its connections and its
+/// housekeeping thread, in this one process.
+inline constexpr std::int64_t max_shards = 256;
+
 struct TopologySpec {
     std::vector<std::string> replicas;    ///< read replicas' URLs (PostgreSQL only for now)
     std::size_t shards = 0;               ///< N SQLite files in the directory the database URL names (0: none)
@@ -87,7 +91,7 @@ struct TopologyOptions {
     std::string primary;           ///< --primary (the same as --db)
     std::vector<std::string> replicas;
     std::string read_strategy;
-    std::size_t shards = 0;
+    std::int64_t shards = 0;  ///< signed: a negative value is refused, not wrapped
     const CLI::Option* shards_option = nullptr;
 };
 /// --primary, --replica, --read-strategy, --shards (group "Database"), and --db, repeatable.

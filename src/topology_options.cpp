@@ -42,10 +42,12 @@ std::string apply_topology_options(const TopologyOptions& o, TopologySpec& t) {
         throw UsageFailure("give --primary or --db, not both (--primary is the same as --db, named for --replica)");
     }
     if (o.shards_option != nullptr && o.shards_option->count() > 0) {
-        if (o.shards == 0) {
-            throw UsageFailure("--shards 0: give the number of shards, 1 or more (e.g. --shards 4 --db sqlite:///DIR)");
+        if (o.shards < 1 || o.shards > max_shards) {
+            throw UsageFailure(fmt::format("--shards {}: give the number of shards, 1 to {} (e.g. --shards 4 --db "
+                                           "sqlite:///DIR)",
+                                           o.shards, max_shards));
         }
-        t.shards = o.shards;
+        t.shards = static_cast<std::size_t>(o.shards);
         t.shard_urls.clear();
     }
     if (o.dbs.size() > 1) {

@@ -126,7 +126,10 @@ TEST_CASE("topology: bad replica and shard combinations exit 2 with one line say
         {{"--primary", "sqlite://" + (tmp.path() / "p.db").string(), "--replica", "sqlite://" + (tmp.path() / "r.db").string()},
          {"PostgreSQL only", "--primary postgresql://", "--shards N"}},
         {{"--replica", "postgresql://u:secretpw@127.0.0.1:1/db"}, {"--replica needs a primary", "--primary postgresql://"}},
-        {{"--shards", "0", "--db", sqlite_dir}, {"--shards 0", "1 or more"}},
+        {{"--shards", "0", "--db", sqlite_dir}, {"--shards 0", "1 to 256"}},
+        // Not wrapped to a huge count (that ran the machine out of memory).
+        {{"--shards", "-3", "--db", sqlite_dir}, {"--shards -3", "1 to 256"}},
+        {{"--shards", "257", "--db", sqlite_dir}, {"--shards 257", "1 to 256"}},
         {{"--shards", "4", "--db", "postgresql://u:secretpw@127.0.0.1:1/db"},
          {"SQLite files", "--db sqlite:///DIR", "one --db URL per shard"}},
         {{"--shards", "2", "--db", sqlite_dir, "--replica", "postgresql://u:secretpw@127.0.0.1:1/db"},

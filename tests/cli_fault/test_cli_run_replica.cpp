@@ -5,9 +5,8 @@
 // POOLBENCH_PG_STANDBY_URL and POOLBENCH_PG_STANDBY_DIR (scripts/pg_sandbox.sh start and
 // start-standby; test.sh does both) and FAIL without them.
 #include "../cli/cli_support.hpp"
+#include "support/pg_standby.hpp"
 
-#include <cstdio>
-#include <sstream>
 
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
 using nlohmann::json;
@@ -20,32 +19,7 @@ std::string env_or_fail(const char* name) {
     return v;
 }
 
-std::string sandbox_script() { return std::string(POOLBENCH_SOURCE_DIR) + "/scripts/pg_sandbox.sh"; }
-
-/// A standby of its own (promoting one ends it as a standby), removed at the end.
-struct OwnStandby {
-    std::string url, dir;
-    OwnStandby() {
-        FILE* out = ::popen((sandbox_script() + " start-standby " + env_or_fail("POOLBENCH_PG_DIR")).c_str(), "r");
-        REQUIRE(out != nullptr);
-        std::string text;
-        char buf[512];
-        while (std::fgets(buf, sizeof buf, out) != nullptr) text += buf;
-        REQUIRE(::pclose(out) == 0);
-        std::istringstream lines(text);
-        for (std::string line; std::getline(lines, line);) {
-            const std::string url_key = "export POOLBENCH_PG_STANDBY_URL=";
-            const std::string dir_key = "export POOLBENCH_PG_STANDBY_DIR=";
-            if (line.rfind(url_key, 0) == 0) url = line.substr(url_key.size());
-            if (line.rfind(dir_key, 0) == 0) dir = line.substr(dir_key.size());
-        }
-        REQUIRE_FALSE(url.empty());
-        REQUIRE_FALSE(dir.empty());
-    }
-    OwnStandby(const OwnStandby&) = delete;
-    OwnStandby& operator=(const OwnStandby&) = delete;
-    ~OwnStandby() { (void)std::system((sandbox_script() + " stop " + dir + " >/dev/null 2>&1").c_str()); }
-};
+std::string sandbox_script() { return pbtest::pg_sandbox_script(); }
 
 const json& only_fault(const json& j) {
     REQUIRE(j.at("faults").size() == 1);
@@ -97,7 +71,7 @@ TEST_CASE("run replica: replica.promote promotes a standby with pg_promote and t
           "[cli][pg][replica][run]") {
     const std::string primary = pg_url();
     const std::string shared = env_or_fail("POOLBENCH_PG_STANDBY_URL");
-    OwnStandby own;
+    pbtest::OwnStandby own;
     TempDir tmp;
     write_file(tmp.path() / "promote.toml", R"(
 [scenario]
@@ -131,6 +105,33 @@ expect = ["failover_ms < 3000"]
     CHECK(j.at("pools").at("replica-2").at("state") == "not_standby");
     CHECK(j.at("pools").at("replica-1").at("state") == "healthy");
     CHECK(j.at("pools").at("replica-1").at("reads").get<long>() > 0);
+}
+
+TEST_CASE("run replica: a stop command that fails after stopping the replica still has it started again",
+          "[cli][pg][replica][run]") {
+    const std::string primary = pg_url();
+    const std::string standby = env_or_fail("POOLBENCH_PG_STANDBY_URL");
+    const std::string dir = env_or_fail("POOLBENCH_PG_STANDBY_DIR");
+    TempDir tmp;
+    const auto r = run_in(tmp.path(), {"run", "replica-failover-postgres", "--primary", primary, "--replica", standby,
+                                       "--replica-stop-command",
+                                       sandbox_script() + " halt " + dir + " && echo stopping replica-1 && echo boom && exit 7",
+                                       "--replica-start-command", sandbox_script() + " resume " + dir,
+                                       "--set", "phase.load.duration=4s", "--set", "phase.load.fault.1.at=1s",
+                                       "--no-progress", "--json", "-"});
+    INFO(r.err);
+    CHECK(r.code == 1);  // the fault did not run: its expectations fail
+    const json j = parse_json(r.out);
+    const std::string error = only_fault(j).at("error").get<std::string>();
+    CHECK_THAT(error, Catch::Contains("--replica-stop-command for replica-1: exit 7: stopping replica-1 boom"));
+    CHECK_THAT(error, Catch::Contains("started again: --replica-start-command exit 0"));
+    CHECK(error.find('\n') == std::string::npos);
+    // The standby is up again: the next run's replica answers.
+    const auto after = run_in(tmp.path(), {"stress", "--primary", primary, "--replica", standby, "--workload", "read",
+                                           "--ops", "200", "--no-progress", "--json", "-"});
+    INFO(after.err);
+    REQUIRE(after.code == 0);
+    CHECK(parse_json(after.out).at("pools").at("replica-1").at("state") == "healthy");
 }
 
 TEST_CASE("run replica: replica faults without what they need exit 2 before anything runs", "[cli][pg][replica][run]") {

@@ -4,6 +4,7 @@
 // Missing variables FAIL the tests. The standby is halted, resumed and has its replay
 // paused here, so CTest runs this tier alone (RUN_SERIAL); the promotion test promotes a
 // second standby of its own, never the shared one.
+#include "support/pg_standby.hpp"
 #include "../pg/pg_support.hpp"
 
 #include <poolbench/poolbench.hpp>
@@ -39,10 +40,7 @@ std::string env_or_fail(const char* name) {
     return v;
 }
 
-std::string sandbox_script() {
-    std::string script = __FILE__;
-    return script.substr(0, script.rfind("/tests/")) + "/scripts/pg_sandbox.sh";
-}
+std::string sandbox_script() { return pbtest::pg_sandbox_script(); }
 
 /// Runs scripts/pg_sandbox.sh VERB DIR.
 void sandbox(const std::string& verb, const std::string& dir) {
@@ -381,27 +379,9 @@ TEST_CASE("replica: a standby whose replay lags too far leaves the rotation unti
 
 TEST_CASE("replica: a promoted standby leaves the rotation", "[pg][replica]") {
     // A second standby of its own, promoted here, so the shared one stays a standby.
-    FILE* out = ::popen((sandbox_script() + " start-standby " + env_or_fail("POOLBENCH_PG_DIR")).c_str(), "r");
-    REQUIRE(out != nullptr);
-    std::string text;
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, out) != nullptr) text += buf;
-    REQUIRE(::pclose(out) == 0);
-    std::string url;
-    std::string dir;
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-        const std::string url_key = "export POOLBENCH_PG_STANDBY_URL=";
-        const std::string dir_key = "export POOLBENCH_PG_STANDBY_DIR=";
-        if (line.rfind(url_key, 0) == 0) url = line.substr(url_key.size());
-        if (line.rfind(dir_key, 0) == 0) dir = line.substr(dir_key.size());
-    }
-    REQUIRE_FALSE(url.empty());
-    REQUIRE_FALSE(dir.empty());
-    struct Stop {
-        std::string dir;
-        ~Stop() { (void)std::system((sandbox_script() + " stop " + dir).c_str()); }
-    } stop{dir};
+    pbtest::OwnStandby own;
+    const std::string& url = own.url;
+    const std::string& dir = own.dir;
 
     auto primary = pool_for("primary", pgtest::server_url());
     auto shared = pool_for("standby", env_or_fail("POOLBENCH_PG_STANDBY_URL"));
