@@ -140,6 +140,9 @@ Report ScenarioRun::run() {
         for (std::size_t i = 0; i < spec_.phases.size() && !stop_.load(); ++i) {
             outcomes_.push_back(run_phase(i, pool, targets, report));
         }
+        // A writer's lease may still be out for the WAL checkpoint its commit left to the
+        // gate's thread: not a lease the load kept.
+        gate_.wait_idle();
         const std::size_t active_at_end = pool.stats().active;
         const bool clean = pool.shutdown(std::chrono::seconds(5));
         const PoolStats final_stats = pool.stats();

@@ -183,4 +183,6 @@ std::uint64_t WriterGate::checkpoints_run() const { return checkpointer_->ran();
 
 std::uint64_t WriterGate::checkpoints_skipped() const { return checkpointer_->skipped(); }
 
+void WriterGate::wait_idle() const noexcept { checkpointer_->wait_idle(); }
+
 }  // namespace poolbench

@@ -260,3 +260,25 @@ TEST_CASE("GateCheckpointer: a job whose lease leak reclaim revoked is returned 
     CHECK(pool.stats().revoked_outstanding == 0);
     CHECK(pool.stats().active == 0);
 }
+
+TEST_CASE("WriterGate: wait_idle() returns once the gate's thread gave its lease back (pool stats read active 0)",
+          "[unit][gate][concurrency]") {
+    auto driver = std::make_shared<TurnDriver>();
+    TurnState& st = driver->state();
+    Pool pool(driver, pbtest::config("gate-pool", 2, 10s));
+    WriterGate gate("g");
+    gate.wait_idle();  // no job: at once
+    st.hold_work = true;
+    WriteLease w = gate.acquire(pool, 1s);
+    w.release();
+    // The job blocks until this thread sees it running and lets it go; wait_idle() must
+    // wait for the job and its lease's return, not only for the job to be taken.
+    std::thread unblock([&] {
+        if (pbtest::eventually([&] { return st.working.load(); })) st.hold_work = false;
+    });
+    gate.wait_idle();
+    CHECK(st.ran.load() == 1);
+    CHECK(pool.stats().active == 0);
+    CHECK(gate.checkpoints_run() == 1);
+    unblock.join();
+}
