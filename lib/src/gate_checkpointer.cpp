@@ -5,6 +5,15 @@
 
 namespace poolbench::internal {
 
+Connection* turn_connection(Lease& lease) noexcept {
+    if (!lease) return nullptr;
+    try {
+        return &lease.connection();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): LeaseRevoked: the pool took it back
+        return nullptr;
+    }
+}
+
 GateCheckpointer::~GateCheckpointer() {
     std::thread thread;
     {
@@ -42,7 +51,9 @@ void GateCheckpointer::offer(Lease& lease) noexcept {
         wake_.notify_one();
         return;
     }
-    if (inline_job) lease->after_write_turn();
+    if (inline_job) {
+        if (Connection* const c = turn_connection(lease)) c->after_write_turn();
+    }
     lease.release();
 }
 
@@ -53,7 +64,7 @@ void GateCheckpointer::run() {
         if (!job_) return;  // stopping, nothing in hand
         Lease job = std::move(job_);
         lk.unlock();
-        job->after_write_turn();
+        if (Connection* const c = turn_connection(job)) c->after_write_turn();
         job.release();
         lk.lock();
         busy_ = false;

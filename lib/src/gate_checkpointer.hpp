@@ -18,6 +18,10 @@
 // wait_idle() is for work that must not overlap the job in hand (SQLite: a checkpoint that
 // could not start while the thread's was running; the writer waits, holding its turn).
 //
+// A lease that leak reclaim revoked (Pool's leak_reclaim_after) is returned untouched: its
+// connection is closed when it comes back, and using it would throw LeaseRevoked
+// (turn_connection()).
+//
 // Thread-safety: offer() and wait_idle() may be called from any number of threads at once
 // (the thread never waits for a writer or a turn, so a writer holding the turn may wait for
 // it). The destructor
@@ -32,6 +36,11 @@
 #include <thread>
 
 namespace poolbench::internal {
+
+/// The connection of `lease` for the turn's brackets, or null when `lease` is empty or leak
+/// reclaim revoked it (then nothing is owed: the pool closes it when it comes back). Never
+/// throws, unlike Lease::connection().
+[[nodiscard]] Connection* turn_connection(Lease& lease) noexcept;
 
 class GateCheckpointer {
 public:

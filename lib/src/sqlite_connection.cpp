@@ -10,7 +10,9 @@
 // two fdatasyncs (WAL, then database), so inside the turn it stalled every queued writer for
 // milliseconds, while without a gate the next writer commits during it. Past twice the
 // threshold it runs inside the turn again, so the WAL stays bounded (4 times the threshold
-// plus a commit at most: deferring_wal_hook).
+// plus a commit at most: deferring_wal_hook). A turn whose lease was moved out of its
+// WriteLease ends when that lease comes back to the pool (reset(), needs_reset() says so;
+// with reset_on_release off, at the connection's next turn).
 #include "sqlite_connection.hpp"
 
 #include "driver_text.hpp"
@@ -100,9 +102,15 @@ public:
     }
 
     void reset() override {
+        // A turn that never ended (its lease was moved out of the WriteLease and returned on
+        // its own): end it here, so the connection checkpoints as SQLite does again (and
+        // PRAGMA wal_autocheckpoint reads its threshold, not 0), and run what it deferred.
+        if (turn_open_ && end_write_turn() != TurnWork::none) after_write_turn();
         if (sqlite3_get_autocommit(db_.get()) != 0) return;
         execute("ROLLBACK");
     }
+
+    [[nodiscard]] bool needs_reset() const noexcept override { return turn_open_ || in_transaction(); }
 
     void interrupt() noexcept override { sqlite3_interrupt(db_.get()); }
 
@@ -120,12 +128,14 @@ public:
         // WriteLease); the threshold saved then still holds.
         if (previous != this) autocheckpoint_frames_ = static_cast<int>(reinterpret_cast<std::intptr_t>(previous));
         checkpoint_due_ = TurnWork::none;
+        turn_open_ = true;
     }
 
     [[nodiscard]] TurnWork end_write_turn() noexcept override {
         // Back to SQLite's own behaviour: the threshold from before the turn, or the one a
         // "PRAGMA wal_autocheckpoint" in the turn set (it replaced our hook; its argument
         // is the new threshold, 0 when it turned auto-checkpoints off).
+        turn_open_ = false;
         void* const current = sqlite3_wal_hook(db_.get(), nullptr, nullptr);
         if (current != this) autocheckpoint_frames_ = static_cast<int>(reinterpret_cast<std::intptr_t>(current));
         sqlite3_wal_autocheckpoint(db_.get(), autocheckpoint_frames_);
@@ -156,8 +166,9 @@ private:
     /// checkpoint is running (the gate's thread), the next commit tries again, and from
     /// wal_hard_factor * N frames on it is due in the turn (TurnWork::in_turn: the gate
     /// waits for its thread, then runs it before giving the turn back). Any other
-    /// checkpoint (another database, a second one in the same turn, a turn that never
-    /// ended) runs here at once, as SQLite's would.
+    /// checkpoint (another database, a second one in the same turn) runs here at once, as
+    /// SQLite's would. (A lease moved out of its WriteLease is in a turn until it comes back
+    /// to the pool: its first checkpoint past N waits for that, reset().)
     static int deferring_wal_hook(void* self, sqlite3* db, const char* name, int frames) noexcept {
         auto* const c = static_cast<SqliteConnection*>(self);
         if (c->autocheckpoint_frames_ <= 0 || frames < c->autocheckpoint_frames_) return SQLITE_OK;
@@ -356,6 +367,7 @@ private:
     static constexpr int wal_soft_factor = 2;
     static constexpr int wal_hard_factor = 4;
     bool broken_ = false;
+    bool turn_open_ = false;  // between begin_write_turn() and end_write_turn() (or reset())
     int autocheckpoint_frames_ = 0;  // the WAL auto-checkpoint threshold, saved by begin_write_turn()
     TurnWork checkpoint_due_ = TurnWork::none;  // a checkpoint of main deferred to after_write_turn()
 };

@@ -42,8 +42,9 @@ void WriteLease::release() noexcept {
     if (gate_ == nullptr) return;
     WriterGate* gate = gate_;
     gate_ = nullptr;
-    // The lease may have been moved out (lease() hands it out by reference).
-    Connection* const c = lease_ ? &lease_.connection() : nullptr;
+    // The lease may have been moved out (lease() hands it out by reference), or revoked by
+    // leak reclaim (its connection is closed when it comes back): nothing to end or run.
+    Connection* const c = internal::turn_connection(lease_);
     switch (c != nullptr ? c->end_write_turn() : Connection::TurnWork::none) {
         case Connection::TurnWork::after_turn:
             // A commit left work that needs no write lock (SQLite: the WAL checkpoint, with
@@ -181,5 +182,7 @@ std::uint64_t WriterGate::handoffs() const {
 std::uint64_t WriterGate::checkpoints_run() const { return checkpointer_->ran(); }
 
 std::uint64_t WriterGate::checkpoints_skipped() const { return checkpointer_->skipped(); }
+
+void WriterGate::wait_idle() const noexcept { checkpointer_->wait_idle(); }
 
 }  // namespace poolbench

@@ -137,3 +137,50 @@ TEST_CASE("SQLite: a write turn leaves the connection's auto-checkpoint as it fo
     Lease again = pool.acquire();
     CHECK(again->query("PRAGMA wal_autocheckpoint").int_at(0) == 13);
 }
+
+TEST_CASE("SQLite: a lease moved out of its WriteLease ends the turn when it comes back: the auto-checkpoint is the connection's again",
+          "[sqlite][tx][gate]") {
+    TempDir dir;
+    PoolConfig c = gate_config();
+    c.max_size = 1;  // one connection: the lease taken again below is the moved-out one's
+    Pool pool(make_driver(url(dir, "wal_autocheckpoint=8")), c);
+    const std::string db = dir.file("g.db");
+    std::uintmax_t page = 0;
+    {
+        Lease l = pool.acquire();
+        l->execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+        l->execute("PRAGMA wal_checkpoint(TRUNCATE)");  // an empty WAL: frames counted from 0
+        page = static_cast<std::uintmax_t>(l->query("PRAGMA page_size").int_at(0));
+    }
+    const auto wal_frames = [&] {
+        const auto wal = std::filesystem::file_size(db + "-wal");
+        return wal < 32 ? std::uintmax_t{0} : (wal - 32) / (page + 24);
+    };
+    // Commits until the WAL holds 8 frames (the threshold) or more; returns how many.
+    const auto write_past_threshold = [&](Lease& l) {
+        int commits = 0;
+        while (commits < 100 && wal_frames() < 8) {
+            l->execute("INSERT INTO t(v) VALUES (zeroblob(3000))");  // a new page per row
+            ++commits;
+        }
+        return commits;
+    };
+    poolbench::WriterGate gate("g.db");
+    const auto db_before = std::filesystem::file_size(db);
+    {
+        WriteLease w = gate.acquire(pool, 5s);
+        Lease out = std::move(w.lease());
+        w.release();  // the turn is given back; the moved-out lease is still in its turn
+        CHECK(write_past_threshold(out) < 100);
+        CHECK(std::filesystem::file_size(db) == db_before);  // deferred: nothing copied yet
+    }  // back to the pool: the turn ends and its deferred checkpoint runs
+    CHECK(std::filesystem::file_size(db) > db_before);
+    Lease l = pool.acquire();
+    CHECK(l->query("PRAGMA wal_autocheckpoint").int_at(0) == 8);  // 0 while the turn's hook stays
+    CHECK(gate.checkpoints_run() + gate.checkpoints_skipped() == 0);
+    // Outside a turn, the commit that reaches the threshold checkpoints, as SQLite's does.
+    l->execute("PRAGMA wal_checkpoint(TRUNCATE)");
+    const auto db_mid = std::filesystem::file_size(db);
+    CHECK(write_past_threshold(l) < 100);
+    CHECK(std::filesystem::file_size(db) > db_mid);
+}

@@ -5,6 +5,7 @@
 // test_sqlite_gate_checkpoint.cpp). Real threads, no sleeps; runs under ThreadSanitizer.
 #include <catch2/catch.hpp>
 
+#include "gate_checkpointer.hpp"
 #include "support/test_driver.hpp"
 
 #include <poolbench/poolbench.hpp>
@@ -210,4 +211,74 @@ TEST_CASE("WriterGate: work due in the turn waits for the gate's thread, then ru
     CHECK(gate.checkpoints_skipped() == 0);
     WriteLease again = gate.acquire(pool, 1s);  // the turn was given back
     CHECK(again);
+}
+
+namespace {
+// A pool whose housekeeper revokes a lease held past 40 ms (leak reclaim).
+poolbench::PoolConfig reclaiming_config() {
+    poolbench::PoolConfig c = pbtest::config("gate-pool", 2, 10s);
+    c.leak_threshold = 20ms;
+    c.leak_reclaim_after = 40ms;
+    return c;
+}
+}  // namespace
+
+TEST_CASE("WriterGate: a WriteLease whose lease leak reclaim revoked releases without touching it and gives the turn back",
+          "[unit][gate][concurrency]") {
+    auto driver = std::make_shared<TurnDriver>();
+    TurnState& st = driver->state();
+    Pool pool(driver, reclaiming_config());
+    WriterGate gate("g");
+    WriteLease w = gate.acquire(pool, 1s);
+    CHECK(st.begun.load() == 1);
+    REQUIRE(pbtest::eventually([&] { return pool.stats().leaks_reclaimed == 1; }));
+    CHECK_THROWS_AS(w.connection(), poolbench::LeaseRevoked);
+    w.release();  // must not throw LeaseRevoked out of a noexcept function (std::terminate)
+    CHECK_FALSE(w);
+    CHECK(st.ended.load() == 0);  // the revoked connection is not used; the pool closes it
+    CHECK(st.ran.load() == 0);
+    CHECK(gate.checkpoints_run() == 0);
+    CHECK(pool.stats().revoked_outstanding == 0);
+    WriteLease again = gate.acquire(pool, 1s);  // the turn was given back
+    CHECK(again);
+    CHECK(gate.turns() == 2);
+}
+
+TEST_CASE("GateCheckpointer: a job whose lease leak reclaim revoked is returned without its work",
+          "[unit][gate][concurrency]") {
+    auto driver = std::make_shared<TurnDriver>();
+    TurnState& st = driver->state();
+    Pool pool(driver, reclaiming_config());
+    poolbench::internal::GateCheckpointer helper;
+    poolbench::Lease lease = pool.acquire(1s);
+    REQUIRE(pbtest::eventually([&] { return pool.stats().leaks_reclaimed == 1; }));
+    helper.offer(lease);  // the helper thread must not throw LeaseRevoked (std::terminate)
+    CHECK_FALSE(lease);
+    helper.wait_idle();
+    CHECK(st.ran.load() == 0);
+    CHECK(helper.ran() == 1);
+    CHECK(pool.stats().revoked_outstanding == 0);
+    CHECK(pool.stats().active == 0);
+}
+
+TEST_CASE("WriterGate: wait_idle() returns once the gate's thread gave its lease back (pool stats read active 0)",
+          "[unit][gate][concurrency]") {
+    auto driver = std::make_shared<TurnDriver>();
+    TurnState& st = driver->state();
+    Pool pool(driver, pbtest::config("gate-pool", 2, 10s));
+    WriterGate gate("g");
+    gate.wait_idle();  // no job: at once
+    st.hold_work = true;
+    WriteLease w = gate.acquire(pool, 1s);
+    w.release();
+    // The job blocks until this thread sees it running and lets it go; wait_idle() must
+    // wait for the job and its lease's return, not only for the job to be taken.
+    std::thread unblock([&] {
+        if (pbtest::eventually([&] { return st.working.load(); })) st.hold_work = false;
+    });
+    gate.wait_idle();
+    CHECK(st.ran.load() == 1);
+    CHECK(pool.stats().active == 0);
+    CHECK(gate.checkpoints_run() == 1);
+    unblock.join();
 }

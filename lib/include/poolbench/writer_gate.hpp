@@ -46,8 +46,9 @@
 // and its lease to the gate's own thread (started with the first one, joined by ~WriterGate;
 // one checkpoint at a time: one due meanwhile is skipped, as SQLite's hook skips when another
 // connection checkpoints, and the next commit past N asks again). Its lease returns to the
-// pool when the checkpoint is done, a moment after the WriteLease was released. A checkpoint
-// that runs while others write cannot backfill the whole WAL, and SQLite restarts the WAL
+// pool when the checkpoint is done, a moment after the WriteLease was released (wait_idle()
+// waits for that). A checkpoint that runs while others write cannot backfill the whole WAL,
+// and SQLite restarts the WAL
 // only when one has, so from 2N frames on the checkpoint runs inside the turn again if it can
 // start (not while the gate's thread runs one), and from 4N frames on the writer holding the
 // turn waits for the gate's thread first: the WAL never grows past 4N frames plus one commit
@@ -195,6 +196,11 @@ public:
     /// thread ran, and that it skipped because it was running one already.
     [[nodiscard]] std::uint64_t checkpoints_run() const;
     [[nodiscard]] std::uint64_t checkpoints_skipped() const;
+    /// Waits until the gate's thread has no job: the lease of the checkpoint in hand, if
+    /// any, is back in the pool. Call it before reading the pool's stats (active) or
+    /// shutting the pool down after the last write: a released WriteLease's lease may still
+    /// be out for its checkpoint (see "The WAL checkpoint" above). Never throws.
+    void wait_idle() const noexcept;
 
 private:
     friend class WriteLease;
