@@ -8,8 +8,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <string_view>
-#include <utility>
 
 namespace poolbench::cli {
 
@@ -32,31 +30,9 @@ const FaultTargets::NodeTarget& find_node(const FaultSpec& spec, const FaultTarg
                            : fmt::format("{}: no replica '{}' (this run's: {})", to_string(spec.kind), name, replicas));
 }
 
-/// The node's (first) host and its port as its URL gives them ("" when it gives none:
-/// libpq's defaults then apply). DbUrl parses them for MariaDB; a PostgreSQL URL's are read
-/// here: user:pass@host:port,host2.../db.
-std::pair<std::string, std::string> host_port(const DbUrl& db) {
-    if (!db.host.empty()) return {db.host, db.port != 0 ? std::to_string(db.port) : std::string()};
-    std::string_view rest = db.original;
-    if (const auto scheme = rest.find("://"); scheme != std::string_view::npos) rest.remove_prefix(scheme + 3);
-    rest = rest.substr(0, rest.find_first_of("/?"));
-    if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
-    rest = rest.substr(0, rest.find(','));
-    std::string_view host = rest, port;
-    if (!rest.empty() && rest.front() == '[') {
-        const auto close = rest.find(']');
-        host = rest.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
-        if (close != std::string_view::npos && close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
-    } else if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-        host = rest.substr(0, colon);
-        port = rest.substr(colon + 1);
-    }
-    return {std::string(host), std::string(port)};
-}
-
 std::vector<std::string> node_env(const FaultTargets::NodeTarget& n) {
-    const auto [host, port] = host_port(n.db);
-    return {"POOLBENCH_NODE=" + n.name, "POOLBENCH_NODE_HOST=" + host, "POOLBENCH_NODE_PORT=" + port};
+    return {"POOLBENCH_NODE=" + n.name, "POOLBENCH_NODE_HOST=" + n.db.host,
+            "POOLBENCH_NODE_PORT=" + (n.db.port != 0 ? std::to_string(n.db.port) : std::string())};
 }
 
 double ms_since(Clock::time_point from) {

@@ -135,8 +135,10 @@ void parse_query(std::string_view query, std::string_view original,
     }
 }
 
-/// Checks "host[:port][,host[:port]...]" (IPv6 hosts in brackets) for valid ports.
-void check_pg_hosts(std::string_view hosts, std::string_view original) {
+/// Checks "host[:port][,host[:port]...]" (IPv6 hosts in brackets) for valid ports, and
+/// keeps the first host (brackets removed) and its port in `out`.
+void check_pg_hosts(std::string_view hosts, std::string_view original, DbUrl& out) {
+    bool first = true;
     while (true) {
         const std::size_t comma = hosts.find(',');
         std::string_view host = hosts.substr(0, comma);
@@ -172,6 +174,13 @@ void check_pg_hosts(std::string_view hosts, std::string_view original) {
             if (!ok || n < 1 || n > 65535) {
                 fail(original, "port '" + printable(port) + "' is not a number from 1 to 65535");
             }
+            if (first) out.port = n;
+        }
+        if (first) {
+            std::string_view name = has_port ? host.substr(0, host.size() - port.size() - 1) : host;
+            if (!name.empty() && name.front() == '[') name = name.substr(1, name.size() - 2);
+            out.host = std::string(name);
+            first = false;
         }
         if (comma == std::string_view::npos) break;
         hosts.remove_prefix(comma + 1);
@@ -239,7 +248,7 @@ void parse_postgres(std::string_view url, std::string_view original, std::size_t
     while (p < rest.size() && rest[p] != '@' && rest[p] != '/') ++p;
     if (p < rest.size() && rest[p] == '@') rest.remove_prefix(p + 1);
     const std::size_t host_end = rest.find_first_of("/?");
-    check_pg_hosts(rest.substr(0, host_end), original);
+    check_pg_hosts(rest.substr(0, host_end), original, out);
     if (host_end == std::string_view::npos) return;
     rest.remove_prefix(host_end);
     const std::size_t q = rest.find('?');
@@ -324,20 +333,11 @@ void parse_mariadb_parts(std::string_view url, std::string_view original, std::s
     if (host.find(',') != std::string_view::npos) {
         fail(original, "a MariaDB URL names one host (host:port); for failover put a proxy in front");
     }
-    check_pg_hosts(host, original);  // one host: the same [v6]:port checks
-    std::string_view port;
-    if (!host.empty() && host.front() == '[') {
-        const std::size_t close = host.find(']');
-        if (close + 1 < host.size()) port = host.substr(close + 2);
-        host = host.substr(1, close - 1);
-    } else if (const std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
-        port = host.substr(colon + 1);
-        host = host.substr(0, colon);
-    }
-    if (!percent_decode(host, out.host)) {
+    check_pg_hosts(host, original, out);  // one host: the same [v6]:port checks, and its parts
+    const std::string raw = out.host;
+    if (!percent_decode(raw, out.host)) {
         fail(original, "the host has a malformed %-escape (use %XX with two hex digits)");
     }
-    for (const char c : port) out.port = out.port * 10 + static_cast<unsigned>(c - '0');
 }
 
 }  // namespace

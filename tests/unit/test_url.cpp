@@ -189,6 +189,15 @@ TEST_CASE("bad URLs throw ConfigError naming the problem and the valid forms", "
     }
 }
 
+TEST_CASE("PostgreSQL URLs: the first host and its port", "[unit][url]") {
+    const auto u = parse_db_url("postgresql://u:pw@[::1]:5433,h2:5434/db");
+    CHECK(u.host == "::1");
+    CHECK(u.port == 5433);
+    const auto v = parse_db_url("postgresql://127.0.0.1/db");
+    CHECK(v.host == "127.0.0.1");
+    CHECK(v.port == 0);
+}
+
 TEST_CASE("MariaDB URLs: parts percent-decoded, one host, default port", "[unit][url]") {
     const DbUrl u = parse_db_url("mariadb://bob:p%40ss%2Fw@db.example:3307/my%20db?ssl_mode=disabled&charset=latin1");
     CHECK(u.backend == Backend::mariadb);

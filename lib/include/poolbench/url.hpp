@@ -33,6 +33,8 @@ struct DbUrl {
     // MariaDB / MySQL: the URL's parts, percent-decoded ("" / 0 when absent).
     std::string user;
     std::string password;  ///< never print it
+    /// MariaDB, and PostgreSQL too: the (first) host, IPv6 without its brackets, and its
+    /// port ("" / 0 when the URL gives none: the driver's defaults apply).
     std::string host;
     unsigned port = 0;
     std::string database;
