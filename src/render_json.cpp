@@ -182,7 +182,7 @@ Json fault_json(const FaultRecord& f) {
            {"errors_by_class", error_counts(f.errors_by_class)},
            {"leaks_reported", f.leaks_reported ? Json(*f.leaks_reported) : Json(nullptr)}};
     if (f.leak_check) j["leak_check"] = leak_check(*f.leak_check);
-    if (f.kind.rfind("replica.", 0) == 0) {
+    if (f.replica_fault()) {
         j["failover_ms"] = optional_number(f.failover_ms);
         j["rejoin_ms"] = optional_number(f.rejoin_ms);
     }

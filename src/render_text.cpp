@@ -113,7 +113,7 @@ void append_phases_and_faults(std::string& out, const Report& r) {
                 if (const auto c = classes(f.errors_by_class); !c.empty()) fmt::format_to(it, " ({})", c);
             }
             out += '\n';
-            if (f.kind.rfind("replica.", 0) == 0 && f.started_s && f.error.rfind("did not start", 0) != 0) {
+            if (f.replica_fault() && f.started_s && f.error.rfind("did not start", 0) != 0) {
                 fmt::format_to(it, "    router: took it out of rotation {}",
                                f.failover_ms ? fmt::format("{:.0f} ms after the fault began", *f.failover_ms) : "never");
                 if (f.kind == "replica.stop") {

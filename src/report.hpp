@@ -296,6 +296,9 @@ struct FaultRecord {
     /// rotation (none: it never left), and the fault's end to its return (none: not back
     /// by the phase's end; a promotion never comes back).
     std::optional<double> failover_ms, rejoin_ms;
+
+    /// replica.stop or replica.promote: the record has failover_ms and rejoin_ms.
+    [[nodiscard]] bool replica_fault() const noexcept { return kind.rfind("replica.", 0) == 0; }
 };
 
 /// Why a run did not complete: exit 2 (bad usage), 3 (unusable database) or 130

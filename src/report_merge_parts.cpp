@@ -209,7 +209,7 @@ FaultRecord merge_fault(const std::vector<MergeInput>& in, const std::vector<dou
     rec.ended_s = worst(ended);
     rec.recovery_ms = worst(recovery);  // the slowest agent's recovery
     rec.outage_ms = worst(outage);
-    if (rec.kind.rfind("replica.", 0) == 0) {
+    if (rec.replica_fault()) {
         rec.failover_ms = worst(failover);
         rec.rejoin_ms = worst(rejoin);
     }
