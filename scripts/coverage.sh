@@ -43,12 +43,13 @@ ctest --test-dir "$dir" -j "${POOLBENCH_JOBS:-2}" --timeout 900 -R '^(unit_tests
   || { echo "coverage: tests failed in the coverage build" >&2; ctest --test-dir "$dir" --rerun-failed --output-on-failure | tail -50; exit 1; }
 # diagnose() is lib/ code that its end-to-end tests drive through the CLI (sessions left
 # idle in transaction, lock chains, a write lock held by another process).
-(cd "$dir/tests" && ./cli_tests '[diagnose]' >/dev/null) \
-  || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_tests '[diagnose]' | tail -50); exit 1; }
+# A failure shows the run that failed (its failed cases), not a second run that may pass.
+(cd "$dir/tests" && ./cli_tests '[diagnose]' >"$dir/diagnose.log" 2>&1) \
+  || { echo "coverage: the diagnose tests failed in the coverage build" >&2; grep -B2 -A25 'FAILED' "$dir/diagnose.log" | head -120; tail -3 "$dir/diagnose.log"; exit 1; }
 # MariaDB's diagnose while the server is read-only, a replica, or full (changes the whole
 # server: run alone, after the rest).
-(cd "$dir/tests" && ./cli_fault_tests '[diagnose]' >/dev/null) \
-  || { echo "coverage: the diagnose tests failed in the coverage build" >&2; (cd "$dir/tests" && ./cli_fault_tests '[diagnose]' | tail -50); exit 1; }
+(cd "$dir/tests" && ./cli_fault_tests '[diagnose]' >"$dir/diagnose-server.log" 2>&1) \
+  || { echo "coverage: the diagnose tests failed in the coverage build" >&2; grep -B2 -A25 'FAILED' "$dir/diagnose-server.log" | head -120; tail -3 "$dir/diagnose-server.log"; exit 1; }
 gcovr --root "$root" --filter "$root/lib/" --object-directory "$dir" \
   --exclude-unreachable-branches --exclude-throw-branches --print-summary \
   --txt "$dir/coverage.txt" --json-summary "$dir/coverage.json" | tail -3
