@@ -381,48 +381,6 @@ private:
     std::uint64_t killed_ = 0, rounds_ = 0;
 };
 
-// ---------------------------------------------------------------------------------------
-// In-process faults.
-
-class ConnectionStorm final : public ActiveFault {
-public:
-    explicit ConnectionStorm(const FaultTargets& t) : settings_(t.settings) {
-        // Dropping first: once anything fails, nothing succeeds until the fault ends.
-        settings_->drop_probability = 1.0;
-        settings_->refuse_connect = true;
-        if (t.pool != nullptr) t.pool->evict_all();
-    }
-    void stop() override {
-        settings_->drop_probability = 0.0;
-        settings_->refuse_connect = false;
-    }
-    [[nodiscard]] std::string detail() const override {
-        return "every pooled connection dropped on its next statement, idle ones evicted, new connections refused";
-    }
-
-private:
-    std::shared_ptr<FaultSettings> settings_;
-};
-
-class Latency final : public ActiveFault {
-public:
-    Latency(const FaultSpec& spec, const FaultTargets& t) : settings_(t.settings), spec_(spec) {
-        settings_->query_latency_us = static_cast<std::uint32_t>(spec.latency.count() * 1000);
-        settings_->query_jitter_us = static_cast<std::uint32_t>(spec.jitter.count() * 1000);
-    }
-    void stop() override {
-        settings_->query_latency_us = 0;
-        settings_->query_jitter_us = 0;
-    }
-    [[nodiscard]] std::string detail() const override {
-        return fmt::format("{} ms + 0..{} ms added to each statement", spec_.latency.count(), spec_.jitter.count());
-    }
-
-private:
-    std::shared_ptr<FaultSettings> settings_;
-    FaultSpec spec_;
-};
-
 }  // namespace
 
 std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& targets, const std::string& default_table) {
@@ -437,8 +395,9 @@ std::unique_ptr<ActiveFault> start_fault(const FaultSpec& spec, FaultTargets& ta
             case FaultKind::server_restart: return std::make_unique<ServerRestart>(spec, targets);
             case FaultKind::mariadb_lock_table: return std::make_unique<MariaLockTable>(spec, targets, table);
             case FaultKind::mariadb_kill_connections: return std::make_unique<MariaKill>(spec, targets);
-            case FaultKind::connection_storm: return std::make_unique<ConnectionStorm>(targets);
-            case FaultKind::latency: return std::make_unique<Latency>(spec, targets);
+            case FaultKind::connection_storm:
+            case FaultKind::latency:
+            case FaultKind::lost_replies: return start_process_fault(spec, targets);
             case FaultKind::leak: return start_leak_fault(spec, targets);
             case FaultKind::replica_stop:
             case FaultKind::replica_promote: return start_node_fault(spec, targets);

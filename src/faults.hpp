@@ -144,6 +144,9 @@ public:
     [[nodiscard]] virtual std::optional<LeakCheckSection> leak_check() const { return std::nullopt; }
 };
 
+/// connection_storm, latency and lost_replies: FaultDriver's settings (process_faults.cpp).
+[[nodiscard]] std::unique_ptr<ActiveFault> start_process_fault(const FaultSpec& spec, FaultTargets& targets);
+
 /// The leak fault (leak_fault.hpp).
 [[nodiscard]] std::unique_ptr<ActiveFault> start_leak_fault(const FaultSpec& spec, FaultTargets& targets);
 

@@ -229,9 +229,14 @@ public:
                            "rows failed: {}</span></p>\n",
                            r.writes->acknowledged, esc(r.writes->error));
         } else if (r.writes) {
-            fmt::format_to(it, "<h2>Writes</h2>\n<p>acknowledged {}, verified {}, <span class=\"{}\">lost {}</span></p>\n",
+            fmt::format_to(it, "<h2>Writes</h2>\n<p>acknowledged {}, verified {}, <span class=\"{}\">lost {}</span>",
                            r.writes->acknowledged, r.writes->verified, r.writes->lost == 0 ? "pass" : "fail",
                            r.writes->lost);
+            if (r.writes->in_doubt > 0) {
+                fmt::format_to(it, "; in doubt {} (the connection broke during COMMIT), {} of them committed",
+                               r.writes->in_doubt, r.writes->in_doubt_committed);
+            }
+            o += "</p>\n";
         }
         if (!r.leaks.empty()) {
             o += "<h2>Leaks</h2>\n";

@@ -149,6 +149,7 @@ Json phase_json(const PhaseRecord& p) {
     j["latency_us"] = latency_set(p.latency_us);
     j["errors_by_class"] = error_counts(p.errors_by_class);
     j["writes_acknowledged"] = p.writes_acknowledged;
+    j["writes_in_doubt"] = p.writes_in_doubt;
     j["late"] = p.late;
     j["skipped"] = p.skipped;
     j["cancelled"] = p.cancelled;
@@ -295,6 +296,8 @@ Json report_to_json(const Report& r) {
             j["writes"] = Json{{"acknowledged", r.writes->acknowledged},
                                {"verified", r.writes->verified},
                                {"lost", r.writes->lost},
+                               {"in_doubt", r.writes->in_doubt},
+                               {"in_doubt_committed", r.writes->in_doubt_committed},
                                {"checked", r.writes->checked},
                                {"error", r.writes->error.empty() ? Json(nullptr) : Json(r.writes->error)}};
         }

@@ -319,7 +319,12 @@ public:
         // Writes.
         if (r.writes) {
             const auto& w = *r.writes;
-            if (w.checked) {
+            if (w.checked && w.in_doubt > 0) {
+                fmt::format_to(it,
+                               "writes: acknowledged {}, verified {}, lost {}; in doubt {} (the connection broke during "
+                               "COMMIT), {} of them committed\n",
+                               w.acknowledged, w.verified, w.lost, w.in_doubt, w.in_doubt_committed);
+            } else if (w.checked) {
                 fmt::format_to(it, "writes: acknowledged {}, verified {}, lost {}\n", w.acknowledged, w.verified,
                                w.lost);
             } else if (!w.error.empty()) {

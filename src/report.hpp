@@ -161,9 +161,15 @@ struct LeakCheckSection {
 struct WritesSection {
     std::uint64_t acknowledged = 0;  ///< commits the database acknowledged during the run
     std::uint64_t verified = 0;      ///< rows of this run found afterwards
-    std::uint64_t lost = 0;          ///< acknowledged - verified (never negative)
+    std::uint64_t lost = 0;          ///< acknowledged writes not found (never negative)
     bool checked = false;            ///< false when the backend cannot count (null://) or counting failed
     std::string error;               ///< why counting failed (redacted); "" when it ran or cannot run (null://)
+    /// Writes whose COMMIT got no answer because the connection broke while it was under
+    /// way (a server restart, a killed backend): neither acknowledged nor failed. Each is
+    /// looked up by its key; `in_doubt_committed` of them are in the database (counted in
+    /// `verified`, never in `lost`). Jepsen calls these indeterminate.
+    std::uint64_t in_doubt = 0;
+    std::uint64_t in_doubt_committed = 0;
 };
 
 struct Expectation {
@@ -241,6 +247,7 @@ struct PhaseRecord {
     LatencySet latency_us;
     ErrorCounts errors_by_class{};
     std::uint64_t writes_acknowledged = 0;
+    std::uint64_t writes_in_doubt = 0;  ///< writes whose COMMIT got no answer (the connection broke)
     /// Paced phases (pgbench --rate): op latency counts from the scheduled start; `late`
     /// operations began 1 ms or more behind it, `skipped` ones were dropped as overdue.
     std::uint64_t late = 0, skipped = 0;

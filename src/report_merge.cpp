@@ -292,10 +292,12 @@ void merge_errors(Report& r, const std::vector<MergeInput>& in) {
         }
         const Json& w = at(input.report, "writes");
         if (w.is_object()) {
-            if (!r.writes) r.writes = WritesSection{0, 0, 0, true, ""};
+            if (!r.writes) r.writes = WritesSection{.checked = true, .error = {}};
             r.writes->acknowledged += u64(w, "acknowledged");
             r.writes->verified += u64(w, "verified");
             r.writes->lost += u64(w, "lost");
+            r.writes->in_doubt += u64(w, "in_doubt");
+            r.writes->in_doubt_committed += u64(w, "in_doubt_committed");
             r.writes->checked = r.writes->checked && at(w, "checked").is_boolean() && at(w, "checked").get<bool>();
             // The first agent whose count failed says why (older reports have no error).
             if (r.writes->error.empty() && at(w, "error").is_string()) {

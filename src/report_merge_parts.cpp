@@ -143,6 +143,7 @@ PhaseRecord merge_phase(const std::vector<MergeInput>& in, const std::vector<dou
         add_ops(rec.ops, read_ops(at(p, "ops")));
         add_error_counts(rec.errors_by_class, at(p, "errors_by_class"));
         rec.writes_acknowledged += u64(p, "writes_acknowledged");
+        rec.writes_in_doubt += u64(p, "writes_in_doubt");
         rec.late += u64(p, "late");
         rec.skipped += u64(p, "skipped");
         rec.cancelled = rec.cancelled || (at(p, "cancelled").is_boolean() && at(p, "cancelled").get<bool>());

@@ -43,7 +43,8 @@ namespace runner_detail {
 
 // Counts a failed operation by its class, marks the outage probe, and backs off as a
 // client would (woken at once when the phase stops).
-void failed_op(Phase& ph, Shard& shard, bool shared, const std::exception* e, std::int64_t started_ns) {
+void failed_op(Phase& ph, Shard& shard, bool shared, const std::exception* e, std::int64_t started_ns,
+               std::optional<WriteKey> in_doubt) {
     static const std::runtime_error unknown("unknown exception");
     const std::exception& error = e != nullptr ? *e : unknown;
     const ErrorKind kind = error_kind(error);
@@ -59,6 +60,7 @@ void failed_op(Phase& ph, Shard& shard, bool shared, const std::exception* e, st
             shard.failed.add();
         }
         shard.by_kind[static_cast<std::size_t>(kind)].add();
+        if (in_doubt) shard.in_doubt.push_back(*in_doubt);
         if (!shard.failed_op) shard.failed_op = std::make_unique<Histogram>();
         shard.failed_op->record(ns_between(started_ns, now_ns));
     }

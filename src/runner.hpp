@@ -127,6 +127,9 @@ struct LoadResult {
     Histogram acquire_ns, query_ns, op_ns;
     Histogram failed_ns;  ///< start to error of operations that did not succeed
     std::uint64_t writes_acknowledged = 0;
+    /// Writes whose COMMIT got no answer (the connection broke): they may or may not be in
+    /// the database; verification looks each one up.
+    std::vector<WriteKey> writes_in_doubt;
     std::uint64_t late = 0;     ///< paced: operations begun 1 ms or more after their scheduled time
     std::uint64_t skipped = 0;  ///< paced: operations dropped because their time had passed (pgbench -L's "skipped")
     std::vector<TimelinePoint> timeline;

@@ -66,9 +66,11 @@ concept RoutedSource = requires(Source& s, const Workload& w, WorkerState& ws) {
     { s.run(w, ws, true) } -> std::same_as<RoutedOp>;
 };
 
-// Counts a failed operation by its class, marks the outage probe, and backs off as a
-// client would (woken at once when the phase stops). runner.cpp.
-void failed_op(Phase& ph, Shard& shard, bool shared, const std::exception* e, std::int64_t started_ns);
+// Counts a failed operation by its class (and its write as in doubt when its COMMIT got
+// no answer), marks the outage probe, and backs off as a client would (woken at once when
+// the phase stops). runner.cpp.
+void failed_op(Phase& ph, Shard& shard, bool shared, const std::exception* e, std::int64_t started_ns,
+               std::optional<WriteKey> in_doubt);
 
 // One operation, begun at `t0` (fast clock ns). Returns when it ended, or 0 when it
 // failed (the next one then reads the clock for its start).
@@ -99,10 +101,13 @@ std::int64_t run_one_op(Phase& ph, Source& source, Shard& shard, bool shared, Wo
         }
         t3 = fc::now_ns();
     } catch (const std::exception& e) {
-        failed_op(ph, shard, shared, &e, t0);
+        const auto seq = std::exchange(ws.committing, std::nullopt);
+        failed_op(ph, shard, shared, &e, t0,
+                  seq && commit_in_doubt(e) ? std::optional(WriteKey{ws.worker, *seq}) : std::nullopt);
         return 0;
     } catch (...) {
-        failed_op(ph, shard, shared, nullptr, t0);
+        const auto seq = std::exchange(ws.committing, std::nullopt);
+        failed_op(ph, shard, shared, nullptr, t0, seq ? std::optional(WriteKey{ws.worker, *seq}) : std::nullopt);
         return 0;
     }
     if (const auto* slot = ph.probe) {
@@ -291,6 +296,7 @@ LoadResult run_phase(Source source, std::vector<const Pool*> pools, const Worklo
         result.ops.statement_timeouts += shard->statement_timeouts.get();
         if (shard->failed_op) result.failed_ns.merge(*shard->failed_op);
         result.writes_acknowledged += shard->writes;
+        result.writes_in_doubt.insert(result.writes_in_doubt.end(), shard->in_doubt.begin(), shard->in_doubt.end());
         result.late += shard->late;
         result.skipped += shard->skipped;
         for (std::size_t k = 0; k < result.errors_by_kind.size(); ++k) result.errors_by_kind[k] += shard->by_kind[k].get();

@@ -68,6 +68,7 @@ struct alignas(64) Shard {
     Count ok, failed, timed_out, statement_timeouts;
     std::array<Count, error_kind_count> by_kind{};  // failed + timed_out, by ErrorKind
     std::uint64_t writes = 0;
+    std::vector<WriteKey> in_doubt;  // writes whose COMMIT got no answer (workload.hpp)
     std::uint64_t late = 0, skipped = 0;  // paced: began 1 ms+ after schedule; dropped from a backlog
     std::unique_ptr<Histogram> failed_op;  // start to error of failed operations; made on the first
 };

@@ -46,6 +46,7 @@ enum class FaultKind {
     server_restart,        ///< "server.restart": the server restarted by --restart-command (PostgreSQL, MariaDB)
     connection_storm,      ///< "connection_storm": connections dropped and new ones refused
     latency,               ///< "latency": added latency (with jitter) on each statement
+    lost_replies,          ///< "lost_replies": statements run, then a share lose their reply with their connection
     leak,                  ///< "leak": leases leaked from a function of the runner
     replica_stop,          ///< "replica.stop": a replica stopped by --replica-stop-command, started again by --replica-start-command
     replica_promote,       ///< "replica.promote": a standby promoted (pg_promote(), or --promote-command)
@@ -87,6 +88,7 @@ struct FaultSpec {
     std::chrono::milliseconds every{0};             ///< pg.terminate_backends, mariadb.kill_connections: repeat period (0 = once)
     std::chrono::milliseconds latency{0};           ///< latency: added to each statement
     std::chrono::milliseconds jitter{0};            ///< latency: plus a uniform 0..jitter
+    double probability = 0.1;                       ///< lost_replies: the share of statements whose reply is lost
     std::uint32_t leaks = 3;                        ///< leak: leases leaked
     std::uint32_t holds = 0;                        ///< leak: leases held legitimately, then returned
     std::chrono::milliseconds hold_for{0};          ///< leak: how long (0: half of [pool] leak_threshold)

@@ -28,7 +28,7 @@ constexpr std::array all_fault_kinds{FaultKind::sqlite_lock,        FaultKind::p
                                      FaultKind::mariadb_lock_table,  FaultKind::mariadb_kill_connections,
                                      FaultKind::mariadb_restart,     FaultKind::server_restart,
                                      FaultKind::connection_storm,    FaultKind::latency,
-                                     FaultKind::leak,                FaultKind::replica_stop,
+                                     FaultKind::lost_replies,        FaultKind::leak,                FaultKind::replica_stop,
                                      FaultKind::replica_promote};
 }  // namespace
 
@@ -44,6 +44,7 @@ std::string_view to_string(FaultKind kind) noexcept {
         case FaultKind::server_restart: return "server.restart";
         case FaultKind::connection_storm: return "connection_storm";
         case FaultKind::latency: return "latency";
+        case FaultKind::lost_replies: return "lost_replies";
         case FaultKind::leak: return "leak";
         case FaultKind::replica_stop: return "replica.stop";
         case FaultKind::replica_promote: return "replica.promote";
@@ -72,6 +73,7 @@ std::vector<Backend> fault_backends(FaultKind kind) {
         case FaultKind::replica_promote: return {Backend::postgresql};
         case FaultKind::connection_storm:
         case FaultKind::latency:
+        case FaultKind::lost_replies:
         case FaultKind::leak: return {Backend::sqlite, Backend::postgresql, Backend::mariadb, Backend::null};
     }
     return {};
@@ -274,7 +276,7 @@ void read_pool_table(const Reader& r, const toml::table& t, PoolConfig& p, bool&
 
 FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& phase) {
     r.only(t, fmt::format("a [[phase.fault]] of phase '{}'", phase),
-           {"kind", "at", "for", "mode", "table", "every", "latency", "jitter", "leaks", "holds", "hold_for", "node",
+           {"kind", "at", "for", "mode", "table", "every", "latency", "jitter", "probability", "leaks", "holds", "hold_for", "node",
             "timeout", "expect"});
     FaultSpec f;
     f.where = {r.place(t)};
@@ -313,6 +315,10 @@ FaultSpec read_fault(const Reader& r, const toml::table& t, const std::string& p
     if (const auto* n = only_for("jitter", {FaultKind::latency})) f.jitter = r.duration(*n, "jitter", true);
     if (f.kind == FaultKind::latency && f.latency.count() == 0 && f.jitter.count() == 0) {
         r.fail(t, "a latency fault needs latency (and optionally jitter), e.g. latency = \"50ms\"");
+    }
+    if (const auto* n = only_for("probability", {FaultKind::lost_replies})) {
+        f.probability = r.number(*n, "probability", 0, 1);
+        if (f.probability <= 0) r.fail(*n, "probability must be above 0 (the share of statements whose reply is lost, e.g. 0.1)");
     }
     if (const auto* n = only_for("leaks", {FaultKind::leak})) f.leaks = static_cast<std::uint32_t>(r.integer(*n, "leaks", 1, 1000));
     if (const auto* n = only_for("holds", {FaultKind::leak})) f.holds = static_cast<std::uint32_t>(r.integer(*n, "holds", 0, 1000));

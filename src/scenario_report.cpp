@@ -133,6 +133,7 @@ PhaseRecord ScenarioRun::phase_record(std::size_t index) const {
     rec.latency_us = summarize(r);
     rec.errors_by_class = r.errors_by_kind;
     rec.writes_acknowledged = r.writes_acknowledged;
+    rec.writes_in_doubt = r.writes_in_doubt.size();
     rec.late = r.late;
     rec.skipped = r.skipped;
     rec.cancelled = r.cancelled;
@@ -262,15 +263,22 @@ std::optional<DriftSection> ScenarioRun::drift() const {
 void ScenarioRun::verify_writes(Report& report) {
     WritesSection w;
     w.acknowledged = writes_acknowledged_;
+    std::vector<WritingPhase> writing;
+    for (std::size_t i = 0; i < outcomes_.size(); ++i) {
+        if (!workloads_[i].writes()) continue;
+        writing.push_back({&workloads_[i], outcomes_[i].load.writes_in_doubt});
+        w.in_doubt += outcomes_[i].load.writes_in_doubt.size();
+    }
+    // Rows found beyond the in-doubt ones that committed are acknowledged ones.
+    const auto settle_lost = [](WritesSection& ws) {
+        const std::uint64_t acknowledged_found = ws.verified - std::min(ws.verified, ws.in_doubt_committed);
+        ws.lost = ws.checked && ws.acknowledged > acknowledged_found ? ws.acknowledged - acknowledged_found : 0;
+    };
     if (topology_) {
         // Per node: the primary's rows (replicas hold copies), or each shard's.
-        std::vector<const Workload*> writing;
-        for (std::size_t i = 0; i < outcomes_.size(); ++i) {
-            if (workloads_[i].writes()) writing.push_back(&workloads_[i]);
-        }
         try {
             topology_->verify_writes(writing, spec_.pool.acquire_timeout, w, report);
-            w.lost = w.checked && w.acknowledged > w.verified ? w.acknowledged - w.verified : 0;
+            settle_lost(w);
         } catch (const std::exception& e) {
             report.errors.push_back({redact(fmt::format("write verification failed: {}", e.what())), 1, "other", ""});
         }
@@ -280,21 +288,22 @@ void ScenarioRun::verify_writes(Report& report) {
     try {
         auto conn = driver_->connect(Clock::now() + spec_.pool.acquire_timeout);
         w.checked = true;
-        for (std::size_t i = 0; i < outcomes_.size(); ++i) {
-            if (!workloads_[i].writes()) continue;
-            const auto verified = workloads_[i].count_written(*conn);
-            if (!verified) {
+        for (const WritingPhase& phase : writing) {
+            const auto found = phase.workload->count_written(*conn, phase.in_doubt);
+            if (!found) {
                 w.checked = false;
                 if (db_.backend != Backend::null) w.error = "the count of this run's rows returned no row";
                 break;
             }
-            w.verified += *verified;
+            w.verified += found->rows;
+            w.in_doubt_committed += found->in_doubt_committed;
         }
-        w.lost = w.checked && w.acknowledged > w.verified ? w.acknowledged - w.verified : 0;
+        settle_lost(w);
     } catch (const std::exception& e) {
         w.checked = false;
         w.verified = 0;
         w.lost = 0;
+        w.in_doubt_committed = 0;
         w.error = redact(e.what());
         report.errors.push_back({"write verification failed: " + w.error, 1, "other", ""});
     }

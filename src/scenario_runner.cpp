@@ -100,7 +100,8 @@ Report ScenarioRun::run() {
     // loads per statement, which a stress run on null:// would measure.
     const bool in_process_faults = std::any_of(spec_.phases.begin(), spec_.phases.end(), [](const PhaseSpec& p) {
         return std::any_of(p.faults.begin(), p.faults.end(), [](const FaultSpec& f) {
-            return f.kind == FaultKind::connection_storm || f.kind == FaultKind::latency;
+            return f.kind == FaultKind::connection_storm || f.kind == FaultKind::latency ||
+                   f.kind == FaultKind::lost_replies;
         });
     });
     std::shared_ptr<Driver> faulty = in_process_faults ? std::make_shared<FaultDriver>(base, settings) : base;

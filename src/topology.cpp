@@ -315,7 +315,7 @@ std::optional<std::string> Topology::start(std::chrono::milliseconds timeout) {
     return out.empty() ? std::nullopt : std::optional<std::string>(out);
 }
 
-void Topology::verify_writes(const std::vector<const Workload*>& writing, std::chrono::milliseconds timeout,
+void Topology::verify_writes(const std::vector<WritingPhase>& writing, std::chrono::milliseconds timeout,
                              WritesSection& writes, Report& report) {
     // Replicas hold copies: the primary's rows are the run's. Shards: each holds its own.
     const std::size_t counted = spec_.replicas.empty() ? nodes_.size() : 1;
@@ -323,13 +323,15 @@ void Topology::verify_writes(const std::vector<const Workload*>& writing, std::c
     for (std::size_t i = 0; i < counted; ++i) {
         auto conn = nodes_[i].driver->connect(Clock::now() + timeout);
         std::uint64_t rows = 0;
-        for (const Workload* w : writing) {
-            const auto n = w->count_written(*conn);
-            if (!n) {
+        for (const WritingPhase& phase : writing) {
+            // A row is on one shard: looking each in-doubt write up on every node counts it once.
+            const auto found = phase.workload->count_written(*conn, phase.in_doubt);
+            if (!found) {
                 writes.checked = false;
                 return;
             }
-            rows += *n;
+            rows += found->rows;
+            writes.in_doubt_committed += found->in_doubt_committed;
         }
         rows_verified_[i] = rows;
         if (i < report.pools.size()) report.pools[i].rows_verified = rows;

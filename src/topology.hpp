@@ -146,9 +146,10 @@ public:
     [[nodiscard]] LoadResult run_load(const Workload& workload, const LoadSpec& spec, const RunHooks& hooks);
 
     /// Rows of this run per node (the primary, or each shard), summed into `writes`
-    /// (unchecked when a node cannot count), each node's into report.pools' rows_verified.
+    /// (unchecked when a node cannot count), each node's into report.pools' rows_verified;
+    /// the in-doubt writes found on any node into writes.in_doubt_committed.
     /// Throws poolbench::Error when a node cannot be reached.
-    void verify_writes(const std::vector<const Workload*>& writing, std::chrono::milliseconds timeout,
+    void verify_writes(const std::vector<WritingPhase>& writing, std::chrono::milliseconds timeout,
                        WritesSection& writes, Report& report);
     /// Shuts every pool down (grace each); fills report.pool with the totals and the
     /// per-node `pools` and `router` sections (breaker reasons scrubbed of the URLs' secrets).

@@ -263,7 +263,7 @@ void Workload::write_one(Connection& conn, WorkerState& state) const {
         Value{fmt::format("worker {} op {}", state.worker, seq)}};
     conn.execute(sql_->begin_write);
     (void)conn.query(sql_->insert, params);
-    conn.execute("COMMIT");
+    commit(conn, state, seq);
 }
 
 void Workload::read_then_write(Connection& conn, WorkerState& state, std::int64_t account) const {
@@ -274,7 +274,18 @@ void Workload::read_then_write(Connection& conn, WorkerState& state, std::int64_
         Value{run_id_}, Value{static_cast<std::int64_t>(state.worker)}, Value{static_cast<std::int64_t>(seq)},
         Value{fmt::format("worker {} op {} (read, then write)", state.worker, seq)}};
     (void)conn.query(sql_->insert, params);
+    commit(conn, state, seq);
+}
+
+void Workload::commit(Connection& conn, WorkerState& state, std::uint64_t seq) {
+    state.committing = seq;
     conn.execute("COMMIT");
+    state.committing.reset();
+}
+
+bool commit_in_doubt(const std::exception& e) noexcept {
+    const auto* q = dynamic_cast<const QueryError*>(&e);
+    return q == nullptr || q->broken();
 }
 
 OpOutcome Workload::run_op(Connection& conn, WorkerState& state, bool write) const {
@@ -334,11 +345,18 @@ OpOutcome Workload::run_keyed_op(Connection& conn, WorkerState& state, bool writ
     return run_op(conn, state, write);  // the key was the row's (write) or unused (select1)
 }
 
-std::optional<std::uint64_t> Workload::count_written(Connection& conn) const {
+std::optional<WrittenRows> Workload::count_written(Connection& conn, std::span<const WriteKey> in_doubt) const {
     if (backend_ == Backend::null) return std::nullopt;
     const Rows rows = conn.query(sql_->count_writes, {Value{run_id_}});
     if (rows.empty()) return std::nullopt;
-    return static_cast<std::uint64_t>(rows.int_at(0));
+    WrittenRows found{.rows = static_cast<std::uint64_t>(rows.int_at(0)), .in_doubt_committed = 0};
+    for (const WriteKey& k : in_doubt) {
+        const std::array<Value, 3> params{Value{run_id_}, Value{static_cast<std::int64_t>(k.worker)},
+                                          Value{static_cast<std::int64_t>(k.seq)}};
+        const Rows there = conn.query(sql_->write_exists, params);
+        if (!there.empty() && there.int_at(0) > 0) ++found.in_doubt_committed;
+    }
+    return found;
 }
 
 namespace {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,6 +52,35 @@ struct WorkerState {
     std::uint32_t worker = 0;
     std::uint64_t seq = 0;
     std::mt19937_64 rng;
+    /// The seq of the write whose COMMIT is under way, from just before it is sent until
+    /// it returns: when the COMMIT throws, that write may or may not be in the database
+    /// (commit_in_doubt says which failures leave it so). Reset by the caller that reads it.
+    std::optional<std::uint64_t> committing;
+};
+
+/// One row of poolbench_writes by its key within a run.
+struct WriteKey {
+    std::uint32_t worker = 0;
+    std::uint64_t seq = 0;
+};
+
+/// Whether a COMMIT that threw `e` may still have committed: the connection broke (or the
+/// failure is not a database answer at all) before the server's answer arrived. A
+/// QueryError on an intact connection is the server's answer that it did not commit.
+[[nodiscard]] bool commit_in_doubt(const std::exception& e) noexcept;
+
+/// What counting a run's rows found: all of its rows, and how many of the writes whose
+/// COMMIT was in doubt are among them.
+struct WrittenRows {
+    std::uint64_t rows = 0;
+    std::uint64_t in_doubt_committed = 0;
+};
+
+class Workload;
+/// A phase that wrote, for verification: its workload and its writes in doubt.
+struct WritingPhase {
+    const Workload* workload = nullptr;
+    std::span<const WriteKey> in_doubt;
 };
 
 /// What one operation did (the runner counts it).
@@ -98,8 +128,10 @@ public:
     /// counted as the pooled run's).
     [[nodiscard]] Workload with_run_id(std::string run_id) const;
 
-    /// Counts the rows this run wrote. nullopt when the backend cannot count (null).
-    [[nodiscard]] std::optional<std::uint64_t> count_written(Connection& conn) const;
+    /// Counts the rows this run wrote, and which of `in_doubt` (writes whose COMMIT got no
+    /// answer) are among them: one primary-key lookup each. nullopt when the backend cannot
+    /// count (null).
+    [[nodiscard]] std::optional<WrittenRows> count_written(Connection& conn, std::span<const WriteKey> in_doubt) const;
 
     [[nodiscard]] bool writes() const noexcept;
     [[nodiscard]] const WorkloadSpec& spec() const noexcept { return spec_; }
@@ -115,6 +147,8 @@ private:
     void read_one(Connection& conn, WorkerState& state) const { read_account(conn, pick_account(state)); }
     void write_one(Connection& conn, WorkerState& state) const;
     void read_then_write(Connection& conn, WorkerState& state, std::int64_t account) const;
+    /// COMMITs the write `seq`, with state.committing set while the COMMIT is under way.
+    static void commit(Connection& conn, WorkerState& state, std::uint64_t seq);
 
     WorkloadSpec spec_;
     Backend backend_;

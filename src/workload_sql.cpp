@@ -29,6 +29,7 @@ constexpr WorkloadSql standard{
     .read = "SELECT balance FROM poolbench_accounts WHERE id = $1",
     .insert = "INSERT INTO poolbench_writes (run_id, worker, seq, payload) VALUES ($1, $2, $3, $4)",
     .count_writes = "SELECT count(*) FROM poolbench_writes WHERE run_id = $1",
+    .write_exists = "SELECT count(*) FROM poolbench_writes WHERE run_id = $1 AND worker = $2 AND seq = $3",
     .table_exists = "",  // per backend below
     .current_role = "",
     .current_database = "",
@@ -93,6 +94,7 @@ constexpr WorkloadSql mariadb{
     .read = "SELECT balance FROM poolbench_accounts WHERE id = ?",
     .insert = "INSERT INTO poolbench_writes (run_id, worker, seq, payload) VALUES (?, ?, ?, ?)",
     .count_writes = "SELECT count(*) FROM poolbench_writes WHERE run_id = ?",
+    .write_exists = "SELECT count(*) FROM poolbench_writes WHERE run_id = ? AND worker = ? AND seq = ?",
     .table_exists = "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND "
                     "table_name = ?",
     // 'user'@'host', quoted as GRANT ... TO takes it (CURRENT_USER() says user@host; a user
@@ -111,7 +113,7 @@ constexpr WorkloadSql mariadb{
 };
 
 constexpr WorkloadSql none{.create_accounts = "", .create_writes = "", .count_accounts = "", .seed_accounts = "",
-                           .seed_account = "", .read = "", .insert = "", .count_writes = "", .table_exists = "", .current_role = "",
+                           .seed_account = "", .read = "", .insert = "", .count_writes = "", .write_exists = "", .table_exists = "", .current_role = "",
                            .current_database = "", .table_owner = "", .probe_writes = "", .begin_write = "", .begin_read = "",
                            .permission_denied = never};
 

@@ -23,6 +23,7 @@ struct WorkloadSql {
     std::string_view read;           ///< one parameter: the id
     std::string_view insert;         ///< run_id, worker, seq, payload
     std::string_view count_writes;   ///< one parameter: the run id
+    std::string_view write_exists;   ///< run id, worker, seq: 1 when that row is there, else 0
     std::string_view table_exists;   ///< one parameter: the table name; returns a count
     std::string_view current_role;   ///< "" when the backend has no roles worth naming; as GRANT ... TO takes it
     std::string_view current_database;  ///< "" when a DBA's statements need no USE first (MariaDB: DATABASE())

@@ -1,5 +1,6 @@
 // fault_driver.cpp — FaultDriver: injects refused connects, latency, failed pings, broken
-// connections and failed resets in front of another driver.
+// connections (before a statement, or after it ran with its reply lost) and failed resets
+// in front of another driver.
 //
 // The injected latency is the product's own behaviour (what a slow network would do), so
 // it honours the same contracts as a real backend: connect latency gives up at the
@@ -31,11 +32,14 @@ public:
     void execute(std::string_view sql) override {
         before_statement();
         inner_->execute(sql);
+        after_statement();
     }
 
     Rows query(std::string_view sql, std::span<const Value> params) override {
         before_statement();
-        return inner_->query(sql, params);
+        Rows rows = inner_->query(sql, params);
+        after_statement();
+        return rows;
     }
 
     bool ping() noexcept override {
@@ -113,6 +117,16 @@ private:
         if (p > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p) {
             broken_ = true;
             throw_broken("injected: connection dropped (FaultDriver drop_probability)");
+        }
+    }
+
+    // The statement ran; its reply may be lost (lose_reply_probability).
+    void after_statement() {
+        const double p = settings_->lose_reply_probability.load(std::memory_order_relaxed);
+        if (p > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p) {
+            broken_ = true;
+            throw_broken("injected: connection lost after the statement ran, before its reply (FaultDriver "
+                         "lose_reply_probability)");
         }
     }
 

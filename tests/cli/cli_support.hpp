@@ -186,6 +186,18 @@ inline void require_number_fields(const json& j, std::initializer_list<const cha
     }
 }
 
+/// A report's `writes` after connections broke under load: nothing acknowledged is
+/// missing, and the rows found are exactly the acknowledged writes plus the in-doubt ones
+/// (COMMIT sent, connection broken before the reply) that did commit.
+inline void check_writes_settled(const json& w) {
+    INFO("writes " << w.dump());
+    CHECK(w.at("checked") == true);
+    CHECK(w.at("lost") == 0);
+    CHECK(w.at("in_doubt_committed").get<std::uint64_t>() <= w.at("in_doubt").get<std::uint64_t>());
+    CHECK(w.at("verified").get<std::uint64_t>() ==
+          w.at("acknowledged").get<std::uint64_t>() + w.at("in_doubt_committed").get<std::uint64_t>());
+}
+
 inline void require_latency(const json& j) {
     for (const char* kind : {"acquire", "query", "op"}) {
         INFO("latency " << kind);

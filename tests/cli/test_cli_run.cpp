@@ -109,6 +109,10 @@ TEST_CASE("run: a bad scenario file exits 2 with file:line:column before anythin
          "[pool]\nleak_threshold = \"500ms\"\n" + std::string(minimal).substr(std::string(minimal).find("[[phase]]")) +
              "[[phase.fault]]\nkind = \"leak\"\nfor = \"200ms\"\n",
          "must exceed [pool] leak_threshold (500 ms) plus housekeeping_interval"},
+        {"lost_replies probability 0", std::string(minimal) + "[[phase.fault]]\nkind = \"lost_replies\"\nfor = \"100ms\"\nprobability = 0\n",
+         "bad.toml:12:15: probability must be above 0"},
+        {"probability on another fault", std::string(minimal) + "[[phase.fault]]\nkind = \"latency\"\nfor = \"100ms\"\nlatency = \"1ms\"\nprobability = 0.5\n",
+         "'probability' applies to lost_replies faults, not latency"},
         {"fault after the phase", std::string(minimal) + "[[phase.fault]]\nkind = \"latency\"\nat = \"1s\"\nfor = \"1s\"\nlatency = \"1ms\"\n",
          "starts at 1000 ms, after phase 'load' ends (300 ms)"},
     };

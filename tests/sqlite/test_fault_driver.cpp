@@ -1,6 +1,6 @@
 // FaultDriver, the fault-injecting driver, around a real SQLite driver: refused connects
 // and outage windows, broken connections, failed pings and resets, connect and query
-// latency against deadlines and interrupts, and dropped connections.
+// latency against deadlines and interrupts, dropped connections and lost replies.
 #include "support/sqlite_support.hpp"
 #include "support/test_driver.hpp"
 
@@ -155,4 +155,51 @@ TEST_CASE("FaultDriver: refuse_for is an outage window that ends by itself, and 
     INFO("dropped " << dropped << " of 400");
     CHECK(dropped > 50);   // 25% of 400 = 100, far from both bounds
     CHECK(dropped < 160);
+}
+
+TEST_CASE("FaultDriver: lose_reply_probability runs the statement, then breaks the connection before its reply",
+          "[sqlite][fault]") {
+    TempDir dir;
+    auto settings = std::make_shared<FaultSettings>();
+    auto driver = std::make_shared<FaultDriver>(make_driver("sqlite://" + dir.file("replies.db")), settings);
+    auto setup = driver->connect(deadline());
+    setup->execute("CREATE TABLE t (v INTEGER)");
+
+    // A COMMIT whose reply is lost: the caller sees connection_lost, yet the row is there.
+    auto conn = driver->connect(deadline());
+    conn->execute("BEGIN");
+    conn->execute("INSERT INTO t VALUES (1)");
+    settings->lose_reply_probability = 1.0;
+    try {
+        conn->execute("COMMIT");
+        FAIL("the COMMIT's reply was not lost");
+    } catch (const poolbench::QueryError& e) {
+        CHECK(e.broken());
+        CHECK(e.kind() == poolbench::ErrorKind::connection_lost);
+        CHECK(std::string(e.what()).find("after the statement ran") != std::string::npos);
+    }
+    CHECK(conn->is_broken());
+    settings->lose_reply_probability = 0.0;
+    // The connection stays broken: the next statement does not run.
+    CHECK_THROWS_AS(conn->execute("INSERT INTO t VALUES (2)"), poolbench::QueryError);
+    CHECK(setup->query("SELECT count(*) FROM t").int_at(0) == 1);
+
+    // A fraction: about that share of statements lose their reply.
+    settings->lose_reply_probability = 0.25;
+    int lost = 0;
+    for (int i = 0; i < 400; ++i) {
+        auto c = driver->connect(deadline());
+        try {
+            c->execute("INSERT INTO t VALUES (3)");
+        } catch (const poolbench::QueryError& e) {
+            CHECK(e.broken());
+            ++lost;
+        }
+    }
+    settings->lose_reply_probability = 0.0;
+    INFO("lost " << lost << " of 400");
+    CHECK(lost > 50);  // 25% of 400 = 100, far from both bounds
+    CHECK(lost < 160);
+    // Every statement ran, its reply lost or not.
+    CHECK(setup->query("SELECT count(*) FROM t WHERE v = 3").int_at(0) == 400);
 }

@@ -45,6 +45,11 @@ struct FaultSettings {
     /// Each statement breaks its connection with this probability (0..1): drops a
     /// fraction of connections, as a flaky network or a failover would.
     std::atomic<double> drop_probability{0.0};
+    /// Each statement runs, then its connection breaks with this probability (0..1) before
+    /// the reply reaches the caller: the statement took effect, the caller gets
+    /// connection_lost. A COMMIT's outcome is then in doubt, as when a server or network
+    /// dies between committing and answering.
+    std::atomic<double> lose_reply_probability{0.0};
 
     void refuse_for(std::chrono::milliseconds window) noexcept {
         refuse_until_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
