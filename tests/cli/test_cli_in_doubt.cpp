@@ -67,3 +67,30 @@ TEST_CASE("run: without broken connections nothing is in doubt", "[cli][run][sql
     CHECK(w.at("verified") == w.at("acknowledged"));
     CHECK(w.at("acknowledged").get<std::uint64_t>() > 0);
 }
+
+TEST_CASE("merge: the agents' writes in doubt are summed, in the run and in its phase", "[cli][merge][sqlite]") {
+    TempDir dir;
+    std::vector<json> agents;
+    for (int i = 0; i < 2; ++i) {
+        const std::string report = "r" + std::to_string(i) + ".json";
+        const auto r = run_in(dir.path(), {"run", "lost-replies", "--db", "sqlite://a" + std::to_string(i) + ".db",
+                                           "--no-progress", "--json", report, "--set", "phase.load.duration=1s",
+                                           "--set", "phase.load.fault.1.at=200ms", "--set",
+                                           "phase.load.fault.1.for=600ms"});
+        INFO(r.err);
+        REQUIRE(r.code == 0);
+        agents.push_back(parse_json(slurp(dir.path() / report)));
+    }
+    const auto m = run_in(dir.path(), {"merge", "r0.json", "r1.json", "-o", "all.json"});
+    INFO(m.out << m.err);
+    REQUIRE(m.code == 0);
+    const json merged = parse_json(slurp(dir.path() / "all.json"));
+    for (const char* key : {"acknowledged", "verified", "lost", "in_doubt", "in_doubt_committed"}) {
+        INFO(key);
+        CHECK(merged.at("writes").at(key).get<std::uint64_t>() ==
+              agents[0].at("writes").at(key).get<std::uint64_t>() + agents[1].at("writes").at(key).get<std::uint64_t>());
+    }
+    CHECK(merged.at("writes").at("in_doubt").get<std::uint64_t>() > 0);
+    CHECK(merged.at("phases").at(0).at("writes_in_doubt") == merged.at("writes").at("in_doubt"));
+    check_writes_settled(merged.at("writes"));
+}
