@@ -102,7 +102,10 @@ void ScenarioRun::evaluate(Report& report) const {
                         flat ? std::string() : fault_scope(f));
         }
         const bool ran = f.started_s.has_value() && f.error.empty();
-        Expectation e{"fault ran and was reverted", "started, reverted, no error", ran && f.reverted ? 1.0 : 0.0,
+        // A restart or a promotion is not undone: it is over when what it ran is done.
+        const bool ends = ends_by_itself(fault_specs[i]->kind);
+        Expectation e{ends ? "fault ran and ended" : "fault ran and was reverted",
+                      ends ? "started, ended, no error" : "started, reverted, no error", ran && f.reverted ? 1.0 : 0.0,
                       ran && f.reverted};
         e.scope = fault_scope(f);
         if (!f.error.empty()) e.note = f.error;

@@ -105,6 +105,14 @@ expect = ["failover_ms < 3000"]
     CHECK(j.at("pools").at("replica-2").at("state") == "not_standby");
     CHECK(j.at("pools").at("replica-1").at("state") == "healthy");
     CHECK(j.at("pools").at("replica-1").at("reads").get<long>() > 0);
+    // A promotion is not undone: its check says it ended, not that it was reverted.
+    bool named = false;
+    for (const auto& e : j.at("expectations")) {
+        if (e.value("scope", std::string()).find("replica.promote") == std::string::npos) continue;
+        if (e.at("name") == "fault ran and ended") named = e.at("passed") == true;
+        CHECK(e.at("name") != "fault ran and was reverted");
+    }
+    CHECK(named);
 }
 
 TEST_CASE("run replica: a stop command that fails after stopping the replica still has it started again",
