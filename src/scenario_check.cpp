@@ -288,7 +288,10 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
                                                "the throwaway server, scripts/{}_sandbox.sh restart-command prints one)",
                                                f.where.text, db.backend == Backend::mariadb ? "mariadb" : "pg"));
             }
-            if (is_replica_fault(f.kind) && !options.file_only) check_replica_node(spec, f);
+            // --check alone cannot know the replicas; given (flags or the file), it checks the node.
+            if (is_replica_fault(f.kind) && (!options.file_only || !spec.topology.replicas.empty())) {
+                check_replica_node(spec, f);
+            }
             if (f.kind == FaultKind::replica_stop &&
                 (options.node_commands.stop.empty() || options.node_commands.start.empty())) {
                 throw UsageFailure(fmt::format("{}: this scenario stops a replica: pass --replica-stop-command CMD and "

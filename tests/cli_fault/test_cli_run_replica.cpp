@@ -158,4 +158,14 @@ TEST_CASE("run replica: replica faults without what they need exit 2 before anyt
     CHECK(r.code == 2);
     CHECK_THAT(r.err, Catch::Contains("needs a run with replicas"));
     CHECK(count_lines(r.err) == 1);
+    // --check: with the replicas given, a node that is not one of them is refused; without
+    // any, the file alone is valid (the replicas come at run time).
+    r = run_in(tmp.path(), {"run", "--check", "replica-failover-postgres", "--primary", primary, "--replica", standby,
+                            "--set", "phase.load.fault.1.node=replica-3"});
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("names node 'replica-3', but this run's replicas are replica-1"));
+    r = run_in(tmp.path(), {"run", "--check", "replica-failover-postgres", "--primary", primary, "--replica", standby});
+    CHECK(r.code == 0);
+    r = run_in(tmp.path(), {"run", "--check", "replica-failover-postgres"});
+    CHECK(r.code == 0);
 }
