@@ -236,16 +236,36 @@ void Topology::prepare(const std::vector<Workload>& workloads, std::chrono::mill
     }
 }
 
+namespace {
+
+/// The cluster's system identifier (pg_control_system(); a physical standby has its
+/// primary's), or nullopt when the server does not say (an older or PostgreSQL-like server,
+/// a role refused it).
+std::optional<std::string> system_identifier(Connection& conn) {
+    try {
+        const Rows r = conn.query("SELECT system_identifier::text FROM pg_catalog.pg_control_system()");
+        if (!r.empty()) {
+            if (const auto* s = std::get_if<std::string>(&r.rows[0][0])) return *s;
+        }
+    } catch (const QueryError&) {  // NOLINT(bugprone-empty-catch): the check is skipped, as documented
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 void Topology::wait_for_replay(std::chrono::milliseconds timeout) {
     const Node& primary = nodes_.front();
     const auto deadline = Clock::now() + timeout;
     std::string lsn;
+    std::optional<std::string> cluster;
     try {
         auto conn = primary.driver->connect(deadline);
         const Rows r = conn->query("SELECT pg_current_wal_lsn()::text");
         if (!r.empty()) {
             if (const auto* s = std::get_if<std::string>(&r.rows[0][0])) lsn = *s;
         }
+        cluster = system_identifier(*conn);
     } catch (const std::exception& e) {
         throw DatabaseUnusable(unusable_message(primary.db, e.what()));
     }
@@ -263,6 +283,14 @@ void Topology::wait_for_replay(std::chrono::milliseconds timeout) {
                     n.db, fmt::format("{} is not a standby (pg_is_in_recovery() is false): give the URL of a "
                                       "streaming replica of the primary",
                                       n.name)));
+            }
+            // A standby of another cluster would pass the replay wait on an unrelated WAL
+            // position, and its reads would be another database's.
+            if (const auto its = system_identifier(*conn); cluster && its && *its != *cluster) {
+                throw DatabaseUnusable(unusable_message(
+                    n.db, fmt::format("{} is a standby of another cluster (its system identifier is {}, the "
+                                      "primary's {}): give the URL of a streaming replica of this primary",
+                                      n.name, *its, *cluster)));
             }
             const std::string sql = fmt::format(
                 "SELECT CASE WHEN pg_last_wal_replay_lsn() >= '{}'::pg_lsn THEN 1 ELSE 0 END, "

@@ -135,8 +135,10 @@ public:
     ~Topology();
 
     /// Creates and seeds the workloads' tables: on the primary only, then waits (bounded by
-    /// `timeout`) until every replica has replayed the primary's WAL position; or on each
-    /// shard, with the accounts that map to it. Throws DatabaseUnusable (exit 3).
+    /// `timeout`) until every replica has replayed the primary's WAL position (a replica
+    /// that is no standby, or a standby of another cluster by its system identifier, is
+    /// refused at once); or on each shard, with the accounts that map to it. Throws
+    /// DatabaseUnusable (exit 3).
     void prepare(const std::vector<Workload>& workloads, std::chrono::milliseconds timeout);
     /// Starts the router (replicas) and waits for its first health checks; a note for the
     /// report when they did not all end in time or a replica is out of rotation.

@@ -169,3 +169,19 @@ TEST_CASE("run replica: replica faults without what they need exit 2 before anyt
     r = run_in(tmp.path(), {"run", "--check", "replica-failover-postgres"});
     CHECK(r.code == 0);
 }
+
+TEST_CASE("run replica: a standby of another cluster is refused before the load, by its system identifier",
+          "[cli][pg][replica][run]") {
+    const std::string standby = env_or_fail("POOLBENCH_PG_STANDBY_URL");  // streams from the shared primary
+    pbtest::OwnPrimary other;  // its own initdb: another system identifier, an unrelated WAL position
+    TempDir tmp;
+    const auto r = run_in(tmp.path(), {"stress", "--primary", other.url, "--replica", standby, "--workload", "read",
+                                       "--threads", "2", "--duration", "1s", "--no-progress", "--json", "r.json"});
+    INFO(r.out << r.err);
+    CHECK(r.code == 3);
+    CHECK_THAT(r.err, Catch::Contains("replica-1 is a standby of another cluster (its system identifier is "));
+    CHECK_THAT(r.err, Catch::Contains("give the URL of a streaming replica of this primary"));
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find(url_password(other.url)) == std::string::npos);
+    CHECK(parse_json(slurp(tmp.path() / "r.json")).at("verdict") == "error");
+}
