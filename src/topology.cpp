@@ -4,6 +4,7 @@
 #include "topology.hpp"
 
 #include "cli.hpp"
+#include "preflight_checks.hpp"
 #include "redaction.hpp"
 
 #include <poolbench/error.hpp>
@@ -229,6 +230,9 @@ void Topology::prepare(const std::vector<Workload>& workloads, std::chrono::mill
         const Node& n = nodes_[i];
         try {
             auto conn = n.driver->connect(Clock::now() + timeout);
+            // A shard that refuses writes (a hot standby given as a shard) would fail every
+            // write routed there: one line now, as the preflight says it for one database.
+            check_writable(*conn, n.db.backend, workloads);
             for (const auto& w : workloads) w.setup_shard(*conn, i, nodes_.size());
         } catch (const std::exception& e) {
             throw DatabaseUnusable(unusable_message(n.db, fmt::format("{}: {}", n.name, e.what())));

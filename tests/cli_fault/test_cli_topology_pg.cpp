@@ -95,3 +95,20 @@ TEST_CASE("topology: expectations address a replica's figures by name", "[cli][p
     }
     CHECK(seen);
 }
+
+TEST_CASE("topology: a hot standby given as a shard of a writing workload is refused before the load",
+          "[cli][pg][replica][topology]") {
+    const std::string standby = standby_url();
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", pg_url(), "--db", standby, "--workload", "mixed",
+                                       "--duration", "1s", "--no-progress"});
+    INFO(r.out << r.err);
+    CHECK(r.code == 3);
+    CHECK_THAT(r.err, Catch::Contains("shard-1: the server is read-only for this session (it is a hot standby"));
+    CHECK(count_lines(r.err) == 1);
+    // Reads only: a standby serves them as a shard.
+    const auto reads = run_in(dir.path(), {"stress", "--db", pg_url(), "--db", standby, "--workload", "read",
+                                           "--duration", "500ms", "--no-progress", "--json", "-"});
+    INFO(reads.err);
+    CHECK(reads.code == 0);
+}
