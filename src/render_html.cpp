@@ -161,9 +161,9 @@ public:
             return o;
         }
         fmt::format_to(it,
-                       "<p class=\"meta\">database <code>{}</code> ({}{}) · workload {} · {} threads · pool max {}, "
+                       "<p class=\"meta\">database <code>{}</code> ({}{}{}) · workload {} · {} threads · pool max {}, "
                        "min idle {} · {:.3f} s{}{}</p>\n",
-                       esc(r.url_redacted), esc(r.backend),
+                       esc(r.url_redacted), esc(r.backend), nodes_note(r).empty() ? "" : "; " + esc(nodes_note(r)),
                        r.prepared_statements.empty() ? std::string() : ", " + esc(r.prepared_statements) + " prepared statements",
                        esc(r.config.workload), r.config.threads,
                        r.config.pool_max, r.config.pool_min_idle, r.duration_s, r.interrupted ? " (interrupted)" : "",

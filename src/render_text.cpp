@@ -147,7 +147,8 @@ public:
         // Parameters.
         fmt::format_to(it, "command: {}\n", r.command);
         if (r.scenario) fmt::format_to(it, "scenario: {}\n", *r.scenario);
-        fmt::format_to(it, "database: {} (backend {})\n", r.url_redacted, r.backend);
+        const std::string nodes = nodes_note(r);
+        fmt::format_to(it, "database: {} (backend {}{}{})\n", r.url_redacted, r.backend, nodes.empty() ? "" : "; ", nodes);
         if (r.prepared_statements == "unnamed") {
             fmt::format_to(it, "prepared statements: unnamed (each statement parsed with every call: prepare=off, or a "
                                "pooler such as PgBouncer found in front of the server)\n");

@@ -120,6 +120,17 @@ std::vector<std::vector<std::string>> pools_table(const Report& r) {
     return rows;
 }
 
+std::string nodes_note(const Report& r) {
+    if (r.pools.size() < 2) return {};
+    std::size_t replicas = 0;
+    for (const auto& n : r.pools) replicas += n.role == "replica" ? 1 : 0;
+    if (replicas > 0) {
+        return fmt::format("the primary of 1 primary and {} replica{}; each node under pools", replicas,
+                           replicas == 1 ? "" : "s");
+    }
+    return fmt::format("{} of {} shards; each node under pools", r.pools.front().name, r.pools.size());
+}
+
 std::string router_line(const Report& r) {
     if (!r.router) return {};
     const auto& x = *r.router;
