@@ -25,9 +25,12 @@ void RunMetrics::run_started(const ScenarioSpec& spec) {
 
 void RunMetrics::pool_opened(const Pool& pool) {
     std::lock_guard lock(mu_);
-    pool_ = &pool;
-    pool_name_ = pool.config().name;
-    final_stats_.reset();
+    for (auto& e : pools_) {
+        if (e.name != pool.config().name) continue;
+        e = {pool.config().name, &pool, std::nullopt};  // a pool of the same name again
+        return;
+    }
+    pools_.push_back({pool.config().name, &pool, std::nullopt});
 }
 
 void RunMetrics::phase_started(std::size_t index) {
@@ -62,10 +65,13 @@ void RunMetrics::fault_changed(std::size_t phase, std::size_t fault, bool active
     }
 }
 
-void RunMetrics::pool_closed(const PoolStats& final_stats) {
+void RunMetrics::pool_closed(const Pool& pool, const PoolStats& final_stats) {
     std::lock_guard lock(mu_);
-    pool_ = nullptr;
-    final_stats_ = final_stats;
+    for (auto& e : pools_) {
+        if (e.pool != &pool) continue;
+        e.pool = nullptr;
+        e.final_stats = final_stats;
+    }
 }
 
 void RunMetrics::finish() {
@@ -78,11 +84,19 @@ void RunMetrics::finish() {
 std::string RunMetrics::render() const {
     std::string out;
     std::lock_guard lock(mu_);
-    if (pool_ != nullptr) {
-        out = prom::render(pool_->stats(), pool_name_);
-    } else if (final_stats_) {
-        out = prom::render(*final_stats_, pool_name_);
+    std::vector<PoolStats> stats;
+    stats.reserve(pools_.size());
+    std::vector<prom::NamedStats> named;
+    for (const auto& e : pools_) {
+        if (e.pool == nullptr && !e.final_stats) continue;
+        stats.push_back(e.pool != nullptr ? e.pool->stats() : *e.final_stats);
     }
+    std::size_t k = 0;
+    for (const auto& e : pools_) {
+        if (e.pool == nullptr && !e.final_stats) continue;
+        named.push_back({e.name, stats[k++]});
+    }
+    if (!named.empty()) prom::append_pools(out, named);  // no families without a pool to fill them
     const std::string scenario = "scenario=\"" + prom::escape_label_value(scenario_) + "\"";
 
     prom::append_family(out, "poolbench_run_operations_total", "counter",

@@ -1,5 +1,6 @@
-// run_metrics.hpp — a run's live figures for the /metrics endpoint: the pool's series
-// (poolbench/prometheus.hpp) and the run's own, fed by the scenario engine as a
+// run_metrics.hpp — a run's live figures for the /metrics endpoint: the pools' series
+// (poolbench/prometheus.hpp; one pool="NAME" per node of a multi-node run: primary,
+// replica-1.., shard-0..) and the run's own, fed by the scenario engine as a
 // RunObserver (its sampler and fault clock, never the workers).
 //
 // The run's series, each labelled scenario="NAME" (stress, soak and leak are named for
@@ -14,7 +15,7 @@
 //
 // Thread-safety: every member may be called from any thread; one mutex guards the state.
 // render() calls Pool::stats() under it, so pool_closed() waits for a scrape in progress
-// and the pool is never read after it is gone.
+// and a pool is never read after it is gone.
 #pragma once
 
 #include "run_observer.hpp"
@@ -36,7 +37,7 @@ public:
     void phase_sample(const ProgressSample& sample) override;
     void phase_ended(const OpCounts& ops) override;
     void fault_changed(std::size_t phase, std::size_t fault, bool active) override;
-    void pool_closed(const PoolStats& final_stats) override;
+    void pool_closed(const Pool& pool, const PoolStats& final_stats) override;
 
     /// The command is over (its report written): the figures are final.
     void finish();
@@ -52,9 +53,12 @@ private:
 
     mutable std::mutex mu_;
     std::string scenario_;
-    std::string pool_name_;
-    const Pool* pool_ = nullptr;              ///< while it lives
-    std::optional<PoolStats> final_stats_;  ///< once it is gone
+    struct PoolEntry {
+        std::string name;
+        const Pool* pool = nullptr;             ///< while it lives
+        std::optional<PoolStats> final_stats;  ///< once it is gone
+    };
+    std::vector<PoolEntry> pools_;  ///< in the order opened; the series' pool label is each name
     std::vector<std::string> phases_;
     std::optional<std::size_t> phase_;      ///< the phase running
     std::vector<Fault> faults_;

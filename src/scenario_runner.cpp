@@ -49,30 +49,32 @@ std::uint64_t resident_bytes() {
     return n == 2 ? resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
 }
 
-/// Tells the observer the pool is gone before it is, also when a phase throws.
+/// Tells the observer the pools are gone before they are, also when a phase throws.
 class PoolWatch {
 public:
-    PoolWatch(RunObserver* observer, const Pool& pool) : observer_(observer), pool_(pool) {
-        if (observer_ != nullptr) observer_->pool_opened(pool_);
+    PoolWatch(RunObserver* observer, std::vector<const Pool*> pools) : observer_(observer), pools_(std::move(pools)) {
+        if (observer_ == nullptr) return;
+        for (const Pool* p : pools_) observer_->pool_opened(*p);
     }
     PoolWatch(const PoolWatch&) = delete;
     PoolWatch& operator=(const PoolWatch&) = delete;
-    ~PoolWatch() {
+    ~PoolWatch() { closed(); }
+    /// Each pool's statistics as they are now (after its shutdown: the report's).
+    void closed() noexcept {
         if (observer_ == nullptr) return;
-        try {
-            observer_->pool_closed(pool_.stats());
-        } catch (...) {  // NOLINT(bugprone-empty-catch): a phase threw; its error is the one to report
-            observer_->pool_closed(PoolStats{});
+        for (const Pool* p : pools_) {
+            try {
+                observer_->pool_closed(*p, p->stats());
+            } catch (...) {  // NOLINT(bugprone-empty-catch): a phase threw; its error is the one to report
+                observer_->pool_closed(*p, PoolStats{});
+            }
         }
-    }
-    void closed(const PoolStats& final_stats) {
-        if (observer_ != nullptr) observer_->pool_closed(final_stats);
         observer_ = nullptr;
     }
 
 private:
     RunObserver* observer_;
-    const Pool& pool_;
+    std::vector<const Pool*> pools_;
 };
 
 }  // namespace
@@ -158,7 +160,7 @@ Report ScenarioRun::run() {
         if (topology_) {
             if (auto note = topology_->start(prepare_timeout)) report.notes.push_back(*note);
         }
-        PoolWatch watch(options_.observer, pool);
+        PoolWatch watch(options_.observer, all);
         FaultTargets targets{driver_,  settings, &pool,         db_,     options_.restart_command,
                              registry, options_.self_exe, hooks_.cancel, leak_log, {}, nullptr};
         targets.node_commands = options_.node_commands;
@@ -177,16 +179,13 @@ Report ScenarioRun::run() {
         // gate's thread: not a lease the load kept.
         gate_.wait_idle();
         if (topology_) {
-            const PoolStats first_stats = pool.stats();
             topology_->close_and_report(report, spec_.pool.min_idle, std::chrono::seconds(5));
-            watch.closed(first_stats);
         } else {
             const std::size_t active_at_end = pool.stats().active;
             const bool clean = pool.shutdown(std::chrono::seconds(5));
-            const PoolStats final_stats = pool.stats();
-            watch.closed(final_stats);  // the live endpoint's figures are the report's
-            report.pool = make_pool_section(final_stats, spec_.pool.min_idle, active_at_end, clean);
+            report.pool = make_pool_section(pool.stats(), spec_.pool.min_idle, active_at_end, clean);
         }
+        watch.closed();  // the live endpoint's figures are the report's: each pool's after its shutdown
         report.pool.warmup_ms = config.min_idle > 0 ? warmup_ms : 0;
         if (report.leaks_tracked) {
             // With a leak fault, every report as it arrived (the pool keeps only its last 1000).

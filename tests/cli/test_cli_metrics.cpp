@@ -414,6 +414,35 @@ latency = "1ms"
     CHECK(slurp(dir.path() / "stderr.txt").find("serving the final metrics") == std::string::npos);
 }
 
+TEST_CASE("metrics: a sharded run serves each shard's pool under its node name, final figures the report's",
+          "[cli][metrics][shards]") {
+    TempDir dir;
+    const pid_t pid = spawn_in(dir.path(), {"stress", "--shards", "3", "--db", "sqlite://" + (dir.path() / "data").string(),
+                                            "--duration", "1s", "--threads", "6", "--pool-size", "2", "--no-progress",
+                                            "--json", "r.json", "--metrics-addr", "127.0.0.1:0", "--metrics-linger",
+                                            "60s"});
+    const int port = wait_for_port(dir.path(), pid);
+    const Exposition live = scrape_until(port, pid, "every shard's pool", [](const Exposition& e) {
+        return e.value("poolbench_connections_max", {{"pool", "shard-2"}}).has_value();
+    });
+    for (const char* shard : {"shard-0", "shard-1", "shard-2"}) {
+        INFO(shard);
+        CHECK(live.require("poolbench_connections_max", {{"pool", shard}}) == 2);
+    }
+    const Exposition last = scrape_until(port, pid, "poolbench_run_finished 1",
+                                         [](const Exposition& e) { return e.value("poolbench_run_finished") == 1.0; });
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    for (const char* shard : {"shard-0", "shard-1", "shard-2"}) {
+        INFO(shard);
+        const json& pool = j.at("pools").at(shard).at("pool");
+        CHECK(last.require("poolbench_connections_created_total", {{"pool", shard}}) == pool.at("created").get<double>());
+        CHECK(last.require("poolbench_connections_active", {{"pool", shard}}) == 0);
+        CHECK(pool.at("created").get<double>() > 0);
+    }
+    REQUIRE(::kill(pid, SIGINT) == 0);
+    CHECK(wait_exit(pid, std::chrono::seconds(10)) == 0);
+}
+
 TEST_CASE("metrics: a linger that runs out ends the run by itself", "[cli][metrics]") {
     TempDir dir;
     const auto started = Clock::now();
