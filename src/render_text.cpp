@@ -230,8 +230,10 @@ public:
         }
         if (p.min_idle > 0)
             fmt::format_to(it, "  opening min_idle {} before the load took: {}\n", p.min_idle, human_us(p.warmup_ms * 1000));
-        fmt::format_to(it, "  peak active: {} of max {}, peak total: {} of max {}\n", p.peak_active, p.max_size,
-                       p.peak_total, p.max_size);
+        fmt::format_to(it, "  peak active: {} of max {}, peak total: {} of max {}{}\n", p.peak_active, p.max_size,
+                       p.peak_total, p.max_size,
+                       r.pools.size() > 1 ? fmt::format(" (each the sum of the {} pools' own peaks)", r.pools.size())
+                                          : std::string());
         if (p.validation_failures || p.connect_failures) {
             fmt::format_to(it, "  validation failures: {}, connect failures: {}\n", p.validation_failures,
                            p.connect_failures);

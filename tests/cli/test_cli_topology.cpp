@@ -167,7 +167,7 @@ TEST_CASE("topology: a report written over a shard's file is refused and the fil
     CHECK_FALSE(fs::exists(dir / "shard-0.db"));
 }
 
-TEST_CASE("topology: the text and HTML headers say the database is one of several shards", "[cli][sqlite][shards][topology]") {
+TEST_CASE("topology: the text and HTML headers say the database is one of several shards, the peaks are sums", "[cli][sqlite][shards][topology]") {
     TempDir tmp;
     const fs::path dir = tmp.path() / "data";
     const auto r = run_in(tmp.path(), {"stress", "--shards", "3", "--db", "sqlite://" + dir.string(), "--ops", "30",
@@ -176,6 +176,7 @@ TEST_CASE("topology: the text and HTML headers say the database is one of severa
     REQUIRE(r.code == 0);
     CHECK_THAT(r.out, Catch::Contains("shard-0.db (backend sqlite; shard-0 of 3 shards; each node under pools)\n"));
     CHECK_THAT(slurp(tmp.path() / "r.html"), Catch::Contains("(sqlite; shard-0 of 3 shards; each node under pools)"));
+    CHECK_THAT(r.out, Catch::Contains("(each the sum of the 3 pools' own peaks)\n"));
     // One database: the header is as it was.
     const auto one = run_in(tmp.path(), {"stress", "--db", "sqlite://one.db", "--ops", "10", "--no-progress"});
     REQUIRE(one.code == 0);
