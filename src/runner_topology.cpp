@@ -7,7 +7,8 @@
 //                 the router hands the body no lease to read a timestamp from); a re-run read
 //                 counts its whole retry in its query time.
 //   ShardSource   draws the operation's key first (Workload::draw_key), leases from shard
-//                 shard_for_key(key, N), and counts the operation on that shard (one relaxed
+//                 shard_for_key(key, N) (a write through that shard's WriterGate when the
+//                 phase gates writers on SQLite shards), and counts the operation on that shard (one relaxed
 //                 fetch_add on the shard's own cache line: shards share it between workers).
 //
 // Thread-safety: a source is shared by every worker of a phase; everything it touches is
@@ -17,6 +18,7 @@
 
 #include <poolbench/router.hpp>
 #include <poolbench/shard_map.hpp>
+#include <poolbench/writer_gate.hpp>
 
 namespace poolbench::cli {
 
@@ -47,11 +49,20 @@ struct ShardSource {
     const std::vector<std::shared_ptr<Pool>>& pools;
     Topology::ShardCount* counts;
     bool leaks_tracked;
+    /// One per shard when writes queue at their shard's WriterGate; null otherwise.
+    const std::unique_ptr<WriterGate>* gates;
 
     RoutedOp run(const Workload& workload, WorkerState& ws, bool write) {
         const std::int64_t key = workload.draw_key(ws, write);
         const std::size_t shard = shard_for_key(key, pools.size());
-        Lease lease = pools[shard]->acquire();
+        WriteLease gated;
+        Lease plain;
+        if (write && gates != nullptr) {
+            gated = gates[shard]->acquire(*pools[shard]);
+        } else {
+            plain = pools[shard]->acquire();
+        }
+        Lease& lease = gated ? gated.lease() : plain;
         RoutedOp r;
         r.acquired_ns = acquire_end_ns(lease, leaks_tracked);
         try {
@@ -61,7 +72,11 @@ struct ShardSource {
             throw;
         }
         r.done_ns = internal::fast_clock::now_ns();
-        lease.release();
+        if (gated) {
+            gated.release();
+        } else {
+            plain.release();
+        }
         (r.wrote ? counts[shard].writes : counts[shard].reads).fetch_add(1, std::memory_order_relaxed);
         return r;
     }
@@ -69,10 +84,11 @@ struct ShardSource {
 
 }  // namespace
 
-LoadResult Topology::run_load(const Workload& workload, const LoadSpec& spec, const RunHooks& hooks) {
+LoadResult Topology::run_load(const Workload& workload, const LoadSpec& spec, const RunHooks& hooks, bool gated) {
     if (router_) return run_phase(RouterSource{*router_}, pools(), workload, spec, hooks);
-    return run_phase(ShardSource{shards_->shards(), counts_.data(), tracks_leaks(first_pool())}, pools(), workload,
-                     spec, hooks);
+    const bool gates = gated && gates_.size() == nodes_.size();
+    return run_phase(ShardSource{shards_->shards(), counts_.data(), tracks_leaks(first_pool()), gates ? gates_.data() : nullptr},
+                     pools(), workload, spec, hooks);
 }
 
 }  // namespace poolbench::cli

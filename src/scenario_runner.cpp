@@ -317,9 +317,9 @@ PhaseOutcome ScenarioRun::run_phase(std::size_t index, Pool& pool, FaultTargets&
     // blocked by a lock returns only when the lock is gone).
     hooks.on_stop = [&] { (void)clock.finish(); };
     if (clock.start_faults_at_zero()) {
-        out.load = topology_ ? topology_->run_load(workloads_[index], load, hooks)
-                             : run_load(pool, workloads_[index], load, hooks,
-                                        p.writer_gate.value_or(spec_.writer_gate) ? &gate_ : nullptr);
+        const bool gated = p.writer_gate.value_or(spec_.writer_gate);
+        out.load = topology_ ? topology_->run_load(workloads_[index], load, hooks, gated)
+                             : run_load(pool, workloads_[index], load, hooks, gated ? &gate_ : nullptr);
     } else {
         // A fault at 0 found that the load cannot run (its awaited condition failed): the
         // phase is over before it began, and the run with it.

@@ -326,6 +326,9 @@ std::optional<std::string> Topology::start(std::chrono::milliseconds timeout) {
         for (const auto& n : nodes_) pools.push_back(n.pool);
         shards_ = std::make_unique<ShardMap>(std::move(pools));
         counts_ = std::vector<ShardCount>(nodes_.size());
+        for (const auto& n : nodes_) {
+            if (n.db.backend == Backend::sqlite) gates_.push_back(std::make_unique<WriterGate>("poolbench-writers-" + n.name));
+        }
         return std::nullopt;
     }
     RouterConfig rc;
@@ -372,6 +375,7 @@ void Topology::verify_writes(const std::vector<WritingPhase>& writing, std::chro
 }
 
 void Topology::close_and_report(Report& report, std::size_t min_idle, std::chrono::milliseconds grace) {
+    for (const auto& g : gates_) g->wait_idle();
     std::optional<RouterStats> rs;
     if (router_) {
         rs = router_->stats();

@@ -38,6 +38,7 @@
 #include <poolbench/pool.hpp>
 #include <poolbench/router.hpp>
 #include <poolbench/url.hpp>
+#include <poolbench/writer_gate.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -144,8 +145,11 @@ public:
     /// report when they did not all end in time or a replica is out of rotation.
     [[nodiscard]] std::optional<std::string> start(std::chrono::milliseconds timeout);
 
-    /// One load phase over the nodes (runner_topology.cpp).
-    [[nodiscard]] LoadResult run_load(const Workload& workload, const LoadSpec& spec, const RunHooks& hooks);
+    /// One load phase over the nodes (runner_topology.cpp). `gated`: SQLite shards queue
+    /// each write at their own shard's WriterGate (the phase's writer_gate), as one database
+    /// file does at the engine's.
+    [[nodiscard]] LoadResult run_load(const Workload& workload, const LoadSpec& spec, const RunHooks& hooks,
+                                      bool gated);
 
     /// Rows of this run per node (the primary, or each shard), summed into `writes`
     /// (unchecked when a node cannot count), each node's into report.pools' rows_verified;
@@ -153,7 +157,8 @@ public:
     /// Throws poolbench::Error when a node cannot be reached.
     void verify_writes(const std::vector<WritingPhase>& writing, std::chrono::milliseconds timeout,
                        WritesSection& writes, Report& report);
-    /// Shuts every pool down (grace each); fills report.pool with the totals and the
+    /// Waits for the shards' gates' checkpoints in hand (their leases are not the load's),
+    /// shuts every pool down (grace each); fills report.pool with the totals and the
     /// per-node `pools` and `router` sections (breaker reasons scrubbed of the URLs' secrets).
     void close_and_report(Report& report, std::size_t min_idle, std::chrono::milliseconds grace);
 
@@ -179,6 +184,9 @@ private:
     std::vector<ShardCount> counts_;
     std::vector<std::uint64_t> rows_verified_;
     std::vector<std::string> secrets_;
+    /// SQLite shards: one WriterGate per shard file (empty otherwise). Declared after the
+    /// nodes: destroyed first, while the pools their checkpoints lease from still live.
+    std::vector<std::unique_ptr<WriterGate>> gates_;
 };
 
 /// The sum of several pools' statistics: counters and histograms added, gauges and sizes

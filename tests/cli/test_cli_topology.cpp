@@ -183,6 +183,24 @@ TEST_CASE("topology: the text and HTML headers say the database is one of severa
     CHECK_THAT(one.out, Catch::Contains("one.db (backend sqlite)\n"));
 }
 
+TEST_CASE("topology: SQLite shards gate their writers each at its own WriterGate: no busy error", "[cli][sqlite][shards][topology]") {
+    TempDir tmp;
+    const auto r = run_in(tmp.path(), {"run", "writer-contention-sqlite", "--shards", "2", "--db",
+                                       "sqlite://" + (tmp.path() / "data").string(), "--no-progress", "--json", "-",
+                                       "--set", "phase.ungated.duration=1500ms", "--set", "phase.gated.duration=1500ms"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(r.out);
+    // The control phase shows the problem on each shard's file; the gated phase has none.
+    CHECK(j.at("phases").at(0).at("errors_by_class").at("busy").get<int>() > 0);
+    CHECK(j.at("phases").at(1).at("errors_by_class").at("busy") == 0);
+    CHECK(j.at("phases").at(1).at("ops").at("failed") == 0);
+    CHECK(u64(j.at("pools").at("shard-0"), "writes") > 0);
+    CHECK(u64(j.at("pools").at("shard-1"), "writes") > 0);
+    CHECK(j.at("writes").at("lost") == 0);
+    CHECK(j.at("pool").at("active_at_end") == 0);
+}
+
 TEST_CASE("topology: merge sums each pool's figures by node name", "[cli][sqlite][shards][topology][merge]") {
     TempDir tmp;
     for (const char* agent : {"a", "b"}) {
