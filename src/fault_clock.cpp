@@ -54,8 +54,11 @@ void FaultClock::start(Clock::time_point phase_start) {
 
 void FaultClock::begin(FaultRun& f) {
     const std::size_t i = static_cast<std::size_t>(&f - runs_.data());
-    // The probe is armed first: a failure the fault causes at once must count.
-    OutageProbe* previous = probe_.exchange(f.probe.get(), std::memory_order_acq_rel);
+    // The probe is armed first: a failure the fault causes at once must count. It chains to
+    // the probes published before it, so an earlier fault's open outage still ends.
+    OutageProbe* previous = probe_.load(std::memory_order_relaxed);  // one thread at a time stores
+    f.probe->previous = previous;
+    probe_.store(f.probe.get(), std::memory_order_release);
     try {
         active_[i] = start_fault(*f.spec, targets_, table_);
         f.started = active_[i]->started_at().value_or(Clock::now());
@@ -81,6 +84,7 @@ void FaultClock::end(FaultRun& f, std::unique_ptr<ActiveFault>& active) {
     f.detail = active->detail();
     f.leak_check = active->leak_check();
     f.ended = Clock::now();
+    f.probe->closed.store(true, std::memory_order_relaxed);
     active.reset();
     if (on_change_) on_change_(static_cast<std::size_t>(&f - runs_.data()), false);
 }

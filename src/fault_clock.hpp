@@ -53,7 +53,8 @@ public:
     [[nodiscard]] bool start_faults_at_zero();
     /// Starts the clock at the phase's start (RunHooks::on_start).
     void start(std::chrono::steady_clock::time_point phase_start);
-    /// The probe of the fault started last, for the workers (RunHooks::probe).
+    /// The probe of the fault started last, chained to those started before it
+    /// (OutageProbe::previous), for the workers (RunHooks::probe).
     [[nodiscard]] const std::atomic<OutageProbe*>* probe_slot() const noexcept { return &probe_; }
     /// Called with a fault's index when it takes effect (true) and when it is reverted
     /// (false), from whichever thread does it. Set it before start_faults_at_zero.

@@ -64,9 +64,7 @@ void failed_op(Phase& ph, Shard& shard, bool shared, const std::exception* e, st
         if (!shard.failed_op) shard.failed_op = std::make_unique<Histogram>();
         shard.failed_op->record(ns_between(started_ns, now_ns));
     }
-    if (const auto* slot = ph.probe) {
-        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->failed(now_ns);
-    }
+    for_each_probe(ph.probe, [&](OutageProbe& p) { p.failed(now_ns); });
     if (ph.spec.error_backoff.count() > 0) {
         std::unique_lock lock(ph.pace_mu);
         ph.pace_cv.wait_for(lock, ph.spec.error_backoff, [&] { return ph.stop.load(std::memory_order_relaxed); });

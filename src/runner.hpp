@@ -66,16 +66,25 @@ struct LoadSpec {
 /// operation (when it failed) to the start of the first success that began after a failure
 /// and was followed by `confirm` successes in a row. A failure before that many resets the
 /// candidate; once confirmed the probe no longer changes, so a later, unrelated failure
-/// does not stretch the outage. Workers update the probe RunHooks::probe points to.
+/// does not stretch the outage. Once its fault has ended (`closed`), a probe that saw no
+/// failure ignores later ones: they are another fault's.
+///
+/// Workers update the probe RunHooks::probe points to and every probe it chains to through
+/// `previous` (for_each_probe): a fault started while an earlier one's outage is still open
+/// does not leave that outage without an end. `previous` is set before the probe is
+/// published and never changes after.
 struct OutageProbe {
     static constexpr std::uint32_t confirm = 20;
     std::atomic<std::int64_t> first_failure_ns{0};
     std::atomic<std::int64_t> candidate_ns{0};    ///< the success that may end the outage
     std::atomic<std::uint32_t> streak{0};         ///< successes since the last failure
     std::atomic<std::int64_t> recovered_ns{0};    ///< the confirmed end (0: still out)
+    std::atomic<bool> closed{false};              ///< its fault has ended
+    OutageProbe* previous = nullptr;              ///< the probe published before this one
 
     void failed(std::int64_t now_ns) noexcept {
         if (recovered_ns.load(std::memory_order_relaxed) != 0) return;
+        if (closed.load(std::memory_order_relaxed) && first_failure_ns.load(std::memory_order_relaxed) == 0) return;
         std::int64_t none = 0;
         first_failure_ns.compare_exchange_strong(none, now_ns, std::memory_order_relaxed);
         candidate_ns.store(0, std::memory_order_relaxed);
@@ -93,6 +102,13 @@ struct OutageProbe {
         }
     }
 };
+
+/// Calls `f` on the probe `slot` holds and on each it chains to (none when `slot` is null).
+template <class F>
+void for_each_probe(const std::atomic<OutageProbe*>* slot, F f) {
+    if (slot == nullptr) return;
+    for (OutageProbe* p = slot->load(std::memory_order_acquire); p != nullptr; p = p->previous) f(*p);
+}
 
 /// What the sampler sees at each tick; handed to the progress callback.
 struct ProgressSample {

@@ -110,9 +110,7 @@ std::int64_t run_one_op(Phase& ph, Source& source, Shard& shard, bool shared, Wo
         failed_op(ph, shard, shared, nullptr, t0, seq ? std::optional(WriteKey{ws.worker, *seq}) : std::nullopt);
         return 0;
     }
-    if (const auto* slot = ph.probe) {
-        if (OutageProbe* probe = slot->load(std::memory_order_acquire)) probe->succeeded(t0);
-    }
+    for_each_probe(ph.probe, [&](OutageProbe& p) { p.succeeded(t0); });
     // Paced: an operation's latency counts from when it was scheduled (pgbench --rate), so a
     // stall that delays the schedule shows in the latency instead of hiding in it.
     const std::uint64_t op_ns = ns_between(t0, t3) + lag_ns;

@@ -214,3 +214,48 @@ TEST_CASE("rotation times: a replica that never left, or was out already", "[uni
     REQUIRE(already.rejoin_ms);
     CHECK(*already.rejoin_ms == Approx(500));
 }
+
+#include "../../src/runner.hpp"
+
+TEST_CASE("outage probes: a fault started inside another's outage leaves that outage an end", "[unit][recovery]") {
+    using poolbench::cli::OutageProbe;
+    std::atomic<OutageProbe*> slot{nullptr};
+    OutageProbe first, second;
+    const auto publish = [&](OutageProbe& p) {
+        p.previous = slot.load();
+        slot.store(&p);
+    };
+    const auto fail = [&](std::int64_t t) { poolbench::cli::for_each_probe(&slot, [&](OutageProbe& p) { p.failed(t); }); };
+    const auto ok = [&](std::int64_t t) {
+        poolbench::cli::for_each_probe(&slot, [&](OutageProbe& p) { p.succeeded(t); });
+    };
+    publish(first);
+    fail(100);
+    publish(second);  // starts while the first's outage is open
+    fail(200);
+    for (std::int64_t t = 300; t < 300 + OutageProbe::confirm; ++t) ok(t);
+    CHECK(first.first_failure_ns == 100);
+    CHECK(first.recovered_ns == 300);  // it was 0 for good when only the newest probe was fed
+    CHECK(second.first_failure_ns == 200);
+    CHECK(second.recovered_ns == 300);
+
+    // A fault that ended without a failure does not take a later fault's outage as its own.
+    OutageProbe quiet, later;
+    slot.store(nullptr);
+    publish(quiet);
+    quiet.closed = true;
+    publish(later);
+    fail(1000);
+    CHECK(quiet.first_failure_ns == 0);
+    CHECK(later.first_failure_ns == 1000);
+    // One whose outage was open when it ended follows it to its end.
+    OutageProbe open, next;
+    slot.store(nullptr);
+    publish(open);
+    fail(2000);
+    open.closed = true;
+    publish(next);
+    fail(2100);
+    for (std::int64_t t = 2200; t < 2200 + OutageProbe::confirm; ++t) ok(t);
+    CHECK(open.recovered_ns == 2200);
+}
