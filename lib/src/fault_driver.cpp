@@ -5,8 +5,8 @@
 // The injected latency is the product's own behaviour (what a slow network would do), so
 // it honours the same contracts as a real backend: connect latency gives up at the
 // connect deadline, and statement latency ends early when the statement is interrupted.
-// Injected errors use the wrapped backend's codes (SQLITE_IOERR / 08006 for a lost
-// connection, SQLITE_INTERRUPT / 57014 for a cancelled statement) and the kinds a real
+// Injected errors use the wrapped backend's codes (SQLITE_IOERR / 08006 / 2013 for a lost
+// connection, SQLITE_INTERRUPT / 57014 / 1317 for a cancelled statement) and the kinds a real
 // one gets (connection_lost, statement_timeout), so callers classify them like real ones;
 // every message starts with "injected:".
 #include "poolbench/drivers.hpp"
@@ -24,10 +24,27 @@ namespace poolbench {
 
 namespace {
 
+/// The wrapped backend's own codes for a lost connection and a cancelled statement.
+struct InjectedCodes {
+    const char* lost;
+    int lost_native;
+    const char* cancelled;
+    int cancelled_native;
+};
+InjectedCodes codes_for(Backend backend) noexcept {
+    switch (backend) {
+        case Backend::postgresql: return {"08006", 0, "57014", 0};
+        case Backend::mariadb: return {"2013", 2013, "1317", 1317};  // CR_SERVER_LOST, ER_QUERY_INTERRUPTED
+        case Backend::sqlite:
+        case Backend::null: break;
+    }
+    return {"SQLITE_IOERR", 10, "SQLITE_INTERRUPT", 9};
+}
+
 class FaultConnection final : public Connection {
 public:
-    FaultConnection(std::unique_ptr<Connection> inner, std::shared_ptr<FaultSettings> settings, bool postgres)
-        : inner_(std::move(inner)), settings_(std::move(settings)), postgres_(postgres) {}
+    FaultConnection(std::unique_ptr<Connection> inner, std::shared_ptr<FaultSettings> settings, Backend backend)
+        : inner_(std::move(inner)), settings_(std::move(settings)), codes_(codes_for(backend)) {}
 
     void execute(std::string_view sql) override {
         before_statement();
@@ -49,8 +66,8 @@ public:
 
     void reset() override {
         if (settings_->fail_reset.load(std::memory_order_relaxed)) {
-            throw QueryError("injected: reset failed (FaultDriver fail_reset)", postgres_ ? "08006" : "SQLITE_IOERR",
-                             postgres_ ? 0 : 10, false, ErrorKind::connection_lost);
+            throw QueryError("injected: reset failed (FaultDriver fail_reset)", codes_.lost, codes_.lost_native, false,
+                             ErrorKind::connection_lost);
         }
         if (broken_) throw_broken("injected: reset on a connection broken by FaultDriver");
         inner_->reset();
@@ -74,7 +91,7 @@ public:
 
 private:
     [[noreturn]] void throw_broken(const char* message) const {
-        throw QueryError(message, postgres_ ? "08006" : "SQLITE_IOERR", postgres_ ? 0 : 10, true,
+        throw QueryError(message, codes_.lost, codes_.lost_native, true,
                          ErrorKind::connection_lost);
     }
 
@@ -103,7 +120,7 @@ private:
             if (interrupted) {
                 interrupted_ = false;
                 throw QueryError("injected: statement interrupted during FaultDriver query latency",
-                                 postgres_ ? "57014" : "SQLITE_INTERRUPT", postgres_ ? 0 : 9, false,
+                                 codes_.cancelled, codes_.cancelled_native, false,
                                  ErrorKind::statement_timeout);
             }
         }
@@ -132,7 +149,7 @@ private:
 
     std::unique_ptr<Connection> inner_;
     std::shared_ptr<FaultSettings> settings_;
-    bool postgres_;
+    InjectedCodes codes_;
     bool broken_ = false;  // only touched by the thread using the connection
     std::minstd_rand rng_{static_cast<std::minstd_rand::result_type>(
         std::hash<const void*>{}(this) ^ static_cast<std::size_t>(std::chrono::steady_clock::now().time_since_epoch().count()))};
@@ -168,7 +185,7 @@ std::unique_ptr<Connection> FaultDriver::connect(std::chrono::steady_clock::time
     if (until != 0 && std::chrono::steady_clock::now().time_since_epoch() < std::chrono::nanoseconds(until)) {
         throw ConnectError("injected: connection refused (FaultDriver refuse_for window)");
     }
-    return std::make_unique<FaultConnection>(inner_->connect(deadline), settings_, inner_->backend() == Backend::postgresql);
+    return std::make_unique<FaultConnection>(inner_->connect(deadline), settings_, inner_->backend());
 }
 
 Backend FaultDriver::backend() const noexcept { return inner_->backend(); }

@@ -216,3 +216,21 @@ TEST_CASE("mariadb: a privilege the account lacks is an error of kind other, not
     CHECK(e.kind() == ErrorKind::other);
     CHECK_FALSE(e.broken());
 }
+
+TEST_CASE("mariadb: FaultDriver's injected lost connections carry MariaDB's code 2013, not SQLite's",
+          "[mariadb][error_kind][fault]") {
+    auto settings = std::make_shared<poolbench::FaultSettings>();
+    poolbench::FaultDriver driver(poolbench::make_driver(server_url()), settings);
+    auto c = driver.connect(std::chrono::steady_clock::now() + 10s);
+    settings->lose_reply_probability = 1.0;
+    const auto lost = thrown<QueryError>([&] { c->execute("SELECT 1"); });
+    settings->lose_reply_probability = 0.0;
+    CHECK(lost.code() == "2013");
+    CHECK(lost.native_code() == 2013);
+    CHECK(lost.kind() == ErrorKind::connection_lost);
+    CHECK(lost.broken());
+
+    // A broken connection stays so, with the same code.
+    const auto again = thrown<QueryError>([&] { c->execute("SELECT 1"); });
+    CHECK(again.code() == "2013");
+}
