@@ -44,15 +44,22 @@ std::string count_of(std::size_t n, std::string_view one, std::string_view many)
     return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
-/// --check: the file against each backend it names (or the database given).
+/// --check: the file against each backend it names (or the database given). With a
+/// database on the command line (--db, --primary) it checks that invocation as the run
+/// would, short of connecting: the commands its faults need, their nodes, --metrics-addr.
+/// Without one, the file alone: commands and replicas come at run time.
 ExitCode check_only(const ScenarioSpec& spec, const RunOptions& o, const std::string& flagged) {
-    ScenarioRunOptions options{o.restart_command.empty() ? "(given at run time)" : o.restart_command, self_exe()};
-    // --check validates the file alone: commands are only needed when it runs.
-    options.file_only = true;
+    const bool invocation = !flagged.empty();
+    ScenarioRunOptions options{o.restart_command.empty() && !invocation ? "(given at run time)" : o.restart_command,
+                               self_exe()};
+    options.file_only = !invocation;
     options.node_commands = o.node_commands;
-    for (auto* c : {&options.node_commands.stop, &options.node_commands.start}) {
-        if (c->empty()) *c = "(given at run time)";
+    if (!invocation) {
+        for (auto* c : {&options.node_commands.stop, &options.node_commands.start}) {
+            if (c->empty()) *c = "(given at run time)";
+        }
     }
+    if (!o.metrics.addr.empty()) (void)parse_metrics_address(o.metrics.addr);  // UsageFailure: exit 2
     std::string db_text = !flagged.empty() ? flagged : spec.db_url;
     std::vector<DbUrl> targets;
     if (!db_text.empty()) {
@@ -186,7 +193,10 @@ Command add_run_command(CLI::App& app) {
                     "SELECT pg_promote() on the standby)")
         ->type_name("CMD")
         ->group("Scenario");
-    cmd->add_flag("--check", o->check, "Validate the scenario (and --set) without running anything: exit 0 or 2")
+    cmd->add_flag("--check", o->check,
+                  "Validate the scenario (and --set) without running anything: exit 0 or 2. With --db or --primary "
+                  "it checks that invocation as the run would (the commands its faults need, their nodes), short of "
+                  "connecting")
         ->group("Scenario");
     add_metrics_options(*cmd, o->metrics);
     add_output_options(*cmd, o->common);

@@ -111,6 +111,13 @@ void add_metrics_options(CLI::App& cmd, MetricsOptions& o) {
                                 "pool's series and the run's: operations, phase, faults). HOST defaults to "
                                 "127.0.0.1; PORT 0 takes a free port")
                      ->type_name("HOST:PORT")
+                     ->check(CLI::Validator(
+                         [](const std::string& text) {
+                             return text.empty() ? std::string("give HOST:PORT or PORT, e.g. 127.0.0.1:9400 (an "
+                                                               "empty address serves nothing)")
+                                                 : std::string();
+                         },
+                         "HOST:PORT"))
                      ->group("Monitoring");
     cmd.add_option("--metrics-linger", o.linger,
                    "After the run, keep serving the final figures this long so a scraper gets them (Ctrl-C ends it)")

@@ -158,15 +158,27 @@ TEST_CASE("run replica: replica faults without what they need exit 2 before anyt
     CHECK(r.code == 2);
     CHECK_THAT(r.err, Catch::Contains("needs a run with replicas"));
     CHECK(count_lines(r.err) == 1);
-    // --check: with the replicas given, a node that is not one of them is refused; without
-    // any, the file alone is valid (the replicas come at run time).
-    r = run_in(tmp.path(), {"run", "--check", "replica-failover-postgres", "--primary", primary, "--replica", standby,
-                            "--set", "phase.load.fault.1.node=replica-3"});
+    // --check with a database given checks the invocation as the run would: a node that is
+    // not one of the replicas, missing commands, no replicas at all. Without a database, the
+    // file alone is valid (replicas and commands come at run time).
+    auto check = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"run", "--check", "replica-failover-postgres"});
+        return run_in(tmp.path(), args);
+    };
+    r = check({"--primary", primary, "--replica", standby, "--replica-stop-command", "true", "--replica-start-command",
+               "true", "--set", "phase.load.fault.1.node=replica-3"});
     CHECK(r.code == 2);
     CHECK_THAT(r.err, Catch::Contains("names node 'replica-3', but this run's replicas are replica-1"));
-    r = run_in(tmp.path(), {"run", "--check", "replica-failover-postgres", "--primary", primary, "--replica", standby});
+    r = check({"--primary", primary, "--replica", standby});
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--replica-stop-command CMD and --replica-start-command CMD"));
+    r = check({"--db", primary, "--replica-stop-command", "true", "--replica-start-command", "true"});
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("needs a run with replicas"));
+    r = check({"--primary", primary, "--replica", standby, "--replica-stop-command", "true", "--replica-start-command",
+               "true"});
     CHECK(r.code == 0);
-    r = run_in(tmp.path(), {"run", "--check", "replica-failover-postgres"});
+    r = check({});
     CHECK(r.code == 0);
 }
 

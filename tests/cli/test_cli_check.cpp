@@ -1,0 +1,41 @@
+// test_cli_check.cpp — `run --check` as a CI gate: without a database it validates the file
+// (commands and replicas come at run time); with --db it validates the invocation as the run
+// would, short of connecting, so a gate that passes is a run that does not exit 2.
+#include "cli_support.hpp"
+
+using namespace clitest;  // NOLINT(google-build-using-namespace): test file
+
+TEST_CASE("run --check: with a database given it checks the invocation as the run would", "[cli][run]") {
+    TempDir dir;
+    const std::string pg = "postgresql://u:secretpw@127.0.0.1:1/db";  // never connected to
+    // The file alone: valid.
+    CHECK(run_in(dir.path(), {"run", "--check", "server-restart-postgres"}).code == 0);
+    // With --db: the restart command it needs is missing, as the run would say.
+    const auto no_command = run_in(dir.path(), {"run", "--check", "server-restart-postgres", "--db", pg});
+    CHECK(no_command.code == 2);
+    CHECK_THAT(no_command.err, Catch::Contains("pass --restart-command CMD"));
+    CHECK(count_lines(no_command.err) == 1);
+    CHECK(no_command.err.find("secretpw") == std::string::npos);
+    const auto given = run_in(dir.path(), {"run", "--check", "server-restart-postgres", "--db", pg, "--restart-command", "true"});
+    CHECK(given.code == 0);
+    CHECK_THAT(given.out, Catch::Contains("is valid"));
+    // A replica fault with a database but no replicas.
+    const auto replicas = run_in(dir.path(), {"run", "--check", "replica-failover-postgres", "--db", pg});
+    CHECK(replicas.code == 2);
+    CHECK_THAT(replicas.err, Catch::Contains("needs a run with replicas"));
+}
+
+TEST_CASE("run --check and the commands: a bad or empty --metrics-addr exits 2", "[cli][run][metrics]") {
+    TempDir dir;
+    for (const char* addr : {"localhost:abc", "127.0.0.1:99999", "127.0.0.1:"}) {
+        INFO(addr);
+        const auto r = run_in(dir.path(), {"run", "--check", "lock-recovery-sqlite", "--metrics-addr", addr});
+        CHECK(r.code == 2);
+        CHECK_THAT(r.err, Catch::Contains("--metrics-addr"));
+        CHECK(count_lines(r.err) == 1);
+    }
+    // Given empty: an error, not a run that silently serves nothing.
+    const auto empty = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "10", "--metrics-addr", ""});
+    CHECK(empty.code == 2);
+    CHECK_THAT(empty.err, Catch::Contains("--metrics-addr: give HOST:PORT or PORT"));
+}
