@@ -99,7 +99,8 @@ std::string faults_table(const Report& r) {
         fmt::format_to(std::back_inserter(o),
                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                        "<td>{}</td><td>{}{}</td></tr>\n",
-                       esc(f.kind), esc(f.phase), f.started_s ? fmt::format("{:.2f} s", *f.started_s) : "—",
+                       esc(f.node.empty() ? f.kind : f.kind + " on " + f.node), esc(f.phase),
+                       f.started_s ? fmt::format("{:.2f} s", *f.started_s) : "—",
                        f.ended_s ? fmt::format("{:.2f} s", *f.ended_s) : "—", ms(f.recovery_ms), ms(f.outage_ms),
                        ms(f.stalled_ms), human_count(static_cast<double>(f.failed)), esc(f.detail),
                        f.error.empty() ? "" : " — error: " + esc(f.error));

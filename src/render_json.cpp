@@ -174,6 +174,7 @@ Json fault_json(const FaultRecord& f) {
            {"reverted", f.reverted},
            {"error", f.error},
            {"detail", f.detail},
+           {"node", f.node.empty() ? Json(nullptr) : Json(f.node)},
            {"recovery_ms", optional_number(f.recovery_ms)},
            {"recovery_basis", f.recovery_basis},
            {"level_ops_s", round3(f.level_ops_s)},

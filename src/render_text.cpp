@@ -97,7 +97,7 @@ void append_phases_and_faults(std::string& out, const Report& r) {
     if (!r.faults.empty()) {
         out += "faults (times from the start of the run):\n";
         for (const auto& f : r.faults) {
-            fmt::format_to(it, "  {} in phase {}: ", f.kind, f.phase);
+            fmt::format_to(it, "  {}{}{} in phase {}: ", f.kind, f.node.empty() ? "" : " on ", f.node, f.phase);
             if (f.started_s) {
                 fmt::format_to(it, "{:.2f} s to {:.2f} s", *f.started_s, f.ended_s.value_or(*f.started_s));
             } else {

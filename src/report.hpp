@@ -303,6 +303,9 @@ struct FaultRecord {
     /// rotation (none: it never left), and the fault's end to its return (none: not back
     /// by the phase's end; a promotion never comes back).
     std::optional<double> failover_ms, rejoin_ms;
+    /// A multi-node run: the node the fault acted on (a replica fault's replica; any other
+    /// fault acts on the first node, primary or shard-0). "" with one database.
+    std::string node;
 
     /// replica.stop or replica.promote: the record has failover_ms and rejoin_ms.
     [[nodiscard]] bool replica_fault() const noexcept { return kind.rfind("replica.", 0) == 0; }

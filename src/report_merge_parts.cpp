@@ -197,6 +197,7 @@ FaultRecord merge_fault(const std::vector<MergeInput>& in, const std::vector<dou
         rec.reverted = rec.reverted && at(f, "reverted").is_boolean() && at(f, "reverted").get<bool>();
         if (rec.error.empty() && !str(f, "error").empty()) rec.error = in[i].path + ": " + str(f, "error");
         if (rec.detail.empty()) rec.detail = str(f, "detail");
+        if (rec.node.empty()) rec.node = str(f, "node");
         rec.level_ops_s += num(f, "level_ops_s");
         rec.stalled_ms = std::max(rec.stalled_ms, num(f, "stalled_ms"));
         rec.failed += u64(f, "failed");

@@ -358,6 +358,7 @@ FaultRecord ScenarioRun::fault_record(const PhaseSpec& p, std::size_t k, const P
     rec.reverted = run.reverted;
     rec.error = redact(run.error);
     rec.detail = redact(run.detail);
+    if (topology_) rec.node = is_replica_fault(f.kind) ? replica_fault_node(f) : topology_->nodes().front().name;
     if (f.kind == FaultKind::leak) {
         rec.leak_check = run.leak_check;
         rec.leaks_reported = run.leak_check ? run.leak_check->reported : 0;

@@ -48,6 +48,7 @@ TEST_CASE("run: lost_replies puts COMMITs in doubt; each is looked up, none is l
     CHECK(j.at("phases").at(0).at("writes_in_doubt") == w.at("in_doubt"));
     const json& f = j.at("faults").at(0);
     CHECK(f.at("kind") == "lost_replies");
+    CHECK(f.at("node").is_null());  // one database
     CHECK(f.at("errors_by_class").at("connection_lost").get<std::uint64_t>() >= w.at("in_doubt").get<std::uint64_t>());
     CHECK(f.at("detail").get<std::string>().find("10% of statements") != std::string::npos);
     // The text report says it in words.
@@ -93,4 +94,28 @@ TEST_CASE("merge: the agents' writes in doubt are summed, in the run and in its 
     CHECK(merged.at("writes").at("in_doubt").get<std::uint64_t>() > 0);
     CHECK(merged.at("phases").at(0).at("writes_in_doubt") == merged.at("writes").at("in_doubt"));
     check_writes_settled(merged.at("writes"));
+}
+
+TEST_CASE("run: in-doubt writes on shards are looked up on every shard; the fault names its node", "[cli][run][sqlite][shards]") {
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"run", "lost-replies", "--shards", "2", "--db",
+                                       "sqlite://" + (dir.path() / "sh").string(), "--no-progress", "--json", "r.json",
+                                       "--set", "phase.load.duration=1500ms", "--set", "phase.load.fault.1.at=300ms",
+                                       "--set", "phase.load.fault.1.for=800ms"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const json j = parse_json(slurp(dir.path() / "r.json"));
+    check_writes_settled(j.at("writes"));
+    CHECK(j.at("writes").at("in_doubt_committed").get<std::uint64_t>() > 0);
+    // The in-process fault acts on the first node only, and says so.
+    CHECK(j.at("faults").at(0).at("node") == "shard-0");
+    CHECK_THAT(r.out, Catch::Contains("lost_replies on shard-0 in phase load:"));
+    // Each shard's rows, counted from outside, are what the report verified there.
+    std::int64_t rows = 0;
+    for (const char* shard : {"shard-0", "shard-1"}) {
+        const auto n = sqlite_count(dir.path() / "sh" / (std::string(shard) + ".db"), "SELECT count(*) FROM poolbench_writes");
+        CHECK(n == j.at("pools").at(shard).at("rows_verified").get<std::int64_t>());
+        rows += n;
+    }
+    CHECK(rows == j.at("writes").at("verified").get<std::int64_t>());
 }

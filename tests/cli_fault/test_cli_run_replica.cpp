@@ -98,6 +98,7 @@ expect = ["failover_ms < 3000"]
     const json j = parse_json(r.out);
     const json& f = only_fault(j);
     CHECK(f.at("kind") == "replica.promote");
+    CHECK(f.at("node") == "replica-2");
     CHECK(f.at("error") == "");
     CHECK_THAT(f.at("detail").get<std::string>(), Catch::Contains("pg_promote() returned"));
     REQUIRE(f.at("failover_ms").is_number());
