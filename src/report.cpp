@@ -109,13 +109,13 @@ std::vector<std::vector<std::string>> pools_table(const Report& r) {
     std::vector<std::vector<std::string>> rows;
     if (r.pools.empty()) return rows;
     rows.push_back({"pool", "role", "reads", "writes", "read failures", "state", "left rotation", "rows verified",
-                    "opened", "peak active/max", "timeouts"});
+                    "opened", "peak active/max", "timeouts", "url"});
     auto opt = [](const auto& v) { return v ? fmt::format("{}", *v) : std::string("-"); };
     for (const auto& n : r.pools) {
         rows.push_back({n.name, n.role, std::to_string(n.reads), std::to_string(n.writes), std::to_string(n.read_failures),
                         n.state ? *n.state : "-", opt(n.left_rotation), opt(n.rows_verified),
                         std::to_string(n.pool.created), fmt::format("{}/{}", n.pool.peak_active, n.pool.max_size),
-                        std::to_string(n.pool.timeouts)});
+                        std::to_string(n.pool.timeouts), n.url});
     }
     return rows;
 }

@@ -407,7 +407,8 @@ struct Report {
                                             std::size_t active_at_end, bool shutdown_clean);
 
 /// The pools of a multi-node run as one table, header row first (empty with one pool): the
-/// text and HTML reports print the same cells. "-" where a figure does not apply.
+/// text and HTML reports print the same cells, each node's (redacted) URL last. "-" where a
+/// figure does not apply.
 [[nodiscard]] std::vector<std::vector<std::string>> pools_table(const Report& report);
 /// What the run's `database` URL is the first of, for the header ("" with one pool):
 /// "the primary of 1 primary and 2 replicas", "shard-0 of 3 shards".

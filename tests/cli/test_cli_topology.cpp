@@ -177,6 +177,8 @@ TEST_CASE("topology: the text and HTML headers say the database is one of severa
     CHECK_THAT(r.out, Catch::Contains("shard-0.db (backend sqlite; shard-0 of 3 shards; each node under pools)\n"));
     CHECK_THAT(slurp(tmp.path() / "r.html"), Catch::Contains("(sqlite; shard-0 of 3 shards; each node under pools)"));
     CHECK_THAT(r.out, Catch::Contains("(each the sum of the 3 pools' own peaks)\n"));
+    CHECK_THAT(r.out, Catch::Contains("data/shard-2.db\n"));  // every node's URL, in the pools table
+    CHECK_THAT(slurp(tmp.path() / "r.html"), Catch::Contains("data/shard-1.db"));
     // One database: the header is as it was.
     const auto one = run_in(tmp.path(), {"stress", "--db", "sqlite://one.db", "--ops", "10", "--no-progress"});
     REQUIRE(one.code == 0);
