@@ -203,6 +203,7 @@ Json report_to_json(const Report& r) {
             j["started_at_unix_ms"] = unix_ms(r.started_at);
         }
         j["scenario"] = r.scenario ? Json(*r.scenario) : Json(nullptr);
+        if (!r.run_id.empty()) j["run_id"] = r.run_id;
         j["database"] = Json{{"backend", r.backend}, {"url", r.url_redacted}};
         if (!r.prepared_statements.empty()) j["database"]["prepared_statements"] = r.prepared_statements;
         if (!r.ran) {

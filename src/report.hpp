@@ -354,6 +354,8 @@ struct Report {
     std::optional<RunError> error;
     std::string command;
     std::optional<std::string> scenario;
+    /// Tags this run's rows: poolbench_writes.run_id is "RUN_ID-PHASE" ("" when it ran nothing).
+    std::string run_id;
     std::chrono::system_clock::time_point started_at{};  ///< when the run began (epoch: unknown); timeline t_s counts from it
     /// When the first phase's load began and the last one's ended (epoch: unknown): the
     /// span `poolbench merge` divides all agents' operations by.

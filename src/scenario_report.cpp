@@ -50,6 +50,7 @@ Report ScenarioRun::header() const {
     Report r;
     r.command = options_.command;
     if (options_.command == "run") r.scenario = spec_.name;
+    r.run_id = run_id_;
     r.backend = std::string(to_string(db_.backend));
     r.url_redacted = db_.redacted;
     r.config.pool_max = spec_.pool.max_size;

@@ -44,6 +44,10 @@ TEST_CASE("run: lost_replies puts COMMITs in doubt; each is looked up, none is l
     // Counted from outside the run: the rows are the acknowledged writes plus the in-doubt ones.
     const auto rows = sqlite_count(dir.path() / "lr.db", "SELECT count(*) FROM poolbench_writes");
     CHECK(rows == w.at("verified").get<std::int64_t>());
+    // The report's run_id finds its rows: RUN_ID-PHASE.
+    const std::string tagged = "SELECT count(*) FROM poolbench_writes WHERE run_id = '" +
+                               j.at("run_id").get<std::string>() + "-load'";
+    CHECK(sqlite_count(dir.path() / "lr.db", tagged.c_str()) == rows);
     // In doubt only while the fault ran, and each one is also a failed operation.
     CHECK(j.at("phases").at(0).at("writes_in_doubt") == w.at("in_doubt"));
     const json& f = j.at("faults").at(0);
