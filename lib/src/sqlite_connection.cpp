@@ -208,9 +208,8 @@ private:
     /// BUSY_SNAPSHOT), while busy_timeout has not run out. The waits are those of SQLite's
     /// busy handler (1, 2, 5, ... 100 ms), after a first retry that only yields (made even
     /// with busy_timeout 0): the holder under a turn keeps the lock for microseconds (see
-    /// the header comment). Out of
-    /// a turn a failed upgrade fails at once, as SQLite's does: the holder is a writer, and
-    /// once it commits, running again fails with BUSY_SNAPSHOT.
+    /// the header comment). Out of a turn a failed upgrade fails at once, as SQLite's does:
+    /// the holder is a writer, and once it commits, running again fails with BUSY_SNAPSHOT.
     bool upgrade_waits_out(int rc, UpgradeWait& w) {
         if (!turn_open_ || rc != SQLITE_BUSY || sqlite3_extended_errcode(db_.get()) != SQLITE_BUSY) return false;
         if (sqlite3_get_autocommit(db_.get()) != 0 || sqlite3_txn_state(db_.get(), nullptr) != SQLITE_TXN_READ)
@@ -412,11 +411,15 @@ private:
             const std::string_view tail = prepare(rest, 0, stmt);
             if (stmt) {
                 UpgradeWait wait;
+                bool row = false;  // as in run(): only a statement that stopped at its start runs again
                 while (true) {
                     const int rc = sqlite3_step(stmt.get());
                     if (rc == SQLITE_DONE) break;
-                    if (rc == SQLITE_ROW) continue;
-                    if (upgrade_waits_out(rc, wait)) {
+                    if (rc == SQLITE_ROW) {
+                        row = true;
+                        continue;
+                    }
+                    if (!row && upgrade_waits_out(rc, wait)) {
                         sqlite3_reset(stmt.get());
                         continue;
                     }

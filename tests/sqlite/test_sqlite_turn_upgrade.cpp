@@ -37,7 +37,7 @@ struct Starts {
 
 int on_stmt(unsigned type, void* ctx, void* /*stmt*/, void* sql) {
     auto* s = static_cast<Starts*>(ctx);
-    if (type == SQLITE_TRACE_STMT && std::strncmp(static_cast<const char*>(sql), "INSERT", 6) == 0) {
+    if (type == SQLITE_TRACE_STMT && std::strstr(static_cast<const char*>(sql), "INSERT") != nullptr) {
         if (++s->inserts == s->release_at) s->then_rc = sqlite3_exec(s->holder, s->then, nullptr, nullptr, nullptr);
     }
     return 0;
@@ -93,6 +93,21 @@ TEST_CASE("SQLite: under a write turn, a read-then-write transaction waits out a
     s.writer->execute("COMMIT");
     CHECK(s.writer->end_write_turn() == Connection::TurnWork::none);
     CHECK(s.rows() == 2);  // the same transaction went on: its row is committed
+}
+
+TEST_CASE("SQLite: under a write turn, several statements in one execute() wait out the holder too",
+          "[sqlite][tx][gate]") {
+    Setup s(10'000);
+    s.writer->begin_write_turn();
+    s.begin_and_read();
+    s.hold_write_lock();
+    s.starts.release_at = 2;
+    s.writer->execute("INSERT INTO t(v) VALUES ('one'); INSERT INTO t(v) VALUES ('two')");
+    CHECK(s.starts.inserts == 3);  // the first twice, then the second
+    CHECK(s.starts.then_rc == SQLITE_OK);
+    s.writer->execute("COMMIT");
+    (void)s.writer->end_write_turn();
+    CHECK(s.rows() == 3);
 }
 
 TEST_CASE("SQLite: a write turn waits for the write lock no longer than busy_timeout, then fails with SQLITE_BUSY in its open transaction",
