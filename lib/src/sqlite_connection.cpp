@@ -13,6 +13,15 @@
 // plus a commit at most: deferring_wal_hook). A turn whose lease was moved out of its
 // WriteLease ends when that lease comes back to the pool (reset(), needs_reset() says so;
 // with reset_on_release off, at the connection's next turn).
+//
+// Under a turn, a statement whose write-lock upgrade fails with plain SQLITE_BUSY (a
+// DEFERRED transaction that read first) is run again, waiting as SQLite's busy handler
+// would, up to busy_timeout: SQLite calls no busy handler for an upgrade (in rollback-journal
+// mode two upgraders would deadlock), but under a turn no other writer of this process
+// exists, and the holder is one that lets go at once: a connection that read the WAL
+// index header while a commit was writing it takes the WAL write lock to read it again
+// (walIndexReadHdr), and the gate's thread, running its PASSIVE checkpoint while the next
+// writer commits, is such a connection (upgrade_waits_out()).
 #include "sqlite_connection.hpp"
 
 #include "driver_text.hpp"
@@ -21,11 +30,14 @@
 #include "poolbench/error.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <functional>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -184,6 +196,50 @@ private:
         return SQLITE_OK;
     }
 
+    /// How long a statement under a turn has waited for the write lock (upgrade_waits_out).
+    struct UpgradeWait {
+        int attempts = 0;
+        std::chrono::steady_clock::time_point deadline{};
+    };
+
+    /// A statement failed with `rc`. True, after waiting, when it should run again: under
+    /// a write turn, inside a transaction that holds a read snapshot but did not get the
+    /// write lock (plain SQLITE_BUSY: the snapshot is still the newest, or it would be
+    /// BUSY_SNAPSHOT), while busy_timeout has not run out. The waits are those of SQLite's
+    /// busy handler (1, 2, 5, ... 100 ms), after a first retry that only yields (made even
+    /// with busy_timeout 0): the holder under a turn keeps the lock for microseconds (see
+    /// the header comment). Out of a turn a failed upgrade fails at once, as SQLite's does:
+    /// the holder is a writer, and once it commits, running again fails with BUSY_SNAPSHOT.
+    bool upgrade_waits_out(int rc, UpgradeWait& w) {
+        if (!turn_open_ || rc != SQLITE_BUSY || sqlite3_extended_errcode(db_.get()) != SQLITE_BUSY) return false;
+        if (sqlite3_get_autocommit(db_.get()) != 0 || sqlite3_txn_state(db_.get(), nullptr) != SQLITE_TXN_READ)
+            return false;
+        constexpr std::array<int, 12> delays_ms{1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+        const auto now = std::chrono::steady_clock::now();
+        if (w.attempts == 0) {
+            // The first retry only yields, even with busy_timeout 0. (Reading the timeout
+            // runs a PRAGMA, which clears the error: only this first time, which never
+            // fails, so the error a later refusal reports is the statement's own.)
+            w.deadline = now + std::chrono::milliseconds(busy_timeout_ms());
+            std::this_thread::yield();
+        } else {
+            if (now >= w.deadline) return false;
+            const auto i = std::min(static_cast<std::size_t>(w.attempts - 1), delays_ms.size() - 1);
+            std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+                std::chrono::milliseconds(delays_ms[i]), w.deadline - now));
+        }
+        ++w.attempts;
+        return true;
+    }
+
+    /// The connection's busy_timeout (ms): what the driver or a PRAGMA set last.
+    int busy_timeout_ms() noexcept {
+        sqlite3_stmt* raw = nullptr;
+        if (sqlite3_prepare_v2(db_.get(), "PRAGMA busy_timeout", -1, &raw, nullptr) != SQLITE_OK) return 0;
+        const StmtPtr stmt(raw);
+        return sqlite3_step(stmt.get()) == SQLITE_ROW ? sqlite3_column_int(stmt.get(), 0) : 0;
+    }
+
     /// Throws QueryError for the failure `rc` of `sql`.
     [[noreturn]] void fail(int rc, std::string_view sql) {
         int code = sqlite3_extended_errcode(db_.get());
@@ -306,10 +362,19 @@ private:
             }
             if (rc != SQLITE_OK) fail(rc, sql);
         }
+        UpgradeWait wait;
         while (true) {
             const int rc = sqlite3_step(stmt);
             if (rc == SQLITE_DONE) break;
-            if (rc != SQLITE_ROW) fail(rc, sql);
+            if (rc != SQLITE_ROW) {
+                // No row yet: the statement stopped at its start, so running it again is
+                // running it later (a RETURNING row comes after the write lock).
+                if ((out == nullptr || out->rows.empty()) && upgrade_waits_out(rc, wait)) {
+                    sqlite3_reset(stmt);
+                    continue;
+                }
+                fail(rc, sql);
+            }
             if (out == nullptr) continue;
             // Read after stepping: a schema change re-prepares the statement inside step,
             // and "SELECT *" may then have a different number of columns.
@@ -345,10 +410,20 @@ private:
             StmtPtr stmt;
             const std::string_view tail = prepare(rest, 0, stmt);
             if (stmt) {
+                UpgradeWait wait;
+                bool row = false;  // as in run(): only a statement that stopped at its start runs again
                 while (true) {
                     const int rc = sqlite3_step(stmt.get());
                     if (rc == SQLITE_DONE) break;
-                    if (rc != SQLITE_ROW) fail(rc, rest);
+                    if (rc == SQLITE_ROW) {
+                        row = true;
+                        continue;
+                    }
+                    if (!row && upgrade_waits_out(rc, wait)) {
+                        sqlite3_reset(stmt.get());
+                        continue;
+                    }
+                    fail(rc, rest);
                 }
             }
             if (tail.size() >= rest.size()) break;  // no progress: only trailing blanks

@@ -7,9 +7,10 @@
 // fail with SQLITE_BUSY) and slow under contention (the lock sits free while sleepers
 // sleep); a DEFERRED transaction that reads and then writes fails its lock upgrade with
 // SQLITE_BUSY at once, whatever busy_timeout says. A WriterGate queues writers in the
-// process instead, so the file lock is never contended within the process and no writer
-// waits longer than the bound below. Readers do not go through the gate (in WAL mode they
-// never block a writer or each other): they acquire from the pool directly.
+// process instead, so writers never contend for the file lock within the process and no
+// writer waits longer than the bound below. Readers do not go through the gate (in WAL mode
+// they do not block a writer, but for a moment: see "What it guarantees" below): they
+// acquire from the pool directly.
 //
 // Who gets the turn (bounded barging; WriterGateOptions::starvation_threshold = T):
 //   - Writers that have to wait queue, and are served in arrival order among themselves:
@@ -56,6 +57,19 @@
 // bound: 380-670 MB in 2 s of write_bench). Other backends have no
 // such work (Connection::TurnWork::none): the lease goes back, then the turn.
 //
+// What it guarantees, and what it does not (SQLite). Within the process, no writer holds
+// SQLite's write lock while another writer holds a turn. One other connection may still
+// hold it for a moment: SQLite's own (walIndexReadHdr), where a connection that read the
+// WAL index header while a commit was writing it takes the write lock to read it again —
+// the gate's checkpoint thread (its PASSIVE checkpoint runs while the next writer commits)
+// or any reader. A writer that takes the lock at BEGIN IMMEDIATE waits that out in SQLite's
+// busy handler; a DEFERRED transaction that read first upgrades without one and failed at
+// once with SQLITE_BUSY (writer-contention-sqlite: 1 in ~46,000 gated writes). So under a
+// turn the SQLite connection runs such a statement again, waiting as the busy handler would,
+// up to busy_timeout (sqlite_connection.cpp): a gated read-then-write gets no busy error from
+// the process itself. SQLITE_BUSY_SNAPSHOT (someone committed since the transaction's read:
+// another process, or a write outside the gate) still fails at once.
+//
 // It does not help across processes (they still meet in SQLite's locks: keep a
 // busy_timeout and retries for that), and it is unnecessary on PostgreSQL, which has
 // row-level locks and many concurrent writers. Use one gate per database file, shared by
@@ -75,7 +89,8 @@
 // queued writers are served in arrival order, with bounded barging as above (a waiter that
 // times out leaves the queue without holding anyone up). Mutual exclusion: at most one
 // WriteLease holds the turn at any time; the gate's checkpoint thread never holds it and
-// only runs a checkpoint (PASSIVE: it never writes rows and never waits for a lock). A
+// only runs a checkpoint (PASSIVE: it never writes rows and never waits for a lock; it may
+// hold SQLite's write lock for a moment, as any reader may: see "What it guarantees"). A
 // WriterGate must outlive every WriteLease it handed out and must not be destroyed while
 // threads wait in acquire(); its destructor waits for the checkpoint in hand. A WriteLease,
 // like a Lease, is used by one thread at a time and may be moved to another thread; a
