@@ -26,7 +26,7 @@ std::int64_t sqlite_count(const fs::path& path, const char* sql) {
 
 }  // namespace
 
-TEST_CASE("run: lost_replies puts COMMITs in doubt; each is looked up, none is lost or acknowledged",
+TEST_CASE("run: lost_replies puts COMMITs in doubt, each is looked up, none is lost or acknowledged",
           "[cli][run][sqlite]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"run", "lost-replies", "--db", "sqlite://lr.db", "--no-progress", "--json",
@@ -100,7 +100,7 @@ TEST_CASE("merge: the agents' writes in doubt are summed, in the run and in its 
     check_writes_settled(merged.at("writes"));
 }
 
-TEST_CASE("run: in-doubt writes on shards are looked up on every shard; the fault names its node", "[cli][run][sqlite][shards]") {
+TEST_CASE("run: in-doubt writes on shards are looked up on every shard, and the fault names its node", "[cli][run][sqlite][shards]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"run", "lost-replies", "--shards", "2", "--db",
                                        "sqlite://" + (dir.path() / "sh").string(), "--no-progress", "--json", "r.json",
