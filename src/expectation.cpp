@@ -173,6 +173,18 @@ std::string check_expectation_path(const ParsedExpectation& e, const Json& repor
     return {};
 }
 
+namespace {
+/// What a null figure at `path` means, for an expectation's note (docs/report.md).
+std::string null_note(const std::string& path) {
+    const std::string_view last = std::string_view(path).substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+    if (last == "recovery_ms") return "no value (not recovered by the end of its phase)";
+    if (last == "outage_ms") return "no value (still failing when its phase ended)";
+    if (last == "failover_ms") return "no value (the replica never left the rotation)";
+    if (last == "rejoin_ms") return "no value (the replica was not back in rotation by the end of its phase)";
+    return "no value in this run (null in the report)";
+}
+}  // namespace
+
 Expectation evaluate_expectation(const ParsedExpectation& e, const Json& scope, std::string scope_name) {
     Expectation out;
     out.name = e.text;
@@ -181,7 +193,7 @@ Expectation evaluate_expectation(const ParsedExpectation& e, const Json& scope, 
     std::string why;
     const Json* node = find(scope, e.path, why);
     if (node == nullptr || node->is_null()) {
-        out.note = node == nullptr ? why : "no value (it never happened in this run)";
+        out.note = node == nullptr ? why : null_note(e.path);
         out.passed = false;
         return out;
     }
