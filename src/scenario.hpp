@@ -53,6 +53,8 @@ enum class FaultKind {
 };
 [[nodiscard]] std::string_view to_string(FaultKind kind) noexcept;
 [[nodiscard]] std::optional<FaultKind> parse_fault_kind(std::string_view text) noexcept;
+/// Every kind's name, comma-separated, for an error that lists them.
+[[nodiscard]] std::string fault_kind_list();
 /// The backends a fault can run on.
 [[nodiscard]] std::vector<Backend> fault_backends(FaultKind kind);
 /// server.restart and its backend-pinned spellings pg.restart and mariadb.restart: the fault

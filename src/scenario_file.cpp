@@ -23,71 +23,6 @@ namespace poolbench::cli {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr std::array all_fault_kinds{FaultKind::sqlite_lock,        FaultKind::pg_lock_table,
-                                     FaultKind::pg_terminate_backends, FaultKind::pg_restart,
-                                     FaultKind::mariadb_lock_table,  FaultKind::mariadb_kill_connections,
-                                     FaultKind::mariadb_restart,     FaultKind::server_restart,
-                                     FaultKind::connection_storm,    FaultKind::latency,
-                                     FaultKind::lost_replies,        FaultKind::leak,                FaultKind::replica_stop,
-                                     FaultKind::replica_promote};
-}  // namespace
-
-std::string_view to_string(FaultKind kind) noexcept {
-    switch (kind) {
-        case FaultKind::sqlite_lock: return "sqlite.lock";
-        case FaultKind::pg_lock_table: return "pg.lock_table";
-        case FaultKind::pg_terminate_backends: return "pg.terminate_backends";
-        case FaultKind::pg_restart: return "pg.restart";
-        case FaultKind::mariadb_lock_table: return "mariadb.lock_table";
-        case FaultKind::mariadb_kill_connections: return "mariadb.kill_connections";
-        case FaultKind::mariadb_restart: return "mariadb.restart";
-        case FaultKind::server_restart: return "server.restart";
-        case FaultKind::connection_storm: return "connection_storm";
-        case FaultKind::latency: return "latency";
-        case FaultKind::lost_replies: return "lost_replies";
-        case FaultKind::leak: return "leak";
-        case FaultKind::replica_stop: return "replica.stop";
-        case FaultKind::replica_promote: return "replica.promote";
-    }
-    return "?";
-}
-
-std::optional<FaultKind> parse_fault_kind(std::string_view text) noexcept {
-    for (auto k : all_fault_kinds) {
-        if (text == to_string(k)) return k;
-    }
-    return std::nullopt;
-}
-
-std::vector<Backend> fault_backends(FaultKind kind) {
-    switch (kind) {
-        case FaultKind::sqlite_lock: return {Backend::sqlite};
-        case FaultKind::pg_lock_table:
-        case FaultKind::pg_terminate_backends:
-        case FaultKind::pg_restart: return {Backend::postgresql};
-        case FaultKind::mariadb_lock_table:
-        case FaultKind::mariadb_kill_connections:
-        case FaultKind::mariadb_restart: return {Backend::mariadb};
-        case FaultKind::server_restart: return {Backend::postgresql, Backend::mariadb};
-        case FaultKind::replica_stop:
-        case FaultKind::replica_promote: return {Backend::postgresql};
-        case FaultKind::connection_storm:
-        case FaultKind::latency:
-        case FaultKind::lost_replies:
-        case FaultKind::leak: return {Backend::sqlite, Backend::postgresql, Backend::mariadb, Backend::null};
-    }
-    return {};
-}
-
-namespace {
-
-std::string fault_kind_list() {
-    std::string out;
-    for (auto k : all_fault_kinds) {
-        out += (out.empty() ? "" : ", ") + std::string(to_string(k));
-    }
-    return out;
-}
 
 /// Reads one scenario; `place()` turns a node into "file:line:col" (or the --set it came from).
 class Reader {
@@ -395,16 +330,25 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
         if (faults == nullptr || !faults->is_array_of_tables()) r.fail(*n, "fault must be written as [[phase.fault]] tables");
         for (const auto& item : *faults) p.faults.push_back(read_fault(r, *item.as_table(), p.name));
     }
+    // Where a fault outside its phase was made so: a --set of its times or of the phase's
+    // duration first (the file was fine before it), else the fault's own keys.
+    const toml::node* duration_node = t.get("duration");
+    const std::string duration_place = duration_node != nullptr ? r.place(*duration_node) : std::string();
+    const auto outside = [&](const FaultSpec& f) {
+        const std::string& times = f.place_of({"at", "for"}).text;
+        if (times.rfind("--set ", 0) != 0 && duration_place.rfind("--set ", 0) == 0) return duration_place;
+        return times;
+    };
     for (const auto& f : p.faults) {
         if (p.duration && f.at >= *p.duration) {
-            throw UsageFailure(fmt::format("{}: the {} fault starts at {} ms, after phase '{}' ends ({} ms)", f.where.text,
+            throw UsageFailure(fmt::format("{}: the {} fault starts at {} ms, after phase '{}' ends ({} ms)", outside(f),
                                            to_string(f.kind), f.at.count(), p.name, p.duration->count()));
         }
         // A fault cut short by its phase's end would measure nothing after it.
         if (p.duration && !is_restart(f.kind) && f.at + f.duration > *p.duration) {
             throw UsageFailure(fmt::format("{}: the {} fault ends at {} ms, after phase '{}' ends ({} ms); shorten "
                                            "'for' or lengthen the phase",
-                                           f.where.text, to_string(f.kind), (f.at + f.duration).count(), p.name,
+                                           outside(f), to_string(f.kind), (f.at + f.duration).count(), p.name,
                                            p.duration->count()));
         }
     }

@@ -39,3 +39,13 @@ TEST_CASE("run --check and the commands: a bad or empty --metrics-addr exits 2",
     CHECK(empty.code == 2);
     CHECK_THAT(empty.err, Catch::Contains("--metrics-addr: give HOST:PORT or PORT"));
 }
+
+TEST_CASE("run --check: a --set that puts a fault outside its phase is named, not the file's line", "[cli][run]") {
+    TempDir dir;
+    const auto shorter = run_in(dir.path(), {"run", "--check", "lost-replies", "--set", "phase.load.duration=2s"});
+    CHECK(shorter.code == 2);
+    CHECK_THAT(shorter.err, Catch::StartsWith("poolbench: --set phase.load.duration=2s: the lost_replies fault ends at"));
+    const auto later = run_in(dir.path(), {"run", "--check", "lost-replies", "--set", "phase.load.fault.1.at=7s"});
+    CHECK(later.code == 2);
+    CHECK_THAT(later.err, Catch::StartsWith("poolbench: --set phase.load.fault.1.at=7s: the lost_replies fault starts at"));
+}
