@@ -30,9 +30,9 @@ TEST_CASE("run: lost_replies puts COMMITs in doubt, each is looked up, none is l
           "[cli][run][sqlite]") {
     TempDir dir;
     const auto r = run_in(dir.path(), {"run", "lost-replies", "--db", "sqlite://lr.db", "--no-progress", "--json",
-                                       "r.json", "--set", "phase.load.duration=2s", "--set",
+                                       "r.json", "--set", "phase.load.duration=2500ms", "--set",
                                        "phase.load.fault.1.at=500ms", "--set", "phase.load.fault.1.for=1s"});
-    INFO(r.err);
+    INFO(r.out << r.err);
     REQUIRE(r.code == 0);
     const json j = parse_json(slurp(dir.path() / "r.json"));
     const json& w = j.at("writes");
@@ -79,10 +79,10 @@ TEST_CASE("merge: the agents' writes in doubt are summed, in the run and in its 
     for (int i = 0; i < 2; ++i) {
         const std::string report = "r" + std::to_string(i) + ".json";
         const auto r = run_in(dir.path(), {"run", "lost-replies", "--db", "sqlite://a" + std::to_string(i) + ".db",
-                                           "--no-progress", "--json", report, "--set", "phase.load.duration=1s",
+                                           "--no-progress", "--json", report, "--set", "phase.load.duration=1700ms",
                                            "--set", "phase.load.fault.1.at=200ms", "--set",
-                                           "phase.load.fault.1.for=600ms"});
-        INFO(r.err);
+                                           "phase.load.fault.1.for=500ms"});
+        INFO(r.out << r.err);
         REQUIRE(r.code == 0);
         agents.push_back(parse_json(slurp(dir.path() / report)));
     }
@@ -104,9 +104,9 @@ TEST_CASE("run: in-doubt writes on shards are looked up on every shard, and the 
     TempDir dir;
     const auto r = run_in(dir.path(), {"run", "lost-replies", "--shards", "2", "--db",
                                        "sqlite://" + (dir.path() / "sh").string(), "--no-progress", "--json", "r.json",
-                                       "--set", "phase.load.duration=1500ms", "--set", "phase.load.fault.1.at=300ms",
-                                       "--set", "phase.load.fault.1.for=800ms"});
-    INFO(r.err);
+                                       "--set", "phase.load.duration=2s", "--set", "phase.load.fault.1.at=300ms",
+                                       "--set", "phase.load.fault.1.for=700ms"});
+    INFO(r.out << r.err);
     REQUIRE(r.code == 0);
     const json j = parse_json(slurp(dir.path() / "r.json"));
     check_writes_settled(j.at("writes"));
