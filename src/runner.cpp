@@ -89,13 +89,6 @@ struct PoolSource {
     static void invalidate(Lease& lease) noexcept { lease.invalidate(); }
 };
 
-// A write behind a WriterGate takes the gate's turn and its lease; a read, a plain lease.
-struct GatedHandle {
-    WriteLease gated;
-    Lease plain;
-    Lease& lease() { return gated ? gated.lease() : plain; }
-};
-
 struct GatedPoolSource {
     Pool& pool;
     WriterGate& gate;
@@ -111,13 +104,7 @@ struct GatedPoolSource {
     }
     [[nodiscard]] std::int64_t opened_ns(GatedHandle& h) const { return acquire_end_ns(h.lease(), leaks_tracked); }
     static Connection& conn(GatedHandle& h) { return *h.lease(); }
-    static void close(GatedHandle& h) noexcept {
-        if (h.gated) {
-            h.gated.release();
-        } else {
-            h.plain.release();
-        }
-    }
+    static void close(GatedHandle& h) noexcept { h.release(); }
     static void invalidate(GatedHandle& h) noexcept { h.lease().invalidate(); }
 };
 

@@ -19,6 +19,7 @@
 #include <poolbench/error.hpp>
 #include <poolbench/internal/fast_clock.hpp>
 #include <poolbench/stats.hpp>
+#include <poolbench/writer_gate.hpp>
 
 #include <fmt/format.h>
 
@@ -64,6 +65,20 @@ struct RoutedOp {
 template <class Source>
 concept RoutedSource = requires(Source& s, const Workload& w, WorkerState& ws) {
     { s.run(w, ws, true) } -> std::same_as<RoutedOp>;
+};
+
+// A write behind a WriterGate takes the gate's turn and its lease; a read, a plain lease.
+struct GatedHandle {
+    WriteLease gated;
+    Lease plain;
+    Lease& lease() { return gated ? gated.lease() : plain; }
+    void release() noexcept {
+        if (gated) {
+            gated.release();
+        } else {
+            plain.release();
+        }
+    }
 };
 
 // Counts a failed operation by its class (and its write as in doubt when its COMMIT got

@@ -55,14 +55,13 @@ struct ShardSource {
     RoutedOp run(const Workload& workload, WorkerState& ws, bool write) {
         const std::int64_t key = workload.draw_key(ws, write);
         const std::size_t shard = shard_for_key(key, pools.size());
-        WriteLease gated;
-        Lease plain;
+        GatedHandle h;
         if (write && gates != nullptr) {
-            gated = gates[shard]->acquire(*pools[shard]);
+            h.gated = gates[shard]->acquire(*pools[shard]);
         } else {
-            plain = pools[shard]->acquire();
+            h.plain = pools[shard]->acquire();
         }
-        Lease& lease = gated ? gated.lease() : plain;
+        Lease& lease = h.lease();
         RoutedOp r;
         r.acquired_ns = acquire_end_ns(lease, leaks_tracked);
         try {
@@ -72,11 +71,7 @@ struct ShardSource {
             throw;
         }
         r.done_ns = internal::fast_clock::now_ns();
-        if (gated) {
-            gated.release();
-        } else {
-            plain.release();
-        }
+        h.release();
         (r.wrote ? counts[shard].writes : counts[shard].reads).fetch_add(1, std::memory_order_relaxed);
         return r;
     }
