@@ -90,13 +90,34 @@ void add_database_option(CLI::App& cmd, CommonOptions& options, std::vector<std:
     db->default_str("$POOLBENCH_DB, else a SQLite file in a new temporary directory")->group("Database");
 }
 
+namespace {
+/// A parameter in the URL the backend rejects (an unknown name, sslmode=bogus): a bad URL
+/// (exit 2), not an unusable database. The URL may have come from --db, a file or
+/// $POOLBENCH_DB: the message names it, not a flag.
+[[noreturn]] void bad_url_options(const DbUrl& db, const ConfigError& e) {
+    const std::string what = e.what();
+    throw UsageFailure(scrub(what.find(db.redacted) != std::string::npos
+                                 ? what
+                                 : fmt::format("database URL '{}': {}", db.redacted, what),
+                             url_secrets(db.original)));
+}
+}  // namespace
+
+void check_url_options(const DbUrl& db) {
+    try {
+        (void)make_driver(db);
+    } catch (const ConfigError& e) {
+        bad_url_options(db, e);
+    } catch (const Error&) {
+        // Not the URL's fault (an in-memory database that could not be made): the run says.
+    }
+}
+
 std::shared_ptr<Driver> open_driver(const DbUrl& db) {
     try {
         return make_driver(db);
     } catch (const ConfigError& e) {
-        // A parameter in the URL the backend rejects (an unknown name, sslmode=bogus): a
-        // bad URL (exit 2), not an unusable database.
-        throw UsageFailure(scrub(fmt::format("--db: {}", e.what()), url_secrets(db.original)));
+        bad_url_options(db, e);
     } catch (const Error& e) {
         throw DatabaseUnusable(
             unusable_message(db, e.what()));

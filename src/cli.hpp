@@ -123,6 +123,9 @@ private:
 /// The driver for `db`; a failure to make it (e.g. an in-memory SQLite database that cannot
 /// be created) is DatabaseUnusable (exit 3) with one redacted line.
 [[nodiscard]] std::shared_ptr<Driver> open_driver(const DbUrl& db);
+/// What open_driver() checks of `db` short of connecting (its parameters, as the backend
+/// reads them): UsageFailure (exit 2) for one it rejects. For `run --check`.
+void check_url_options(const DbUrl& db);
 
 /// For commands with their own documents (compare, diagnose): `text` to stdout and `json`
 /// to the --json FILE; with --json -, the JSON to stdout and the text to stderr. Throws

@@ -63,7 +63,11 @@ ExitCode check_only(const ScenarioSpec& spec, const RunOptions& o, const std::st
     std::string db_text = !flagged.empty() ? flagged : spec.db_url;
     std::vector<DbUrl> targets;
     if (!db_text.empty()) {
+        // The URLs as the run would read them, parameters too (ssl_mode=bogus exits 2 there).
         targets.push_back(parse_db_url(db_text));
+        check_url_options(targets.back());
+        for (const auto& url : spec.topology.replicas) check_url_options(parse_db_url(url));
+        for (const auto& url : spec.topology.shard_urls) check_url_options(parse_db_url(url));
     } else {
         for (auto b : spec.backends) {
             targets.push_back(parse_db_url(b == Backend::sqlite       ? "sqlite:///tmp/poolbench-check.db"

@@ -66,6 +66,11 @@ enum class FaultKind {
 [[nodiscard]] constexpr bool ends_by_itself(FaultKind kind) noexcept {
     return is_restart(kind) || kind == FaultKind::replica_promote;
 }
+/// connection_storm, latency and lost_replies: the run's own fault driver changes what its
+/// connections do while the fault lasts (one setting each: two of a kind cannot overlap).
+[[nodiscard]] constexpr bool is_process_fault(FaultKind kind) noexcept {
+    return kind == FaultKind::connection_storm || kind == FaultKind::latency || kind == FaultKind::lost_replies;
+}
 /// replica.stop and replica.promote: act on one replica of a primary/replica run ('node').
 [[nodiscard]] constexpr bool is_replica_fault(FaultKind kind) noexcept {
     return kind == FaultKind::replica_stop || kind == FaultKind::replica_promote;

@@ -225,6 +225,28 @@ void check_leak_overlap(const ScenarioSpec& spec, const PhaseSpec& phase) {
     }
 }
 
+/// Two in-process faults of one kind (on one node) whose windows overlap: each sets the
+/// fault driver's one setting for its kind, so the first to end would end both while the
+/// report says the other ran on (found in a user test). Refused; Toxiproxy's answer (toxics
+/// that stack) has no meaning for two probabilities of a lost reply.
+void check_process_fault_overlap(const PhaseSpec& phase) {
+    for (std::size_t i = 0; i < phase.faults.size(); ++i) {
+        const FaultSpec& a = phase.faults[i];
+        if (!is_process_fault(a.kind)) continue;
+        for (std::size_t j = i + 1; j < phase.faults.size(); ++j) {
+            const FaultSpec& b = phase.faults[j];
+            if (b.kind != a.kind || b.node != a.node) continue;
+            if (a.at < b.at + b.duration && b.at < a.at + a.duration) {
+                throw UsageFailure(fmt::format(
+                    "{}: {} faults {} and {} of phase '{}' overlap ({}-{} ms and {}-{} ms), and the first to end would "
+                    "end both: move one so their windows do not overlap, or make them one fault",
+                    b.place_of({"at", "for"}).text, to_string(a.kind), i + 1, j + 1, phase.name, a.at.count(),
+                    (a.at + a.duration).count(), b.at.count(), (b.at + b.duration).count()));
+            }
+        }
+    }
+}
+
 const std::vector<std::string_view> live_paths{"ops.ok", "ops.failed", "ops.timed_out", "ops.total"};
 
 }  // namespace
@@ -315,6 +337,7 @@ void check_scenario(const ScenarioSpec& spec, const DbUrl& db, const ScenarioRun
             if (f.kind == FaultKind::leak) check_leak_fault(spec, p, f);
         }
         check_leak_overlap(spec, p);
+        check_process_fault_overlap(p);
     }
 }
 

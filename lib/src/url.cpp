@@ -218,31 +218,55 @@ void parse_sqlite(std::string_view url, std::string_view original, DbUrl& out) {
     out.path = std::string(path);
 }
 
+/// A URL whose user name or password holds an unencoded delimiter: where the password ends
+/// is unknowable, so nothing before the last '@' is shown. `which` lists the characters.
+[[noreturn]] void unencoded_credentials(std::string_view url, std::size_t scheme_len, std::string_view which) {
+    const std::size_t at = url.rfind('@');
+    const std::size_t end = url.find_first_of("?#", at);
+    throw ConfigError("invalid database URL '" +
+                      printable(std::string(url.substr(0, scheme_len + 3)) + "***" +
+                                std::string(url.substr(at, end == std::string_view::npos ? end : end - at))) +
+                      "': the user name or password contains an unencoded " + std::string(which) +
+                      ": percent-encode them (%40, %2F, %3F, %23" +
+                      (which.find('%') != std::string_view::npos ? ", %25)" : ")"));
+}
+
+void parse_postgres_parts(std::string_view rest, std::string_view original, DbUrl& out);
+
 void parse_postgres(std::string_view url, std::string_view original, std::size_t scheme_len, DbUrl& out) {
     out.backend = Backend::postgresql;
     // libpq accepts only the lowercase scheme; normalise it and keep the rest as given.
     out.conninfo = (scheme_len == std::string_view("postgresql").size() ? "postgresql" : "postgres");
     out.conninfo += url.substr(scheme_len);
-    std::string_view rest = url.substr(scheme_len + 3);
-    // A password with an unencoded '@' or '/' splits differently for libpq than for the
-    // redaction, and libpq's error would then quote part of it: refuse such URLs first.
-    {
-        const std::size_t authority_end = rest.find_first_of("/?#");
-        const std::string_view authority = rest.substr(0, authority_end);
-        const auto ats = std::count(authority.begin(), authority.end(), '@');
-        const std::string_view after = authority_end == std::string_view::npos ? std::string_view{}
-                                                                                : rest.substr(authority_end);
-        const bool at_in_path =
-            !after.empty() && after.front() == '/' && after.substr(0, after.find_first_of("?#")).find('@') != std::string_view::npos;
-        if (ats > 1 || at_in_path) {
-            // Where the password ends is unknowable here: show nothing before the last '@'.
-            const std::string_view tail = url.substr(0, url.find_first_of("?#", scheme_len + 3));
-            std::string shown = std::string(url.substr(0, scheme_len + 3)) + "***" + std::string(tail.substr(tail.rfind('@')));
-            throw ConfigError("invalid database URL '" + printable(shown) +
-                              "': the user name or password contains an unencoded '@', '/', '?' or '#': "
-                              "percent-encode them (%40, %2F, %3F, %23)");
-        }
+    const std::string_view rest = url.substr(scheme_len + 3);
+    // A password with an unencoded '@', '/', '?' or '#' splits differently for libpq than
+    // for the redaction, and an error about the pieces (ours or libpq's) would then quote
+    // part of it: refuse such URLs first. libpq ends the authority at the first '/' or '?'
+    // ('#' is no delimiter to it: "u:p@h#x@host" names the host "h#x@host"), so two '@'
+    // in it, or one in the database name, mean such a password. An '@' in the options may
+    // be a value's (application_name=me@work), so there only options that do not parse
+    // are taken as such a password (u:p@h?x@host/db: "option 'x@host/db' has no value").
+    constexpr std::string_view which = "'@', '/', '?' or '#'";
+    const std::size_t authority_end = rest.find_first_of("/?");
+    const std::string_view authority = rest.substr(0, authority_end);
+    if (std::count(authority.begin(), authority.end(), '@') > 1) unencoded_credentials(url, scheme_len, which);
+    if (authority_end == std::string_view::npos || rest.find('@', authority_end) == std::string_view::npos) {
+        parse_postgres_parts(rest, original, out);
+        return;
     }
+    if (rest[authority_end] == '/' &&
+        rest.substr(authority_end, rest.find('?', authority_end) - authority_end).find('@') != std::string_view::npos) {
+        unencoded_credentials(url, scheme_len, which);
+    }
+    try {
+        parse_postgres_parts(rest, original, out);
+    } catch (const ConfigError&) {
+        unencoded_credentials(url, scheme_len, which);
+    }
+}
+
+/// The part after "postgresql://", with no '@' that makes the password's end ambiguous.
+void parse_postgres_parts(std::string_view rest, std::string_view original, DbUrl& out) {
     // Like libpq: user credentials end at the first '@' before any '/'.
     std::size_t p = 0;
     while (p < rest.size() && rest[p] != '@' && rest[p] != '/') ++p;
@@ -253,18 +277,6 @@ void parse_postgres(std::string_view url, std::string_view original, std::size_t
     rest.remove_prefix(host_end);
     const std::size_t q = rest.find('?');
     if (q != std::string_view::npos) parse_query(rest.substr(q + 1), original, out.params);
-}
-
-/// A MariaDB URL whose user name or password holds an unencoded delimiter: where the
-/// password ends is unknowable, so nothing before the last '@' is shown.
-[[noreturn]] void mariadb_unencoded_credentials(std::string_view url, std::size_t scheme_len) {
-    const std::size_t at = url.rfind('@');
-    const std::size_t end = url.find_first_of("?#", at);
-    throw ConfigError("invalid database URL '" +
-                      printable(std::string(url.substr(0, scheme_len + 3)) + "***" +
-                                std::string(url.substr(at, end == std::string_view::npos ? end : end - at))) +
-                      "': the user name or password contains an unencoded '@', '/', '?', '#' or '%': "
-                      "percent-encode them (%40, %2F, %3F, %23, %25)");
 }
 
 void parse_mariadb_parts(std::string_view url, std::string_view original, std::size_t scheme_len, DbUrl& out);
@@ -283,12 +295,12 @@ void parse_mariadb(std::string_view url, std::string_view original, std::size_t 
     }
     if (rest[authority_end] == '/') {
         const std::string_view path = rest.substr(authority_end, rest.find_first_of("?#", authority_end) - authority_end);
-        if (path.find('@') != std::string_view::npos) mariadb_unencoded_credentials(url, scheme_len);
+        if (path.find('@') != std::string_view::npos) unencoded_credentials(url, scheme_len, "'@', '/', '?', '#' or '%'");
     }
     try {
         parse_mariadb_parts(url, original, scheme_len, out);
     } catch (const ConfigError&) {
-        mariadb_unencoded_credentials(url, scheme_len);
+        unencoded_credentials(url, scheme_len, "'@', '/', '?', '#' or '%'");
     }
 }
 
@@ -306,7 +318,7 @@ void parse_mariadb_parts(std::string_view url, std::string_view original, std::s
     const std::size_t slash_before_at = rest.find('/');
     const std::size_t at = rest.rfind('@', slash_before_at);
     if (at != std::string_view::npos && rest.substr(0, at).find('@') != std::string_view::npos) {
-        mariadb_unencoded_credentials(url, scheme_len);
+        unencoded_credentials(url, scheme_len, "'@', '/', '?', '#' or '%'");
     }
     if (at != std::string_view::npos) {
         const std::string_view userinfo = rest.substr(0, at);

@@ -49,3 +49,56 @@ TEST_CASE("run --check: a --set that puts a fault outside its phase is named, no
     CHECK(later.code == 2);
     CHECK_THAT(later.err, Catch::StartsWith("poolbench: --set phase.load.fault.1.at=7s: the lost_replies fault starts at"));
 }
+
+TEST_CASE("run --check: two in-process faults of one kind that overlap are refused", "[cli][run]") {
+    TempDir dir;
+    const std::string phase = "[[phase]]\nname = \"load\"\nthreads = 2\nduration = \"3s\"\n";
+    const std::string lost = "[[phase.fault]]\nkind = \"lost_replies\"\n";
+    // The second ends first: it would end the first too (a user test saw that).
+    write_file(dir.path() / "two.toml", phase + lost + "at = \"300ms\"\nfor = \"1500ms\"\n" + lost +
+                                            "at = \"500ms\"\nfor = \"500ms\"\n");
+    const auto r = run_in(dir.path(), {"run", "--check", "./two.toml"});
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains("two.toml:11:6: lost_replies faults 1 and 2 of phase 'load' overlap "
+                                      "(300-1800 ms and 500-1000 ms)"));
+    // Back to back, or of different kinds at once: valid.
+    write_file(dir.path() / "apart.toml", phase + lost + "at = \"300ms\"\nfor = \"500ms\"\n" + lost +
+                                              "at = \"800ms\"\nfor = \"500ms\"\n");
+    CHECK(run_in(dir.path(), {"run", "--check", "./apart.toml"}).code == 0);
+    write_file(dir.path() / "mixed.toml", phase + lost + "at = \"300ms\"\nfor = \"1500ms\"\n" +
+                                              "[[phase.fault]]\nkind = \"latency\"\nlatency = \"1ms\"\nat = \"500ms\"\nfor = \"500ms\"\n");
+    CHECK(run_in(dir.path(), {"run", "--check", "./mixed.toml"}).code == 0);
+}
+
+TEST_CASE("run --check: a URL parameter the backend rejects exits 2 as the run would", "[cli][run]") {
+    TempDir dir;
+    struct Case {
+        const char* scenario;
+        std::string url;
+        const char* says;
+    };
+    const std::vector<Case> cases{
+        {"lost-replies", "sqlite://" + (dir.path() / "x.db").string() + "?busy_timeout=abc", "busy_timeout"},
+        {"lost-replies", "postgresql://u:secretpw@127.0.0.1:1/db?statement_timeout=abc", "invalid statement_timeout 'abc'"},
+        {"lost-replies", "mariadb://u:secretpw@127.0.0.1:1/db?ssl_mode=bogus", "ssl_mode"},
+        {"lost-replies", "mariadb://u:secretpw@127.0.0.1:1/db?bogus=1", "bogus"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.url);
+        const auto check = run_in(dir.path(), {"run", "--check", c.scenario, "--db", c.url});
+        CHECK(check.code == 2);
+        CHECK(count_lines(check.err) == 1);
+        CHECK_THAT(check.err, Catch::Contains(c.says));
+        CHECK(check.err.find("secretpw") == std::string::npos);
+        // The file's [database] url is checked the same way, and not called --db.
+        write_file(dir.path() / "own.toml", "[database]\nurl = \"" + c.url +
+                                                "\"\n[[phase]]\nname = \"load\"\nthreads = 1\nduration = \"1s\"\n");
+        const auto file = run_in(dir.path(), {"run", "--check", "./own.toml"});
+        CHECK(file.code == 2);
+        CHECK_THAT(file.err, Catch::Contains(c.says));
+        CHECK(file.err.find("--db") == std::string::npos);
+        CHECK(file.err.find("secretpw") == std::string::npos);
+    }
+    CHECK_FALSE(fs::exists(dir.path() / "x.db"));
+}

@@ -338,4 +338,16 @@ TEST_CASE("postgresql: an unencoded '@' or '/' in the password is refused withou
     CHECK(parse_db_url("postgresql://u:pa%2Fss@127.0.0.1:1/db").backend == Backend::postgresql);
     // An '@' in a query value is not in the password.
     CHECK(parse_db_url("postgresql://u:pw@h/db?application_name=a@b").backend == Backend::postgresql);
+    // An '@' and then a '?' or '#' (found in a user test): the piece after the '?' read as
+    // options ("has no value"), after the '#' as part of libpq's host name, and either
+    // error quoted part of the password.
+    for (const char* url : {"postgresql://u:Sec@ret?Leak23@127.0.0.1:43365/poolbench",
+                            "postgresql://u:ab@cd#Leak5@127.0.0.1:43365/poolbench",
+                            "postgresql://utsecret:S3cr@t:/?#x%y'z@127.0.0.1:43365/poolbench"}) {
+        const std::string e = parse_error(url);
+        INFO(e);
+        CHECK(contains(e, "unencoded '@', '/', '?' or '#'"));
+        CHECK(contains(e, "'postgresql://***@127.0.0.1:43365/poolbench'"));
+        for (const char* piece : {"Leak", "ret", "cd", "S3cr", "x%y"}) CHECK_FALSE(contains(e, piece));
+    }
 }
