@@ -181,6 +181,7 @@ std::string null_note(const std::string& path) {
     if (last == "outage_ms") return "no value (still failing when its phase ended)";
     if (last == "failover_ms") return "no value (the replica never left the rotation)";
     if (last == "rejoin_ms") return "no value (the replica was not back in rotation by the end of its phase)";
+    if (path.rfind("writes.", 0) == 0) return "no value (the rows were not counted: see writes.error)";
     return "no value in this run (null in the report)";
 }
 }  // namespace

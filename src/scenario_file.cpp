@@ -285,6 +285,13 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
         r.fail(t.get("name") != nullptr ? *t.get("name") : static_cast<const toml::node&>(t),
                fmt::format("phase name '{}' must be a non-empty word without dots or spaces (--set uses it)", p.name));
     }
+    // The rows a phase writes carry RUN_ID-NAME (20 + 1 + name characters) in a key column
+    // MariaDB bounds at 64: a longer name failed every write there (a user test).
+    if (constexpr std::size_t max_name = 40; p.name.size() > max_name) {
+        r.fail(*t.get("name"), fmt::format("phase name '{}' is {} characters long; use at most {} (it becomes part of "
+                                           "the key of the rows the phase writes)",
+                                           p.name, p.name.size(), max_name));
+    }
     if (const auto* n = t.get("threads")) p.threads = static_cast<std::size_t>(r.integer(*n, "threads", 1, 10'000));
     const auto* duration = t.get("duration");
     const auto* ops = t.get("ops");

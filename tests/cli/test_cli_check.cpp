@@ -102,3 +102,18 @@ TEST_CASE("run --check: a URL parameter the backend rejects exits 2 as the run w
     }
     CHECK_FALSE(fs::exists(dir.path() / "x.db"));
 }
+
+TEST_CASE("run --check: a phase name longer than 40 characters is refused", "[cli][run]") {
+    // Its rows' key (RUN_ID-NAME) would overflow MariaDB's 64-character column, failing
+    // every write of the phase there (a user test).
+    TempDir dir;
+    const std::string body = "\"\nthreads = 1\nduration = \"1s\"\nworkload = \"write\"\n";
+    write_file(dir.path() / "long.toml", "[[phase]]\nname = \"" + std::string(41, 'p') + body);
+    const auto r = run_in(dir.path(), {"run", "--check", "./long.toml"});
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains("long.toml:2:8: phase name '" + std::string(41, 'p') +
+                                      "' is 41 characters long; use at most 40"));
+    write_file(dir.path() / "forty.toml", "[[phase]]\nname = \"" + std::string(40, 'p') + body);
+    CHECK(run_in(dir.path(), {"run", "--check", "./forty.toml"}).code == 0);
+}
