@@ -239,6 +239,10 @@ public:
             }
             o += "</p>\n";
         }
+        if (r.writes && !r.run_id.empty() && r.backend != "null") {
+            fmt::format_to(it, "<p>rows: <code>poolbench_writes</code> where <code>run_id = '{}-PHASE'</code></p>\n",
+                           esc(r.run_id));
+        }
         if (!r.leaks.empty()) {
             o += "<h2>Leaks</h2>\n";
             for (const auto& g : group_leaks(r.leaks)) {

@@ -337,6 +337,10 @@ public:
                 fmt::format_to(it, "writes: acknowledged {} (not verified: the {} backend keeps no rows)\n",
                                w.acknowledged, r.backend);
             }
+            // Where the rows are (a user with only this text could not find them).
+            if (!r.run_id.empty() && r.backend != "null") {
+                fmt::format_to(it, "  rows: poolbench_writes where run_id = '{}-PHASE'\n", r.run_id);
+            }
         }
 
         // Baseline.

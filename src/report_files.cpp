@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <filesystem>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 #include <utility>
 
@@ -50,7 +52,30 @@ fs::path rename_target(const std::string& path) {
     if (!fs::is_symlink(fs::symlink_status(path, ec))) return fs::path(path);
     const fs::path link = fs::read_symlink(path, ec);
     if (ec) return fs::path(path);
+    // /dev/fd/N of a pipe (bash's --json >(jq .)) reads "pipe:[1234]", no path: write
+    // through the link itself.
+    if (!link.is_absolute() && link.string().find(":[") != std::string::npos) return fs::path(path);
     return link.is_absolute() ? link : fs::path(path).parent_path() / link;
+}
+
+/// Opens the device or pipe `target` for writing, as fopen("w") would, except that a FIFO
+/// no process reads yet is waited for at most fifo_wait, not forever (open() would block,
+/// deaf to SIGTERM: a user test). Null with errno set on failure (ENXIO: nobody read).
+std::FILE* open_special(const fs::path& target) {
+    constexpr auto fifo_wait = std::chrono::seconds(10);
+    const auto until = std::chrono::steady_clock::now() + fifo_wait;
+    for (;;) {
+        const int fd = ::open(target.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            const int flags = ::fcntl(fd, F_GETFL);
+            if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);  // then write as usual
+            std::FILE* f = ::fdopen(fd, "w");
+            if (f == nullptr) ::close(fd);
+            return f;
+        }
+        if (errno != ENXIO || std::chrono::steady_clock::now() >= until) return nullptr;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
 }
 
 struct Armed {
@@ -179,7 +204,8 @@ std::string write_atomically(const std::string& path, std::string_view content) 
     if (!ec && fs::exists(status) && !fs::is_regular_file(status)) {
         // A device or a pipe (/dev/stdout, a FIFO a CI step reads): write into it; renaming
         // over it would replace the device node.
-        std::FILE* f = std::fopen(target.c_str(), "w");
+        std::FILE* f = open_special(target);
+        if (f == nullptr && errno == ENXIO) return "no process read the FIFO within 10 s (start its reader first)";
         if (f == nullptr) return std::strerror(errno);
         const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
         const int close_result = std::fclose(f);

@@ -3,6 +3,7 @@
 #include "cli_support.hpp"
 
 #include <csignal>
+#include <sys/stat.h>
 #include <fstream>
 
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
@@ -268,4 +269,27 @@ TEST_CASE("report files: Ctrl-C while the tables are being seeded ends the run a
     CHECK(j.at("error").at("exit_code") == 130);
     CHECK(j.at("error").at("message").get<std::string>().find("before the load began") != std::string::npos);
     CHECK(j.at("interrupted") == true);
+}
+
+TEST_CASE("report files: a FIFO gets the report once read, and one nobody reads fails in bounded time", "[cli]") {
+    TempDir dir;
+    const fs::path fifo = dir.path() / "report.fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // A reader (a CI step's): the report goes through the FIFO, which stays a FIFO.
+    std::string got;
+    std::thread reader([&] { got = slurp(fifo); });
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "100", "--no-progress", "--json",
+                                       "report.fifo"});
+    reader.join();
+    INFO(r.err);
+    CHECK(r.code == 0);
+    CHECK(parse_json(got).at("verdict") == "pass");
+    CHECK(fs::is_fifo(fifo));
+    // Nobody reads: opening it would block forever, deaf to SIGTERM (a user test); the
+    // write gives up after 10 s, saying why, and the FIFO is left as it was.
+    const auto alone = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "100", "--no-progress", "--json",
+                                           "report.fifo"});
+    CHECK(alone.code != 0);
+    CHECK_THAT(alone.err, Catch::Contains("--json: cannot write report.fifo: no process read the FIFO within 10 s"));
+    CHECK(fs::is_fifo(fifo));
 }

@@ -18,8 +18,19 @@ struct ThreadHint {
     std::uint32_t slot = 0;
 };
 thread_local ThreadHint tl_hint;
+thread_local std::uint32_t tl_fast_acquires = 0;  // for sample_fast_peak()
 
 }  // namespace
+
+void PoolCore::sample_fast_peak() noexcept {
+    // The first of each thread's fast acquires, then one in fast_peak_every: a pass over
+    // the slots (atomic loads) and, rarely, a CAS. The count is a moment's, as stats()'s is.
+    if (tl_fast_acquires++ % fast_peak_every != 0) return;
+    const std::size_t now = slots_.count(leased);
+    std::size_t seen = fast_peak_.load(std::memory_order_relaxed);
+    while (now > seen && !fast_peak_.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    }
+}
 
 bool PoolCore::take_fast(Taken& out, std::int64_t now) noexcept {
     // With waiters queued a running thread may still take an idle connection unless the
@@ -54,7 +65,9 @@ std::optional<Lease> PoolCore::try_acquire() {
 Lease PoolCore::acquire_impl(std::int64_t start, std::int64_t deadline, bool may_wait, bool& got) {
     for (;;) {
         Taken t{0, 0, false};
-        if (!take_fast(t, start)) {
+        if (take_fast(t, start)) {
+            sample_fast_peak();
+        } else {
             auto slow = acquire_slow(start, deadline, may_wait);
             if (!slow) return Lease{};
             t = *slow;
