@@ -348,8 +348,10 @@ PhaseSpec read_phase(const Reader& r, const toml::table& t, std::size_t index) {
     };
     for (const auto& f : p.faults) {
         if (p.duration && f.at >= *p.duration) {
-            throw UsageFailure(fmt::format("{}: the {} fault starts at {} ms, after phase '{}' ends ({} ms)", outside(f),
-                                           to_string(f.kind), f.at.count(), p.name, p.duration->count()));
+            throw UsageFailure(fmt::format("{}: the {} fault starts at {} ms, {} phase '{}' ends ({} ms); move 'at' "
+                                           "into the phase or lengthen it",
+                                           outside(f), to_string(f.kind), f.at.count(),
+                                           f.at == *p.duration ? "as" : "after", p.name, p.duration->count()));
         }
         // A fault cut short by its phase's end would measure nothing after it.
         if (p.duration && !is_restart(f.kind) && f.at + f.duration > *p.duration) {
@@ -373,8 +375,13 @@ ScenarioSpec load_scenario(const fs::path& path, const std::vector<std::string>&
     try {
         root = toml::parse_file(file);
     } catch (const toml::parse_error& e) {
-        throw UsageFailure(fmt::format("{}:{}:{}: {}", file, e.source().begin.line, e.source().begin.column,
-                                       std::string(e.description())));
+        std::string why(e.description());
+        // toml++'s words for a [[phase.fault]] above its [[phase]] (the first [[phase]]
+        // then finds "phase" already a table): say what to move.
+        if (why.find("'phase' as array-of-tables") != std::string::npos) {
+            why += " (a [[phase.fault]] belongs to the [[phase]] above it: put each fault after its phase)";
+        }
+        throw UsageFailure(fmt::format("{}:{}:{}: {}", file, e.source().begin.line, e.source().begin.column, why));
     }
     std::map<const toml::node*, std::string> from_set = apply_sets(root, sets);
 

@@ -117,3 +117,17 @@ TEST_CASE("run --check: a phase name longer than 40 characters is refused", "[cl
     write_file(dir.path() / "forty.toml", "[[phase]]\nname = \"" + std::string(40, 'p') + body);
     CHECK(run_in(dir.path(), {"run", "--check", "./forty.toml"}).code == 0);
 }
+
+TEST_CASE("run --check: a fault above its phase, or at its phase's end, says what to move", "[cli][run]") {
+    TempDir dir;
+    write_file(dir.path() / "above.toml", "[[phase.fault]]\nkind = \"latency\"\nlatency = \"1ms\"\nfor = \"1s\"\n"
+                                          "[[phase]]\nname = \"load\"\nthreads = 1\nduration = \"2s\"\n");
+    const auto above = run_in(dir.path(), {"run", "--check", "./above.toml"});
+    CHECK(above.code == 2);
+    CHECK(count_lines(above.err) == 1);
+    CHECK_THAT(above.err, Catch::Contains("above.toml:5:1: ") &&
+                              Catch::Contains("a [[phase.fault]] belongs to the [[phase]] above it"));
+    const auto at_end = run_in(dir.path(), {"run", "--check", "lost-replies", "--set", "phase.load.fault.1.at=6s"});
+    CHECK(at_end.code == 2);
+    CHECK_THAT(at_end.err, Catch::Contains("starts at 6000 ms, as phase 'load' ends (6000 ms); move 'at' into the phase"));
+}
