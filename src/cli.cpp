@@ -416,6 +416,10 @@ std::string one_line(std::string text) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+    // A report pipe or FIFO whose reader went away (--json >(jq .), a CI step that stopped
+    // reading) makes write() fail with EPIPE, which the report writer says, instead of
+    // killing the process silently before its other reports are written. Before any thread.
+    std::signal(SIGPIPE, SIG_IGN);
     // Any password on the command line is scrubbed from every error line we print, even
     // when CLI11 echoes an argument it did not expect.
     std::vector<std::string> secrets;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <charconv>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
+#include <optional>
 #include <filesystem>
 #include <sys/stat.h>
 #include <thread>
@@ -45,6 +47,23 @@ fs::path identity(const std::string& path) {
     return ec ? abs.lexically_normal() : canonical;
 }
 
+/// The descriptor `path` names, when it is one of this process's own: /dev/stdout,
+/// /dev/stderr, /dev/fd/N, /proc/self/fd/N (bash's --json >(jq .) passes /dev/fd/63). A
+/// report goes to a copy of it: reopening would fail for a socket, truncate a file stdout
+/// was redirected to (after the text report went there), and renaming over it is wrong.
+std::optional<int> fd_alias(const std::string& path) {
+    if (path == "/dev/stdout") return 1;
+    if (path == "/dev/stderr") return 2;
+    for (const std::string_view dir : {"/dev/fd/", "/proc/self/fd/"}) {
+        if (path.size() <= dir.size() || path.compare(0, dir.size(), dir) != 0) continue;
+        int fd = -1;
+        const char* const first = path.data() + dir.size();
+        const auto [end, ec] = std::from_chars(first, path.data() + path.size(), fd);
+        if (ec == std::errc() && end == path.data() + path.size() && fd >= 0) return fd;
+    }
+    return std::nullopt;
+}
+
 /// Where a rename must land: a symlink's target, even one that does not exist yet (so the
 /// link stays a link).
 fs::path rename_target(const std::string& path) {
@@ -52,28 +71,47 @@ fs::path rename_target(const std::string& path) {
     if (!fs::is_symlink(fs::symlink_status(path, ec))) return fs::path(path);
     const fs::path link = fs::read_symlink(path, ec);
     if (ec) return fs::path(path);
-    // /dev/fd/N of a pipe (bash's --json >(jq .)) reads "pipe:[1234]", no path: write
-    // through the link itself.
-    if (!link.is_absolute() && link.string().find(":[") != std::string::npos) return fs::path(path);
     return link.is_absolute() ? link : fs::path(path).parent_path() / link;
 }
 
-/// Opens the device or pipe `target` for writing, as fopen("w") would, except that a FIFO
+/// Writes `content` to `f` and closes it: "" or why not.
+std::string write_and_close(std::FILE* f, std::string_view content) {
+    const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+    const int err = ok ? 0 : errno;
+    const int close_result = std::fclose(f);
+    if (!ok) return std::strerror(err);
+    return close_result == 0 ? std::string{} : std::string(std::strerror(errno));
+}
+
+/// Opens the device or FIFO `target` for writing, as fopen("w") would, except that a FIFO
 /// no process reads yet is waited for at most fifo_wait, not forever (open() would block,
-/// deaf to SIGTERM: a user test). Null with errno set on failure (ENXIO: nobody read).
-std::FILE* open_special(const fs::path& target) {
+/// deaf to SIGTERM: a user test). Null with errno set on failure (ENXIO from a FIFO:
+/// nobody read). Only the open is bounded: a reader that opens and never reads can still
+/// hold the write (a second Ctrl-C ends the process).
+std::FILE* open_special(const fs::path& target, bool fifo) {
     constexpr auto fifo_wait = std::chrono::seconds(10);
     const auto until = std::chrono::steady_clock::now() + fifo_wait;
     for (;;) {
-        const int fd = ::open(target.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        const int fd = ::open(target.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC | (fifo ? O_NONBLOCK : 0));
         if (fd >= 0) {
-            const int flags = ::fcntl(fd, F_GETFL);
-            if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);  // then write as usual
+            if (fifo) {
+                const int flags = ::fcntl(fd, F_GETFL);
+                if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {  // then write as usual
+                    const int err = errno;
+                    ::close(fd);
+                    errno = err;
+                    return nullptr;
+                }
+            }
             std::FILE* f = ::fdopen(fd, "w");
-            if (f == nullptr) ::close(fd);
+            if (f == nullptr) {
+                const int err = errno;
+                ::close(fd);
+                errno = err;
+            }
             return f;
         }
-        if (errno != ENXIO || std::chrono::steady_clock::now() >= until) return nullptr;
+        if (!fifo || errno != ENXIO || std::chrono::steady_clock::now() >= until) return nullptr;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
 }
@@ -150,7 +188,9 @@ void check_report_targets(const CommonOptions& options, const std::vector<Protec
             throw UnsafeReportPath(fmt::format("{} writes to a file; '-' (stdout) is for --json only", flag));
         }
         const fs::path self = identity(*path);
-        for (std::size_t k = 0; k < i; ++k) {
+        std::error_code dev_ec;
+        const bool device = fs::is_character_file(*path, dev_ec);  // /dev/null twice is fine
+        for (std::size_t k = 0; k < i && !device; ++k) {
             const std::string& other = *targets[k].path;
             if (other.empty() || other == "-") continue;
             if (other == *path || identity(other) == self) {
@@ -170,6 +210,15 @@ void check_report_targets(const CommonOptions& options, const std::vector<Protec
         std::error_code ec;
         if (fs::is_directory(*path, ec)) {
             throw UnsafeReportPath(fmt::format("{}: {} is a directory; name a file in it", flag, *path));
+        }
+        if (const auto fd = fd_alias(*path)) {
+            if (::fcntl(*fd, F_GETFD) < 0) {
+                throw UnsafeReportPath(fmt::format("{}: cannot write {}: descriptor {} is not open", flag, *path, *fd));
+            }
+            continue;  // written through a copy of the descriptor: no directory involved
+        }
+        if (const auto st = fs::status(rename_target(*path), ec); !ec && fs::exists(st) && !fs::is_regular_file(st)) {
+            continue;  // a device or FIFO is written into, not replaced: its directory need not be writable
         }
         const fs::path dir = rename_target(*path).parent_path();
         const std::string dir_text = dir.empty() ? std::string(".") : dir.string();
@@ -198,18 +247,28 @@ bool write_report_output(std::string_view flag, const std::string& path, const s
 }
 
 std::string write_atomically(const std::string& path, std::string_view content) {
+    if (const auto fd = fd_alias(path)) {
+        const int copy = ::fcntl(*fd, F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) return std::strerror(errno);
+        std::FILE* f = ::fdopen(copy, "w");
+        if (f == nullptr) {
+            const int err = errno;
+            ::close(copy);
+            return std::strerror(err);
+        }
+        return write_and_close(f, content);
+    }
     std::error_code ec;
     const fs::path target = rename_target(path);
     const auto status = fs::status(target, ec);
     if (!ec && fs::exists(status) && !fs::is_regular_file(status)) {
-        // A device or a pipe (/dev/stdout, a FIFO a CI step reads): write into it; renaming
-        // over it would replace the device node.
-        std::FILE* f = open_special(target);
-        if (f == nullptr && errno == ENXIO) return "no process read the FIFO within 10 s (start its reader first)";
+        // A device or a FIFO (/dev/null, a FIFO a CI step reads): write into it; renaming
+        // over it would replace the node.
+        const bool fifo = fs::is_fifo(status);
+        std::FILE* f = open_special(target, fifo);
+        if (f == nullptr && fifo && errno == ENXIO) return "no process read the FIFO within 10 s (start its reader first)";
         if (f == nullptr) return std::strerror(errno);
-        const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
-        const int close_result = std::fclose(f);
-        return ok && close_result == 0 ? std::string{} : std::string(std::strerror(errno));
+        return write_and_close(f, content);
     }
     const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
     std::string pattern = (dir / ("." + target.filename().string() + ".poolbench-XXXXXX")).string();

@@ -3,7 +3,9 @@
 #include "cli_support.hpp"
 
 #include <csignal>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <fstream>
 
 using namespace clitest;  // NOLINT(google-build-using-namespace): test file
@@ -280,6 +282,9 @@ TEST_CASE("report files: a FIFO gets the report once read, and one nobody reads 
     std::thread reader([&] { got = slurp(fifo); });
     const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "100", "--no-progress", "--json",
                                        "report.fifo"});
+    // Had the run ended without opening the FIFO, the reader would wait in open() forever:
+    // a writer's open and close releases it (with end of file).
+    if (const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK); fd >= 0) ::close(fd);
     reader.join();
     INFO(r.err);
     CHECK(r.code == 0);
@@ -292,4 +297,22 @@ TEST_CASE("report files: a FIFO gets the report once read, and one nobody reads 
     CHECK(alone.code != 0);
     CHECK_THAT(alone.err, Catch::Contains("--json: cannot write report.fifo: no process read the FIFO within 10 s"));
     CHECK(fs::is_fifo(fifo));
+}
+
+TEST_CASE("report files: /dev/stdout redirected to a file, and a descriptor, get the report", "[cli]") {
+    // Written through a copy of the descriptor: renaming a temp file over /dev/stdout failed
+    // after the whole run when stdout was a file (a review found it).
+    TempDir dir;
+    const auto r = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "100", "--no-progress", "--json",
+                                       "/dev/stdout"});
+    INFO(r.err);
+    CHECK(r.code == 0);
+    const std::size_t brace = r.out.find("{\n  \"schema\"");
+    REQUIRE(brace != std::string::npos);
+    CHECK(parse_json(r.out.substr(brace)).at("verdict") == "pass");
+    // A descriptor that is not open is refused before the run.
+    const auto closed = run_in(dir.path(), {"stress", "--db", "null://", "--ops", "100", "--no-progress", "--json",
+                                            "/dev/fd/97"});
+    CHECK(closed.code == 2);
+    CHECK_THAT(closed.err, Catch::Contains("--json: cannot write /dev/fd/97: descriptor 97 is not open"));
 }

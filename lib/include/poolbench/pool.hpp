@@ -175,8 +175,9 @@ public:
     /// When the pool is quiet (no call running) everything agrees: active + idle == total,
     /// acquires == hits + misses, and created - destroyed == total. peak_active is
     /// the highest count seen by any slow-path acquire, release hand-off or stats() call,
-    /// or by the first and then one in 64 of each thread's lock-free acquires: a steady
-    /// load always shows, but a spike served only by the fast path may go unrecorded.
+    /// or by the first and then one in 64 of the idle connections handed out (counted per
+    /// metrics shard, whose threads share it): a steady load always shows, but a spike served
+    /// only by the lock-free fast path may go unrecorded.
     [[nodiscard]] PoolStats stats() const;
 
     /// The leak reports so far (suspected, returned, reclaimed), oldest first; the most

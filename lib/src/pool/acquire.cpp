@@ -18,14 +18,13 @@ struct ThreadHint {
     std::uint32_t slot = 0;
 };
 thread_local ThreadHint tl_hint;
-thread_local std::uint32_t tl_fast_acquires = 0;  // for sample_fast_peak()
 
 }  // namespace
 
 void PoolCore::sample_fast_peak() noexcept {
-    // The first of each thread's fast acquires, then one in fast_peak_every: a pass over
-    // the slots (atomic loads) and, rarely, a CAS. The count is a moment's, as stats()'s is.
-    if (tl_fast_acquires++ % fast_peak_every != 0) return;
+    // A pass over the slots (atomic loads) and, rarely, a CAS. Not under the lock, so a
+    // slot released and another leased during the pass may both count: stats() clamps the
+    // result to max_size.
     const std::size_t now = slots_.count(leased);
     std::size_t seen = fast_peak_.load(std::memory_order_relaxed);
     while (now > seen && !fast_peak_.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
@@ -65,9 +64,7 @@ std::optional<Lease> PoolCore::try_acquire() {
 Lease PoolCore::acquire_impl(std::int64_t start, std::int64_t deadline, bool may_wait, bool& got) {
     for (;;) {
         Taken t{0, 0, false};
-        if (take_fast(t, start)) {
-            sample_fast_peak();
-        } else {
+        if (!take_fast(t, start)) {
             auto slow = acquire_slow(start, deadline, may_wait);
             if (!slow) return Lease{};
             t = *slow;
@@ -91,7 +88,9 @@ Lease PoolCore::make_lease(std::int64_t start, const Taken& t) {
     const std::int64_t now = now_ns();
     Shard& sh = metrics_.mine();
     sh.acquire_wait.record(elapsed(start, now));
-    if (!t.created) sh.hits.fetch_add(1, std::memory_order_relaxed);
+    // The first and then one in fast_peak_every of each metrics shard's hits sample the
+    // leased count (the fast path notes no peak of its own; the slow path's are noted).
+    if (!t.created && sh.hits.fetch_add(1, std::memory_order_relaxed) % fast_peak_every == 0) sample_fast_peak();
     tl_hint = ThreadHint{id_, t.slot};
     Slot& s = slots_[t.slot];
     // Before the tracker publishes the trace, after which a reclaim and refill could put

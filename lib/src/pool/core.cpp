@@ -125,8 +125,8 @@ PoolStats PoolCore::stats() const {
     const auto now_in = slots_.counts();  // one pass: active + idle never exceeds total
     st.idle = now_in.idle;
     st.active = now_in.leased;
-    counters_.peak_active =
-        std::max({counters_.peak_active, st.active, fast_peak_.load(std::memory_order_relaxed)});
+    counters_.peak_active = std::max({counters_.peak_active, st.active,
+                                      std::min(fast_peak_.load(std::memory_order_relaxed), max_)});
     st.peak_active = counters_.peak_active;
     st.max_size = max_;
     st.core_size = core_;

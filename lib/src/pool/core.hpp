@@ -217,10 +217,11 @@ private:
     // suspended_bit while suspended. Zero means the lock-free fast paths may run without
     // looking further.
     std::atomic<std::uint64_t> signal_{0};
-    // The highest leased count seen by sample_fast_peak(): one in fast_peak_every of each
-    // thread's lock-free acquires counts the leased slots (no lock), so a steady load served
-    // only by the fast path still shows in peak_active (soak's paced load at min_idle =
-    // max_size showed 0 after 4000 operations). stats() folds it into counters_.
+    // The highest leased count seen by sample_fast_peak(): the first and then one in
+    // fast_peak_every of each metrics shard's hits count the leased slots (no lock), so a
+    // steady load served only by the fast path still shows in peak_active (soak's paced
+    // load at min_idle = max_size showed 0 after 4000 operations). stats() folds it into
+    // counters_, clamped to max_size.
     static constexpr std::uint32_t fast_peak_every = 64;
     std::atomic<std::size_t> fast_peak_{0};
     // total_ is above core_ or max_: a returned connection may have to be destroyed.
