@@ -45,13 +45,21 @@ public:
     void only(const toml::table& table, std::string_view where, std::initializer_list<std::string_view> allowed) const {
         for (auto&& [key, node] : table) {
             if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
-            std::string list;
-            for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+            std::string list, nearest;
+            std::size_t best = 3;  // at most 2 edits away, as for options
+            for (auto a : allowed) {
+                list += (list.empty() ? "" : ", ") + std::string(a);
+                if (const std::size_t d = edit_distance(key.str(), a); d < best) {
+                    best = d;
+                    nearest = a;
+                }
+            }
             const auto& src = key.source();
             const std::string at = from_set_.count(&node) != 0 || src.begin.line == 0
                                        ? place(node)
                                        : fmt::format("{}:{}:{}", file_, src.begin.line, src.begin.column);
-            throw UsageFailure(fmt::format("{}: unknown key '{}' in {} (expected one of: {})", at, key.str(), where, list));
+            throw UsageFailure(fmt::format("{}: unknown key '{}' in {}{} (expected one of: {})", at, key.str(), where,
+                                           nearest.empty() ? "" : fmt::format("; did you mean '{}'?", nearest), list));
         }
     }
 
@@ -68,7 +76,10 @@ public:
     std::int64_t integer(const toml::node& n, std::string_view key, std::int64_t lo, std::int64_t hi) const {
         const auto* i = n.as_integer();
         if (i == nullptr) {
-            fail(n, n.is_floating_point() ? fmt::format("{} must be a whole number (got {})", key, n.as_floating_point()->get())
+            // TOML reads 1e3 and 1000.0 as floats: say so, or "(got 1000)" reads as a contradiction.
+            fail(n, n.is_floating_point() ? fmt::format("{} must be a whole number written without a decimal point or "
+                                                        "exponent (got the float {})",
+                                                        key, n.as_floating_point()->get())
                                           : fmt::format("{} must be a whole number, not {}", key, type_name(n)));
         }
         if (i->get() < lo || i->get() > hi) fail(n, fmt::format("{} must be between {} and {} (got {})", key, lo, hi, i->get()));

@@ -140,7 +140,7 @@ TEST_CASE("leak fault: files that could not judge a leak fault exit 2 before any
          "bad.toml:10:12: hold_for applies only with holds"},
         {"a fractional leaks", "[pool]\nleak_threshold = \"200ms\"\n" + phase +
                                    "[[phase.fault]]\nkind = \"leak\"\nfor = \"1500ms\"\nleaks = 1.5\n",
-         "leaks must be a whole number (got 1.5)"},
+         "leaks must be a whole number written without a decimal point or exponent (got the float 1.5)"},
         {"reclaim after the window", "[pool]\nleak_threshold = \"200ms\"\nleak_reclaim_after = \"900ms\"\n" + phase +
                                          "[[phase.fault]]\nkind = \"leak\"\nfor = \"1500ms\"\n",
          "must exceed [pool] leak_reclaim_after (900 ms) plus housekeeping_interval (1000 ms)"},

@@ -89,7 +89,9 @@ TEST_CASE("run: a bad scenario file exits 2 with file:line:column before anythin
     };
     const std::vector<Case> cases{
         {"TOML syntax", "[scenario\nname = 1\n", "bad.toml:1:"},
-        {"unknown key", std::string(minimal) + "colour = \"red\"\n", "bad.toml:9:1: unknown key 'colour' in [[phase]]"},
+        {"unknown key", std::string(minimal) + "colour = \"red\"\n", "bad.toml:9:1: unknown key 'colour' in [[phase]] ("},
+        {"a mistyped key", std::string(minimal) + "treads = 4\n",
+         "bad.toml:9:1: unknown key 'treads' in [[phase]]; did you mean 'threads'? (expected one of: name, threads"},
         {"wrong type", "[pool]\nmax_size = \"ten\"\n" + std::string(minimal), "bad.toml:2:12: max_size must be a whole number"},
         {"bad duration", std::string(minimal) + "[[phase.fault]]\nkind = \"latency\"\nfor = \"5 parsecs\"\nlatency = \"1ms\"\n",
          "bad.toml:11:7: for: invalid duration"},
