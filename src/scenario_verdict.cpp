@@ -76,6 +76,14 @@ void ScenarioRun::evaluate(Report& report) const {
             e.scope = scope;
             ex.push_back(std::move(e));
         }
+        // A phase in which every operation failed measured nothing (a user's phase whose
+        // every write MariaDB refused passed with no expectation of its own).
+        if (p.ops.total > 0 && p.ops.ok == 0) {
+            Expectation e{"ops.ok > 0", "> 0", 0, false};
+            e.scope = scope;
+            e.note = fmt::format("every one of the phase's {} operations failed (errors_by_class says how)", p.ops.total);
+            ex.push_back(std::move(e));
+        }
         if (p.stalled_intervals) {
             Expectation e{"timeline intervals without a completed operation == 0", "== 0",
                           static_cast<double>(*p.stalled_intervals), *p.stalled_intervals == 0};
