@@ -26,15 +26,7 @@ while (($#)); do
   esac
   shift
 done
-if [[ -n ${POOLBENCH_WRITE_BENCH:-} ]]; then
-  bench=$POOLBENCH_WRITE_BENCH
-elif [[ -n ${POOLBENCH_BUILD_DIR:-} ]]; then
-  cmake --build "$POOLBENCH_BUILD_DIR" -j "${POOLBENCH_JOBS:-$(nproc)}" --target write_bench >&2
-  bench=$POOLBENCH_BUILD_DIR/bench/write_bench
-else
-  bench=$(scripts/build.sh release)/bench/write_bench
-fi
-[[ -x $bench ]] || { echo "bench_gate_tail.sh: $bench was not built (POOLBENCH_BUILD_BENCH=ON?)" >&2; exit 3; }
+. scripts/lib/write_bench.sh bench_gate_tail.sh
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 status=0
